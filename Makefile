@@ -1,0 +1,47 @@
+# VPCTracker — `make help` lists the targets. Every target creates .venv itself.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Re-install when pyproject.toml changes; a stamp per extra.
+STAMP_DEMO := $(VENV)/.stamp-demo
+STAMP_DEV  := $(VENV)/.stamp-dev
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test check lint typecheck unit clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
+
+$(VENV)/bin/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP_DEMO): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[demo]'
+	@touch $@
+
+$(STAMP_DEV): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@ $(STAMP_DEMO)
+
+demo: $(STAMP_DEMO) ## run the real pipeline on a simulated organization (moto, no AWS)
+	$(BIN)/vpctracker demo
+
+lint: $(STAMP_DEV) ## ruff lint + format check
+	$(BIN)/ruff check collector tests
+	$(BIN)/ruff format --check collector tests
+
+typecheck: $(STAMP_DEV) ## mypy (strict on collector/)
+	$(BIN)/mypy
+
+unit: $(STAMP_DEV) ## the fast unit tests only
+	$(BIN)/pytest -q tests/unit
+
+test: lint typecheck $(STAMP_DEV) ## lint, types and the whole test suite (slow marker included)
+	$(BIN)/pytest -q
+
+check: test ## alias of test
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

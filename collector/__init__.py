@@ -1,0 +1,1 @@
+"""VPCTracker: org-wide AWS VPC inventory."""

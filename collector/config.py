@@ -1,0 +1,193 @@
+"""Stage 1 — configuration: `config.yaml` validated into frozen pydantic models."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+# Every region name AWS has published follows this shape (us-east-1, us-gov-west-1,
+# cn-northwest-1, ap-southeast-5, us-isob-east-1); a typo such as "us-east1" does not.
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$")
+ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
+SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+TABLE_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+
+
+class ConfigError(Exception):
+    """A configuration or usage problem, already phrased as one line for the user."""
+
+
+def check_account_id(value: str) -> str:
+    """Return `value` if it is a 12-digit AWS account id, else raise ValueError."""
+    if not ACCOUNT_ID_RE.match(value):
+        raise ValueError("not a 12-digit AWS account id")
+    return value
+
+
+def check_region(value: str) -> str:
+    """Return `value` if it looks like an AWS region name, else raise ValueError."""
+    if not REGION_RE.match(value):
+        raise ValueError("not an AWS region name (e.g. us-east-1)")
+    return value
+
+
+def check_cidr(value: str) -> str:
+    """Return the normalised network of `value` (IPv4 or IPv6), else raise ValueError."""
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"not a valid CIDR block ({exc})") from None
+
+
+def _check_pattern(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"not a valid {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+AccountId = Annotated[str, AfterValidator(check_account_id)]
+RegionName = Annotated[str, AfterValidator(check_region)]
+Cidr = Annotated[str, AfterValidator(check_cidr)]
+OuId = Annotated[str, _check_pattern(OU_ID_RE, "organizational unit id (ou-xxxx-xxxxxxxx)")]
+
+
+class _Strict(BaseModel):
+    # strict=True: YAML `max_workers: "8"` or `include_accounts: [123456789012]` (an int)
+    # are reported as wrong types rather than silently coerced.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class OrganizationConfig(_Strict):
+    """Which accounts to scan and how to get into them."""
+
+    role_name: Annotated[str, _check_pattern(ROLE_NAME_RE, "IAM role name")] = "VPCTrackerReadOnly"
+    external_id: Annotated[str, Field(min_length=2, max_length=1224)] | None = None
+    session_name: Annotated[str, _check_pattern(SESSION_NAME_RE, "role session name")] = (
+        "vpctracker"
+    )
+    include_accounts: list[AccountId] = []
+    exclude_accounts: list[AccountId] = []
+    include_ous: list[OuId] = []
+
+
+class TableConfig(_Strict):
+    """The central DynamoDB table."""
+
+    name: Annotated[str, _check_pattern(TABLE_NAME_RE, "DynamoDB table name")] = "VPCTracker"
+    region: RegionName = "us-east-1"
+    # How long an item marked Deleted stays before DynamoDB TTL removes it.
+    deleted_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+
+
+class ScanConfig(_Strict):
+    """How the fan-out runs."""
+
+    max_workers: Annotated[int, Field(ge=1, le=256)] = 32
+    # Region used for account-level EC2 calls (DescribeRegions); defaults to table.region.
+    home_region: RegionName | None = None
+
+
+class ReservedCidr(_Strict):
+    """A routed range that is not a VPC (on-prem, partner) and must not be reused."""
+
+    cidr: Cidr
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Config(_Strict):
+    """The whole validated `config.yaml`."""
+
+    organization: OrganizationConfig = OrganizationConfig()
+    # List first: for a list input, the first error reported is about its bad item.
+    regions: Annotated[list[RegionName], Field(min_length=1)] | Literal["all"] = "all"
+    table: TableConfig = TableConfig()
+    scan: ScanConfig = ScanConfig()
+    reserved_cidrs: list[ReservedCidr] = []
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _regions_all_or_list(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all":
+            raise ValueError("must be 'all' or a list of region names")
+        return value
+
+    @property
+    def home_region(self) -> str:
+        """Region for account-level EC2 calls such as DescribeRegions."""
+        return self.scan.home_region or self.table.region
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """Render the first pydantic error as one line: `source: key.path: value: problem`."""
+    err = exc.errors(include_url=False)[0]
+    loc = _format_loc(err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{loc}'"
+    if err["type"] == "missing":
+        return f"{source}: {loc}: required key is missing"
+    # A union reports one error per branch (`regions[0]` and `regions` for one mistake):
+    # count other keys only, not the reported key's parents.
+    locs = {_format_loc(e["loc"]) for e in exc.errors(include_url=False)}
+    others = len({x for x in locs if x != loc and not loc.startswith(x)})
+    more = f" (and {others} more problem(s))" if others else ""
+    return f"{source}: {loc}: {msg} (got {err['input']!r}){more}"
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        # Pydantic names union branches in the location ("list[...]", "literal['all']");
+        # users only know the YAML key path.
+        if isinstance(part, str) and ("[" in part or "(" in part):
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(top level)"
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    """Validate an already-loaded mapping; raise ConfigError with one readable line."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of keys, got {data!r}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file; every problem becomes a one-line ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found (pass --config PATH)") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{p}: YAML syntax error{where}: {problem}") from None
+    return parse_config(data, str(p))

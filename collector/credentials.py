@@ -1,0 +1,213 @@
+"""Stage 3 — credentials: AssumeRole into member accounts, cached and refreshed per account.
+
+Performance note (measured, see docs/design.md): a boto3 Session plus EC2 client costs ~230 ms
+of CPU and a client from a shared session ~26 ms, while one DescribeVpcs call costs ~2 ms. So
+member-account calls do not get a client per account: one EC2 client per *region* is shared by
+every account, and the credentials it signs with are chosen per thread, per call
+(`MemberCredentials.use`). Signing happens in the calling thread, so a thread-local choice is
+exact even with many threads sharing one client (botocore clients are thread-safe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.credentials import CredentialProvider, CredentialResolver, Credentials
+from botocore.credentials import ReadOnlyCredentials as Frozen
+
+from collector.errors import RetryPolicy
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
+
+log = logging.getLogger(__name__)
+
+# Re-assume this long before expiry, so no call is signed with a token that dies in flight.
+REFRESH_MARGIN = timedelta(minutes=10)
+_NEVER = datetime.min.replace(tzinfo=UTC)  # "expired since forever": forces an AssumeRole
+
+
+def role_arn(partition: str, account_id: str, role_name: str) -> str:
+    """ARN of the read-only role in a member account."""
+    return f"arn:{partition}:iam::{account_id}:role/{role_name}"
+
+
+def partition_of(arn: str) -> str:
+    """The partition (aws, aws-cn, aws-us-gov, ...) of any ARN."""
+    parts = arn.split(":")
+    if len(parts) < 3 or parts[0] != "arn" or not parts[1]:
+        raise ValueError(f"not an ARN: {arn!r}")
+    return parts[1]
+
+
+class MemberCredentials(Credentials):
+    """Credentials whose value is whatever the current thread selected with `use(...)`.
+
+    Never logs or repr()s the secret values.
+    """
+
+    def __init__(self) -> None:
+        # Credentials.__init__ would store static keys; this object has none of its own.
+        self.method = "vpctracker-assumed-role"
+        self.account_id = None
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def use(self, frozen: Frozen) -> Iterator[None]:
+        """Sign every call made by this thread inside the block with `frozen`."""
+        previous = getattr(self._local, "frozen", None)
+        self._local.frozen = frozen
+        try:
+            yield
+        finally:
+            self._local.frozen = previous
+
+    def get_frozen_credentials(self) -> Frozen:
+        frozen: Frozen | None = getattr(self._local, "frozen", None)
+        if frozen is None:
+            # A programming error, not a user one: a member call outside `use(...)`.
+            raise RuntimeError("member-account call made without selecting credentials")
+        return frozen
+
+    # botocore reads these attributes in some code paths; route them through the selection.
+    @property
+    def access_key(self) -> str:
+        return str(self.get_frozen_credentials().access_key)
+
+    @access_key.setter
+    def access_key(self, _: str) -> None:  # pragma: no cover - botocore never sets it here
+        raise AttributeError("read-only")
+
+    @property
+    def secret_key(self) -> str:
+        return str(self.get_frozen_credentials().secret_key)
+
+    @secret_key.setter
+    def secret_key(self, _: str) -> None:  # pragma: no cover
+        raise AttributeError("read-only")
+
+    @property
+    def token(self) -> str | None:
+        return self.get_frozen_credentials().token
+
+    @token.setter
+    def token(self, _: str | None) -> None:  # pragma: no cover
+        raise AttributeError("read-only")
+
+    def __repr__(self) -> str:
+        return "MemberCredentials(<per-thread>)"
+
+
+class _Provider(CredentialProvider):
+    METHOD = "vpctracker-assumed-role"
+    CANONICAL_NAME = "vpctracker"
+
+    def __init__(self, creds: MemberCredentials) -> None:
+        super().__init__()
+        self._creds = creds
+
+    def load(self) -> MemberCredentials:
+        return self._creds
+
+
+def member_session(hub: boto3.Session) -> tuple[boto3.Session, MemberCredentials]:
+    """A session for member-account clients, signing with per-thread assumed-role credentials.
+
+    It shares the hub session's profile (endpoint, retry and other config) and its event
+    hooks, so anything registered on the hub session also sees member-account calls.
+    """
+    creds = MemberCredentials()
+    core = botocore.session.Session(
+        profile=hub.profile_name if hub.profile_name != "default" else None,
+        event_hooks=hub.events,
+        # The shared emitter already carries botocore's built-in handlers.
+        include_builtin_handlers=False,
+    )
+    core.register_component("credential_provider", CredentialResolver([_Provider(creds)]))
+    return boto3.Session(botocore_session=core), creds
+
+
+@dataclass
+class _Entry:
+    frozen: Frozen
+    expires: datetime
+    lock: threading.Lock
+
+
+class AssumedRoles:
+    """Thread-safe cache of assumed-role credentials, one entry per account.
+
+    Entries are refreshed `REFRESH_MARGIN` before they expire, so a run that outlives the
+    role's session duration keeps working; `invalidate` forces a refresh after ExpiredToken.
+    """
+
+    def __init__(
+        self,
+        sts: STSClient,
+        *,
+        partition: str,
+        role_name: str,
+        session_name: str,
+        external_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._sts = sts
+        self._partition = partition
+        self._role_name = role_name
+        self._session_name = session_name
+        self._external_id = external_id
+        self._retry = retry or RetryPolicy()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def get(self, account_id: str) -> Frozen:
+        """Credentials for the account's role, assuming it (again) when needed."""
+        with self._lock:
+            entry = self._entries.get(account_id)
+            if entry is None:
+                entry = _Entry(Frozen(None, None, None), _NEVER, threading.Lock())
+                self._entries[account_id] = entry
+        # Per-account lock: two regions of one account assume the role once, not twice,
+        # while other accounts proceed in parallel.
+        with entry.lock:
+            if entry.expires <= self._clock() + REFRESH_MARGIN:
+                entry.frozen, entry.expires = self._retry.call(self._assume, account_id)
+            return entry.frozen
+
+    def invalidate(self, account_id: str) -> None:
+        """Forget an account's credentials (e.g. after ExpiredToken) so `get` re-assumes."""
+        with self._lock:
+            entry = self._entries.get(account_id)
+        if entry is not None:
+            with entry.lock:
+                entry.expires = _NEVER
+
+    def forget(self, account_id: str) -> None:
+        """Drop an account's entry once its work is done (keeps memory flat on large orgs)."""
+        with self._lock:
+            self._entries.pop(account_id, None)
+
+    def _assume(self, account_id: str) -> tuple[Frozen, datetime]:
+        kwargs: dict[str, Any] = {
+            "RoleArn": role_arn(self._partition, account_id, self._role_name),
+            "RoleSessionName": self._session_name,
+        }
+        if self._external_id:
+            kwargs["ExternalId"] = self._external_id
+        resp = self._sts.assume_role(**kwargs)
+        c = resp["Credentials"]
+        log.debug("assumed role in account %s until %s", account_id, c["Expiration"])
+        expires = c["Expiration"]
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        return Frozen(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]), expires

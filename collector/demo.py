@@ -1,0 +1,251 @@
+"""Thin demo adapter: a simulated landing-zone organization in moto, then the real pipeline.
+
+Everything AWS here is moto, in-process: nothing leaves the machine. The organization has the
+shape of a real landing zone: most default VPCs deleted but a few left behind, a few
+accidental CIDR clashes, a secondary CIDR, one suspended account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from collector.config import Config
+from collector.runner import RunOptions, RunSummary, dynamodb_client, run
+from collector.store import create_table, from_item, scan_items
+
+DEMO_REGIONS = [
+    "us-east-1",
+    "eu-west-1",
+    "ap-southeast-2",
+    "us-west-2",
+    "eu-central-1",
+    "ca-central-1",
+]
+DEMO_ROLE = "VPCTrackerReadOnly"
+
+
+@dataclass
+class SimulatedOrg:
+    """What was built, so callers (the demo, tests) know what the scan should find."""
+
+    management_id: str
+    accounts: dict[str, str] = field(default_factory=dict)  # id -> name (ACTIVE members)
+    suspended: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    # vpc id -> (account, region, cidr)
+    vpcs: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    default_vpcs_left: list[tuple[str, str]] = field(default_factory=list)  # (account, region)
+    clashes: list[tuple[str, str]] = field(default_factory=list)  # pairs of VPC ids
+
+
+_SAFE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextlib.contextmanager
+def isolated_aws_env() -> Iterator[None]:
+    """Fake credentials and no profile/endpoint overrides for the life of the block.
+
+    Without this, a user's AWS_ENDPOINT_URL or AWS_PROFILE could route a "simulated" call to
+    a real endpoint; moto only intercepts the standard AWS hostnames.
+    """
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith(
+            (
+                "AWS_ENDPOINT_URL",
+                "AWS_PROFILE",
+                "AWS_CONFIG_FILE",
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "AWS_ROLE_ARN",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_",
+            )
+        ):
+            del os.environ[key]
+    os.environ.update(_SAFE_ENV)
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def member_clients(session: boto3.Session, account_id: str, region: str) -> Any:
+    """An EC2 client acting inside `account_id` (moto maps assumed-role keys to accounts)."""
+    c = session.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
+        RoleSessionName="simulator",
+    )["Credentials"]
+    return session.client(
+        "ec2",
+        region_name=region,
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+    )
+
+
+def delete_default_vpc(ec2: Any) -> None:
+    """Delete the region's default VPC the way a landing-zone baseline does."""
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+        vid = vpc["VpcId"]
+        for sn in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vid]}])["Subnets"]:
+            ec2.delete_subnet(SubnetId=sn["SubnetId"])
+        igws = ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [vid]}]
+        )["InternetGateways"]
+        for igw in igws:
+            ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vid)
+            ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
+        ec2.delete_vpc(VpcId=vid)
+
+
+def build_simulated_org(session: boto3.Session, accounts: int, regions: int) -> SimulatedOrg:
+    """Create a landing-zone-shaped organization in the active moto mock (deterministic)."""
+    if not 1 <= regions <= len(DEMO_REGIONS):
+        raise ValueError(f"regions must be 1-{len(DEMO_REGIONS)}")
+    org_client = session.client("organizations")
+    org_client.create_organization(FeatureSet="ALL")
+    root = org_client.list_roots()["Roots"][0]["Id"]
+    ous = [
+        org_client.create_organizational_unit(ParentId=root, Name=n)["OrganizationalUnit"]["Id"]
+        for n in ("Workloads", "Sandbox")
+    ]
+    mgmt = session.client("sts").get_caller_identity()["Account"]
+    sim = SimulatedOrg(management_id=mgmt, regions=DEMO_REGIONS[:regions])
+    sim.accounts[mgmt] = "management"
+    for i in range(accounts):
+        name = f"{'workload' if i % 3 else 'sandbox'}-{i:03d}"
+        status = org_client.create_account(Email=f"{name}@example.com", AccountName=name)
+        acct = status["CreateAccountStatus"]["AccountId"]
+        org_client.move_account(
+            AccountId=acct, SourceParentId=root, DestinationParentId=ous[0 if i % 3 else 1]
+        )
+        sim.accounts[acct] = name
+    members = [a for a in sim.accounts if a != mgmt]
+    # The last member is suspended (closed) — its VPCs must not be scanned.
+    if len(members) > 2:
+        suspended = members[-1]
+        org_client.close_account(AccountId=suspended)
+        sim.suspended.append(suspended)
+        del sim.accounts[suspended]
+    _populate(session, sim)
+    return sim
+
+
+def _populate(session: boto3.Session, sim: SimulatedOrg) -> None:
+    ids = list(sim.accounts)
+    n = 0
+    for ai, acct in enumerate(ids):
+        for ri, region in enumerate(sim.regions):
+            ec2 = member_clients(session, acct, region)
+            # Every 5th account forgot to delete the default VPC in its first region.
+            if ai % 5 == 4 and ri == 0:
+                sim.default_vpcs_left.append((acct, region))
+            else:
+                delete_default_vpc(ec2)
+            if ri > 1 and ai % 2:
+                continue  # sparse regions: not every account uses every region
+            cidr = _cidr(n)
+            n += 1
+            vid = ec2.create_vpc(
+                CidrBlock=cidr,
+                TagSpecifications=[
+                    {
+                        "ResourceType": "vpc",
+                        "Tags": [{"Key": "Name", "Value": f"{sim.accounts[acct]}-{region}"}],
+                    }
+                ],
+            )["Vpc"]["VpcId"]
+            sim.vpcs[vid] = (acct, region, cidr)
+            if ai == 1 and ri == 0:
+                # Secondary CIDR, as a team that outgrew its first range would add.
+                ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="100.64.0.0/20")
+    # Accidental clashes: two later accounts copied an earlier account's range.
+    vpc_list = list(sim.vpcs.items())
+    for src, dst in ((0, 3), (2, 7)):
+        if dst < len(ids) and src < len(vpc_list):
+            src_vid, (_, _, cidr) = vpc_list[src]
+            acct, region = ids[dst], sim.regions[0]
+            ec2 = member_clients(session, acct, region)
+            vid = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+            sim.vpcs[vid] = (acct, region, cidr)
+            sim.clashes.append((src_vid, vid))
+
+
+def _cidr(n: int) -> str:
+    # 10.0.0.0/16, 10.1.0.0/16, ... then 10.x.y.0/20 blocks once /16s run out.
+    return f"10.{n}.0.0/16" if n < 256 else f"10.{n // 16 % 256}.{n % 16 * 16}.0/20"
+
+
+def demo_config() -> Config:
+    """The config the demo runs with (same schema as config.yaml)."""
+    return Config.model_validate(
+        {
+            "organization": {"role_name": DEMO_ROLE},
+            "regions": "all",
+            "table": {"name": "VPCTracker-demo", "region": "us-east-1"},
+            "scan": {"max_workers": 8},
+            "reserved_cidrs": [{"cidr": "192.168.0.0/16", "name": "corporate-network"}],
+        }
+    )
+
+
+def demo_run(accounts: int, regions: int) -> tuple[SimulatedOrg, RunSummary, list[Any]]:
+    """Build the simulated org in moto and run the real init-table + collect against it."""
+    from moto import mock_aws
+
+    with isolated_aws_env(), mock_aws():
+        session = boto3.Session()
+        sim = build_simulated_org(session, accounts, regions)
+        cfg = demo_config()
+        # `regions: all` is the config users run with; moto answers DescribeRegions with every
+        # region, so the demo narrows to the regions it populated, like `--region` does.
+        create_table(dynamodb_client(session, cfg), cfg.table.name)
+        summary = run(cfg, RunOptions(session=session, regions=sim.regions))
+        items = [from_item(i) for i in scan_items(dynamodb_client(session, cfg), cfg.table.name)]
+    return sim, summary, items
+
+
+def main(accounts: int = 12, regions: int = 3) -> int:
+    """`vpctracker demo`: print what the real pipeline found in the simulated organization."""
+    from collector.cli import render_summary
+
+    if regions > len(DEMO_REGIONS):
+        sys.stderr.write(f"vpctracker: error: --regions: at most {len(DEMO_REGIONS)}\n")
+        return 1
+    print(
+        f"SIMULATED organization (moto, in-process; no real AWS): {accounts} member accounts "
+        f"+ management, {regions} regions, 1 suspended account"
+    )
+    sim, summary, items = demo_run(accounts, regions)
+    print(render_summary(summary))
+    live = [v for v in items if not v.Deleted]
+    print(f"\nTable now holds {len(live)} live VPCs in {len({v.OwnerId for v in live})} accounts.")
+    defaults = sorted((v.OwnerId, v.Region, v.VpcId) for v in live if v.IsDefault)
+    print(f"Default VPCs still present ({len(defaults)}):")
+    for owner, region, vid in defaults:
+        print(f"  {owner} ({sim.accounts.get(owner, '?')})  {region}  {vid}")
+    by_cidr: dict[str, list[Any]] = {}
+    for v in live:
+        if not v.IsDefault:
+            by_cidr.setdefault(v.CidrBlock, []).append(v)
+    dupes = {c: vs for c, vs in by_cidr.items() if len(vs) > 1}
+    print(f"VPCs sharing an identical primary CIDR ({len(dupes)} ranges):")
+    for cidr, vs in sorted(dupes.items()):
+        print(f"  {cidr}: " + ", ".join(f"{v.VpcId} ({v.OwnerId} {v.Region})" for v in vs))
+    return summary.exit_code

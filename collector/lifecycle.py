@@ -1,0 +1,74 @@
+"""Lifecycle decisions (pure): what to write after a scan, what to mark deleted, and why.
+
+Only an `ok` target may mark VPCs deleted: a failed or skipped target proves nothing about
+what exists, so it leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from collector.models import Account, DeletionReason, Vpc
+
+
+@dataclass
+class TargetWrites:
+    """Records to put for one target: the VPCs seen, and the ones newly marked deleted."""
+
+    seen: list[Vpc] = field(default_factory=list)
+    marked: list[Vpc] = field(default_factory=list)
+
+
+def expires_at(now: datetime, retention_days: int) -> int:
+    """Epoch seconds at which DynamoDB TTL may remove a deleted item."""
+    return int((now + timedelta(days=retention_days)).timestamp())
+
+
+def mark_deleted(vpc: Vpc, *, now: datetime, reason: DeletionReason, retention_days: int) -> Vpc:
+    """A copy of `vpc` marked deleted, kept in the table until its TTL."""
+    return vpc.model_copy(
+        update={
+            "Deleted": True,
+            "DeletedAt": now,
+            "DeletedReason": reason,
+            "ExpiresAt": expires_at(now, retention_days),
+        }
+    )
+
+
+def plan_target(
+    seen: Iterable[Vpc],
+    existing: Iterable[Vpc],
+    *,
+    now: datetime,
+    retention_days: int,
+) -> TargetWrites:
+    """Decide the writes for one `ok` (account, region) target.
+
+    `seen` are the records the scan returned; `existing` the table's items for the same
+    account and region. Seen VPCs keep their FirstSeen (and come back to life if they were
+    marked deleted); live items the scan did not return are marked deleted.
+    """
+    before = {v.key: v for v in existing}
+    out = TargetWrites()
+    for vpc in seen:
+        old = before.pop(vpc.key, None)
+        out.seen.append(vpc if old is None else vpc.model_copy(update={"FirstSeen": old.FirstSeen}))
+    for old in before.values():
+        if not old.Deleted:
+            out.marked.append(
+                mark_deleted(old, now=now, reason="not-found", retention_days=retention_days)
+            )
+    return out
+
+
+def departed_reason(owner_id: str, org: Mapping[str, Account]) -> DeletionReason | None:
+    """Why an account's items are gone on a full-org run: suspended, left, or None if ACTIVE."""
+    account = org.get(owner_id)
+    if account is None:
+        return "account-left-org"
+    if account.status != "ACTIVE":
+        return "account-suspended"
+    return None

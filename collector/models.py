@@ -1,0 +1,206 @@
+"""Stage 6 — records: the validated VPC record and the pure transform from raw API items."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from collector.config import AccountId, check_region
+
+
+def _ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"invalid IPv4 CIDR ({exc})") from None
+
+
+def _ipv6(value: str) -> str:
+    try:
+        return str(ipaddress.IPv6Network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"invalid IPv6 CIDR ({exc})") from None
+
+
+Ipv4Cidr = Annotated[str, AfterValidator(_ipv4)]
+Ipv6Cidr = Annotated[str, AfterValidator(_ipv6)]
+# States the EC2 API documents for a VPC; anything else is data we do not understand.
+VpcState = Literal["pending", "available"]
+DeletionReason = Literal["not-found", "account-suspended", "account-left-org"]
+
+
+def utc_now() -> datetime:
+    """Current time, timezone-aware UTC, truncated to whole seconds for stable ISO strings."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(ts: datetime) -> str:
+    """ISO-8601 UTC with a trailing Z, the format stored in the table."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Vpc(BaseModel):
+    """One VPC as stored in the table. Attribute names are a public contract."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+    VpcId: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    OwnerId: AccountId
+    CidrBlock: Ipv4Cidr
+    IsDefault: bool
+    State: VpcState
+    Region: Annotated[str, AfterValidator(check_region)]
+    AccountName: str = ""
+    CidrBlocks: tuple[Ipv4Cidr, ...]
+    Ipv6CidrBlocks: tuple[Ipv6Cidr, ...] = ()
+    Name: str | None = None
+    Tags: Mapping[str, str] = Field(default_factory=dict)
+    DhcpOptionsId: str | None = None
+    InstanceTenancy: str | None = None
+    FirstSeen: datetime
+    LastSeen: datetime
+    # Lifecycle: set when a later successful scan of this account+region no longer sees it.
+    Deleted: bool = False
+    DeletedAt: datetime | None = None
+    DeletedReason: DeletionReason | None = None
+    ExpiresAt: int | None = None  # epoch seconds, DynamoDB TTL attribute
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The table's primary key (VpcId, OwnerId)."""
+        return (self.VpcId, self.OwnerId)
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """An API item that failed validation: counted and reported, never written."""
+
+    account_id: str
+    region: str
+    vpc_id: str | None
+    reason: str
+
+
+class TargetStatus(StrEnum):
+    """How one (account, region) scan ended."""
+
+    OK = "ok"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """The outcome of scanning one (account, region) target."""
+
+    account_id: str
+    region: str
+    status: TargetStatus
+    records: tuple[Vpc, ...] = ()
+    invalid: tuple[InvalidRecord, ...] = ()
+    error_code: str | None = None
+    message: str | None = None
+    # VPCs the API listed that belong to another account (shared through AWS RAM);
+    # they are inventoried from their owner account, not from this one.
+    shared_ignored: int = 0
+
+
+@dataclass(frozen=True)
+class Account:
+    """An organization member account."""
+
+    id: str
+    name: str
+    status: str = "ACTIVE"
+
+
+def _associated(blocks: Iterable[Mapping[str, Any]], cidr_key: str, state_key: str) -> list[Any]:
+    # Disassociated/failed associations linger in the API response for a while; only
+    # blocks in the `associated` state route traffic and can clash.
+    return [
+        b.get(cidr_key)
+        for b in blocks
+        if (b.get(state_key) or {}).get("State") == "associated" and b.get(cidr_key)
+    ]
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "record"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{loc}: {msg} (got {err.get('input')!r})"
+
+
+def to_record(
+    raw: Mapping[str, Any],
+    *,
+    account: Account,
+    region: str,
+    now: datetime,
+) -> Vpc:
+    """Build a validated record from one raw `describe_vpcs` item (pure; raises ValidationError)."""
+    primary = raw.get("CidrBlock")
+    ipv4 = _associated(raw.get("CidrBlockAssociationSet") or [], "CidrBlock", "CidrBlockState")
+    # Primary first, then secondary blocks in API order, without duplicates.
+    blocks = list(dict.fromkeys([primary, *ipv4])) if primary else ipv4
+    ipv6 = _associated(
+        raw.get("Ipv6CidrBlockAssociationSet") or [], "Ipv6CidrBlock", "Ipv6CidrBlockState"
+    )
+    tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags") or [] if "Key" in t}
+    return Vpc.model_validate(
+        {
+            "VpcId": raw.get("VpcId"),
+            "OwnerId": raw.get("OwnerId"),
+            "CidrBlock": primary,
+            "IsDefault": raw.get("IsDefault"),
+            "State": raw.get("State"),
+            "Region": region,
+            "AccountName": account.name,
+            "CidrBlocks": tuple(blocks),
+            "Ipv6CidrBlocks": tuple(dict.fromkeys(ipv6)),
+            "Name": tags.get("Name"),
+            "Tags": tags,
+            "DhcpOptionsId": raw.get("DhcpOptionsId"),
+            "InstanceTenancy": raw.get("InstanceTenancy"),
+            "FirstSeen": now,
+            "LastSeen": now,
+        }
+    )
+
+
+@dataclass
+class Transformed:
+    """Result of transforming one target's raw items."""
+
+    records: list[Vpc] = field(default_factory=list)
+    invalid: list[InvalidRecord] = field(default_factory=list)
+    shared_ignored: int = 0
+
+
+def to_records(
+    raw_vpcs: Iterable[Mapping[str, Any]],
+    *,
+    account: Account,
+    region: str,
+    now: datetime,
+) -> Transformed:
+    """Validate every raw item of one target; invalid items are collected, not raised."""
+    out = Transformed()
+    for raw in raw_vpcs:
+        owner = raw.get("OwnerId")
+        if owner is not None and owner != account.id:
+            out.shared_ignored += 1
+            continue
+        try:
+            out.records.append(to_record(raw, account=account, region=region, now=now))
+        except ValidationError as exc:
+            out.invalid.append(
+                InvalidRecord(account.id, region, raw.get("VpcId"), _first_error(exc))
+            )
+    return out

@@ -1,0 +1,312 @@
+"""Stage 7 — store: the central DynamoDB table (schema, item codec, batched writes, reads)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from collector.errors import RetryPolicy, error_code, error_message
+from collector.models import Vpc, iso
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+OWNER_INDEX = "OwnerRegionIndex"
+TTL_ATTRIBUTE = "ExpiresAt"
+BATCH_SIZE = 25  # BatchWriteItem's hard limit
+
+
+class TableMissingError(Exception):
+    """The configured table does not exist (or is not visible to these credentials)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema
+
+
+def table_definition(name: str) -> dict[str, Any]:
+    """CreateTable arguments: PK VpcId, SK OwnerId, GSI OwnerId+Region, on-demand billing."""
+    return {
+        "TableName": name,
+        "AttributeDefinitions": [
+            {"AttributeName": "VpcId", "AttributeType": "S"},
+            {"AttributeName": "OwnerId", "AttributeType": "S"},
+            {"AttributeName": "Region", "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "VpcId", "KeyType": "HASH"},
+            {"AttributeName": "OwnerId", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": OWNER_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "OwnerId", "KeyType": "HASH"},
+                    {"AttributeName": "Region", "KeyType": "RANGE"},
+                ],
+                # ALL: lifecycle marking rewrites whole items read from the index.
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+        "SSESpecification": {"Enabled": True},
+    }
+
+
+def create_table(client: DynamoDBClient, name: str, *, wait: bool = True) -> bool:
+    """Create the table with TTL on ExpiresAt; True if created, False if it already existed."""
+    created = True
+    try:
+        client.create_table(**table_definition(name))
+    except ClientError as exc:
+        if error_code(exc) != "ResourceInUseException":
+            raise
+        created = False
+    if wait:
+        client.get_waiter("table_exists").wait(
+            TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
+        )
+    ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+    return created
+
+
+def check_table(client: DynamoDBClient, name: str) -> None:
+    """Raise TableMissingError if the table is absent or lacks the owner index."""
+    try:
+        desc = client.describe_table(TableName=name)["Table"]
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise TableMissingError(name) from None
+        raise
+    indexes = {i["IndexName"] for i in desc.get("GlobalSecondaryIndexes", [])}
+    if OWNER_INDEX not in indexes:
+        raise TableMissingError(f"{name} (index {OWNER_INDEX} missing)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Item codec (pure). Written by hand rather than with boto3's TypeSerializer: the shape is
+# fixed, this is the hot path of a large scan, and it keeps lists as L (SS cannot be empty).
+
+
+def _s(v: str) -> dict[str, Any]:
+    return {"S": v}
+
+
+def _ts(v: datetime) -> dict[str, Any]:
+    return {"S": iso(v)}
+
+
+def to_item(vpc: Vpc) -> dict[str, Any]:
+    """Serialize a record to a DynamoDB item (AttributeValue map)."""
+    item: dict[str, Any] = {
+        "VpcId": _s(vpc.VpcId),
+        "OwnerId": _s(vpc.OwnerId),
+        "CidrBlock": _s(vpc.CidrBlock),
+        "IsDefault": {"BOOL": vpc.IsDefault},
+        "State": _s(vpc.State),
+        "Region": _s(vpc.Region),
+        "AccountName": _s(vpc.AccountName),
+        "CidrBlocks": {"L": [_s(c) for c in vpc.CidrBlocks]},
+        "Ipv6CidrBlocks": {"L": [_s(c) for c in vpc.Ipv6CidrBlocks]},
+        "Tags": {"M": {k: _s(v) for k, v in vpc.Tags.items()}},
+        "FirstSeen": _ts(vpc.FirstSeen),
+        "LastSeen": _ts(vpc.LastSeen),
+        "Deleted": {"BOOL": vpc.Deleted},
+    }
+    optional: dict[str, str | None] = {
+        "Name": vpc.Name,
+        "DhcpOptionsId": vpc.DhcpOptionsId,
+        "InstanceTenancy": vpc.InstanceTenancy,
+        "DeletedReason": vpc.DeletedReason,
+        "DeletedAt": None if vpc.DeletedAt is None else _ts(vpc.DeletedAt)["S"],
+    }
+    item.update({k: _s(v) for k, v in optional.items() if v is not None})
+    if vpc.ExpiresAt is not None:
+        item["ExpiresAt"] = {"N": str(vpc.ExpiresAt)}
+    return item
+
+
+def _plain(value: Mapping[str, Any]) -> Any:
+    ((kind, v),) = value.items()
+    if kind == "L":
+        return [_plain(x) for x in v]
+    if kind == "M":
+        return {k: _plain(x) for k, x in v.items()}
+    if kind == "N":
+        return int(v) if v.lstrip("-").isdigit() else float(v)
+    if kind == "NULL":
+        return None
+    return v
+
+
+def from_item(item: Mapping[str, Any]) -> Vpc:
+    """Deserialize a table item into a record (raises pydantic ValidationError if malformed)."""
+    return Vpc.model_validate({k: _plain(v) for k, v in item.items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads
+
+
+def query_account(client: DynamoDBClient, table: str, account_id: str) -> list[Vpc]:
+    """Every item (live or deleted) of one account, through the owner index."""
+    out: list[Vpc] = []
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        IndexName=OWNER_INDEX,
+        KeyConditionExpression="OwnerId = :o",
+        ExpressionAttributeValues={":o": {"S": account_id}},
+    )
+    for page in pages:
+        out.extend(from_item(i) for i in page["Items"])
+    return out
+
+
+def scan_items(client: DynamoDBClient, table: str) -> Iterator[dict[str, Any]]:
+    """Stream every item of the table, page by page (raw AttributeValue maps)."""
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        yield from page["Items"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes
+
+
+@dataclass
+class WriteStats:
+    """What the writer did; `failed` items never reached the table and are reported."""
+
+    written: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class BatchWriter:
+    """Buffers items and writes them with BatchWriteItem, 25 a call, flushing in the background.
+
+    Every UnprocessedItems entry is retried with jittered exponential backoff until written;
+    items still unwritten after `max_attempts` (or on a non-retryable error) are counted in
+    `stats.failed`, never dropped silently. Thread-safe `add`; `close()` waits for all flushes.
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        *,
+        threads: int = 4,
+        max_attempts: int = 10,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._max_attempts = max_attempts
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ddb-writer")
+        # Bounded in-flight batches: back-pressure instead of an unbounded queue in memory.
+        self._slots = threading.BoundedSemaphore(threads * 2)
+        self._futures: set[Future[None]] = set()
+        self.stats = WriteStats()
+
+    def add(self, item: dict[str, Any]) -> None:
+        """Queue one item; a full batch is handed to a background flush."""
+        with self._lock:
+            self._buffer.append(item)
+            if len(self._buffer) < BATCH_SIZE:
+                return
+            batch, self._buffer = self._buffer, []
+        self._submit(batch)
+
+    def add_all(self, items: Iterable[dict[str, Any]]) -> None:
+        """Queue several items."""
+        for item in items:
+            self.add(item)
+
+    def flush(self) -> None:
+        """Send whatever is buffered and wait until every batch so far is settled."""
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        if batch:
+            self._submit(batch)
+        with self._lock:
+            futures = list(self._futures)
+        for f in futures:
+            f.result()
+
+    def close(self) -> WriteStats:
+        """Flush, stop the background threads and return the final stats."""
+        self.flush()
+        self._pool.shutdown(wait=True)
+        return self.stats
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _submit(self, batch: list[dict[str, Any]]) -> None:
+        self._slots.acquire()
+        fut = self._pool.submit(self._write, batch)
+        with self._lock:
+            self._futures.add(fut)
+        fut.add_done_callback(self._done)
+
+    def _done(self, fut: Future[None]) -> None:
+        self._slots.release()
+        with self._lock:
+            self._futures.discard(fut)
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": i}} for i in batch]
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                resp = self._retry.call(
+                    self._client.batch_write_item, RequestItems={self._table: requests}
+                )
+            except (ClientError, BotoCoreError) as exc:
+                self._record(len(requests), 0, error_code(exc), error_message(exc))
+                return
+            unprocessed = resp.get("UnprocessedItems", {}).get(self._table, [])
+            self._record(0, len(requests) - len(unprocessed), None, None)
+            if not unprocessed:
+                return
+            requests = [dict(r) for r in unprocessed]
+            # AWS: "we strongly recommend that you use an exponential backoff algorithm" when
+            # BatchWriteItem returns unprocessed items.
+            self._sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))
+        self._record(
+            len(requests),
+            0,
+            "UnprocessedItems",
+            f"{len(requests)} items still unprocessed after {self._max_attempts} tries",
+        )
+
+    def _record(self, failed: int, written: int, code: str | None, message: str | None) -> None:
+        with self._lock:
+            self.stats.written += written
+            if failed:
+                self.stats.failed += failed
+                assert code is not None
+                self.stats.errors[code] = self.stats.errors.get(code, 0) + failed
+                log.error("DynamoDB write failed for %d items: %s %s", failed, code, message)

@@ -1,0 +1,98 @@
+"""The fan-out streams results, bounds what is in flight, and isolates account failures."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.exceptions import ClientError
+
+from collector.models import Account, TargetResult, TargetStatus
+from collector.scan import ALL_REGIONS, fan_out
+
+ACCTS = [Account(f"{i:012d}", f"acct-{i}") for i in range(1, 31)]
+REGIONS = ["us-east-1", "eu-west-1", "ap-south-1"]
+
+
+def denied(op: str) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": "AccessDenied", "Message": "not allowed"},
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        },
+        op,
+    )
+
+
+def test_every_target_once_and_account_done_last() -> None:
+    def prepare(a: Account) -> tuple[str, Sequence[str]]:
+        return f"state-{a.id}", REGIONS
+
+    def scan(a: Account, r: str) -> TargetResult:
+        return TargetResult(a.id, r, TargetStatus.OK)
+
+    with ThreadPoolExecutor(8) as pool:
+        events = list(fan_out(ACCTS, prepare=prepare, scan=scan, executor=pool, max_pending=10))
+    assert sorted((e.result.account_id, e.result.region) for e in events) == sorted(
+        (a.id, r) for a in ACCTS for r in REGIONS
+    )
+    for a in ACCTS:
+        mine = [e for e in events if e.account.id == a.id]
+        assert [e.account_done for e in mine] == [False, False, True]
+        assert {e.prepared for e in mine} == {f"state-{a.id}"}
+
+
+def test_prepare_failure_is_one_failed_target_and_others_continue() -> None:
+    def prepare(a: Account) -> tuple[None, Sequence[str]]:
+        if a.id == ACCTS[3].id:
+            raise denied("AssumeRole")
+        return None, ["us-east-1"]
+
+    def scan(a: Account, r: str) -> TargetResult:
+        return TargetResult(a.id, r, TargetStatus.OK)
+
+    with ThreadPoolExecutor(4) as pool:
+        events = list(fan_out(ACCTS, prepare=prepare, scan=scan, executor=pool, max_pending=4))
+    failed = [e.result for e in events if e.result.status is TargetStatus.FAILED]
+    assert [(f.account_id, f.region, f.error_code) for f in failed] == [
+        (ACCTS[3].id, ALL_REGIONS, "AccessDenied")
+    ]
+    assert sum(e.result.status is TargetStatus.OK for e in events) == len(ACCTS) - 1
+
+
+def test_in_flight_work_is_bounded() -> None:
+    lock = threading.Lock()
+    running = 0
+    peak = 0
+    release = threading.Semaphore(0)
+
+    def prepare(a: Account) -> tuple[None, Sequence[str]]:
+        return None, ["r1-west-1"]
+
+    def scan(a: Account, r: str) -> TargetResult:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        release.acquire(timeout=0.01)
+        with lock:
+            running -= 1
+        return TargetResult(a.id, r, TargetStatus.OK)
+
+    submitted = 0
+
+    def accounts():  # type: ignore[no-untyped-def]
+        nonlocal submitted
+        for a in ACCTS:
+            submitted += 1
+            yield a
+
+    seen = 0
+    with ThreadPoolExecutor(16) as pool:
+        for _ in fan_out(accounts(), prepare=prepare, scan=scan, executor=pool, max_pending=5):
+            seen += 1
+            # Accounts are pulled lazily: never more than the pending bound ahead of results.
+            assert submitted - seen <= 5 + 1
+    assert seen == len(ACCTS)
+    assert peak <= 5 + 1

@@ -1,0 +1,83 @@
+"""Pure transforms from raw describe_vpcs items (fixtures in tests/data), no mocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from collector.models import Account, Vpc, to_records
+from tests.conftest import load_data
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+ACCOUNT = Account("111111111111", "payments")
+
+
+def test_secondary_ipv6_and_disassociated_blocks() -> None:
+    out = to_records(
+        load_data("describe_vpcs_mixed.json")["Vpcs"], account=ACCOUNT, region="us-east-1", now=NOW
+    )
+    assert out.invalid == []
+    vpc = out.records[0]
+    assert vpc.VpcId == "vpc-0a1b2c3d4e5f60718"
+    assert vpc.CidrBlock == "10.10.0.0/16"
+    # Only associated blocks count; disassociated and failed associations are ignored.
+    assert vpc.CidrBlocks == ("10.10.0.0/16", "100.64.0.0/20")
+    assert vpc.Ipv6CidrBlocks == ("2600:1f18:4c3:a00::/56",)
+    assert vpc.Name == "payments-prod"
+    assert vpc.Tags == {"Name": "payments-prod", "team": "payments"}
+    assert vpc.AccountName == "payments"
+    assert vpc.Region == "us-east-1"
+    assert (vpc.FirstSeen, vpc.LastSeen) == (NOW, NOW)
+    assert vpc.DhcpOptionsId == "dopt-0a1b2c3d4e5f60718"
+    assert vpc.InstanceTenancy == "default"
+    assert not vpc.IsDefault and not vpc.Deleted
+
+
+def test_default_vpc_without_tags() -> None:
+    out = to_records(
+        load_data("describe_vpcs_mixed.json")["Vpcs"], account=ACCOUNT, region="us-east-1", now=NOW
+    )
+    default = out.records[1]
+    assert default.IsDefault
+    assert default.Name is None and default.Tags == {}
+    assert default.CidrBlocks == ("172.31.0.0/16",)
+
+
+def test_vpc_shared_from_another_account_is_not_inventoried_here() -> None:
+    out = to_records(
+        load_data("describe_vpcs_mixed.json")["Vpcs"], account=ACCOUNT, region="us-east-1", now=NOW
+    )
+    assert [r.OwnerId for r in out.records] == ["111111111111", "111111111111"]
+    assert out.shared_ignored == 1
+
+
+def test_malformed_items_are_reported_not_raised() -> None:
+    out = to_records(
+        load_data("describe_vpcs_malformed.json")["Vpcs"],
+        account=ACCOUNT,
+        region="eu-west-1",
+        now=NOW,
+    )
+    assert [r.VpcId for r in out.records] == ["vpc-00000000000000004"]
+    assert out.records[0].State == "pending"
+    reasons = {i.vpc_id: i.reason for i in out.invalid}
+    assert set(reasons) == {
+        "vpc-00000000000000001",
+        "vpc-00000000000000002",
+        "vpc-00000000000000003",
+    }
+    assert reasons["vpc-00000000000000001"].startswith("CidrBlock:")
+    assert "10.0.0.300/16" in reasons["vpc-00000000000000002"]
+    assert "State" in reasons["vpc-00000000000000003"]
+    assert all(i.account_id == ACCOUNT.id and i.region == "eu-west-1" for i in out.invalid)
+
+
+def test_record_is_frozen_and_rejects_unknown_fields() -> None:
+    vpc = to_records(
+        load_data("describe_vpcs_mixed.json")["Vpcs"], account=ACCOUNT, region="us-east-1", now=NOW
+    ).records[0]
+    with pytest.raises(Exception, match="frozen"):
+        vpc.State = "pending"  # type: ignore[misc]
+    with pytest.raises(Exception, match="Extra inputs"):
+        Vpc.model_validate({**vpc.model_dump(), "Surprise": 1})
