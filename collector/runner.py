@@ -150,14 +150,18 @@ def dynamodb_client(session: boto3.Session, config: Config) -> DynamoDBClient:
 
 
 def list_target_accounts(
-    session: boto3.Session, config: Config, cli_accounts: Sequence[str]
+    session: boto3.Session,
+    config: Config,
+    cli_accounts: Sequence[str],
+    retry: RetryPolicy | None = None,
 ) -> tuple[list[Account], list[Account]]:
     """(every org account, the ACTIVE ones to scan), after config filters and `--account`."""
     org = session.client("organizations", config=client_config(4))
+    retry = retry or RetryPolicy()
     try:
-        everyone = get_accounts(org)
+        everyone = retry.call(get_accounts, org)
         in_ous = (
-            get_ou_account_ids(org, config.organization.include_ous)
+            retry.call(get_ou_account_ids, org, config.organization.include_ous)
             if config.organization.include_ous
             else None
         )
@@ -199,7 +203,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
         partition = partition_of(hub.client("sts").get_caller_identity()["Arn"])
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"{error_code(exc)}: {error_message(exc)}") from None
-    everyone, selected = list_target_accounts(hub, config, opts.accounts)
+    everyone, selected = list_target_accounts(hub, config, opts.accounts, opts.retry)
     summary.accounts = len(selected)
     workers = config.scan.max_workers
     boto_cfg = client_config(workers)

@@ -142,6 +142,7 @@ class Faults:
     def install(self) -> Faults:
         """Register the hooks on the session (before any client is created)."""
         ev = self.session.events
+        ev.register_first("before-parameter-build", self._before_parameter_build)
         ev.register_first("before-call", self._before_call)
         ev.register_first("before-send", self._before_send)
         ev.register("after-call.sts.AssumeRole", self._learn_key)
@@ -187,21 +188,21 @@ class Faults:
         return None
 
     # ----- hooks -------------------------------------------------------------------------
+    def _before_parameter_build(
+        self, params: dict[str, Any], model: OperationModel, context: dict[str, Any], **_: Any
+    ) -> None:
+        # The API-level parameters (before serialization), for the hooks that follow.
+        context["fault_params"] = params
+        if model.name == "BatchWriteItem" and self.unprocessed_fraction:
+            self._hold_back(params, context)
+
     def _before_call(
-        self,
-        model: OperationModel,
-        params: dict[str, Any],
-        context: dict[str, Any],
-        request_signer: Any,
-        **_: Any,
+        self, model: OperationModel, context: dict[str, Any], request_signer: Any, **_: Any
     ) -> Any:
         service = model.service_model.service_name
-        account, region = self._who(request_signer, params, service)
-        context["fault_params"] = params
+        account, region = self._who(request_signer, context.get("fault_params", {}), service)
         context["fault_account"] = account
         context["fault_region"] = region
-        if service == "dynamodb" and model.name == "BatchWriteItem" and self.unprocessed_fraction:
-            self._hold_back(params, context)
         rule = self._match(service, model.name, ("error",), account, region)
         if rule is None:
             return None
