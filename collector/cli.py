@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
@@ -191,6 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{error_code(exc)}: {error_message(exc)}")
     except KeyboardInterrupt:
         return _fail("interrupted")
+    except BrokenPipeError:
+        # `vpctracker ... | head`: the reader left; not an error worth a traceback. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _fail(message: str) -> int:

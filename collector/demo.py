@@ -50,6 +50,8 @@ _SAFE_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
+    # moto would load thousands of AMIs into every simulated account and region.
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 
 

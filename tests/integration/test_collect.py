@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from collector.models import TargetStatus
 from tests.faults import Faults
 from tests.integration.conftest import REGIONS, Org, now
@@ -243,6 +245,7 @@ def test_account_and_region_narrowing(org: Org) -> None:
     }
 
 
+@pytest.mark.slow
 def test_regions_all_discovers_enabled_regions(org: Org) -> None:
     cfg = org.config(regions="all", organization={"include_accounts": [org.accounts["sandbox"]]})
     summary = org.run(cfg, at=now(1))

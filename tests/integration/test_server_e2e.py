@@ -50,6 +50,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_console_script_against_moto_server(endpoint: str, tmp_path: Path) -> None:
     session = boto3.Session(region_name="us-east-1")
     orgs = session.client("organizations")
