@@ -156,7 +156,9 @@ def list_target_accounts(
     retry: RetryPolicy | None = None,
 ) -> tuple[list[Account], list[Account]]:
     """(every org account, the ACTIVE ones to scan), after config filters and `--account`."""
-    org = session.client("organizations", config=client_config(4))
+    # Explicit region: a hub with no default region configured must still work, and the
+    # table's region is always in the organization's partition.
+    org = session.client("organizations", region_name=config.table.region, config=client_config(4))
     retry = retry or RetryPolicy()
     try:
         everyone = retry.call(get_accounts, org)
@@ -198,17 +200,18 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     summary = RunSummary(started_at=opts.clock(), full_org=not opts.accounts and not opts.regions)
     ddb = dynamodb_client(hub, config)
     table = config.table.name
+    workers = config.scan.max_workers
+    boto_cfg = client_config(workers)
     try:
         check_table(ddb, table)
-        partition = partition_of(hub.client("sts").get_caller_identity()["Arn"])
+        sts = hub.client("sts", region_name=config.table.region, config=boto_cfg)
+        partition = partition_of(sts.get_caller_identity()["Arn"])
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"{error_code(exc)}: {error_message(exc)}") from None
     everyone, selected = list_target_accounts(hub, config, opts.accounts, opts.retry)
     summary.accounts = len(selected)
-    workers = config.scan.max_workers
-    boto_cfg = client_config(workers)
     roles = AssumedRoles(
-        hub.client("sts", config=boto_cfg),
+        sts,
         partition=partition,
         role_name=config.organization.role_name,
         session_name=config.organization.session_name,
