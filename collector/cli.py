@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import NoReturn, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from collector.config import Config, ConfigError, check_account_id, check_region, load_config
-from collector.errors import error_code, error_message
-from collector.runner import FatalError, RunOptions, RunSummary, dynamodb_client, run
-from collector.store import TableMissingError, create_table
+from collector.allocation import PoolExhaustedError, allocate
+from collector.config import (
+    Config,
+    ConfigError,
+    check_account_id,
+    check_cidr,
+    check_region,
+    load_config,
+)
+from collector.errors import FatalError, error_code, error_message
+from collector.models import iso, utc_now
+from collector.report import render, render_table
+from collector.runner import RunOptions, RunSummary, dynamodb_client, run, run_audit, run_check
+from collector.store import TableMissingError, check_table, create_table, delete_reservation
 
 EXIT_OK = 0
 EXIT_FATAL = 1  # bad config/usage or a fatal error
 EXIT_INCOMPLETE = 2  # finished, but some targets failed
+EXIT_FINDINGS = 3  # check: findings; allocate: pool exhausted
 
 log = logging.getLogger("collector")
 
@@ -43,30 +56,35 @@ def _typed(check: Callable[[str], str], what: str) -> Callable[[str], str]:
     return parse
 
 
+def _account_opt(sp: argparse.ArgumentParser, help_text: str, required: bool = False) -> None:
+    sp.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        required=required,
+        metavar="ID",
+        type=_typed(check_account_id, "account id"),
+        help=help_text,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `vpctracker` argument parser."""
     p = _Parser(prog="vpctracker", description="Org-wide AWS VPC inventory.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def with_config(sp: argparse.ArgumentParser) -> None:
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_text, description=help_text)
         sp.add_argument(
             "--config", default="config.yaml", help="path to config.yaml (default: ./config.yaml)"
         )
+        return sp
 
-    sp = sub.add_parser("init-table", help="create the DynamoDB table (idempotent)")
-    with_config(sp)
+    command("init-table", "create the DynamoDB table (idempotent)")
 
-    sp = sub.add_parser("collect", help="scan the organization and update the table")
-    with_config(sp)
-    sp.add_argument(
-        "--account",
-        action="append",
-        default=[],
-        metavar="ID",
-        type=_typed(check_account_id, "account id"),
-        help="scan only this account (repeatable)",
-    )
+    sp = command("collect", "scan the organization and update the table")
+    _account_opt(sp, "scan only this account (repeatable)")
     sp.add_argument(
         "--region",
         action="append",
@@ -77,10 +95,62 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--format", choices=["text", "json"], default="text")
 
+    sp = command("audit", "report overlaps and default VPCs from the table")
+    sp.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    sp.add_argument("--output", metavar="FILE", help="write the report to FILE, not stdout")
+    sp.add_argument(
+        "--include-default", action="store_true", help="include default VPCs in overlap analysis"
+    )
+    _account_opt(sp, "only findings involving this account (repeatable)")
+    sp.add_argument(
+        "--live", action="store_true", help="collect into memory first; read and write no table"
+    )
+
+    sp = command("check", "pipeline gate: collect accounts, report their clashes (exit 3)")
+    _account_opt(sp, "account to check (repeatable, required)", required=True)
+    sp.add_argument("--format", choices=["text", "json"], default="text")
+
+    sp = command("allocate", "print the lowest free block of a pool (optionally reserve it)")
+    sp.add_argument(
+        "--pool", required=True, type=_typed(check_cidr, "CIDR"), help="e.g. 10.0.0.0/8"
+    )
+    sp.add_argument("--prefix-length", required=True, type=_whole, metavar="N")
+    sp.add_argument("--reserve", action="store_true", help="record a reservation in the table")
+    sp.add_argument("--owner", type=_typed(check_account_id, "account id"), metavar="ACCOUNT_ID")
+    sp.add_argument("--note", default="", help="free text stored with the reservation")
+    sp.add_argument(
+        "--ttl-hours",
+        type=_positive_float,
+        default=72.0,
+        metavar="H",
+        help="reservation lifetime unless a VPC takes the block (default 72)",
+    )
+    sp.add_argument("--format", choices=["text", "json"], default="text")
+
+    sp = command("release", "delete a reservation by hand")
+    sp.add_argument("cidr", type=_typed(check_cidr, "CIDR"))
+
     sp = sub.add_parser("demo", help="run on a simulated organization (moto, in-process)")
     sp.add_argument("--accounts", type=_positive, default=12, help="member accounts (default 12)")
     sp.add_argument("--regions", type=_positive, default=3, help="regions (1-6, default 3)")
     return p
+
+
+def _whole(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+
+
+def _positive_float(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < f <= 24 * 366:
+        raise argparse.ArgumentTypeError(f"{value!r} must be between 0 and 8784 hours")
+    return f
 
 
 def _positive(value: str) -> int:
@@ -139,9 +209,9 @@ def render_summary(s: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def cmd_init_table(config: Config) -> int:
+def cmd_init_table(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker init-table`."""
-    created = create_table(dynamodb_client(boto3.Session(), config), config.table.name)
+    created = create_table(dynamodb_client(args.session, config), config.table.name)
     state = "created" if created else "already exists"
     print(f"table {config.table.name} in {config.table.region}: {state}")
     return EXIT_OK
@@ -152,7 +222,10 @@ def cmd_collect(config: Config, args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr) if args.format == "text" else None
     try:
         summary = run(
-            config, RunOptions(accounts=args.account, regions=args.region, progress=progress)
+            config,
+            RunOptions(
+                accounts=args.account, regions=args.region, progress=progress, session=args.session
+            ),
         )
     finally:
         if progress:
@@ -164,8 +237,117 @@ def cmd_collect(config: Config, args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point; returns the process exit code."""
+def cmd_audit(config: Config, args: argparse.Namespace) -> int:
+    """`vpctracker audit`."""
+    audit, summary = run_audit(
+        config,
+        live=args.live,
+        accounts=args.account,
+        include_default=args.include_default,
+        options=RunOptions(session=args.session),
+    )
+    if summary is not None and summary.exit_code:
+        # A live audit over a partial scan would look cleaner than the truth: say so.
+        sys.stderr.write(render_summary(summary) + "\n")
+    text = render(audit, args.format)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise ConfigError(f"--output {args.output}: {exc.strerror}") from None
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return summary.exit_code if summary is not None else EXIT_OK
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    """`vpctracker check`: exit 0 clean, 3 findings, 2 incomplete scan, 1 bad input."""
+    result = run_check(config, args.account, RunOptions(session=args.session))
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+        return result.exit_code
+    print(render_summary(result.summary))
+    print()
+    print(render_table(result.audit), end="")
+    verdicts = {
+        0: "CLEAN: no overlaps and no default VPCs involving " + ", ".join(args.account),
+        2: "INCOMPLETE: the scan of these accounts failed in part; cannot certify",
+        3: f"FINDINGS: {result.findings} finding(s) involve " + ", ".join(args.account),
+    }
+    print(verdicts[result.exit_code])
+    return result.exit_code
+
+
+def cmd_allocate(config: Config, args: argparse.Namespace) -> int:
+    """`vpctracker allocate`: exit 3 when the pool has no free block of that size."""
+    if args.owner and not args.reserve:
+        raise ConfigError("--owner only makes sense with --reserve")
+    if args.reserve and not args.owner:
+        raise ConfigError("--reserve needs --owner ACCOUNT_ID")
+    pool = ipaddress.ip_network(args.pool)
+    try:
+        result = allocate(
+            dynamodb_client(args.session, config),
+            config.table.name,
+            pool=pool,
+            prefix_length=args.prefix_length,
+            reserved=list(config.reserved_cidrs),
+            now=utc_now,
+            reserve_for=args.owner if args.reserve else None,
+            note=args.note,
+            ttl_hours=args.ttl_hours,
+        )
+    except PoolExhaustedError as exc:
+        sys.stderr.write(f"vpctracker: {exc}\n")
+        return EXIT_FINDINGS
+    if args.format == "json":
+        out: dict[str, object] = {
+            "cidr": result.cidr,
+            "pool": result.pool,
+            "prefix_length": result.prefix_length,
+            "reserved": result.reservation is not None,
+        }
+        if result.reservation:
+            r = result.reservation
+            out.update(
+                owner=r.owner,
+                note=r.note,
+                reserved_at=iso(r.reserved_at),
+                expires_at=iso(datetime.fromtimestamp(r.expires_at, UTC)),
+            )
+        print(json.dumps(out))
+    else:
+        print(result.cidr)
+    return EXIT_OK
+
+
+def cmd_release(config: Config, args: argparse.Namespace) -> int:
+    """`vpctracker release CIDR`."""
+    ddb = dynamodb_client(args.session, config)
+    check_table(ddb, config.table.name)
+    if not delete_reservation(ddb, config.table.name, args.cidr):
+        raise ConfigError(f"no reservation for {args.cidr}")
+    print(f"released {args.cidr}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "init-table": cmd_init_table,
+    "collect": cmd_collect,
+    "audit": cmd_audit,
+    "check": cmd_check,
+    "allocate": cmd_allocate,
+    "release": cmd_release,
+}
+
+
+def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = None) -> int:
+    """Console entry point; returns the process exit code.
+
+    `session` replaces the default boto3 session (tests inject one with fault hooks).
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -181,13 +363,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return demo_main(accounts=args.accounts, regions=args.regions)
         config = load_config(args.config)
-        if args.command == "init-table":
-            return cmd_init_table(config)
-        return cmd_collect(config, args)
+        # Inside the try: a bad AWS_PROFILE raises ProfileNotFound here, reported in one line.
+        args.session = session or boto3.Session()
+        return COMMANDS[args.command](config, args)
     except (ConfigError, FatalError) as exc:
         return _fail(str(exc))
     except TableMissingError as exc:
-        return _fail(f"table {exc} not found: create it with `vpctracker init-table`")
+        return _fail(
+            f"table {exc} not found: create it with `vpctracker init-table`, "
+            "then fill it with `vpctracker collect`"
+        )
     except (ClientError, BotoCoreError) as exc:
         return _fail(f"{error_code(exc)}: {error_message(exc)}")
     except KeyboardInterrupt:

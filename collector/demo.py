@@ -8,6 +8,7 @@ accidental CIDR clashes, a secondary CIDR, one suspended account.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import sys
 from collections.abc import Iterator
@@ -16,9 +17,13 @@ from typing import Any
 
 import boto3
 
+from collector.allocation import Allocation, allocate
+from collector.analysis import Audit
 from collector.config import Config
-from collector.runner import RunOptions, RunSummary, dynamodb_client, run
-from collector.store import create_table, from_item, scan_items
+from collector.models import utc_now
+from collector.report import render_table
+from collector.runner import RunOptions, RunSummary, dynamodb_client, run, run_audit
+from collector.store import create_table
 
 DEMO_REGIONS = [
     "us-east-1",
@@ -177,16 +182,23 @@ def _populate(session: boto3.Session, sim: SimulatedOrg) -> None:
             if ai == 1 and ri == 0:
                 # Secondary CIDR, as a team that outgrew its first range would add.
                 ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="100.64.0.0/20")
-    # Accidental clashes: two later accounts copied an earlier account's range.
+    # Accidental clashes: one account copied another's range, one carved a /20 out of
+    # another's /16, and a lab VPC sits inside the corporate network (a reserved range).
     vpc_list = list(sim.vpcs.items())
-    for src, dst in ((0, 3), (2, 7)):
+    for src, dst, nested in ((0, 3, False), (2, 7, True)):
         if dst < len(ids) and src < len(vpc_list):
-            src_vid, (_, _, cidr) = vpc_list[src]
+            src_vid, (_, _, src_cidr) = vpc_list[src]
             acct, region = ids[dst], sim.regions[0]
-            ec2 = member_clients(session, acct, region)
-            vid = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+            cidr = src_cidr.replace(".0.0/16", ".32.0/20") if nested else src_cidr
+            vid = member_clients(session, acct, region).create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
             sim.vpcs[vid] = (acct, region, cidr)
             sim.clashes.append((src_vid, vid))
+    lab_acct = ids[-1]
+    lab = member_clients(session, lab_acct, sim.regions[0]).create_vpc(
+        CidrBlock="192.168.40.0/24",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "lab"}]}],
+    )["Vpc"]["VpcId"]
+    sim.vpcs[lab] = (lab_acct, sim.regions[0], "192.168.40.0/24")
 
 
 def _cidr(n: int) -> str:
@@ -207,20 +219,42 @@ def demo_config() -> Config:
     )
 
 
-def demo_run(accounts: int, regions: int) -> tuple[SimulatedOrg, RunSummary, list[Any]]:
-    """Build the simulated org in moto and run the real init-table + collect against it."""
+@dataclass
+class DemoResult:
+    """Everything the demo produced, for printing and for tests."""
+
+    sim: SimulatedOrg
+    summary: RunSummary
+    audit: Audit
+    allocation: Allocation
+
+
+def demo_run(accounts: int, regions: int) -> DemoResult:
+    """Build the simulated org in moto; run the real init-table, collect, audit and allocate."""
     from moto import mock_aws
 
     with isolated_aws_env(), mock_aws():
         session = boto3.Session()
         sim = build_simulated_org(session, accounts, regions)
         cfg = demo_config()
+        ddb = dynamodb_client(session, cfg)
+        create_table(ddb, cfg.table.name)
         # `regions: all` is the config users run with; moto answers DescribeRegions with every
         # region, so the demo narrows to the regions it populated, like `--region` does.
-        create_table(dynamodb_client(session, cfg), cfg.table.name)
-        summary = run(cfg, RunOptions(session=session, regions=sim.regions))
-        items = [from_item(i) for i in scan_items(dynamodb_client(session, cfg), cfg.table.name)]
-    return sim, summary, items
+        opts = RunOptions(session=session, regions=sim.regions)
+        summary = run(cfg, opts)
+        audit, _ = run_audit(cfg, options=opts)
+        allocation = allocate(
+            ddb,
+            cfg.table.name,
+            pool=ipaddress.ip_network("10.0.0.0/8"),
+            prefix_length=16,
+            reserved=list(cfg.reserved_cidrs),
+            now=utc_now,
+            reserve_for=[a for a in sim.accounts if a != sim.management_id][0],
+            note="demo: next landing-zone account",
+        )
+    return DemoResult(sim, summary, audit, allocation)
 
 
 def main(accounts: int = 12, regions: int = 3) -> int:
@@ -232,22 +266,17 @@ def main(accounts: int = 12, regions: int = 3) -> int:
         return 1
     print(
         f"SIMULATED organization (moto, in-process; no real AWS): {accounts} member accounts "
-        f"+ management, {regions} regions, 1 suspended account"
+        f"+ management, {regions} regions, 1 suspended account\n"
     )
-    sim, summary, items = demo_run(accounts, regions)
-    print(render_summary(summary))
-    live = [v for v in items if not v.Deleted]
-    print(f"\nTable now holds {len(live)} live VPCs in {len({v.OwnerId for v in live})} accounts.")
-    defaults = sorted((v.OwnerId, v.Region, v.VpcId) for v in live if v.IsDefault)
-    print(f"Default VPCs still present ({len(defaults)}):")
-    for owner, region, vid in defaults:
-        print(f"  {owner} ({sim.accounts.get(owner, '?')})  {region}  {vid}")
-    by_cidr: dict[str, list[Any]] = {}
-    for v in live:
-        if not v.IsDefault:
-            by_cidr.setdefault(v.CidrBlock, []).append(v)
-    dupes = {c: vs for c, vs in by_cidr.items() if len(vs) > 1}
-    print(f"VPCs sharing an identical primary CIDR ({len(dupes)} ranges):")
-    for cidr, vs in sorted(dupes.items()):
-        print(f"  {cidr}: " + ", ".join(f"{v.VpcId} ({v.OwnerId} {v.Region})" for v in vs))
-    return summary.exit_code
+    print("$ vpctracker init-table && vpctracker collect")
+    result = demo_run(accounts, regions)
+    print(render_summary(result.summary))
+    print("\n$ vpctracker audit")
+    print(render_table(result.audit), end="")
+    a = result.allocation
+    print(
+        f"\n$ vpctracker allocate --pool {a.pool} --prefix-length {a.prefix_length} "
+        f"--reserve --owner {a.reservation.owner if a.reservation else ''}"
+    )
+    print(a.cidr)
+    return result.summary.exit_code

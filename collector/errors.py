@@ -57,6 +57,10 @@ EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpi
 T = TypeVar("T")
 
 
+class FatalError(Exception):
+    """The run cannot start or continue (e.g. cannot list accounts); one line for the user."""
+
+
 def error_code(exc: BaseException) -> str:
     """A short, stable name for an error: the AWS error code, else the exception class."""
     if isinstance(exc, ClientError):

@@ -6,16 +6,17 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from collector.analysis import Audit, build_audit, vpc_blocks
 from collector.config import Config, ConfigError
 from collector.credentials import AssumedRoles, member_session, partition_of
-from collector.errors import RetryPolicy, error_code, error_message
+from collector.errors import FatalError, RetryPolicy, error_code, error_message
 from collector.lifecycle import departed_reason, mark_deleted, plan_target
 from collector.models import Account, TargetResult, TargetStatus, Vpc, iso, utc_now
 from collector.organization import get_accounts, get_ou_account_ids, select_accounts
@@ -23,7 +24,11 @@ from collector.scan import RegionalClients, Scanner, client_config, fan_out
 from collector.store import (
     BatchWriter,
     check_table,
+    delete_reservation,
     from_item,
+    is_vpc_item,
+    list_reservations,
+    load_inventory,
     query_account,
     scan_items,
     to_item,
@@ -35,10 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[["RunSummary"], None]
-
-
-class FatalError(Exception):
-    """The run cannot start or continue (e.g. cannot list accounts); one line for the user."""
 
 
 @dataclass
@@ -62,6 +63,9 @@ class RunSummary:
     skips: list[dict[str, str]] = field(default_factory=list)
     invalid_records: list[dict[str, str | None]] = field(default_factory=list)
     duration_s: float = 0.0
+    reservations_released: list[str] = field(default_factory=list)
+    # Only filled by write=False runs; never part of the JSON summary.
+    records: list[Vpc] = field(default_factory=list)
 
     @property
     def targets(self) -> int:
@@ -123,6 +127,7 @@ class RunSummary:
             "shared_vpcs_ignored": self.shared_ignored,
             "write_failures": self.write_failures,
             "write_errors": self.write_errors,
+            "reservations_released": self.reservations_released,
             "failures": sorted(self.failures, key=lambda f: (f["account_id"], f["region"])),
             "skipped": sorted(self.skips, key=lambda f: (f["account_id"], f["region"])),
             "invalid": self.invalid_records,
@@ -140,6 +145,8 @@ class RunOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], datetime] = utc_now
     progress: ProgressFn | None = None
+    # False: scan into memory (`RunSummary.records`) and write nothing (audit --live).
+    write: bool = True
 
 
 def dynamodb_client(session: boto3.Session, config: Config) -> DynamoDBClient:
@@ -192,20 +199,101 @@ def list_target_accounts(
     return everyone, selected
 
 
+class TableSink:
+    """Where an `ok` target's records go in a normal run: the table, with lifecycle marking."""
+
+    def __init__(self, ddb: DynamoDBClient, config: Config, opts: RunOptions) -> None:
+        self.ddb = ddb
+        self.table = config.table.name
+        self.retention = config.table.deleted_retention_days
+        self.opts = opts
+        workers = config.scan.max_workers
+        self.writer = BatchWriter(
+            ddb, self.table, threads=min(8, max(2, workers // 4)), retry=opts.retry
+        )
+        # Reservations are few; a VPC that shows up with a reserved block releases it.
+        self.reservations = {
+            (r.cidr, r.owner): r for r in opts.retry.call(list_reservations, ddb, self.table)
+        }
+        self.to_release: set[str] = set()
+
+    def existing(self, account: Account) -> dict[str, list[Vpc]]:
+        """The table's items for an account, by region (runs in a worker thread)."""
+        out: dict[str, list[Vpc]] = {}
+        for item in self.opts.retry.call(query_account, self.ddb, self.table, account.id):
+            out.setdefault(item.Region, []).append(item)
+        return out
+
+    def accept(self, result: TargetResult, existing: dict[str, list[Vpc]], s: RunSummary) -> None:
+        """Write one ok target: seen records, and live items it no longer returned as deleted."""
+        plan = plan_target(
+            result.records,
+            existing.get(result.region, []),
+            now=self.opts.clock(),
+            retention_days=self.retention,
+        )
+        self.writer.add_all(to_item(v) for v in [*plan.seen, *plan.marked])
+        s.vpcs_seen += len(plan.seen)
+        s.marked_deleted += len(plan.marked)
+        if self.reservations:
+            for v in plan.seen:
+                self.to_release.update(
+                    c for c in vpc_blocks(v) if (c, v.OwnerId) in self.reservations
+                )
+
+    def finish(self, s: RunSummary, everyone: list[Account]) -> None:
+        """Departed accounts (full runs), released reservations, and the final write stats."""
+        try:
+            if s.full_org:
+                s.marked_deleted += _mark_departed(
+                    self.ddb,
+                    self.table,
+                    self.writer,
+                    {a.id: a for a in everyone},
+                    self.opts.clock(),
+                    self.retention,
+                )
+        finally:
+            stats = self.writer.close()
+        s.vpcs_written = stats.written
+        s.write_failures = stats.failed
+        s.write_errors = dict(stats.errors)
+        for cidr in sorted(self.to_release):
+            if delete_reservation(self.ddb, self.table, cidr):
+                s.reservations_released.append(cidr)
+
+
+class MemorySink:
+    """Where records go in a `write=False` run (audit --live): memory only, nothing written."""
+
+    def existing(self, account: Account) -> dict[str, list[Vpc]]:
+        """Nothing is read from a table."""
+        return {}
+
+    def accept(self, result: TargetResult, existing: dict[str, list[Vpc]], s: RunSummary) -> None:
+        """Keep the records."""
+        s.records.extend(result.records)
+        s.vpcs_seen += len(result.records)
+
+    def finish(self, s: RunSummary, everyone: list[Account]) -> None:
+        """Nothing to flush."""
+
+
 def run(config: Config, options: RunOptions | None = None) -> RunSummary:
-    """Collect every selected (account, region), write the table, mark what disappeared."""
+    """Collect every selected (account, region); write the table (unless `write=False`)."""
     opts = options or RunOptions()
     t0 = time.monotonic()
     hub = opts.session or boto3.Session()
     summary = RunSummary(started_at=opts.clock(), full_org=not opts.accounts and not opts.regions)
-    ddb = dynamodb_client(hub, config)
-    table = config.table.name
     workers = config.scan.max_workers
     boto_cfg = client_config(workers)
+    ddb = dynamodb_client(hub, config)
     try:
-        check_table(ddb, table)
+        if opts.write:
+            check_table(ddb, config.table.name)
         sts = hub.client("sts", region_name=config.table.region, config=boto_cfg)
         partition = partition_of(sts.get_caller_identity()["Arn"])
+        sink: TableSink | MemorySink = TableSink(ddb, config, opts) if opts.write else MemorySink()
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"{error_code(exc)}: {error_message(exc)}") from None
     everyone, selected = list_target_accounts(hub, config, opts.accounts, opts.retry)
@@ -229,17 +317,11 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
         clock=opts.clock,
         retry=opts.retry,
     )
-    retention = config.table.deleted_retention_days
     names = {a.id: a.name for a in everyone}
 
     def prepare(account: Account) -> tuple[dict[str, list[Vpc]], list[str]]:
-        regions = scanner.regions_for(account)
-        existing: dict[str, list[Vpc]] = {}
-        for item in opts.retry.call(query_account, ddb, table, account.id):
-            existing.setdefault(item.Region, []).append(item)
-        return existing, regions
+        return sink.existing(account), scanner.regions_for(account)
 
-    writer = BatchWriter(ddb, table, threads=min(8, max(2, workers // 4)), retry=opts.retry)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan") as pool:
         try:
             for ev in fan_out(
@@ -252,29 +334,14 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
                 res = ev.result
                 summary.add(res, names.get(res.account_id, ""))
                 if res.status is TargetStatus.OK and ev.prepared is not None:
-                    plan = plan_target(
-                        res.records,
-                        ev.prepared.get(res.region, []),
-                        now=opts.clock(),
-                        retention_days=retention,
-                    )
-                    writer.add_all(to_item(v) for v in [*plan.seen, *plan.marked])
-                    summary.vpcs_seen += len(plan.seen)
-                    summary.marked_deleted += len(plan.marked)
+                    sink.accept(res, ev.prepared, summary)
                 if ev.account_done:
                     summary.accounts_done += 1
                     roles.forget(ev.account.id)
                 if opts.progress:
                     opts.progress(summary)
-            if summary.full_org:
-                summary.marked_deleted += _mark_departed(
-                    ddb, table, writer, {a.id: a for a in everyone}, opts.clock(), retention
-                )
         finally:
-            stats = writer.close()
-    summary.vpcs_written = stats.written
-    summary.write_failures = stats.failed
-    summary.write_errors = dict(stats.errors)
+            sink.finish(summary, everyone)
     summary.duration_s = time.monotonic() - t0
     return summary
 
@@ -293,6 +360,8 @@ def _mark_departed(
     marked = 0
     try:
         for raw in scan_items(ddb, table):
+            if not is_vpc_item(raw):
+                continue  # reservations and bookkeeping items have no account lifecycle
             owner = raw.get("OwnerId", {}).get("S", "")
             reason = departed_reason(owner, org)
             if reason is None or raw.get("Deleted", {}).get("BOOL", False):
@@ -305,3 +374,104 @@ def _mark_departed(
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"cannot read table {table}: {error_code(exc)}") from None
     return marked
+
+
+def run_audit(
+    config: Config,
+    *,
+    live: bool = False,
+    accounts: Sequence[str] = (),
+    include_default: bool = False,
+    options: RunOptions | None = None,
+) -> tuple[Audit, RunSummary | None]:
+    """Audit the table (or, with `live`, a fresh in-memory collection that writes nothing).
+
+    `accounts` keeps only findings involving those accounts; the whole organization is still
+    read, because an overlap is always between an account and someone else.
+    """
+    opts = options or RunOptions()
+    summary = None
+    if live:
+        summary = run(config, replace(opts, write=False, accounts=()))
+        vpcs = summary.records
+    else:
+        vpcs = read_inventory(config, opts.session)
+    audit = build_audit(
+        vpcs,
+        config.reserved_cidrs,
+        now=opts.clock(),
+        include_default=include_default,
+        accounts=accounts,
+    )
+    return audit, summary
+
+
+def read_inventory(config: Config, session: boto3.Session | None = None) -> list[Vpc]:
+    """Every VPC item of the table; FatalError/TableMissingError when it cannot be read."""
+    ddb = dynamodb_client(session or boto3.Session(), config)
+    try:
+        check_table(ddb, config.table.name)
+        vpcs, bad = load_inventory(ddb, config.table.name)
+    except (ClientError, BotoCoreError) as exc:
+        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
+    if bad:
+        log.warning("%d table items could not be read and were left out", bad)
+    return vpcs
+
+
+@dataclass
+class CheckResult:
+    """The landing-zone gate's verdict for some accounts."""
+
+    accounts: list[str]
+    summary: RunSummary
+    audit: Audit
+
+    @property
+    def findings(self) -> int:
+        """Overlap groups and default VPCs that involve the checked accounts."""
+        return len(self.audit.overlap_groups) + len(self.audit.default_vpcs)
+
+    @property
+    def incomplete(self) -> bool:
+        """Some target of the checked accounts failed, or some item was not stored."""
+        return self.summary.exit_code != 0
+
+    @property
+    def exit_code(self) -> int:
+        """3 findings (a clash is certain even if the scan was partial), 2 incomplete, 0 clean."""
+        if self.findings:
+            return 3
+        return 2 if self.incomplete else 0
+
+    @property
+    def verdict(self) -> str:
+        """clean, findings or incomplete."""
+        return {0: "clean", 2: "incomplete", 3: "findings"}[self.exit_code]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready result (`check --format json`)."""
+        return {
+            "accounts": self.accounts,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "scan": self.summary.to_dict(),
+            "audit": self.audit.to_dict(),
+        }
+
+
+def run_check(
+    config: Config, accounts: Sequence[str], options: RunOptions | None = None
+) -> CheckResult:
+    """Collect `accounts` live into the table, then audit everything they are involved in."""
+    if not accounts:
+        raise ConfigError("check needs at least one --account")
+    opts = replace(options or RunOptions(), accounts=accounts, write=True)
+    summary = run(config, opts)
+    audit = build_audit(
+        read_inventory(config, opts.session),
+        config.reserved_cidrs,
+        now=opts.clock(),
+        accounts=accounts,
+    )
+    return CheckResult(list(accounts), summary, audit)

@@ -179,8 +179,11 @@ def query_account(client: DynamoDBClient, table: str, account_id: str) -> list[V
 
 
 def scan_items(client: DynamoDBClient, table: str) -> Iterator[dict[str, Any]]:
-    """Stream every item of the table, page by page (raw AttributeValue maps)."""
-    for page in client.get_paginator("scan").paginate(TableName=table):
+    """Stream every item of the table, page by page (raw AttributeValue maps).
+
+    Strongly consistent: readers run right after a collection and must see what it wrote.
+    """
+    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
         yield from page["Items"]
 
 
@@ -310,3 +313,157 @@ class BatchWriter:
                 assert code is not None
                 self.stats.errors[code] = self.stats.errors.get(code, 0) + failed
                 log.error("DynamoDB write failed for %d items: %s %s", failed, code, message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inventory reads and reservations. Reservation and lock items share the table without
+# breaking its key schema: `VpcId` is `reservation#<cidr>` / `allocation#lock`, `OwnerId` a
+# constant. Every reader that wants VPCs keeps only items whose VpcId starts with "vpc-".
+
+RESERVATION_PREFIX = "reservation#"
+RESERVATION_OWNER = "reservation"
+RESERVATION_REGION = "global"  # puts reservations in the owner index, under OwnerId=reservation
+LOCK_KEY = {"VpcId": {"S": "allocation#lock"}, "OwnerId": {"S": "allocation"}}
+
+
+def is_vpc_item(item: Mapping[str, Any]) -> bool:
+    """True for VPC items, False for reservations and other bookkeeping items."""
+    return str(item.get("VpcId", {}).get("S", "")).startswith("vpc-")
+
+
+def load_inventory(client: DynamoDBClient, table: str) -> tuple[list[Vpc], int]:
+    """Every VPC item of the table (live and deleted) and the count of unreadable items."""
+    vpcs: list[Vpc] = []
+    bad = 0
+    for raw in scan_items(client, table):
+        if not is_vpc_item(raw):
+            continue
+        try:
+            vpcs.append(from_item(raw))
+        except ValueError as exc:  # pydantic ValidationError is a ValueError
+            bad += 1
+            log.warning("unreadable table item %s: %s", raw.get("VpcId"), str(exc).splitlines()[0])
+    return vpcs, bad
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A CIDR block set aside for an account that has no VPC in it yet."""
+
+    cidr: str
+    owner: str
+    reserved_at: datetime
+    expires_at: int
+    note: str = ""
+
+    def active(self, now: datetime) -> bool:
+        """Not yet expired (DynamoDB TTL deletes lazily, so readers must check)."""
+        return self.expires_at > int(now.timestamp())
+
+
+def reservation_item(r: Reservation) -> dict[str, Any]:
+    """Serialize a reservation to a table item."""
+    return {
+        "VpcId": _s(RESERVATION_PREFIX + r.cidr),
+        "OwnerId": _s(RESERVATION_OWNER),
+        "Region": _s(RESERVATION_REGION),
+        "Cidr": _s(r.cidr),
+        "ReservedFor": _s(r.owner),
+        "ReservedAt": _ts(r.reserved_at),
+        "Note": _s(r.note),
+        "ExpiresAt": {"N": str(r.expires_at)},
+    }
+
+
+def reservation_from_item(item: Mapping[str, Any]) -> Reservation:
+    """Deserialize a reservation item."""
+    return Reservation(
+        cidr=item["Cidr"]["S"],
+        owner=item["ReservedFor"]["S"],
+        reserved_at=datetime.fromisoformat(item["ReservedAt"]["S"].replace("Z", "+00:00")),
+        expires_at=int(item["ExpiresAt"]["N"]),
+        note=item.get("Note", {}).get("S", ""),
+    )
+
+
+def list_reservations(client: DynamoDBClient, table: str) -> list[Reservation]:
+    """Every reservation item (expired ones included; filter with `Reservation.active`)."""
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        IndexName=OWNER_INDEX,
+        KeyConditionExpression="OwnerId = :o",
+        ExpressionAttributeValues={":o": {"S": RESERVATION_OWNER}},
+    )
+    return [reservation_from_item(i) for page in pages for i in page["Items"]]
+
+
+def allocation_version(client: DynamoDBClient, table: str) -> int:
+    """The allocation counter every reservation bumps (0 before the first one)."""
+    item = client.get_item(TableName=table, Key=LOCK_KEY, ConsistentRead=True).get("Item")
+    return int(item["Version"]["N"]) if item else 0
+
+
+def put_reservation(client: DynamoDBClient, table: str, r: Reservation, seen_version: int) -> bool:
+    """Write a reservation iff nobody reserved anything since `seen_version` was read.
+
+    One transaction: bump the allocation counter from `seen_version` (conditional) and put the
+    reservation (conditional on its CIDR being unreserved). Two concurrent allocators read the
+    same version and compute from the same snapshot; only one transaction can succeed, the
+    other gets False and must recompute. Any other error raises.
+    """
+    cond: dict[str, Any]
+    if seen_version:
+        cond = {
+            "ConditionExpression": "Version = :v",
+            "ExpressionAttributeValues": {
+                ":v": {"N": str(seen_version)},
+                ":n": {"N": str(seen_version + 1)},
+            },
+        }
+    else:
+        cond = {
+            "ConditionExpression": "attribute_not_exists(Version)",
+            "ExpressionAttributeValues": {":n": {"N": "1"}},
+        }
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": LOCK_KEY,
+        "UpdateExpression": "SET Version = :n",
+        **cond,
+    }
+    try:
+        client.transact_write_items(
+            TransactItems=[
+                {"Update": update},  # type: ignore[typeddict-item]
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": reservation_item(r),
+                        "ConditionExpression": "attribute_not_exists(VpcId) OR ExpiresAt < :now",
+                        "ExpressionAttributeValues": {
+                            ":now": {"N": str(int(r.reserved_at.timestamp()))}
+                        },
+                    }
+                },
+            ]
+        )
+    except ClientError as exc:
+        if error_code(exc) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
+            return False
+        raise
+    return True
+
+
+def delete_reservation(client: DynamoDBClient, table: str, cidr: str) -> bool:
+    """Delete the reservation of `cidr`; False if there was none."""
+    try:
+        client.delete_item(
+            TableName=table,
+            Key={"VpcId": _s(RESERVATION_PREFIX + cidr), "OwnerId": _s(RESERVATION_OWNER)},
+            ConditionExpression="attribute_exists(VpcId)",
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

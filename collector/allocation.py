@@ -1,0 +1,114 @@
+"""CIDR allocation: the next free block of a pool, optionally reserved in the table."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from collector.analysis import IPNetwork, first_free, vpc_blocks
+from collector.config import ConfigError, ReservedCidr
+from collector.errors import FatalError
+from collector.models import Vpc
+from collector.store import (
+    Reservation,
+    allocation_version,
+    list_reservations,
+    load_inventory,
+    put_reservation,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class PoolExhaustedError(Exception):
+    """The pool has no free block of the requested size."""
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The result of `allocate`; `reservation` is set when it was reserved."""
+
+    cidr: str
+    pool: str
+    prefix_length: int
+    reservation: Reservation | None = None
+
+
+def used_blocks(
+    vpcs: Iterable[Vpc],
+    reserved: Iterable[ReservedCidr],
+    reservations: Iterable[Reservation],
+    now: datetime,
+) -> list[IPNetwork]:
+    """Address space taken: live VPC blocks (defaults too), reserved ranges, active reservations."""
+    out: list[IPNetwork] = [
+        ipaddress.ip_network(c) for v in vpcs if not v.Deleted for c in vpc_blocks(v)
+    ]
+    out.extend(ipaddress.ip_network(r.cidr) for r in reserved)
+    out.extend(ipaddress.ip_network(r.cidr) for r in reservations if r.active(now))
+    return out
+
+
+def check_pool(pool: IPNetwork, prefix_length: int, reserved: Iterable[ReservedCidr]) -> None:
+    """Raise ConfigError for a prefix length outside the pool or a pool inside a reserved range."""
+    if not pool.prefixlen <= prefix_length <= pool.max_prefixlen:
+        raise ConfigError(
+            f"--prefix-length {prefix_length}: outside pool {pool} "
+            f"(must be {pool.prefixlen}-{pool.max_prefixlen})"
+        )
+    for r in reserved:
+        rnet = ipaddress.ip_network(r.cidr)
+        if rnet.version == pool.version and pool.subnet_of(rnet):  # type: ignore[arg-type]
+            raise ConfigError(
+                f"--pool {pool}: lies entirely within reserved range {r.cidr} ({r.name})"
+            )
+
+
+def allocate(
+    ddb: DynamoDBClient,
+    table: str,
+    *,
+    pool: IPNetwork,
+    prefix_length: int,
+    reserved: list[ReservedCidr],
+    now: Callable[[], datetime],
+    reserve_for: str | None = None,
+    note: str = "",
+    ttl_hours: float = 72.0,
+    max_attempts: int = 25,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Allocation:
+    """Find (and with `reserve_for`, reserve) the lowest free block of the pool.
+
+    Reserving is optimistic: read the allocation counter, compute from a fresh snapshot, then
+    write counter+reservation in one conditional transaction; on a lost race, start again.
+    """
+    check_pool(pool, prefix_length, reserved)
+    for attempt in range(max_attempts):
+        version = allocation_version(ddb, table) if reserve_for else 0
+        vpcs, _ = load_inventory(ddb, table)
+        reservations = list_reservations(ddb, table)
+        ts = now()
+        block = first_free(pool, prefix_length, used_blocks(vpcs, reserved, reservations, ts))
+        if block is None:
+            raise PoolExhaustedError(f"pool {pool} has no free /{prefix_length}")
+        if reserve_for is None:
+            return Allocation(str(block), str(pool), prefix_length)
+        res = Reservation(
+            cidr=str(block),
+            owner=reserve_for,
+            reserved_at=ts,
+            note=note,
+            expires_at=int((ts + timedelta(hours=ttl_hours)).timestamp()),
+        )
+        if put_reservation(ddb, table, res, version):
+            return Allocation(str(block), str(pool), prefix_length, res)
+        # Lost the race to another allocator: back off a little, with jitter, and recompute.
+        sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+    raise FatalError(f"could not reserve a block after {max_attempts} attempts (contention)")

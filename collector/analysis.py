@@ -1,0 +1,309 @@
+"""Stage 8 — analysis (pure, no AWS): overlap groups, default VPCs, free address space."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from collector.config import ReservedCidr
+from collector.models import Vpc, iso
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+RESERVED_OWNER = ("reserved",)  # all reserved ranges share one owner: they never clash together
+
+
+# ---------------------------------------------------------------------------------------------
+# Overlap groups
+
+
+def find_overlap_groups(blocks: Sequence[tuple[IPNetwork, Hashable]]) -> list[list[int]]:
+    """Connected components of the "clashes with" relation over `(network, owner)` blocks.
+
+    Two blocks clash when they share an address (same IP version) and have different owners
+    (blocks of one VPC, or two reserved ranges, never clash with each other). Returns the
+    components with at least two blocks, as sorted lists of indexes into `blocks`.
+
+    O(n log n): CIDR blocks form a laminar family (two blocks overlap only if one contains the
+    other), so after sorting by (version, first address, widest first) each block overlaps
+    exactly the blocks on a stack of its ancestors. Each stack frame records whether the chain
+    below it already has two owners (then the chain is one component) and whether the chain is
+    known to be one component, so linking a block to "every ancestor with another owner" costs
+    amortised near-constant time instead of walking the stack every time.
+    """
+    owner_ids: dict[Hashable, int] = {}
+    keys: list[tuple[int, int, int, int, int]] = []
+    for i, (net, owner) in enumerate(blocks):
+        oid = owner_ids.setdefault(owner, len(owner_ids))
+        start = int(net.network_address)
+        keys.append((net.version, start, -(start + net.num_addresses - 1), oid, i))
+    keys.sort()
+    sets = _DisjointSets(len(blocks))
+    stack: list[_Frame] = []
+    for version, start, neg_end, oid, i in keys:
+        while stack and (stack[-1].version != version or stack[-1].end < start):
+            stack.pop()
+        multi, unified = _link(stack, sets, i, oid)
+        stack.append(_Frame(i, version, -neg_end, oid, multi, unified))
+    return sets.groups()
+
+
+@dataclass
+class _Frame:
+    index: int
+    version: int
+    end: int  # last address
+    owner: int
+    multi: bool  # the chain up to here has two or more owners (so it is one component)
+    unified: bool  # the chain up to here is known to be one component
+
+
+def _link(stack: list[_Frame], sets: _DisjointSets, i: int, owner: int) -> tuple[bool, bool]:
+    """Union block `i` with its clashing ancestors; return its frame's (multi, unified)."""
+    if not stack:
+        return False, True
+    top = stack[-1]
+    if top.multi:  # the chain is one component with another owner in it: join it
+        sets.union(top.index, i)
+        return True, True
+    if top.owner == owner:  # single-owner chain of the same owner: clashes with none of it
+        return False, False
+    # Single-owner chain of another owner: clashes with every frame. Walk down only to the
+    # first frame already known to be unified with everything below it (amortised O(1)).
+    for frame in reversed(stack):
+        sets.union(frame.index, i)
+        if frame.unified:
+            break
+        frame.unified = True
+    return True, True
+
+
+class _DisjointSets:
+    """Union-find with path compression."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+    def groups(self) -> list[list[int]]:
+        """Sets of two or more members, each sorted, ordered by smallest member."""
+        out: dict[int, list[int]] = {}
+        for i in range(len(self.parent)):
+            out.setdefault(self.find(i), []).append(i)
+        return [g for g in out.values() if len(g) > 1]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One block in an overlap group: a VPC's block or a reserved range."""
+
+    cidr: str
+    vpc: Vpc | None = None
+    reserved: str | None = None
+
+    @property
+    def network(self) -> IPNetwork:
+        """The block as an ipaddress network."""
+        return ipaddress.ip_network(self.cidr)
+
+    def to_dict(self) -> dict[str, str]:
+        """The audit JSON shape of a member (a public contract)."""
+        if self.vpc is None:
+            return {"Reserved": self.reserved or "", "Cidr": self.cidr}
+        return {
+            "VpcId": self.vpc.VpcId,
+            "OwnerId": self.vpc.OwnerId,
+            "AccountName": self.vpc.AccountName,
+            "Region": self.vpc.Region,
+            "Cidr": self.cidr,
+        }
+
+
+@dataclass(frozen=True)
+class OverlapGroup:
+    """Blocks connected by overlaps, and the widest block they span."""
+
+    span: str
+    members: tuple[Member, ...]
+
+    @property
+    def owners(self) -> set[str]:
+        """Account ids of the VPCs in the group."""
+        return {m.vpc.OwnerId for m in self.members if m.vpc is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The audit JSON shape of a group."""
+        return {"span": self.span, "members": [m.to_dict() for m in self.members]}
+
+
+def _member_sort_key(m: Member) -> tuple[int, int, int, str, str]:
+    net = m.network
+    vpc_key = m.vpc.VpcId if m.vpc else ""
+    return (net.version, int(net.network_address), net.prefixlen, vpc_key, m.reserved or "")
+
+
+def vpc_blocks(vpc: Vpc) -> list[str]:
+    """Every associated block of a VPC, IPv4 then IPv6."""
+    return [*vpc.CidrBlocks, *vpc.Ipv6CidrBlocks]
+
+
+def overlap_groups(
+    vpcs: Iterable[Vpc],
+    reserved: Iterable[ReservedCidr] = (),
+    *,
+    include_default: bool = False,
+) -> list[OverlapGroup]:
+    """Overlap groups among live VPC blocks and reserved ranges, sorted by span."""
+    members: list[Member] = []
+    blocks: list[tuple[IPNetwork, Hashable]] = []
+    for vpc in vpcs:
+        if vpc.Deleted or (vpc.IsDefault and not include_default):
+            continue
+        for cidr in vpc_blocks(vpc):
+            members.append(Member(cidr, vpc=vpc))
+            blocks.append((ipaddress.ip_network(cidr), (vpc.VpcId, vpc.OwnerId)))
+    for r in reserved:
+        members.append(Member(r.cidr, reserved=r.name))
+        blocks.append((ipaddress.ip_network(r.cidr), RESERVED_OWNER))
+    out = []
+    for idx in find_overlap_groups(blocks):
+        group = sorted((members[i] for i in idx), key=_member_sort_key)
+        # Sorted widest-first at equal start, so the first member is the group's span.
+        span = min(group, key=lambda m: (m.network.version, m.network.prefixlen)).network
+        out.append(OverlapGroup(str(span), tuple(group)))
+    out.sort(key=lambda g: _member_sort_key(Member(g.span)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Default VPCs
+
+
+def default_vpcs(vpcs: Iterable[Vpc]) -> list[Vpc]:
+    """Live default VPCs, sorted by account and region."""
+    return sorted(
+        (v for v in vpcs if v.IsDefault and not v.Deleted),
+        key=lambda v: (v.OwnerId, v.Region, v.VpcId),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Free space
+
+
+def first_free(pool: IPNetwork, prefix_length: int, used: Iterable[IPNetwork]) -> IPNetwork | None:
+    """Lowest-addressed block of `prefix_length`, aligned, inside `pool`, overlapping no `used`.
+
+    O(n log n) in the number of used blocks: sort by start, then walk a candidate upwards,
+    jumping past each used block it hits. None when the pool has no such free block.
+    """
+    if prefix_length < pool.prefixlen or prefix_length > pool.max_prefixlen:
+        raise ValueError(
+            f"prefix length {prefix_length} is outside {pool} "
+            f"(must be {pool.prefixlen}-{pool.max_prefixlen})"
+        )
+    size = 1 << (pool.max_prefixlen - prefix_length)
+    pool_start = int(pool.network_address)
+    pool_end = pool_start + pool.num_addresses - 1
+    spans = sorted(
+        (int(u.network_address), int(u.network_address) + u.num_addresses - 1)
+        for u in used
+        if u.version == pool.version
+    )
+    candidate = pool_start
+    for start, end in spans:
+        if end < candidate:
+            continue
+        if start > candidate + size - 1:
+            break  # the candidate ends before this used block starts: it is free
+        # Overlap: next aligned candidate after the used block.
+        candidate = (end // size + 1) * size
+        if candidate + size - 1 > pool_end:
+            return None
+    if candidate + size - 1 > pool_end:
+        return None
+    net_cls = ipaddress.IPv4Network if pool.version == 4 else ipaddress.IPv6Network
+    return net_cls((candidate, prefix_length))
+
+
+# ---------------------------------------------------------------------------------------------
+# The audit
+
+
+@dataclass
+class Audit:
+    """The audit of an inventory; `to_dict()` is the public JSON shape."""
+
+    generated_at: datetime
+    vpc_count: int
+    account_count: int
+    overlap_groups: list[OverlapGroup] = field(default_factory=list)
+    default_vpcs: list[Vpc] = field(default_factory=list)
+
+    @property
+    def vpcs_in_overlaps(self) -> int:
+        """Distinct VPCs that are members of some overlap group."""
+        return len({m.vpc.key for g in self.overlap_groups for m in g.members if m.vpc})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready audit (keys are a public contract)."""
+        return {
+            "generated_at": iso(self.generated_at),
+            "vpc_count": self.vpc_count,
+            "account_count": self.account_count,
+            "overlap_groups": [g.to_dict() for g in self.overlap_groups],
+            "default_vpcs": [
+                {
+                    "VpcId": v.VpcId,
+                    "OwnerId": v.OwnerId,
+                    "AccountName": v.AccountName,
+                    "Region": v.Region,
+                    "CidrBlock": v.CidrBlock,
+                }
+                for v in self.default_vpcs
+            ],
+            "summary": {
+                "overlap_groups": len(self.overlap_groups),
+                "vpcs_in_overlaps": self.vpcs_in_overlaps,
+                "default_vpcs": len(self.default_vpcs),
+            },
+        }
+
+
+def build_audit(
+    vpcs: Iterable[Vpc],
+    reserved: Iterable[ReservedCidr],
+    *,
+    now: datetime,
+    include_default: bool = False,
+    accounts: Iterable[str] = (),
+) -> Audit:
+    """Audit live VPCs; with `accounts`, keep only findings that involve those accounts."""
+    live = [v for v in vpcs if not v.Deleted]
+    groups = overlap_groups(live, reserved, include_default=include_default)
+    defaults = default_vpcs(live)
+    wanted = set(accounts)
+    if wanted:
+        groups = [g for g in groups if g.owners & wanted]
+        defaults = [v for v in defaults if v.OwnerId in wanted]
+    return Audit(
+        generated_at=now,
+        vpc_count=len(live),
+        account_count=len({v.OwnerId for v in live}),
+        overlap_groups=groups,
+        default_vpcs=defaults,
+    )

@@ -1,0 +1,187 @@
+"""Overlap groups, default VPCs and free space: pure functions, and properties vs brute force."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Hashable, Sequence
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.analysis import (
+    RESERVED_OWNER,
+    IPNetwork,
+    build_audit,
+    find_overlap_groups,
+    first_free,
+    overlap_groups,
+)
+from collector.config import ReservedCidr
+from collector.models import Vpc
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+net = ipaddress.ip_network
+
+
+def vpc(
+    vid: int,
+    *cidrs: str,
+    owner: str = "111111111111",
+    default: bool = False,
+    deleted: bool = False,
+    v6: tuple[str, ...] = (),
+) -> Vpc:
+    return Vpc(
+        VpcId=f"vpc-{vid:017x}",
+        OwnerId=owner,
+        CidrBlock=cidrs[0],
+        IsDefault=default,
+        State="available",
+        Region="us-east-1",
+        AccountName=f"acct-{owner[-1]}",
+        CidrBlocks=cidrs,
+        Ipv6CidrBlocks=v6,
+        FirstSeen=NOW,
+        LastSeen=NOW,
+        Deleted=deleted,
+    )
+
+
+def brute_force(blocks: Sequence[tuple[IPNetwork, Hashable]]) -> list[list[int]]:
+    """All pairs, union-find: the definition the fast version must match."""
+    parent = list(range(len(blocks)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for i, (a, oa) in enumerate(blocks):
+        for j in range(i + 1, len(blocks)):
+            b, ob = blocks[j]
+            if oa != ob and a.version == b.version and a.overlaps(b):  # type: ignore[arg-type]
+                parent[find(j)] = find(i)
+    comps: dict[int, list[int]] = {}
+    for i in range(len(blocks)):
+        comps.setdefault(find(i), []).append(i)
+    return sorted((sorted(c) for c in comps.values() if len(c) > 1), key=lambda c: c[0])
+
+
+@st.composite
+def block_sets(draw: st.DrawFn) -> list[tuple[IPNetwork, Hashable]]:
+    """Random v4/v6 blocks from a small space: nested, adjacent and identical blocks abound."""
+    n = draw(st.integers(0, 40))
+    out: list[tuple[IPNetwork, Hashable]] = []
+    for _ in range(n):
+        v6 = draw(st.booleans())
+        plen = draw(st.integers(0, 6))
+        base = draw(st.integers(0, 63))
+        if v6:
+            addr = (0x2001_0DB8 << 96) | (base << 90)
+            network: IPNetwork = ipaddress.IPv6Network((addr, 32 + plen), strict=False)
+        else:
+            network = ipaddress.IPv4Network(((10 << 24) | (base << 18), 8 + plen), strict=False)
+        owner: Hashable = draw(st.sampled_from(["a", "b", "c", "d", RESERVED_OWNER]))
+        out.append((network, owner))
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(block_sets())
+def test_overlap_groups_equal_brute_force(blocks: list[tuple[IPNetwork, Hashable]]) -> None:
+    assert find_overlap_groups(blocks) == brute_force(blocks)
+
+
+def test_known_shapes() -> None:
+    a = (net("10.0.0.0/16"), "a")
+    a_inner = (net("10.0.1.0/24"), "a")
+    b_inner = (net("10.0.1.0/24"), "b")
+    c_adjacent = (net("10.1.0.0/16"), "c")
+    r1, r2 = (net("10.0.0.0/8"), RESERVED_OWNER), (net("10.0.0.0/12"), RESERVED_OWNER)
+    v6a, v6b = (net("2001:db8::/56"), "a"), (net("2001:db8::/64"), "b")
+    assert find_overlap_groups([a, a_inner]) == []  # one VPC's blocks never clash
+    assert find_overlap_groups([r1, r2]) == []  # nor do two reserved ranges
+    assert find_overlap_groups([a, c_adjacent]) == []  # adjacent is not overlapping
+    assert find_overlap_groups([a, a_inner, b_inner]) == [[0, 1, 2]]
+    assert find_overlap_groups([r1, r2, c_adjacent]) == [[0, 1, 2]]
+    assert find_overlap_groups([v6a, v6b, a]) == [[0, 1]]
+
+
+def test_groups_with_vpcs_reserved_defaults_and_deleted() -> None:
+    o1, o2 = "111111111111", "222222222222"
+    vpcs = [
+        vpc(1, "10.0.0.0/16", "100.64.0.0/20", owner=o1),
+        vpc(2, "10.0.128.0/17", owner=o2),
+        vpc(3, "100.64.8.0/21", owner=o2),
+        vpc(4, "172.31.0.0/16", owner=o1, default=True),
+        vpc(5, "172.31.0.0/16", owner=o2, default=True),
+        vpc(6, "10.5.0.0/16", owner=o2, deleted=True),
+        vpc(7, "10.5.0.0/16", owner=o1),
+        vpc(8, "192.168.10.0/24", owner=o2, v6=("2600:1f18::/56",)),
+    ]
+    reserved = [ReservedCidr(cidr="192.168.0.0/16", name="corporate-network")]
+    groups = overlap_groups(vpcs, reserved)
+    assert [g.span for g in groups] == ["10.0.0.0/16", "100.64.0.0/20", "192.168.0.0/16"]
+    assert [m.to_dict() for m in groups[0].members] == [
+        {
+            "VpcId": vpcs[0].VpcId,
+            "OwnerId": o1,
+            "AccountName": "acct-1",
+            "Region": "us-east-1",
+            "Cidr": "10.0.0.0/16",
+        },
+        {
+            "VpcId": vpcs[1].VpcId,
+            "OwnerId": o2,
+            "AccountName": "acct-2",
+            "Region": "us-east-1",
+            "Cidr": "10.0.128.0/17",
+        },
+    ]
+    assert groups[2].members[0].to_dict() == {
+        "Reserved": "corporate-network",
+        "Cidr": "192.168.0.0/16",
+    }
+    with_defaults = overlap_groups(vpcs, reserved, include_default=True)
+    assert "172.31.0.0/16" in [g.span for g in with_defaults]
+
+    audit = build_audit(vpcs, reserved, now=NOW)
+    d = audit.to_dict()
+    assert d["vpc_count"] == 7 and d["account_count"] == 2
+    assert d["summary"] == {"overlap_groups": 3, "vpcs_in_overlaps": 4, "default_vpcs": 2}
+    assert [x["VpcId"] for x in d["default_vpcs"]] == [vpcs[3].VpcId, vpcs[4].VpcId]
+    only_o1 = build_audit(vpcs, reserved, now=NOW, accounts=[o1]).to_dict()
+    assert only_o1["summary"] == {"overlap_groups": 2, "vpcs_in_overlaps": 3, "default_vpcs": 1}
+
+
+def test_first_free_basic() -> None:
+    pool = net("10.0.0.0/8")
+    used = [net("10.0.0.0/16"), net("10.1.0.0/20"), net("10.2.0.0/16"), net("192.168.0.0/16")]
+    assert first_free(pool, 16, used) == net("10.3.0.0/16")
+    assert first_free(pool, 20, used) == net("10.1.16.0/20")
+    assert first_free(pool, 8, used) is None
+    assert first_free(net("10.0.0.0/15"), 16, used) is None
+    assert first_free(pool, 24, [net("10.0.0.0/8")]) is None
+    assert first_free(pool, 24, []) == net("10.0.0.0/24")
+    assert first_free(net("2001:db8::/48"), 56, [net("2001:db8::/56")]) == net(
+        "2001:db8:0:100::/56"
+    )
+    with pytest.raises(ValueError, match="prefix length 7 is outside 10.0.0.0/8"):
+        first_free(pool, 7, used)
+    with pytest.raises(ValueError, match="outside"):
+        first_free(pool, 33, used)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 255), st.integers(20, 28)), max_size=30), st.integers(16, 28)
+)
+def test_first_free_matches_exhaustive_search(used_raw: list[tuple[int, int]], plen: int) -> None:
+    pool = net("10.0.0.0/16")
+    used = [ipaddress.IPv4Network(((10 << 24) | (x << 8), p), strict=False) for x, p in used_raw]
+    expected = next(
+        (c for c in pool.subnets(new_prefix=plen) if not any(c.overlaps(u) for u in used)), None
+    )
+    assert first_free(pool, plen, used) == expected
