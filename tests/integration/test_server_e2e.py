@@ -78,7 +78,8 @@ def test_console_script_against_moto_server(endpoint: str, tmp_path: Path) -> No
     missing = cli("collect", "--config", str(cfg))
     assert missing.returncode == 1
     assert missing.stderr.strip() == (
-        "vpctracker: error: table VPCTracker-e2e not found: create it with `vpctracker init-table`"
+        "vpctracker: error: table VPCTracker-e2e not found: create it with "
+        "`vpctracker init-table`, then fill it with `vpctracker collect`"
     )
 
     first = cli("init-table", "--config", str(cfg))
