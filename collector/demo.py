@@ -160,8 +160,9 @@ def _populate(session: boto3.Session, sim: SimulatedOrg) -> None:
     for ai, acct in enumerate(ids):
         for ri, region in enumerate(sim.regions):
             ec2 = member_clients(session, acct, region)
-            # Every 5th account forgot to delete the default VPC in its first region.
-            if ai % 5 == 4 and ri == 0:
+            # Every 5th account (the first member included) forgot to delete the default VPC
+            # in its first region.
+            if ai % 5 == 1 and ri == 0:
                 sim.default_vpcs_left.append((acct, region))
             else:
                 delete_default_vpc(ec2)

@@ -1,0 +1,40 @@
+"""The demo runs the real pipeline on the simulated org and shows real findings."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from collector.cli import main
+from collector.demo import demo_run
+
+
+def test_demo_finds_what_was_planted() -> None:
+    result = demo_run(accounts=8, regions=2)
+    sim, summary, audit = result.sim, result.summary, result.audit
+    assert summary.exit_code == 0
+    assert summary.accounts == len(sim.accounts)  # the suspended account is not scanned
+    assert summary.vpcs_seen == len(sim.vpcs) + len(sim.default_vpcs_left)
+    assert {(v.OwnerId, v.Region) for v in audit.default_vpcs} == set(sim.default_vpcs_left)
+    grouped = {m.vpc.VpcId for g in audit.overlap_groups for m in g.members if m.vpc}
+    for a, b in sim.clashes:
+        assert {a, b} <= grouped
+    assert any(m.reserved == "corporate-network" for g in audit.overlap_groups for m in g.members)
+    # The allocation is free: it overlaps nothing the simulated org holds.
+    block = ipaddress.ip_network(result.allocation.cidr)
+    assert result.allocation.reservation is not None
+    assert not any(block.overlaps(ipaddress.ip_network(c)) for _, _, c in sim.vpcs.values())
+
+
+def test_demo_command_says_it_is_simulated(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--accounts", "4", "--regions", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("SIMULATED organization (moto, in-process; no real AWS)")
+    assert "OVERLAP GROUPS" in out and "DEFAULT VPCS" in out
+    assert "$ vpctracker allocate --pool 10.0.0.0/8 --prefix-length 16" in out
+
+
+def test_demo_rejects_too_many_regions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--regions", "9"]) == 1
+    assert capsys.readouterr().err.strip() == "vpctracker: error: --regions: at most 6"
