@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from collector.analysis import IPNetwork, first_free, vpc_blocks
 from collector.config import ConfigError, ReservedCidr
-from collector.errors import FatalError
+from collector.errors import FatalError, RetryPolicy
 from collector.models import Vpc
 from collector.store import (
     Reservation,
@@ -83,6 +83,7 @@ def allocate(
     ttl_hours: float = 72.0,
     max_attempts: int = 25,
     sleep: Callable[[float], None] = time.sleep,
+    retry: RetryPolicy | None = None,
 ) -> Allocation:
     """Find (and with `reserve_for`, reserve) the lowest free block of the pool.
 
@@ -90,10 +91,11 @@ def allocate(
     write counter+reservation in one conditional transaction; on a lost race, start again.
     """
     check_pool(pool, prefix_length, reserved)
+    retry = retry or RetryPolicy()
     for attempt in range(max_attempts):
-        version = allocation_version(ddb, table) if reserve_for else 0
-        vpcs, _ = load_inventory(ddb, table)
-        reservations = list_reservations(ddb, table)
+        version = retry.call(allocation_version, ddb, table) if reserve_for else 0
+        vpcs, _ = retry.call(load_inventory, ddb, table)
+        reservations = retry.call(list_reservations, ddb, table)
         ts = now()
         block = first_free(pool, prefix_length, used_blocks(vpcs, reserved, reservations, ts))
         if block is None:
@@ -107,7 +109,7 @@ def allocate(
             note=note,
             expires_at=int((ts + timedelta(hours=ttl_hours)).timestamp()),
         )
-        if put_reservation(ddb, table, res, version):
+        if retry.call(put_reservation, ddb, table, res, version):
             return Allocation(str(block), str(pool), prefix_length, res)
         # Lost the race to another allocator: back off a little, with jitter, and recompute.
         sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))

@@ -44,18 +44,28 @@ def plan_target(
     *,
     now: datetime,
     retention_days: int,
+    invalid_ids: Iterable[str | None] = (),
 ) -> TargetWrites:
     """Decide the writes for one `ok` (account, region) target.
 
     `seen` are the records the scan returned; `existing` the table's items for the same
     account and region. Seen VPCs keep their FirstSeen (and come back to life if they were
     marked deleted); live items the scan did not return are marked deleted.
+
+    `invalid_ids` are the VpcIds of API items that failed validation: the VPC exists, we just
+    could not read it, so it is not marked deleted. An invalid item without a VpcId could be
+    any VPC, so then nothing is marked at all.
     """
-    before = {v.key: v for v in existing}
+    protected = set(invalid_ids)
+    before = {v.key: v for v in existing if v.VpcId not in protected}
+    if None in protected:
+        before = {}
+    first_seen = {v.key: v.FirstSeen for v in existing}
     out = TargetWrites()
     for vpc in seen:
-        old = before.pop(vpc.key, None)
-        out.seen.append(vpc if old is None else vpc.model_copy(update={"FirstSeen": old.FirstSeen}))
+        before.pop(vpc.key, None)
+        first = first_seen.get(vpc.key)
+        out.seen.append(vpc if first is None else vpc.model_copy(update={"FirstSeen": first}))
     for old in before.values():
         if not old.Deleted:
             out.marked.append(

@@ -231,6 +231,7 @@ class TableSink:
             existing.get(result.region, []),
             now=self.opts.clock(),
             retention_days=self.retention,
+            invalid_ids=[i.vpc_id for i in result.invalid],
         )
         self.writer.add_all(to_item(v) for v in [*plan.seen, *plan.marked])
         s.vpcs_seen += len(plan.seen)
@@ -252,6 +253,7 @@ class TableSink:
                     {a.id: a for a in everyone},
                     self.opts.clock(),
                     self.retention,
+                    self.opts.retry,
                 )
         finally:
             stats = self.writer.close()
@@ -290,9 +292,9 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     ddb = dynamodb_client(hub, config)
     try:
         if opts.write:
-            check_table(ddb, config.table.name)
+            opts.retry.call(check_table, ddb, config.table.name)
         sts = hub.client("sts", region_name=config.table.region, config=boto_cfg)
-        partition = partition_of(sts.get_caller_identity()["Arn"])
+        partition = partition_of(opts.retry.call(sts.get_caller_identity)["Arn"])
         sink: TableSink | MemorySink = TableSink(ddb, config, opts) if opts.write else MemorySink()
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"{error_code(exc)}: {error_message(exc)}") from None
@@ -353,27 +355,33 @@ def _mark_departed(
     org: dict[str, Account],
     now: datetime,
     retention_days: int,
+    retry: RetryPolicy,
 ) -> int:
     """Mark live items of accounts that left the org or are no longer ACTIVE; return count."""
     # Writes for this run must be settled before we read the table back.
     writer.flush()
-    marked = 0
-    try:
+
+    def departed() -> list[Vpc]:
+        out = []
         for raw in scan_items(ddb, table):
-            if not is_vpc_item(raw):
+            if not is_vpc_item(raw) or raw.get("Deleted", {}).get("BOOL", False):
                 continue  # reservations and bookkeeping items have no account lifecycle
-            owner = raw.get("OwnerId", {}).get("S", "")
-            reason = departed_reason(owner, org)
-            if reason is None or raw.get("Deleted", {}).get("BOOL", False):
-                continue
-            vpc = mark_deleted(
-                from_item(raw), now=now, reason=reason, retention_days=retention_days
-            )
-            writer.add(to_item(vpc))
-            marked += 1
+            reason = departed_reason(raw.get("OwnerId", {}).get("S", ""), org)
+            if reason is not None:
+                out.append(
+                    mark_deleted(
+                        from_item(raw), now=now, reason=reason, retention_days=retention_days
+                    )
+                )
+        return out
+
+    try:
+        # Read everything first, then write: a retried read never double-counts.
+        marked = retry.call(departed)
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"cannot read table {table}: {error_code(exc)}") from None
-    return marked
+    writer.add_all(to_item(v) for v in marked)
+    return len(marked)
 
 
 def run_audit(
@@ -395,7 +403,7 @@ def run_audit(
         summary = run(config, replace(opts, write=False, accounts=()))
         vpcs = summary.records
     else:
-        vpcs = read_inventory(config, opts.session)
+        vpcs = read_inventory(config, opts.session, opts.retry)
     audit = build_audit(
         vpcs,
         config.reserved_cidrs,
@@ -406,12 +414,15 @@ def run_audit(
     return audit, summary
 
 
-def read_inventory(config: Config, session: boto3.Session | None = None) -> list[Vpc]:
+def read_inventory(
+    config: Config, session: boto3.Session | None = None, retry: RetryPolicy | None = None
+) -> list[Vpc]:
     """Every VPC item of the table; FatalError/TableMissingError when it cannot be read."""
     ddb = dynamodb_client(session or boto3.Session(), config)
+    retry = retry or RetryPolicy()
     try:
-        check_table(ddb, config.table.name)
-        vpcs, bad = load_inventory(ddb, config.table.name)
+        retry.call(check_table, ddb, config.table.name)
+        vpcs, bad = retry.call(load_inventory, ddb, config.table.name)
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     if bad:
@@ -469,7 +480,7 @@ def run_check(
     opts = replace(options or RunOptions(), accounts=accounts, write=True)
     summary = run(config, opts)
     audit = build_audit(
-        read_inventory(config, opts.session),
+        read_inventory(config, opts.session, opts.retry),
         config.reserved_cidrs,
         now=opts.clock(),
         accounts=accounts,

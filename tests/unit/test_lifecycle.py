@@ -84,3 +84,13 @@ def test_mark_deleted_keeps_identity() -> None:
     )
     assert m.key == ("vpc-000000000000000e1", "111111111111")
     assert m.ExpiresAt == expires_at(T1, 1)
+
+
+def test_unreadable_vpc_is_not_marked_deleted() -> None:
+    a, b = vpc("vpc-000000000000000f1", seen=T0), vpc("vpc-000000000000000f2", seen=T0)
+    # The API returned f1, but malformed: it exists, so it must not be marked.
+    plan = plan_target([], [a, b], now=T1, retention_days=90, invalid_ids=[a.VpcId])
+    assert [m.VpcId for m in plan.marked] == [b.VpcId]
+    # A malformed item without a VpcId could be either: mark nothing.
+    plan = plan_target([], [a, b], now=T1, retention_days=90, invalid_ids=[None])
+    assert plan.marked == []
