@@ -3,19 +3,25 @@
 Errors are produced the way AWS produces them: a raw protocol body (XML for query/EC2 APIs,
 JSON for DynamoDB/Organizations) with an HTTP status, parsed by botocore's own response
 parser for the operation, so the code under test sees exactly the ClientError botocore raises.
+Network faults raise botocore's own ConnectionClosedError / ReadTimeoutError from the send step,
+so botocore's retry handler sees them as it would a real reset or timeout.
 
 Hooks are registered on a boto3 Session's event system; `member_session()` shares that system,
 so hub and member-account clients are both covered. Which account a member-account call acts
 for is recovered from the access key the call is signed with (learned from AssumeRole).
+
+Every decision is a deterministic function of (seed, rule, call identity, n-th such call), not
+of a shared random stream, so a seeded schedule injects the same faults whatever order the
+threads happen to run in.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import random
 import threading
-from collections import Counter
+import zlib
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +32,12 @@ from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from botocore.model import OperationModel
 from botocore.parsers import create_parser
 
+ACCOUNT_LEVEL = "*"  # the region of faults that hit a whole account (AssumeRole, its Query)
+
 
 class RawBody(io.BytesIO):
+    """A urllib3-like raw body for AWSResponse."""
+
     def stream(self, **_: Any) -> Iterator[bytes]:
         data = self.read()
         if data:
@@ -49,7 +59,7 @@ def error_body(protocol: str, code: str, message: str) -> tuple[bytes, dict[str,
             "</ErrorResponse>"
         )
         return body.encode(), {"content-type": "text/xml"}
-    # json / rest-json: DynamoDB prefixes the code with its namespace, as real DynamoDB does.
+    # JSON protocols: DynamoDB prefixes the code with its namespace, as real DynamoDB does.
     return (
         json.dumps(
             {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
@@ -74,17 +84,22 @@ def parsed_error(model: OperationModel, code: str, message: str, status: int) ->
 class Rule:
     """One fault: where (service/operation, optional account/region), what, and how often."""
 
-    service: str
-    operation: str
+    service: str  # or "*"
+    operation: str  # or "*"
     kind: str  # "error" | "connection" | "timeout"
     code: str = ""
     status: int = 400
     message: str = "injected fault"
-    times: int | None = None  # None = every matching call
+    times: int | None = None  # None = no cap
     probability: float = 1.0
     account: str | None = None
     region: str | None = None
+    once_per_target: bool = False
     fired: int = 0
+    fired_targets: set[tuple[str | None, str]] = field(default_factory=set)
+
+
+Mutator = Callable[[str, str, list[dict[str, Any]], Callable[[str], float]], list[str]]
 
 
 @dataclass
@@ -95,14 +110,19 @@ class Faults:
     seed: int = 0
     rules: list[Rule] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
+    # (account, region) -> codes injected there; region "*" for account-level calls.
+    injected_at: defaultdict[tuple[str | None, str], Counter[str]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
     key_to_account: dict[str, str] = field(default_factory=dict)
     unprocessed_fraction: float = 0.0
     vpc_page_size: int | None = None
-    vpc_mutator: Callable[[str, str, list[dict[str, Any]]], None] | None = None
+    # (account, region, vpcs, roll) -> VpcIds it corrupted; roll(tag) is a deterministic [0, 1).
+    vpc_mutator: Mutator | None = None
+    corrupted: list[tuple[str, str, str]] = field(default_factory=list)
+    enabled: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+    _calls: Counter[str] = field(default_factory=Counter)
 
     # ----- configuration ---------------------------------------------------------------
     def error(
@@ -117,10 +137,21 @@ class Faults:
         account: str | None = None,
         region: str | None = None,
         message: str = "injected fault",
+        once_per_target: bool = False,
     ) -> Rule:
         """Answer matching calls with an AWS error `code` (HTTP `status`)."""
         rule = Rule(
-            service, operation, "error", code, status, message, times, probability, account, region
+            service,
+            operation,
+            "error",
+            code,
+            status,
+            message,
+            times,
+            probability,
+            account,
+            region,
+            once_per_target,
         )
         self.rules.append(rule)
         return rule
@@ -134,7 +165,7 @@ class Faults:
         times: int | None = None,
         probability: float = 1.0,
     ) -> Rule:
-        """Fail matching calls with a connection reset or a read timeout."""
+        """Fail matching calls with a connection reset (`connection`) or a read timeout."""
         rule = Rule(service, operation, kind, times=times, probability=probability)
         self.rules.append(rule)
         return rule
@@ -150,40 +181,64 @@ class Faults:
         ev.register("after-call.dynamodb.BatchWriteItem", self._after_batch_write)
         return self
 
+    def roll(self, *parts: object) -> float:
+        """A deterministic number in [0, 1) for this seed and these parts."""
+        text = "|".join(map(str, (self.seed, *parts)))
+        return zlib.crc32(text.encode()) / 2**32
+
     # ----- matching ----------------------------------------------------------------------
     def _who(
-        self, request_signer: Any, params: dict[str, Any], service: str
+        self, service: str, operation: str, params: dict[str, Any], request_signer: Any
     ) -> tuple[str | None, str]:
-        region = request_signer.region_name
-        if service == "sts":
+        if service == "sts" and operation == "AssumeRole":
             arn = params.get("RoleArn", "")
-            return (arn.split(":")[4] if arn.count(":") >= 5 else None), region
+            return (arn.split(":")[4] if arn.count(":") >= 5 else None), ACCOUNT_LEVEL
+        if service == "dynamodb" and operation == "Query":
+            owner = params.get("ExpressionAttributeValues", {}).get(":o", {}).get("S")
+            return owner, ACCOUNT_LEVEL
         creds = getattr(request_signer, "_credentials", None)
         try:
             key = creds.get_frozen_credentials().access_key if creds else None
         except RuntimeError:
             key = None
-        return self.key_to_account.get(key or ""), region
+        return self.key_to_account.get(key or ""), request_signer.region_name
 
     def _match(
-        self, service: str, operation: str, kinds: tuple[str, ...], account: str | None, region: str
+        self,
+        service: str,
+        operation: str,
+        kinds: tuple[str, ...],
+        account: str | None,
+        region: str,
     ) -> Rule | None:
+        if not self.enabled:
+            return None
         with self._lock:
-            for rule in self.rules:
-                if rule.kind not in kinds or rule.service != service:
+            for idx, rule in enumerate(self.rules):
+                if rule.kind not in kinds or rule.service not in (service, "*"):
                     continue
                 if rule.operation not in (operation, "*"):
                     continue
-                if rule.account and rule.account != account:
-                    continue
-                if rule.region and rule.region != region:
+                if (rule.account and rule.account != account) or (
+                    rule.region and rule.region != region
+                ):
                     continue
                 if rule.times is not None and rule.fired >= rule.times:
                     continue
-                if self._rng.random() >= rule.probability:
+                if rule.once_per_target and (account, region) in rule.fired_targets:
+                    continue
+                call_key = f"{idx}|{service}|{operation}|{account}|{region}"
+                n = self._calls[call_key]
+                self._calls[call_key] += 1
+                if self.roll(call_key, n) >= rule.probability:
                     continue
                 rule.fired += 1
-                self.injected[rule.code or rule.kind] += 1
+                rule.fired_targets.add((account, region))
+                name = rule.code or (
+                    "ConnectionClosedError" if rule.kind == "connection" else "ReadTimeoutError"
+                )
+                self.injected[name] += 1
+                self.injected_at[(account, region)][name] += 1
                 return rule
         return None
 
@@ -193,14 +248,18 @@ class Faults:
     ) -> None:
         # The API-level parameters (before serialization), for the hooks that follow.
         context["fault_params"] = params
-        if model.name == "BatchWriteItem" and self.unprocessed_fraction:
+        if model.name == "BatchWriteItem" and self.unprocessed_fraction and self.enabled:
             self._hold_back(params, context)
 
     def _before_call(
         self, model: OperationModel, context: dict[str, Any], request_signer: Any, **_: Any
     ) -> Any:
         service = model.service_model.service_name
-        account, region = self._who(request_signer, context.get("fault_params", {}), service)
+        account, region = self._who(
+            service, model.name, context.get("fault_params", {}), request_signer
+        )
+        context["fault_service"] = service
+        context["fault_operation"] = model.name
         context["fault_account"] = account
         context["fault_region"] = region
         rule = self._match(service, model.name, ("error",), account, region)
@@ -212,11 +271,16 @@ class Faults:
         return http, parsed_error(model, rule.code, rule.message, rule.status)
 
     def _before_send(self, request: Any, **_: Any) -> None:
-        # Network faults are matched by service and operation (from the wire request).
-        service = _service_from_target(request)
-        if service is None:
+        ctx = getattr(request, "context", None) or {}
+        if "fault_service" not in ctx:
             return None
-        rule = self._match(service[0], service[1], ("connection", "timeout"), None, "")
+        rule = self._match(
+            ctx["fault_service"],
+            ctx["fault_operation"],
+            ("connection", "timeout"),
+            ctx.get("fault_account"),
+            ctx.get("fault_region", ""),
+        )
         if rule is None:
             return None
         if rule.kind == "timeout":
@@ -236,10 +300,17 @@ class Faults:
         vpcs = parsed.get("Vpcs")
         if vpcs is None:
             return
-        if self.vpc_mutator is not None:
-            self.vpc_mutator(
-                context.get("fault_account") or "", context.get("fault_region", ""), vpcs
-            )
+        account = context.get("fault_account") or ""
+        region = context.get("fault_region", "")
+        if self.vpc_mutator is not None and self.enabled:
+            with self._lock:
+                key = f"mutate|{account}|{region}"
+                n = self._calls[key]
+                self._calls[key] += 1
+            hit = self.vpc_mutator(account, region, vpcs, lambda tag: self.roll(key, n, tag))
+            with self._lock:
+                self.corrupted.extend((account, region, vid) for vid in hit)
+                self.injected["malformed"] += len(hit)
         if self.vpc_page_size:
             # EC2 may return fewer items than MaxResults with a NextToken; emulate real
             # server-side paging over moto's full answer (moto does not page DescribeVpcs).
@@ -255,16 +326,24 @@ class Faults:
 
     def _hold_back(self, params: dict[str, Any], context: dict[str, Any]) -> None:
         held: dict[str, list[Any]] = {}
+        # A new dict, never the caller's: a retried call must send everything again.
+        params["RequestItems"] = dict(params["RequestItems"])
         for table, reqs in params["RequestItems"].items():
             keep, hold = [], []
             for r in reqs:
-                (hold if self._rng.random() < self.unprocessed_fraction else keep).append(r)
+                item_key = json.dumps(r, sort_keys=True)
+                with self._lock:
+                    n = self._calls[item_key]
+                    self._calls[item_key] += 1
+                held_back = self.roll("unprocessed", item_key, n) < self.unprocessed_fraction
+                (hold if held_back else keep).append(r)
             if not keep and hold:  # DynamoDB always makes some progress on a batch
                 keep.append(hold.pop())
             params["RequestItems"][table] = keep
             if hold:
                 held[table] = hold
-                self.injected["UnprocessedItems"] += len(hold)
+                with self._lock:
+                    self.injected["UnprocessedItems"] += len(hold)
         context["fault_held"] = held
 
     def _after_batch_write(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -273,20 +352,3 @@ class Faults:
             unprocessed = parsed.setdefault("UnprocessedItems", {})
             for table, reqs in held.items():
                 unprocessed.setdefault(table, []).extend(reqs)
-
-
-def _service_from_target(request: Any) -> tuple[str, str] | None:
-    target = request.headers.get("X-Amz-Target")
-    if isinstance(target, bytes):
-        target = target.decode()
-    if target and "." in target:
-        prefix, op = target.rsplit(".", 1)
-        return ("dynamodb" if prefix.startswith("DynamoDB") else "organizations"), op
-    body = request.body
-    if isinstance(body, bytes):
-        body = body.decode(errors="ignore")
-    if isinstance(body, str) and "Action=" in body:
-        action = body.split("Action=", 1)[1].split("&", 1)[0]
-        service = "sts" if action in ("AssumeRole", "GetCallerIdentity") else "ec2"
-        return service, action
-    return None

@@ -205,10 +205,12 @@ def test_expired_token_refreshes_credentials(org: Org, faults: Faults) -> None:
 def test_invalid_records_counted_not_written(org: Org, faults: Faults) -> None:
     acct = org.accounts["sandbox"]
 
-    def corrupt(account: str, region: str, vpcs: list[dict[str, Any]]) -> None:
+    def corrupt(account: str, region: str, vpcs: list[dict[str, Any]], roll: Any) -> list[str]:
         if account == acct and region == "eu-west-1":
             for v in vpcs:
                 v["State"] = "exploding"
+            return [v["VpcId"] for v in vpcs]
+        return []
 
     faults.vpc_mutator = corrupt
     summary = org.run(at=now(1))
