@@ -7,7 +7,12 @@ STAMP_DEMO := $(VENV)/.stamp-demo
 STAMP_DEV  := $(VENV)/.stamp-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test check lint typecheck unit clean
+DYNALITE   := .cache/dynalite/node_modules/dynalite/cli.js
+SEEDS    ?= 101
+DURATION ?= 0
+ACCOUNTS ?= 50
+
+.PHONY: help demo test check lint typecheck unit soak dynalite clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
@@ -38,10 +43,25 @@ typecheck: $(STAMP_DEV) ## mypy (strict on collector/)
 unit: $(STAMP_DEV) ## the fast unit tests only
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck $(STAMP_DEV) ## lint, types and the whole test suite (slow marker included)
+# dynalite (an independent DynamoDB, from npm) for the contract tests; skipped without Node.js.
+$(DYNALITE):
+	@if command -v npm >/dev/null 2>&1; then \
+	  mkdir -p .cache/dynalite && npm install --no-audit --no-fund --silent \
+	    --prefix .cache/dynalite dynalite@4.0.0; \
+	else echo "npm not found: the dynalite contract tests will be skipped"; fi
+
+dynalite: $(DYNALITE) ## install dynalite into .cache/dynalite (needs Node.js)
+
+test: lint typecheck $(STAMP_DEV) $(DYNALITE) ## lint, types and the whole test suite (slow marker included)
 	$(BIN)/pytest -q
+
+soak: $(STAMP_DEV) ## fault soak: make soak SEEDS="1 2 3" DURATION=600 ACCOUNTS=50
+	VPCTRACKER_SOAK_SEEDS="$(SEEDS)" VPCTRACKER_SOAK_SECONDS="$(DURATION)" \
+	VPCTRACKER_SOAK_ACCOUNTS="$(ACCOUNTS)" VPCTRACKER_SOAK_REPORT=soak-report.json \
+	  $(BIN)/pytest -q tests/reliability/test_soak.py
+	@cat soak-report.json
 
 check: test ## alias of test
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache *.egg-info

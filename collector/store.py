@@ -64,8 +64,11 @@ def table_definition(name: str) -> dict[str, Any]:
     }
 
 
-def create_table(client: DynamoDBClient, name: str, *, wait: bool = True) -> bool:
-    """Create the table with TTL on ExpiresAt; True if created, False if it already existed."""
+def create_table(client: DynamoDBClient, name: str, *, wait: bool = True, ttl: bool = True) -> bool:
+    """Create the table with TTL on ExpiresAt; True if created, False if it already existed.
+
+    `ttl=False` skips the TTL setting, for DynamoDB implementations without UpdateTimeToLive.
+    """
     created = True
     try:
         client.create_table(**table_definition(name))
@@ -77,8 +80,10 @@ def create_table(client: DynamoDBClient, name: str, *, wait: bool = True) -> boo
         client.get_waiter("table_exists").wait(
             TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
         )
-    ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+    if not ttl:
+        return created
+    status = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if status.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         client.update_time_to_live(
             TableName=name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},

@@ -1,0 +1,101 @@
+"""The store's requests, validated by a DynamoDB implementation we did not write (dynalite).
+
+dynalite has no UpdateTimeToLive and no TransactWriteItems: tables are created with
+`ttl=False` here, and reservations (a transaction) are covered under moto only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from collector.config import Config
+from collector.models import Account, to_records
+from collector.runner import RunOptions, read_inventory, run, run_audit
+from collector.store import (
+    BatchWriter,
+    Reservation,
+    TableMissingError,
+    check_table,
+    create_table,
+    delete_reservation,
+    list_reservations,
+    load_inventory,
+    query_account,
+    reservation_item,
+    to_item,
+)
+from tests.conftest import load_data
+from tests.integration.conftest import FAST_RETRY, build_org
+
+T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+
+def test_store_against_dynalite(dynalite_url: str) -> None:
+    ddb = boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
+    assert create_table(ddb, "VPCTracker-store", ttl=False) is True
+    assert create_table(ddb, "VPCTracker-store", ttl=False) is False
+    check_table(ddb, "VPCTracker-store")
+    with pytest.raises(TableMissingError):
+        check_table(ddb, "VPCTracker-absent")
+
+    raw = load_data("describe_vpcs_mixed.json")["Vpcs"][:2]
+    written = []
+    for n in range(40):  # 80 items: several full batches of 25 and a partial one
+        acct = Account(f"{111111111111 + n % 3:012d}", f"acct-{n % 3}")
+        for r in raw:
+            item = {**r, "VpcId": f"vpc-{n:04d}{r['VpcId'][-13:]}", "OwnerId": acct.id}
+            written.extend(to_records([item], account=acct, region="eu-west-1", now=T).records)
+    with BatchWriter(ddb, "VPCTracker-store", threads=3) as w:
+        w.add_all(to_item(v) for v in written)
+    assert w.stats.written == 80 and w.stats.failed == 0
+
+    r = Reservation("10.9.0.0/16", "111111111111", T, int(T.timestamp()) + 3600, "note")
+    ddb.put_item(TableName="VPCTracker-store", Item=reservation_item(r))
+    inventory, bad = load_inventory(ddb, "VPCTracker-store")
+    assert bad == 0
+    assert sorted(inventory, key=lambda v: v.VpcId) == sorted(written, key=lambda v: v.VpcId)
+    mine = query_account(ddb, "VPCTracker-store", "111111111111")
+    assert {v.VpcId for v in mine} == {v.VpcId for v in written if v.OwnerId == "111111111111"}
+    assert list_reservations(ddb, "VPCTracker-store") == [r]
+    assert delete_reservation(ddb, "VPCTracker-store", "10.9.0.0/16") is True
+    assert delete_reservation(ddb, "VPCTracker-store", "10.9.0.0/16") is False
+
+
+def test_collect_and_audit_with_dynalite_table(
+    dynalite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The standard per-service endpoint variable sends DynamoDB to dynalite, while moto
+    # serves Organizations, STS and EC2 in-process.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynalite_url)
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        org = build_org(session)
+        a = org.create_vpc("workload-a", "us-east-1", "10.1.0.0/16", "a")
+        org.create_vpc("workload-b", "us-east-1", "10.1.128.0/17", "b")
+        cfg = Config.model_validate(
+            {
+                "regions": ["us-east-1"],
+                "table": {"name": "VPCTracker-collect"},
+                "scan": {"max_workers": 4},
+            }
+        )
+        create_table(session.client("dynamodb"), "VPCTracker-collect", ttl=False)
+        opts = RunOptions(session=session, retry=FAST_RETRY, clock=lambda: T)
+        first = run(cfg, opts)
+        assert first.exit_code == 0 and first.vpcs_written == first.vpcs_seen > 2
+        org.ec2("workload-a", "us-east-1").delete_vpc(VpcId=a)
+        second = run(cfg, opts)
+        assert second.marked_deleted == 1
+        audit, _ = run_audit(cfg, options=opts)
+        stored = read_inventory(cfg, session)
+    assert {v.VpcId for v in stored if v.Deleted} == {a}
+    assert audit.to_dict()["summary"]["overlap_groups"] == 0  # a's clash is gone with it
+    assert audit.vpc_count == first.vpcs_seen - 1
+    # And it really was dynalite that stored them (moto is gone now).
+    direct = boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
+    count = direct.scan(TableName="VPCTracker-collect", Select="COUNT")["Count"]
+    assert count == len(stored)
