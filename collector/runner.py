@@ -147,6 +147,8 @@ class RunOptions:
     progress: ProgressFn | None = None
     # False: scan into memory (`RunSummary.records`) and write nothing (audit --live).
     write: bool = True
+    # True once the run must stop starting work (e.g. the Lambda deadline is near).
+    stop: Callable[[], bool] = lambda: False
 
 
 def dynamodb_client(session: boto3.Session, config: Config) -> DynamoDBClient:
@@ -245,7 +247,8 @@ class TableSink:
     def finish(self, s: RunSummary, everyone: list[Account]) -> None:
         """Departed accounts (full runs), released reservations, and the final write stats."""
         try:
-            if s.full_org:
+            # A run cut short by its deadline leaves the departed-account sweep to the next.
+            if s.full_org and not self.opts.stop():
                 s.marked_deleted += _mark_departed(
                     self.ddb,
                     self.table,
@@ -332,6 +335,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
                 scan=scanner.scan_target,
                 executor=pool,
                 max_pending=workers * 4,
+                stop=opts.stop,
             ):
                 res = ev.result
                 summary.add(res, names.get(res.account_id, ""))
@@ -346,6 +350,29 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
             sink.finish(summary, everyone)
     summary.duration_s = time.monotonic() - t0
     return summary
+
+
+def sweep_departed(config: Config, everyone: list[Account], options: RunOptions) -> int:
+    """Mark items of accounts no longer ACTIVE or gone from the org (the fan-out dispatcher's
+    share of a full-org run); returns how many were marked."""
+    opts = options
+    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    writer = BatchWriter(ddb, config.table.name, retry=opts.retry)
+    try:
+        marked = _mark_departed(
+            ddb,
+            config.table.name,
+            writer,
+            {a.id: a for a in everyone},
+            opts.clock(),
+            config.table.deleted_retention_days,
+            opts.retry,
+        )
+    finally:
+        stats = writer.close()
+    if stats.failed:
+        raise FatalError(f"{stats.failed} departed-account items could not be written")
+    return marked
 
 
 def _mark_departed(

@@ -172,6 +172,47 @@ def failed_account(account: Account, exc: BaseException) -> TargetResult:
     )
 
 
+DEADLINE_CODE = "DeadlineExceeded"
+
+
+def deadline_result(account: Account, region: str) -> TargetResult:
+    """A target not reached before the deadline: failed (visible), never "no VPCs"."""
+    return TargetResult(
+        account.id,
+        region,
+        TargetStatus.FAILED,
+        error_code=DEADLINE_CODE,
+        message="not scanned: the run stopped at its deadline",
+    )
+
+
+def _prepared(
+    account: Account, fut: Future[Any], stop: Callable[[], bool]
+) -> tuple[Any, Sequence[str], list[ScanEvent[Any]]]:
+    """An account's prepare result: (state, regions to scan) or the events that end it."""
+    try:
+        state, regions = fut.result()
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("account %s failed: %s", account.id, error_code(exc))
+        return None, (), [ScanEvent(account, None, failed_account(account, exc), True)]
+    if regions and not stop():
+        return state, regions, []
+    results = (
+        [deadline_result(account, r) for r in regions]
+        if regions
+        else [
+            TargetResult(
+                account.id, ALL_REGIONS, TargetStatus.SKIPPED, message="no regions to scan"
+            )
+        ]
+    )
+    return (
+        state,
+        (),
+        [ScanEvent(account, state, r, n == len(results)) for n, r in enumerate(results, 1)],
+    )
+
+
 def fan_out(
     accounts: Iterable[Account],
     *,
@@ -179,62 +220,49 @@ def fan_out(
     scan: Callable[[Account, str], TargetResult],
     executor: Executor,
     max_pending: int,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[ScanEvent[P]]:
     """Run `prepare` per account, then `scan` per (account, region), yielding as tasks finish.
 
     At most about `max_pending` futures are outstanding, so memory does not grow with the size
     of the organization: results stream to the caller, which writes them as they come.
+    Once `stop()` is true no new work starts; everything not reached is yielded as a failed
+    `DeadlineExceeded` target (an account not reached: one target with region `*`).
     """
     account_iter = iter(accounts)
-    pending: dict[Future[Any], tuple[str, Account, str | None]] = {}
+    pending: dict[Future[Any], tuple[Account, str | None]] = {}
     remaining: dict[str, int] = {}
     prepared: dict[str, P] = {}
-    exhausted = False
 
     def top_up() -> None:
-        nonlocal exhausted
-        while not exhausted and len(pending) < max_pending:
+        while len(pending) < max_pending and not stop():
             account = next(account_iter, None)
             if account is None:
-                exhausted = True
                 return
-            pending[executor.submit(prepare, account)] = ("prepare", account, None)
+            pending[executor.submit(prepare, account)] = (account, None)
 
     top_up()
     while pending:
         done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
         for fut in done:
-            kind, account, region = pending.pop(fut)
-            if kind == "prepare":
-                try:
-                    state, regions = fut.result()
-                except (ClientError, BotoCoreError) as exc:
-                    log.warning("account %s failed: %s", account.id, error_code(exc))
-                    yield ScanEvent(account, None, failed_account(account, exc), True)
-                    continue
-                if not regions:
-                    yield ScanEvent(
-                        account,
-                        state,
-                        TargetResult(
-                            account.id,
-                            ALL_REGIONS,
-                            TargetStatus.SKIPPED,
-                            message="no regions to scan",
-                        ),
-                        True,
-                    )
-                    continue
-                prepared[account.id] = state
-                remaining[account.id] = len(regions)
-                for r in regions:
-                    pending[executor.submit(scan, account, r)] = ("scan", account, r)
-            else:
-                result: TargetResult = fut.result()
+            account, region = pending.pop(fut)
+            if region is not None:
                 remaining[account.id] -= 1
                 last = remaining[account.id] == 0
-                state_of = prepared.pop(account.id) if last else prepared[account.id]
+                state = prepared.pop(account.id) if last else prepared[account.id]
                 if last:
                     del remaining[account.id]
-                yield ScanEvent(account, state_of, result, last)
+                yield ScanEvent(account, state, fut.result(), last)
+                continue
+            state, regions, events = _prepared(account, fut, stop)
+            if events:
+                yield from events
+                continue
+            prepared[account.id] = state
+            remaining[account.id] = len(regions)
+            for r in regions:
+                pending[executor.submit(scan, account, r)] = (account, r)
         top_up()
+    # Stopped early: every account never started is reported, not silently dropped.
+    for account in account_iter:
+        yield ScanEvent(account, None, deadline_result(account, ALL_REGIONS), True)

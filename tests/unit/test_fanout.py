@@ -96,3 +96,36 @@ def test_in_flight_work_is_bounded() -> None:
             assert submitted - seen <= 5 + 1
     assert seen == len(ACCTS)
     assert peak <= 5 + 1
+
+
+def test_stop_reports_everything_not_reached_as_failed() -> None:
+    scanned: list[str] = []
+    stop_after = 4
+
+    def prepare(a: Account) -> tuple[None, Sequence[str]]:
+        return None, ["us-east-1", "eu-west-1"]
+
+    def scan(a: Account, r: str) -> TargetResult:
+        scanned.append(a.id)
+        return TargetResult(a.id, r, TargetStatus.OK)
+
+    with ThreadPoolExecutor(1) as pool:
+        events = list(
+            fan_out(
+                ACCTS,
+                prepare=prepare,
+                scan=scan,
+                executor=pool,
+                max_pending=2,
+                stop=lambda: len(scanned) >= stop_after,
+            )
+        )
+    ok = [e for e in events if e.result.status is TargetStatus.OK]
+    late = [e.result for e in events if e.result.status is TargetStatus.FAILED]
+    assert len(ok) >= stop_after
+    assert {r.error_code for r in late} == {"DeadlineExceeded"}
+    # Every account is accounted for exactly once: scanned, cut off per region, or as "*".
+    covered = {e.account.id for e in events if e.account_done}
+    assert covered == {a.id for a in ACCTS}
+    assert sum(e.account_done for e in events) == len(ACCTS)
+    assert any(r.region == ALL_REGIONS for r in late)

@@ -1,0 +1,258 @@
+"""The Lambda handler under moto, with real-shaped events from tests/data/events."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from collector.handler import config_from_env, handler, parse_event
+from tests.conftest import load_data
+from tests.faults import Faults
+from tests.integration.conftest import Org
+
+
+class Context:
+    """A Lambda context whose remaining time we control."""
+
+    def __init__(self, remaining_ms: list[int] | None = None) -> None:
+        self.remaining = remaining_ms or [900_000]
+        self.function_name = "vpctracker"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining.pop(0) if len(self.remaining) > 1 else self.remaining[0]
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The handler takes over the root logger, as it should in Lambda; undo that per test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers, root.level = handlers, level
+
+
+@pytest.fixture
+def env(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPCTRACKER_TABLE", "VPCTracker")
+    monkeypatch.setenv("VPCTRACKER_REGIONS", "us-east-1,eu-west-1")
+    monkeypatch.setenv("VPCTRACKER_EXCLUDE_ACCOUNTS", org.accounts["excluded"])
+    monkeypatch.setenv("VPCTRACKER_MAX_WORKERS", "4")
+    monkeypatch.setenv("VPCTRACKER_RESERVED_CIDRS", "corporate-network=192.168.0.0/16")
+
+
+def emf_lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_scheduled_event_runs_the_org(
+    org: Org, env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert result["ok"] is True
+    assert result["summary"]["targets"] == {"total": 8, "ok": 8, "skipped": 0, "failed": 0}
+    assert result["audit"] == {"overlap_groups": 1, "vpcs_in_overlaps": 2, "default_vpcs": 1}
+    (metrics,) = emf_lines(capsys.readouterr().out)
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "VPCTracker"
+    assert metrics["Mode"] == "scheduled"
+    assert (
+        metrics["VpcsCollected"],
+        metrics["TargetsFailed"],
+        metrics["OverlapGroups"],
+        metrics["DefaultVpcs"],
+    ) == (13, 0, 1, 1)
+    json.dumps(result)  # the result is JSON-serialisable as Lambda requires
+
+
+def test_logs_are_json(org: Org, env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    faults = Faults(org.session).install()
+    faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=org.accounts["sandbox"])
+    result = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert result["ok"] is False and result["summary"]["exit_code"] == 2
+    logged = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('{"time"')
+    ]
+    assert any(r["level"] == "WARNING" and "AccessDenied" in r["message"] for r in logged)
+
+
+def test_direct_invoke_check(org: Org, env: None) -> None:
+    handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    event = {**load_data("events/direct-check.json"), "accounts": [org.accounts["workload-b"]]}
+    result = handler(event, Context(), session=org.session)
+    assert result["ok"] is False
+    assert result["verdict"] == "findings" and result["exit_code"] == 3
+    plain = handler(
+        {"accounts": [org.accounts["sandbox"]], "regions": ["eu-west-1"]},
+        Context(),
+        session=org.session,
+    )
+    assert plain["ok"] is True and plain["summary"]["targets"]["total"] == 1
+
+
+def test_deadline_cut_off_reports_the_rest_as_failed(org: Org, env: None) -> None:
+    handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    gone = org.api_vpcs("sandbox", "eu-west-1")[0]["VpcId"]
+    org.ec2("sandbox", "eu-west-1").delete_vpc(VpcId=gone)
+    # Plenty of time for the first checks, then under the safety margin.
+    ctx = Context([900_000] * 3 + [30_000])
+    result = handler(load_data("events/scheduled.json"), ctx, session=org.session)
+    s = result["summary"]
+    assert result["ok"] is False
+    late = [f for f in s["failures"] if f["error_code"] == "DeadlineExceeded"]
+    assert late and s["exit_code"] == 2
+    # Every account is accounted for: scanned, or named as cut off (region "*" = all of it).
+    reached = s["targets"]["ok"] + sum(2 if f["region"] == "*" else 1 for f in late)
+    assert reached == 8
+    # The accounts not reached include sandbox, whose deleted VPC must not be marked.
+    assert org.accounts["sandbox"] in {f["account_id"] for f in late}
+    assert not org.table()[(gone, org.accounts["sandbox"])].Deleted
+    assert s["marked_deleted"] == 0
+
+
+def test_sqs_fan_out_end_to_end(org: Org, env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    sqs = org.session.client("sqs")
+    url = sqs.create_queue(QueueName="vpctracker-accounts")["QueueUrl"]
+    monkeypatch.setenv("VPCTRACKER_QUEUE_URL", url)
+    monkeypatch.setenv("VPCTRACKER_ACCOUNTS_PER_MESSAGE", "3")
+
+    def night() -> list[dict[str, Any]]:
+        dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+        assert dispatched["mode"] == "fan-out" and dispatched["accounts"] == 4
+        assert dispatched["messages"] == 2
+        template = load_data("events/sqs.json")["Records"][0]
+        results = []
+        while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            records = []
+            for m in msgs:
+                r = copy.deepcopy(template)
+                r.update(messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"], body=m["Body"])
+                records.append(r)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            results.append(handler({"Records": records}, Context(), session=org.session))
+        return [dispatched, *results]
+
+    first = night()
+    assert all(r == {"batchItemFailures": []} for r in first[1:])
+    # Same table as a single full run would write.
+    full = {k: v.CidrBlocks for k, v in org.table().items()}
+    assert len(full) == 13
+    # Deletion marking stays right across workers, and departed accounts are swept.
+    gone = org.api_vpcs("sandbox", "eu-west-1")[0]["VpcId"]
+    org.ec2("sandbox", "eu-west-1").delete_vpc(VpcId=gone)
+    org.session.client("organizations").close_account(AccountId=org.accounts["workload-b"])
+    dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert dispatched["accounts"] == 3 and dispatched["marked_deleted"] == 2
+    msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    template = load_data("events/sqs.json")["Records"][0]
+    records = [{**template, "messageId": m["MessageId"], "body": m["Body"]} for m in msgs]
+    assert handler({"Records": records}, Context(), session=org.session) == {
+        "batchItemFailures": []
+    }
+    table = org.table()
+    deleted = {k[0]: v.DeletedReason for k, v in table.items() if v.Deleted}
+    assert deleted[gone] == "not-found"
+    assert sorted(deleted.values()) == ["account-suspended", "account-suspended", "not-found"]
+
+
+def test_sqs_bad_message_is_reported_for_retry(org: Org, env: None) -> None:
+    template = load_data("events/sqs.json")["Records"][0]
+    good = {
+        **template,
+        "messageId": "good",
+        "body": json.dumps({"accounts": [org.accounts["sandbox"]]}),
+    }
+    bad = {**template, "messageId": "bad", "body": '{"accounts": ["nope"]}'}
+    assert handler({"Records": [good, bad]}, Context(), session=org.session) == {
+        "batchItemFailures": [{"itemIdentifier": "bad"}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "error"),
+    [
+        ({"accounts": ["12345"]}, "event.accounts[0]: not a 12-digit AWS account id (got '12345')"),
+        (
+            {"accounts": "111111111111"},
+            "event.accounts: must be a list of strings (got '111111111111')",
+        ),
+        ({"accounts": []}, "event.accounts: must name at least one account"),
+        (
+            {"accounts": ["111111111111"], "regions": ["moon-1"]},
+            "event.regions[0]: not an AWS region name",
+        ),
+        (
+            {"accounts": ["111111111111"], "check": "yes"},
+            "event.check: must be true or false (got 'yes')",
+        ),
+        ({"acounts": ["111111111111"]}, "event: unknown key 'acounts'"),
+        ({}, "event.accounts: required for a direct invocation"),
+        (["111111111111"], "event: must be a JSON object"),
+    ],
+)
+def test_bad_event_payloads(event: Any, error: str, org: Org, env: None) -> None:
+    result = handler(event, Context(), session=org.session)
+    assert result["ok"] is False
+    assert error in result["error"] and "\n" not in result["error"]
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "error"),
+    [
+        (
+            "VPCTRACKER_MAX_WORKERS",
+            "lots",
+            "VPCTRACKER_MAX_WORKERS: Input should be a valid integer (got 'lots')",
+        ),
+        (
+            "VPCTRACKER_MAX_WORKERS",
+            "0",
+            "VPCTRACKER_MAX_WORKERS: Input should be greater than or equal to 1 (got 0)",
+        ),
+        (
+            "VPCTRACKER_REGIONS",
+            "us-east-1,useast2",
+            "VPCTRACKER_REGIONS[1]: not an AWS region name",
+        ),
+        (
+            "VPCTRACKER_INCLUDE_ACCOUNTS",
+            "1234",
+            "VPCTRACKER_INCLUDE_ACCOUNTS[0]: not a 12-digit AWS account id (got '1234')",
+        ),
+        ("VPCTRACKER_TABLE", "x", "VPCTRACKER_TABLE: not a valid DynamoDB table name (got 'x')"),
+        ("VPCTRACKER_RESERVED_CIDRS", "corp", "VPCTRACKER_RESERVED_CIDRS: 'corp' is not name=cidr"),
+        (
+            "VPCTRACKER_RESERVED_CIDRS",
+            "corp=10.0.0.1/8",
+            "VPCTRACKER_RESERVED_CIDRS[0].cidr: not a valid CIDR block",
+        ),
+        ("VPCTRACKER_TABLE_REGION", "Virginia", "VPCTRACKER_TABLE_REGION: not an AWS region name"),
+    ],
+)
+def test_bad_environment(
+    var: str, value: str, error: str, org: Org, env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(var, value)
+    result = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert result == {"ok": False, "error": result["error"]}
+    assert error in result["error"] and "\n" not in result["error"]
+
+
+def test_env_config_mapping() -> None:
+    cfg = config_from_env(
+        {
+            "VPCTRACKER_TABLE": "Inv",
+            "AWS_REGION": "eu-west-1",
+            "VPCTRACKER_REGIONS": "all",
+            "VPCTRACKER_EXTERNAL_ID": "abc-123",
+        }
+    )
+    assert (cfg.table.name, cfg.table.region, cfg.regions) == ("Inv", "eu-west-1", "all")
+    assert cfg.organization.external_id == "abc-123"
+    assert parse_event(load_data("events/sqs.json")).kind == "sqs"
+    assert parse_event(load_data("events/scheduled.json")).kind == "scheduled"
