@@ -12,7 +12,7 @@ SEEDS    ?= 101
 DURATION ?= 0
 ACCOUNTS ?= 50
 
-.PHONY: help demo test check lint typecheck unit soak dynalite clean
+.PHONY: help demo test check lint typecheck unit soak dynalite package clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
@@ -63,5 +63,19 @@ soak: $(STAMP_DEV) ## fault soak: make soak SEEDS="1 2 3" DURATION=600 ACCOUNTS=
 
 check: test ## alias of test
 
+# Lambda zip: runtime dependencies only, as manylinux x86_64 CPython 3.11 wheels whatever the
+# build machine, pinned to the versions installed in .venv (what the tests ran against).
+package: $(STAMP_DEMO) ## build dist/vpctracker-lambda.zip for the hub stack
+	rm -rf build/lambda build/wheel dist/vpctracker-lambda.zip
+	mkdir -p build
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > build/constraints.txt
+	$(BIN)/pip wheel -q --no-deps -w build/wheel .
+	$(BIN)/pip install -q --no-compile --target build/lambda -c build/constraints.txt \
+	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 \
+	  --only-binary=:all: build/wheel/vpctracker-*.whl
+	mkdir -p dist
+	cd build/lambda && ../../$(BIN)/python -m zipfile -c ../../dist/vpctracker-lambda.zip .
+	@ls -l dist/vpctracker-lambda.zip
+
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .cache build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info

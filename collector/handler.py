@@ -243,7 +243,7 @@ def handler(event: Any, context: Any, *, session: boto3.Session | None = None) -
         request = parse_event(event)
     except ConfigError as exc:
         log.error("bad input: %s", exc)
-        print(emf({"RunErrors": 1}, "error", {}))
+        print(emf({"RunErrors": 1}, "any", {}))
         return {"ok": False, "error": str(exc)}
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     opts = RunOptions(
@@ -268,7 +268,7 @@ def handler(event: Any, context: Any, *, session: boto3.Session | None = None) -
             )
         )
         log.error("run failed: %s", msg)
-        print(emf({"RunErrors": 1}, request.kind, {}))
+        print(emf({"RunErrors": 1}, "any", {}))
         return {"ok": False, "error": msg}
 
 

@@ -1,0 +1,201 @@
+"""iam/: templates pass cfn-lint, every policy passes parliament, permissions stay minimal."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from parliament import analyze_policy_string
+
+from collector.store import OWNER_INDEX, table_definition
+
+IAM = Path(__file__).parents[2] / "iam"
+TEMPLATES = sorted(IAM.glob("*.yaml"))
+POLICIES = sorted((IAM / "policies").glob("*.json"))
+# Stand-ins for what CloudFormation resolves at deploy time, so parliament sees real ARNs.
+RESOLVED = {
+    "${AWS::Partition}": "aws",
+    "${AWS::Region}": "us-east-1",
+    "${AWS::AccountId}": "111122223333",
+    "${MemberRoleName}": "VPCTrackerReadOnly",
+    "${Table.Arn}": "arn:aws:dynamodb:us-east-1:111122223333:table/VPCTracker",
+    "${LogGroup.Arn}": "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/hub-collector:*",
+}
+GETATT = {
+    "Table.Arn": RESOLVED["${Table.Arn}"],
+    "AccountQueue.Arn": "arn:aws:sqs:us-east-1:111122223333:hub-AccountQueue",
+}
+
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation's short-form intrinsics as {"Fn::X": value}."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def resolve(node: Any) -> Any:
+    """Resolve the intrinsics used in policies; `Fn::If` keeps its true branch (stricter)."""
+    if isinstance(node, list):
+        return [r for r in (resolve(n) for n in node) if r is not _NOVALUE]
+    if not isinstance(node, dict):
+        return node
+    if "Fn::Sub" in node:
+        text = node["Fn::Sub"]
+        for k, v in RESOLVED.items():
+            text = text.replace(k, v)
+        assert "${" not in text, text
+        return text
+    if "Fn::GetAtt" in node:
+        return GETATT[".".join(node["Fn::GetAtt"])]
+    if "Fn::If" in node:
+        return resolve(node["Fn::If"][1])
+    if node == {"Ref": "AWS::NoValue"}:
+        return _NOVALUE
+    return {k: r for k, r in ((k, resolve(v)) for k, v in node.items()) if r is not _NOVALUE}
+
+
+_NOVALUE = object()
+
+
+def inline_policies() -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for path in TEMPLATES:
+        for name, res in load_template(path)["Resources"].items():
+            if res["Type"] == "AWS::IAM::Role":
+                for pol in res["Properties"].get("Policies", []):
+                    out.append(
+                        (f"{path.name}:{name}:{pol['PolicyName']}", resolve(pol["PolicyDocument"]))
+                    )
+    return out
+
+
+def test_cfn_lint_every_template() -> None:
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), *map(str, TEMPLATES)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _findings(doc: dict[str, Any]) -> list[str]:
+    return [f"{f.issue}: {f.detail}" for f in analyze_policy_string(json.dumps(doc)).findings]
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.name)
+def test_parliament_policy_files(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    findings = _findings(doc)
+    if path.name.endswith("-trust.json"):
+        # parliament reads every document as an identity policy; a trust policy has no
+        # Resource by design. Anything else it finds still fails the test.
+        findings = [f for f in findings if "neither Resource nor NotResource" not in f]
+    assert findings == []
+
+
+@pytest.mark.parametrize(("name", "doc"), inline_policies(), ids=lambda x: str(x)[:40])
+def test_parliament_inline_policies(name: str, doc: dict[str, Any]) -> None:
+    assert _findings(doc) == [], name
+
+
+def _actions(doc: dict[str, Any]) -> set[str]:
+    acts: set[str] = set()
+    for st in doc["Statement"]:
+        assert st["Effect"] == "Allow"
+        a = st["Action"]
+        acts.update([a] if isinstance(a, str) else a)
+    return acts
+
+
+def test_member_role_is_describe_only_and_trust_is_scoped() -> None:
+    role = load_template(IAM / "member-role.yaml")["Resources"]["ReadOnlyRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    (policy,) = role["Policies"]
+    assert _actions(policy["PolicyDocument"]) == {"ec2:DescribeVpcs", "ec2:DescribeRegions"}
+    assert _actions(json.loads((IAM / "policies/member-permissions.json").read_text())) == {
+        "ec2:DescribeVpcs",
+        "ec2:DescribeRegions",
+    }
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Ref": "HubRoleArn"}}
+    assert trust["Action"] == "sts:AssumeRole"
+    cond = trust["Condition"]["Fn::If"]
+    assert cond[0] == "HasExternalId"
+    assert cond[1] == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
+
+
+def test_hub_role_is_least_privilege() -> None:
+    (policy,) = [d for n, d in inline_policies() if n.startswith("hub.yaml:FunctionRole")]
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    assert by_sid["AssumeMemberRoles"]["Resource"] == "arn:aws:iam::*:role/VPCTrackerReadOnly"
+    assert all(
+        a.startswith("organizations:List")
+        for a in _actions({"Statement": [by_sid["ListOrganization"]]})
+    )
+    table = by_sid["InventoryTable"]
+    assert table["Resource"] == [GETATT["Table.Arn"], GETATT["Table.Arn"] + "/index/*"]
+    assert not any(
+        a in ("dynamodb:*", "dynamodb:DeleteTable", "dynamodb:CreateTable") for a in table["Action"]
+    )
+    assert by_sid["AccountQueue"]["Resource"] == GETATT["AccountQueue.Arn"]
+    # The plain policy document says the same as the template.
+    plain = json.loads((IAM / "policies/hub-permissions.json").read_text())
+    assert _actions(plain) == _actions(policy) - {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
+
+
+def test_hub_table_matches_init_table() -> None:
+    props = load_template(IAM / "hub.yaml")["Resources"]["Table"]["Properties"]
+    ours = table_definition("VPCTracker")
+    assert props["KeySchema"] == ours["KeySchema"]
+    assert sorted(props["AttributeDefinitions"], key=str) == sorted(
+        ours["AttributeDefinitions"], key=str
+    )
+    (gsi,) = props["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == OWNER_INDEX
+    assert gsi["KeySchema"] == ours["GlobalSecondaryIndexes"][0]["KeySchema"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ExpiresAt", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_function_matches_the_package() -> None:
+    fn = load_template(IAM / "hub.yaml")["Resources"]["Function"]["Properties"]
+    assert fn["Handler"] == "collector.handler.handler"
+    assert re.fullmatch(r"python3\.11", fn["Runtime"])
+    env = fn["Environment"]["Variables"]
+    from collector.handler import ENV_KEYS
+
+    assert set(env) - {"VPCTRACKER_QUEUE_URL", "VPCTRACKER_ACCOUNTS_PER_MESSAGE"} <= set(ENV_KEYS)
