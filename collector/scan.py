@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -233,35 +234,41 @@ def fan_out(
     pending: dict[Future[Any], tuple[Account, str | None]] = {}
     remaining: dict[str, int] = {}
     prepared: dict[str, P] = {}
+    # Futures report completion into a queue: O(1) per finished task. (`wait()` over every
+    # pending future would cost O(pending) per completion: measurable at 17,000 targets.)
+    finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+
+    def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        fut = executor.submit(fn, *args)
+        fut.add_done_callback(finished.put)
+        return fut
 
     def top_up() -> None:
         while len(pending) < max_pending and not stop():
             account = next(account_iter, None)
             if account is None:
                 return
-            pending[executor.submit(prepare, account)] = (account, None)
+            pending[submit(prepare, account)] = (account, None)
 
     top_up()
     while pending:
-        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-        for fut in done:
-            account, region = pending.pop(fut)
-            if region is not None:
-                remaining[account.id] -= 1
-                last = remaining[account.id] == 0
-                state = prepared.pop(account.id) if last else prepared[account.id]
-                if last:
-                    del remaining[account.id]
-                yield ScanEvent(account, state, fut.result(), last)
-                continue
+        fut = finished.get()
+        account, region = pending.pop(fut)
+        if region is not None:
+            remaining[account.id] -= 1
+            last = remaining[account.id] == 0
+            state = prepared.pop(account.id) if last else prepared[account.id]
+            if last:
+                del remaining[account.id]
+            yield ScanEvent(account, state, fut.result(), last)
+        else:
             state, regions, events = _prepared(account, fut, stop)
-            if events:
-                yield from events
-                continue
-            prepared[account.id] = state
-            remaining[account.id] = len(regions)
-            for r in regions:
-                pending[executor.submit(scan, account, r)] = (account, r)
+            yield from events
+            if regions:
+                prepared[account.id] = state
+                remaining[account.id] = len(regions)
+                for r in regions:
+                    pending[submit(scan, account, r)] = (account, r)
         top_up()
     # Stopped early: every account never started is reported, not silently dropped.
     for account in account_iter:

@@ -1,0 +1,87 @@
+"""Benchmark client: runs one measured job in its own process and writes its figures as JSON.
+
+    python -m bench.client collect  OUT.json --workers 32
+    python -m bench.client baseline OUT.json
+    python -m bench.client percall  OUT.json
+
+The fake endpoint is reached through AWS_ENDPOINT_URL, as any AWS-compatible endpoint would be.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def collect(workers: int) -> dict[str, Any]:
+    """The real `vpctracker collect` code path (the CLI's main), measured."""
+    from collector.cli import main
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(f"regions: all\ntable: {{name: VPCTracker, region: us-east-1}}\n"
+                f"scan: {{max_workers: {workers}}}\n")
+    cpu0, t0 = _cpu(), time.perf_counter()
+    code = main(["collect", "--config", f.name, "--format", "json"])
+    return {"exit_code": code, "wall_s": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0}
+
+
+def baseline() -> dict[str, Any]:
+    """A seed-style collector: sequential, a boto3.Session per account, a client per region,
+    put_item per VPC. What VPCTracker replaced; measured on the same fake org."""
+    cpu0, t0 = _cpu(), time.perf_counter()
+    hub = boto3.Session(region_name="us-east-1")
+    orgs = hub.client("organizations")
+    sts = hub.client("sts")
+    ddb = hub.client("dynamodb")
+    vpcs = 0
+    for page in orgs.get_paginator("list_accounts").paginate():
+        for acct in page["Accounts"]:
+            c = sts.assume_role(RoleArn=f"arn:aws:iam::{acct['Id']}:role/VPCTrackerReadOnly",
+                                RoleSessionName="seed")["Credentials"]
+            session = boto3.Session(aws_access_key_id=c["AccessKeyId"],
+                                    aws_secret_access_key=c["SecretAccessKey"],
+                                    aws_session_token=c["SessionToken"], region_name="us-east-1")
+            regions = [r["RegionName"] for r in session.client("ec2").describe_regions()["Regions"]]
+            for region in regions:
+                for v in session.client("ec2", region_name=region).describe_vpcs()["Vpcs"]:
+                    ddb.put_item(TableName="VPCTracker", Item={
+                        "VpcId": {"S": v["VpcId"]}, "OwnerId": {"S": v["OwnerId"]},
+                        "CidrBlock": {"S": v["CidrBlock"]}, "IsDefault": {"BOOL": v["IsDefault"]},
+                        "State": {"S": v["State"]}})
+                    vpcs += 1
+    return {"exit_code": 0, "wall_s": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0,
+            "vpcs": vpcs}
+
+
+def percall(n: int = 300) -> dict[str, Any]:
+    """CPU of one DescribeVpcs call on a warm, shared client (the unit of the lower bound)."""
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    ec2.describe_vpcs()
+    cpu0 = _cpu()
+    for _ in range(n):
+        ec2.describe_vpcs()
+    return {"single_call_cpu_s": (_cpu() - cpu0) / n}
+
+
+def main() -> None:
+    mode, out = sys.argv[1], Path(sys.argv[2])
+    workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 32
+    result = {"collect": lambda: collect(workers), "baseline": baseline, "percall": percall}[mode]()
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
