@@ -10,9 +10,16 @@ STAMP_DEV  := $(VENV)/.stamp-dev
 DYNALITE   := .cache/dynalite/node_modules/dynalite/cli.js
 SEEDS    ?= 101
 DURATION ?= 0
-ACCOUNTS ?= 50
+SOAK_ACCOUNTS ?= 50
+# make bench: no arguments = the suite of target configurations; any of these = one run.
+ACCOUNTS ?=
+REGIONS  ?= 17
+VPCS     ?= 1-2
+LATENCY  ?= 0.1
+WORKERS  ?= 32
+STAMP_BENCH := $(VENV)/.stamp-bench
 
-.PHONY: help demo test check lint typecheck unit soak dynalite package clean
+.PHONY: help demo test check lint typecheck unit soak dynalite package bench bench-plot clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
@@ -34,8 +41,8 @@ demo: $(STAMP_DEMO) ## run the real pipeline on a simulated organization (moto, 
 	$(BIN)/vpctracker demo
 
 lint: $(STAMP_DEV) ## ruff lint + format check
-	$(BIN)/ruff check collector tests
-	$(BIN)/ruff format --check collector tests
+	$(BIN)/ruff check collector tests bench
+	$(BIN)/ruff format --check collector tests bench
 
 typecheck: $(STAMP_DEV) ## mypy (strict on collector/)
 	$(BIN)/mypy
@@ -55,13 +62,29 @@ dynalite: $(DYNALITE) ## install dynalite into .cache/dynalite (needs Node.js)
 test: lint typecheck $(STAMP_DEV) $(DYNALITE) ## lint, types and the whole test suite (slow marker included)
 	$(BIN)/pytest -q
 
-soak: $(STAMP_DEV) ## fault soak: make soak SEEDS="1 2 3" DURATION=600 ACCOUNTS=50
+soak: $(STAMP_DEV) ## fault soak: make soak SEEDS="1 2 3" DURATION=600 SOAK_ACCOUNTS=50
 	VPCTRACKER_SOAK_SEEDS="$(SEEDS)" VPCTRACKER_SOAK_SECONDS="$(DURATION)" \
-	VPCTRACKER_SOAK_ACCOUNTS="$(ACCOUNTS)" VPCTRACKER_SOAK_REPORT=soak-report.json \
+	VPCTRACKER_SOAK_ACCOUNTS="$(SOAK_ACCOUNTS)" VPCTRACKER_SOAK_REPORT=soak-report.json \
 	  $(BIN)/pytest -q tests/reliability/test_soak.py
 	@cat soak-report.json
 
 check: test ## alias of test
+
+$(STAMP_BENCH): pyproject.toml | $(STAMP_DEMO)
+	$(BIN)/pip install -q -e '.[demo,bench]'
+	@touch $@
+
+bench: $(STAMP_BENCH) ## benchmark (docs/benchmarks.md); or ACCOUNTS=N [REGIONS VPCS LATENCY WORKERS BASELINE=1]
+ifeq ($(ACCOUNTS),)
+	$(BIN)/python -m bench.run --suite --workers $(WORKERS)
+else
+	$(BIN)/python -m bench.run --accounts $(ACCOUNTS) --regions $(REGIONS) --vpcs $(VPCS) \
+	  --latency $(LATENCY) --workers $(WORKERS) $(if $(BASELINE),--baseline,) --analysis
+endif
+
+bench-plot: $(STAMP_BENCH) ## regenerate docs/benchmarks.png (100 to 3,000 accounts; ~8 min)
+	$(BIN)/python -m bench.run --sweep 100,300,1000,3000 --regions $(REGIONS) \
+	  --latency $(LATENCY) --workers $(WORKERS) --plot docs/benchmarks.png
 
 # Lambda zip: runtime dependencies only, as manylinux x86_64 CPython 3.11 wheels whatever the
 # build machine, pinned to the versions installed in .venv (what the tests ran against).

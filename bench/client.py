@@ -30,8 +30,10 @@ def collect(workers: int) -> dict[str, Any]:
     from collector.cli import main
 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(f"regions: all\ntable: {{name: VPCTracker, region: us-east-1}}\n"
-                f"scan: {{max_workers: {workers}}}\n")
+        f.write(
+            f"regions: all\ntable: {{name: VPCTracker, region: us-east-1}}\n"
+            f"scan: {{max_workers: {workers}}}\n"
+        )
     cpu0, t0 = _cpu(), time.perf_counter()
     code = main(["collect", "--config", f.name, "--format", "json"])
     return {"exit_code": code, "wall_s": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0}
@@ -48,21 +50,35 @@ def baseline() -> dict[str, Any]:
     vpcs = 0
     for page in orgs.get_paginator("list_accounts").paginate():
         for acct in page["Accounts"]:
-            c = sts.assume_role(RoleArn=f"arn:aws:iam::{acct['Id']}:role/VPCTrackerReadOnly",
-                                RoleSessionName="seed")["Credentials"]
-            session = boto3.Session(aws_access_key_id=c["AccessKeyId"],
-                                    aws_secret_access_key=c["SecretAccessKey"],
-                                    aws_session_token=c["SessionToken"], region_name="us-east-1")
+            c = sts.assume_role(
+                RoleArn=f"arn:aws:iam::{acct['Id']}:role/VPCTrackerReadOnly", RoleSessionName="seed"
+            )["Credentials"]
+            session = boto3.Session(
+                aws_access_key_id=c["AccessKeyId"],
+                aws_secret_access_key=c["SecretAccessKey"],
+                aws_session_token=c["SessionToken"],
+                region_name="us-east-1",
+            )
             regions = [r["RegionName"] for r in session.client("ec2").describe_regions()["Regions"]]
             for region in regions:
                 for v in session.client("ec2", region_name=region).describe_vpcs()["Vpcs"]:
-                    ddb.put_item(TableName="VPCTracker", Item={
-                        "VpcId": {"S": v["VpcId"]}, "OwnerId": {"S": v["OwnerId"]},
-                        "CidrBlock": {"S": v["CidrBlock"]}, "IsDefault": {"BOOL": v["IsDefault"]},
-                        "State": {"S": v["State"]}})
+                    ddb.put_item(
+                        TableName="VPCTracker",
+                        Item={
+                            "VpcId": {"S": v["VpcId"]},
+                            "OwnerId": {"S": v["OwnerId"]},
+                            "CidrBlock": {"S": v["CidrBlock"]},
+                            "IsDefault": {"BOOL": v["IsDefault"]},
+                            "State": {"S": v["State"]},
+                        },
+                    )
                     vpcs += 1
-    return {"exit_code": 0, "wall_s": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0,
-            "vpcs": vpcs}
+    return {
+        "exit_code": 0,
+        "wall_s": time.perf_counter() - t0,
+        "cpu_s": _cpu() - cpu0,
+        "vpcs": vpcs,
+    }
 
 
 def percall(n: int = 300) -> dict[str, Any]:

@@ -22,9 +22,25 @@ from collections import Counter
 from urllib.parse import parse_qs
 
 ALL_REGIONS = [
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
-    "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
-    "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "sa-east-1", "eu-south-1", "me-south-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
+    "eu-south-1",
+    "me-south-1",
     "af-south-1",
 ]
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
@@ -60,16 +76,21 @@ class Org:
                 "<instanceTenancy>default</instanceTenancy><isDefault>false</isDefault>"
                 f"<tagSet><item><key>Name</key><value>{vid}</value></item></tagSet></item>"
             )
-        return (f'<DescribeVpcsResponse xmlns="{EC2_NS}"><requestId>r</requestId>'
-                f"<vpcSet>{''.join(items)}</vpcSet></DescribeVpcsResponse>")
+        return (
+            f'<DescribeVpcsResponse xmlns="{EC2_NS}"><requestId>r</requestId>'
+            f"<vpcSet>{''.join(items)}</vpcSet></DescribeVpcsResponse>"
+        )
 
     def regions_xml(self) -> str:
         items = "".join(
             f"<item><regionName>{r}</regionName><regionEndpoint>ec2.{r}.amazonaws.com"
             "</regionEndpoint><optInStatus>opt-in-not-required</optInStatus></item>"
-            for r in self.regions)
-        return (f'<DescribeRegionsResponse xmlns="{EC2_NS}"><requestId>r</requestId>'
-                f"<regionInfo>{items}</regionInfo></DescribeRegionsResponse>")
+            for r in self.regions
+        )
+        return (
+            f'<DescribeRegionsResponse xmlns="{EC2_NS}"><requestId>r</requestId>'
+            f"<regionInfo>{items}</regionInfo></DescribeRegionsResponse>"
+        )
 
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -77,28 +98,45 @@ STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 def assume_role_xml(account: str) -> str:
     key = f"ASIA{account}{random.randrange(16**4):04X}"
-    return (f'<AssumeRoleResponse xmlns="{STS_NS}"><AssumeRoleResult><Credentials>'
-            f"<AccessKeyId>{key}</AccessKeyId><SecretAccessKey>fake-secret-key-for-bench"
-            "</SecretAccessKey><SessionToken>fake-session-token</SessionToken>"
-            "<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser>"
-            f"<AssumedRoleId>AROA:bench</AssumedRoleId><Arn>arn:aws:sts::{account}:assumed-role/"
-            "VPCTrackerReadOnly/bench</Arn></AssumedRoleUser></AssumeRoleResult>"
-            "<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>")
+    return (
+        f'<AssumeRoleResponse xmlns="{STS_NS}"><AssumeRoleResult><Credentials>'
+        f"<AccessKeyId>{key}</AccessKeyId><SecretAccessKey>fake-secret-key-for-bench"
+        "</SecretAccessKey><SessionToken>fake-session-token</SessionToken>"
+        "<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser>"
+        f"<AssumedRoleId>AROA:bench</AssumedRoleId><Arn>arn:aws:sts::{account}:assumed-role/"
+        "VPCTrackerReadOnly/bench</Arn></AssumedRoleUser></AssumeRoleResult>"
+        "<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>"
+    )
 
 
-CALLER_XML = (f'<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult>'
-              f"<Arn>arn:aws:sts::{HUB}:assumed-role/hub/bench</Arn><UserId>AROA:bench</UserId>"
-              f"<Account>{HUB}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r"
-              "</RequestId></ResponseMetadata></GetCallerIdentityResponse>")
+CALLER_XML = (
+    f'<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult>'
+    f"<Arn>arn:aws:sts::{HUB}:assumed-role/hub/bench</Arn><UserId>AROA:bench</UserId>"
+    f"<Account>{HUB}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r"
+    "</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+)
 
-TABLE_DESC = {"Table": {
-    "TableName": "VPCTracker", "TableStatus": "ACTIVE",
-    "KeySchema": [{"AttributeName": "VpcId", "KeyType": "HASH"},
-                  {"AttributeName": "OwnerId", "KeyType": "RANGE"}],
-    "GlobalSecondaryIndexes": [{"IndexName": "OwnerRegionIndex", "IndexStatus": "ACTIVE",
-                                "KeySchema": [{"AttributeName": "OwnerId", "KeyType": "HASH"},
-                                              {"AttributeName": "Region", "KeyType": "RANGE"}],
-                                "Projection": {"ProjectionType": "ALL"}}]}}
+TABLE_DESC = {
+    "Table": {
+        "TableName": "VPCTracker",
+        "TableStatus": "ACTIVE",
+        "KeySchema": [
+            {"AttributeName": "VpcId", "KeyType": "HASH"},
+            {"AttributeName": "OwnerId", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "OwnerRegionIndex",
+                "IndexStatus": "ACTIVE",
+                "KeySchema": [
+                    {"AttributeName": "OwnerId", "KeyType": "HASH"},
+                    {"AttributeName": "Region", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+}
 
 
 class Server:
@@ -128,10 +166,19 @@ class Server:
             self.counts["organizations.ListAccounts"] += 1
             req = json.loads(body or b"{}")
             start = int(req.get("NextToken") or 0)
-            page = self.org.accounts[start:start + 20]  # 20 per page, as AWS does
-            out = {"Accounts": [{"Id": a, "Arn": f"arn:aws:organizations::{HUB}:account/o-x/{a}",
-                                 "Name": f"acct-{a[-6:]}", "Email": f"{a}@example.com",
-                                 "Status": "ACTIVE"} for a in page]}
+            page = self.org.accounts[start : start + 20]  # 20 per page, as AWS does
+            out = {
+                "Accounts": [
+                    {
+                        "Id": a,
+                        "Arn": f"arn:aws:organizations::{HUB}:account/o-x/{a}",
+                        "Name": f"acct-{a[-6:]}",
+                        "Email": f"{a}@example.com",
+                        "Status": "ACTIVE",
+                    }
+                    for a in page
+                ]
+            }
             if start + 20 < len(self.org.accounts):
                 out["NextToken"] = str(start + 20)
             return json.dumps(out), "application/x-amz-json-1.1"
@@ -162,8 +209,10 @@ class Server:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 path = lines[0].split(" ")[1]
-                headers = {k.lower(): v.strip() for k, _, v in
-                           (ln.partition(":") for ln in lines[1:] if ln)}
+                headers = {
+                    k.lower(): v.strip()
+                    for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+                }
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 if path.startswith("/__stats"):
                     payload, ctype = json.dumps(dict(self.counts)), "application/json"
@@ -175,7 +224,9 @@ class Server:
                 data = payload.encode()
                 writer.write(
                     f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(data)}"
-                    f"\r\nx-amzn-RequestId: r\r\n\r\n".encode() + data)
+                    f"\r\nx-amzn-RequestId: r\r\n\r\n".encode()
+                    + data
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
             pass

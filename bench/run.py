@@ -29,13 +29,30 @@ CORES = os.cpu_count() or 1
 
 
 @contextlib.contextmanager
-def fake_endpoint(accounts: int, regions: int, vpcs: str, latency: float,
-                  jitter: float) -> Iterator[str]:
+def fake_endpoint(
+    accounts: int, regions: int, vpcs: str, latency: float, jitter: float
+) -> Iterator[str]:
     """Start bench.fake_aws in its own process; yield its URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.fake_aws", "--accounts", str(accounts), "--regions",
-         str(regions), "--vpcs", vpcs, "--latency", str(latency), "--jitter", str(jitter)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "bench.fake_aws",
+            "--accounts",
+            str(accounts),
+            "--regions",
+            str(regions),
+            "--vpcs",
+            vpcs,
+            "--latency",
+            str(latency),
+            "--jitter",
+            str(jitter),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("READY"):
@@ -56,14 +73,25 @@ def stats(url: str) -> dict[str, int]:
 def client(mode: str, url: str, workers: int = 32) -> dict[str, Any]:
     """Run bench.client in a fresh process (its own CPU and RSS) against `url`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull,
-               AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env.update(
+        AWS_ENDPOINT_URL=url,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
-        proc = subprocess.run([sys.executable, "-m", "bench.client", mode, str(out),
-                               "--workers", str(workers)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=3600, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.client", mode, str(out), "--workers", str(workers)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=False,
+        )
         if not out.exists():
             raise RuntimeError(f"bench client {mode} failed: {proc.stderr[-2000:]}")
         result: dict[str, Any] = json.loads(out.read_text())
@@ -72,8 +100,15 @@ def client(mode: str, url: str, workers: int = 32) -> dict[str, Any]:
     return result
 
 
-def measure(accounts: int, regions: int, vpcs: str, latency: float, jitter: float,
-            workers: int, with_baseline: bool) -> dict[str, Any]:
+def measure(
+    accounts: int,
+    regions: int,
+    vpcs: str,
+    latency: float,
+    jitter: float,
+    workers: int,
+    with_baseline: bool,
+) -> dict[str, Any]:
     """One collect run (plus the per-call CPU probe, and the baseline when asked)."""
     # CPU does not depend on latency: probe one call's cost on a zero-latency endpoint.
     with fake_endpoint(accounts, regions, vpcs, 0.0, 0.0) as url:
@@ -86,12 +121,20 @@ def measure(accounts: int, regions: int, vpcs: str, latency: float, jitter: floa
     assert s["targets"]["ok"] == targets, s["failures"][:3]
     lower = max(requests * latency / workers, requests * single / CORES)
     out: dict[str, Any] = {
-        "accounts": accounts, "regions": regions, "vpcs": vpcs, "latency_s": latency,
-        "workers": workers, "targets": targets, "vpcs_written": s["vpcs_written"],
-        "wall_s": round(run["wall_s"], 2), "client_cpu_s": round(run["cpu_s"], 2),
+        "accounts": accounts,
+        "regions": regions,
+        "vpcs": vpcs,
+        "latency_s": latency,
+        "workers": workers,
+        "targets": targets,
+        "vpcs_written": s["vpcs_written"],
+        "wall_s": round(run["wall_s"], 2),
+        "client_cpu_s": round(run["cpu_s"], 2),
         "cpu_ms_per_target": round(run["cpu_s"] * 1000 / targets, 3),
-        "peak_rss_mb": round(run["peak_rss_mb"], 1), "requests": requests,
-        "single_call_cpu_ms": round(single * 1000, 3), "lower_bound_s": round(lower, 2),
+        "peak_rss_mb": round(run["peak_rss_mb"], 1),
+        "requests": requests,
+        "single_call_cpu_ms": round(single * 1000, 3),
+        "lower_bound_s": round(lower, 2),
         "ratio_to_lower_bound": round(run["wall_s"] / lower, 3),
     }
     if with_baseline:
@@ -113,26 +156,30 @@ def _random_blocks(n: int, seed: int) -> list[tuple[Any, int]]:
     return out
 
 
-def analysis() -> dict[str, Any]:
+def analysis(
+    sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), brute: int = 3_000
+) -> dict[str, Any]:
     """Overlap groups at 10k/100k/1M blocks, brute force where it finishes, and allocate."""
     from collector.analysis import find_overlap_groups, first_free
 
     out: dict[str, Any] = {}
-    for n in (10_000, 100_000, 1_000_000):
+    for n in sizes:
         blocks = _random_blocks(n, n)
         t0 = time.perf_counter()
         groups = find_overlap_groups(blocks)
         out[f"overlap_{n}_s"] = round(time.perf_counter() - t0, 3)
         out[f"overlap_{n}_groups"] = len(groups)
-    small = _random_blocks(3_000, 7)
+    small = _random_blocks(brute, 7)
     t0 = time.perf_counter()
     fast = find_overlap_groups(small)
-    out["overlap_3000_s"] = round(time.perf_counter() - t0, 4)
+    out[f"overlap_{brute}_s"] = round(time.perf_counter() - t0, 4)
     t0 = time.perf_counter()
-    brute = _brute_force(small)
-    out["brute_force_3000_s"] = round(time.perf_counter() - t0, 3)
-    assert brute == fast
-    out["speedup_vs_brute_force_3000"] = round(out["brute_force_3000_s"] / out["overlap_3000_s"])
+    slow = _brute_force(small)
+    out[f"brute_force_{brute}_s"] = round(time.perf_counter() - t0, 3)
+    assert slow == fast
+    out[f"speedup_vs_brute_force_{brute}"] = round(
+        out[f"brute_force_{brute}_s"] / max(out[f"overlap_{brute}_s"], 1e-6)
+    )
     used = [ipaddress.IPv4Network(((10 << 24) | (i << 8), 24)) for i in range(50_000)]
     random.Random(1).shuffle(used)
     t0 = time.perf_counter()
@@ -163,9 +210,21 @@ def _brute_force(blocks: list[tuple[Any, int]]) -> list[list[int]]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    cols = ["accounts", "regions", "targets", "latency_s", "workers", "wall_s",
-            "lower_bound_s", "ratio_to_lower_bound", "cpu_ms_per_target", "peak_rss_mb",
-            "requests", "baseline_wall_s", "speedup_vs_baseline"]
+    cols = [
+        "accounts",
+        "regions",
+        "targets",
+        "latency_s",
+        "workers",
+        "wall_s",
+        "lower_bound_s",
+        "ratio_to_lower_bound",
+        "cpu_ms_per_target",
+        "peak_rss_mb",
+        "requests",
+        "baseline_wall_s",
+        "speedup_vs_baseline",
+    ]
     cols = [c for c in cols if any(c in r for r in rows)]
     lines = [" | ".join(cols), " | ".join("---" for _ in cols)]
     lines += [" | ".join(str(r.get(c, "")) for c in cols) for r in rows]
@@ -181,16 +240,29 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     xs = [r["accounts"] for r in rows]
     fig, ax1 = plt.subplots(figsize=(7, 4))
     ax1.plot(xs, [r["wall_s"] for r in rows], "o-", color="tab:blue", label="wall time (s)")
-    ax1.plot(xs, [r["lower_bound_s"] for r in rows], "--", color="tab:blue", alpha=0.5,
-             label="lower bound (s)")
-    ax1.set_xlabel(f"accounts (x {rows[0]['regions']} regions, {rows[0]['latency_s']*1000:.0f} "
-                   f"ms latency, {rows[0]['workers']} workers)")
+    ax1.plot(
+        xs,
+        [r["lower_bound_s"] for r in rows],
+        "--",
+        color="tab:blue",
+        alpha=0.5,
+        label="lower bound (s)",
+    )
+    ax1.set_xlabel(
+        f"accounts (x {rows[0]['regions']} regions, {rows[0]['latency_s'] * 1000:.0f} "
+        f"ms latency, {rows[0]['workers']} workers)"
+    )
     ax1.set_ylabel("seconds")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax2 = ax1.twinx()
-    ax2.plot(xs, [r["cpu_ms_per_target"] for r in rows], "s-", color="tab:red",
-             label="client CPU per target (ms)")
+    ax2.plot(
+        xs,
+        [r["cpu_ms_per_target"] for r in rows],
+        "s-",
+        color="tab:red",
+        label="client CPU per target (ms)",
+    )
     ax2.set_ylabel("ms CPU per (account, region)")
     ax2.set_ylim(0, max(3.5, max(r["cpu_ms_per_target"] for r in rows) * 1.2))
     lines = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
@@ -211,20 +283,50 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=32)
     p.add_argument("--baseline", action="store_true", help="also run the seed-style baseline")
     p.add_argument("--analysis", action="store_true", help="also benchmark the analysis")
+    p.add_argument(
+        "--analysis-sizes",
+        default="10000,100000,1000000",
+        help="block counts for the overlap benchmark",
+    )
     p.add_argument("--sweep", default="", help="comma list of account counts, e.g. 100,300")
     p.add_argument("--plot", default="", help="with --sweep: write a PNG plot here")
+    p.add_argument(
+        "--suite",
+        action="store_true",
+        help="the targets' configurations side by side: 1000x17 at 100 ms, "
+        "50x17 at 50 ms with the baseline, and the analysis",
+    )
     args = p.parse_args()
-    counts = [int(x) for x in args.sweep.split(",") if x] or [args.accounts]
-    rows = []
-    for n in counts:
-        rows.append(measure(n, args.regions, args.vpcs, args.latency, args.jitter, args.workers,
-                            args.baseline and n == counts[0]))
-        print(f"# measured {n} accounts: {rows[-1]['wall_s']} s", file=sys.stderr, flush=True)
+    if args.suite:
+        rows = [
+            measure(1000, 17, "1-2", 0.1, args.jitter, args.workers, False),
+            measure(50, 17, "1-2", 0.05, args.jitter, args.workers, True),
+        ]
+        args.analysis = True
+    else:
+        counts = [int(x) for x in args.sweep.split(",") if x] or [args.accounts]
+        rows = []
+        for n in counts:
+            rows.append(
+                measure(
+                    n,
+                    args.regions,
+                    args.vpcs,
+                    args.latency,
+                    args.jitter,
+                    args.workers,
+                    args.baseline and n == counts[0],
+                )
+            )
+            print(f"# measured {n} accounts: {rows[-1]['wall_s']} s", file=sys.stderr, flush=True)
     print(f"machine: {CORES} cores, Python {sys.version.split()[0]}")
     print(table(rows))
     result: dict[str, Any] = dict(rows[-1]) if len(rows) == 1 else {"runs": rows}
     if args.analysis:
-        a = analysis()
+        a = analysis(
+            tuple(int(x) for x in args.analysis_sizes.split(",")),
+            brute=min(3_000, int(args.analysis_sizes.split(",")[0])),
+        )
         print("\nanalysis: " + ", ".join(f"{k}={v}" for k, v in a.items()))
         result["analysis"] = a
     if args.plot and len(rows) > 1:
