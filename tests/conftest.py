@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.core.botocore_stubber import BotocoreStubber
 
 DATA = Path(__file__).parent / "data"
 
@@ -36,3 +39,25 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+
+_MOTO_LOCK = threading.Lock()
+
+
+@pytest.fixture(autouse=True)
+def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Let in-process moto serve one request at a time.
+
+    Real AWS applies each request atomically; moto's backends are plain dicts with no locking,
+    so our worker threads could otherwise break moto itself (a Query iterating a table while a
+    BatchWriteItem inserts raises "dictionary changed size during iteration" inside moto, and
+    two conditional writes could both pass). The code under test still runs fully concurrent.
+    """
+    original = BotocoreStubber.__call__
+
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _MOTO_LOCK:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", locked)
+    yield

@@ -7,12 +7,9 @@ import io
 import ipaddress
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from moto.core.botocore_stubber import BotocoreStubber
 
 from collector.allocation import allocate
 from collector.cli import main
@@ -291,24 +288,9 @@ def test_allocate_bad_input(
 # ----- concurrency -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Make moto handle one request at a time, as DynamoDB applies each conditional write
-    atomically; moto alone has no locking, so without this a race inside moto itself (not in
-    our code) could let two conditional writes both pass."""
-    lock = threading.Lock()
-    original = BotocoreStubber.__call__
-
-    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(BotocoreStubber, "__call__", locked)
-    yield
-
-
 @pytest.mark.slow
-def test_concurrent_reservations_never_share_a_block(org: Org, atomic_moto: None) -> None:
+def test_concurrent_reservations_never_share_a_block(org: Org) -> None:
+    # tests/conftest.py makes moto apply each request atomically, as DynamoDB does.
     ddb = dynamodb_client(org.session, org.config())
     results: list[str] = []
     errors: list[BaseException] = []
