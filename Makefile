@@ -19,7 +19,7 @@ LATENCY  ?= 0.1
 WORKERS  ?= 32
 STAMP_BENCH := $(VENV)/.stamp-bench
 
-.PHONY: help demo test check lint typecheck unit soak dynalite package bench bench-plot clean
+.PHONY: help demo test check lint typecheck unit soak dynalite package bench bench-plot report-screenshot clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
@@ -85,6 +85,13 @@ endif
 bench-plot: $(STAMP_BENCH) ## regenerate docs/benchmarks.png (100 to 3,000 accounts; ~8 min)
 	$(BIN)/python -m bench.run --sweep 100,300,1000,3000 --regions $(REGIONS) \
 	  --latency $(LATENCY) --workers $(WORKERS) --plot docs/benchmarks.png
+
+report-screenshot: $(STAMP_DEMO) ## regenerate docs/report-screenshot.png from the demo (needs chromium)
+	$(BIN)/vpctracker demo > /dev/null
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	  --disable-background-networking --disable-component-update --disable-sync \
+	  --user-data-dir="$$(mktemp -d)" --hide-scrollbars --window-size=1280,1500 \
+	  --screenshot=docs/report-screenshot.png "file://$(CURDIR)/demo-report.html"
 
 # Lambda zip: runtime dependencies only, as manylinux x86_64 CPython 3.11 wheels whatever the
 # build machine, pinned to the versions installed in .venv (what the tests ran against).

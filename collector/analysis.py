@@ -253,6 +253,9 @@ class Audit:
     account_count: int
     overlap_groups: list[OverlapGroup] = field(default_factory=list)
     default_vpcs: list[Vpc] = field(default_factory=list)
+    # What the audit looked at (for the HTML report's map and tables; not in the JSON shape).
+    vpcs: list[Vpc] = field(default_factory=list)
+    reserved: list[ReservedCidr] = field(default_factory=list)
 
     @property
     def vpcs_in_overlaps(self) -> int:
@@ -294,6 +297,7 @@ def build_audit(
 ) -> Audit:
     """Audit live VPCs; with `accounts`, keep only findings that involve those accounts."""
     live = [v for v in vpcs if not v.Deleted]
+    reserved = list(reserved)
     groups = overlap_groups(live, reserved, include_default=include_default)
     defaults = default_vpcs(live)
     wanted = set(accounts)
@@ -306,4 +310,6 @@ def build_audit(
         account_count=len({v.OwnerId for v in live}),
         overlap_groups=groups,
         default_vpcs=defaults,
+        vpcs=live,
+        reserved=reserved,
     )

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["text", "json"], default="text")
 
     sp = command("audit", "report overlaps and default VPCs from the table")
-    sp.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    sp.add_argument("--format", choices=["table", "json", "csv", "html"], default="table")
     sp.add_argument("--output", metavar="FILE", help="write the report to FILE, not stdout")
     sp.add_argument(
         "--include-default", action="store_true", help="include default VPCs in overlap analysis"

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +21,7 @@ import boto3
 from collector.allocation import Allocation, allocate
 from collector.analysis import Audit
 from collector.config import Config
+from collector.htmlreport import render_html
 from collector.models import utc_now
 from collector.report import render_table
 from collector.runner import RunOptions, RunSummary, dynamodb_client, run, run_audit
@@ -280,4 +282,7 @@ def main(accounts: int = 12, regions: int = 3) -> int:
         f"--reserve --owner {a.reservation.owner if a.reservation else ''}"
     )
     print(a.cidr)
+    report = Path("demo-report.html").resolve()
+    report.write_text(render_html(result.audit), encoding="utf-8")
+    print(f"\n$ vpctracker audit --format html --output demo-report.html\nwrote {report}")
     return result.summary.exit_code

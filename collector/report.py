@@ -7,6 +7,7 @@ import io
 import json
 
 from collector.analysis import Audit, Member
+from collector.htmlreport import render_html
 from collector.models import iso
 
 CSV_COLUMNS = [
@@ -90,9 +91,9 @@ def render_table(audit: Audit) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-RENDERERS = {"json": render_json, "csv": render_csv, "table": render_table}
+RENDERERS = {"json": render_json, "csv": render_csv, "table": render_table, "html": render_html}
 
 
 def render(audit: Audit, fmt: str) -> str:
-    """Render `audit` in `fmt` (table, json, csv)."""
+    """Render `audit` in `fmt` (table, json, csv, html)."""
     return RENDERERS[fmt](audit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -27,9 +28,16 @@ def test_demo_finds_what_was_planted() -> None:
     assert not any(block.overlaps(ipaddress.ip_network(c)) for _, _, c in sim.vpcs.values())
 
 
-def test_demo_command_says_it_is_simulated(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_command_says_it_is_simulated(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     assert main(["demo", "--accounts", "4", "--regions", "1"]) == 0
     out = capsys.readouterr().out
+    report = tmp_path / "demo-report.html"
+    assert f"wrote {report}" in out
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'class="cell clash' in page
     assert out.startswith("SIMULATED organization (moto, in-process; no real AWS)")
     assert "OVERLAP GROUPS" in out and "DEFAULT VPCS" in out
     assert "$ vpctracker allocate --pool 10.0.0.0/8 --prefix-length 16" in out

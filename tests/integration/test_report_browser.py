@@ -1,0 +1,170 @@
+"""The HTML report in a real browser: headless Chromium (Debian's chromium + chromium-driver,
+installed by .ci/run) driven by Selenium. Never a browser download."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from collector.analysis import build_audit
+from collector.config import ReservedCidr
+from collector.htmlreport import render_html
+from collector.models import Vpc
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+
+def inventory(n: int = 10_000) -> list[Vpc]:
+    """10,000 VPCs over 500 accounts, two deliberate clashes and one default VPC."""
+    out = []
+    for i in range(n):
+        owner = f"{200000000000 + i % 500:012d}"
+        cidr = (
+            f"10.{i // 256 % 256}.{i % 256}.0/24"
+            if i < 8000
+            else f"100.{64 + i % 64}.{i % 250}.0/24"
+        )
+        out.append(
+            Vpc(
+                VpcId=f"vpc-{i:017x}",
+                OwnerId=owner,
+                CidrBlock=cidr,
+                IsDefault=False,
+                State="available",
+                Region="eu-west-1",
+                AccountName=f"acct-{i % 500}",
+                CidrBlocks=(cidr,),
+                Name=f"vpc-name-{i}",
+                FirstSeen=T,
+                LastSeen=T,
+            )
+        )
+    clash = Vpc(
+        VpcId="vpc-00000000000fffff0",
+        OwnerId="999999999999",
+        CidrBlock="10.0.0.0/16",
+        IsDefault=False,
+        State="available",
+        Region="us-east-1",
+        AccountName="intruder",
+        CidrBlocks=("10.0.0.0/16",),
+        Name="clashing",
+        FirstSeen=T,
+        LastSeen=T,
+    )
+    lab = clash.model_copy(
+        update={
+            "VpcId": "vpc-00000000000fffff1",
+            "CidrBlock": "192.168.9.0/24",
+            "CidrBlocks": ("192.168.9.0/24",),
+            "Name": "lab",
+        }
+    )
+    default = clash.model_copy(
+        update={
+            "VpcId": "vpc-00000000000fffff2",
+            "IsDefault": True,
+            "CidrBlock": "172.31.0.0/16",
+            "CidrBlocks": ("172.31.0.0/16",),
+        }
+    )
+    return [*out, clash, lab, default]
+
+
+@pytest.fixture
+def driver() -> Iterator[object]:
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        if os.environ.get("CI"):
+            pytest.fail("chromium/chromium-driver missing: .ci/run installs them with apt-get")
+        pytest.skip(
+            "Debian chromium + chromium-driver are not installed (apt-get install "
+            "chromium chromium-driver)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1600",
+    ):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        yield d
+    finally:
+        d.quit()
+
+
+@pytest.mark.slow
+def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d: WebDriver = driver  # type: ignore[assignment]
+    audit = build_audit(inventory(), [ReservedCidr(cidr="192.168.0.0/16", name="corp")], now=T)
+    page = tmp_path / "report.html"
+    page.write_text(render_html(audit), encoding="utf-8")
+    d.get(page.as_uri())
+    WebDriverWait(d, 30).until(
+        lambda x: x.execute_script("return document.readyState") == "complete"
+    )
+    errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+    # The map: 10/8, 172.16/12, 192.168/16 and 100.64/10, 256 cells each.
+    cells = d.find_elements(By.CSS_SELECTOR, "rect.cell")
+    assert len(cells) == 4 * 256
+    clash = d.find_element(By.CSS_SELECTOR, 'rect.clash[data-cidr="10.0.0.0/16"]')
+    stroke = d.execute_script("return getComputedStyle(arguments[0]).stroke", clash)
+    assert stroke == "rgb(204, 0, 0)"
+    assert d.find_elements(By.CSS_SELECTOR, 'rect.clash[data-cidr="192.168.9.0/24"]')
+    # Readable without color: every clash cell carries a "!" mark too.
+    assert len(d.find_elements(By.CSS_SELECTOR, "text.mark")) == len(
+        d.find_elements(By.CSS_SELECTOR, "rect.clash")
+    )
+    # Clicking a cell shows its VPCs.
+    clash.click()
+    detail = d.find_element(By.ID, "detail").text
+    assert "vpc-00000000000fffff0" in detail and "intruder" in detail and "overlap" in detail
+    # The filter, typed with the keyboard, narrows the tables.
+    label = d.find_element(By.CSS_SELECTOR, 'label[for="filter"]')
+    assert label.text == "Filter"
+    box = d.find_element(By.ID, "filter")
+    box.send_keys("acct-42")
+    WebDriverWait(d, 10).until(lambda x: x.find_element(By.ID, "filter-count").text)
+    visible = [
+        r for r in d.find_elements(By.CSS_SELECTOR, "#accounts tbody tr") if r.is_displayed()
+    ]
+    assert {r.find_elements(By.TAG_NAME, "td")[1].text for r in visible} == {
+        "acct-42",
+        "acct-420",
+        "acct-421",
+        "acct-422",
+        "acct-423",
+        "acct-424",
+        "acct-425",
+        "acct-426",
+        "acct-427",
+        "acct-428",
+        "acct-429",
+    }
+    assert d.save_screenshot(str(tmp_path / "report.png"))
+    assert (tmp_path / "report.png").stat().st_size > 10_000
