@@ -8,6 +8,7 @@ import ipaddress
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,16 @@ def cli(org: Org, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, 
     code = main(list(argv), session=org.session)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def check_json(
+    org: Org, capsys: pytest.CaptureFixture[str], cfg: Path, account: str
+) -> tuple[int, dict[str, Any]]:
+    """`vpctracker check --format json --account ACCOUNT`: exit code and parsed result."""
+    code, out, _ = cli(
+        org, capsys, "check", "--config", str(cfg), "--format", "json", "--account", account
+    )
+    return code, json.loads(out)
 
 
 # ----- audit -----------------------------------------------------------------------------
@@ -129,34 +140,12 @@ def test_check_exit_codes(
         f"CLEAN: no overlaps and no default VPCs involving {org.accounts['sandbox']}"
     )
     # Findings: workload-b clashes with workload-a and kept its default VPC.
-    code, out, _ = cli(
-        org,
-        capsys,
-        "check",
-        "--config",
-        str(cfg),
-        "--format",
-        "json",
-        "--account",
-        org.accounts["workload-b"],
-    )
-    d = json.loads(out)
+    code, d = check_json(org, capsys, cfg, org.accounts["workload-b"])
     assert code == 3 and d["verdict"] == "findings" and d["exit_code"] == 3
     assert d["audit"]["summary"] == {"overlap_groups": 1, "vpcs_in_overlaps": 2, "default_vpcs": 1}
     # Incomplete: the role cannot be assumed, nothing to certify.
     faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=org.accounts["sandbox"])
-    code, out, _ = cli(
-        org,
-        capsys,
-        "check",
-        "--config",
-        str(cfg),
-        "--format",
-        "json",
-        "--account",
-        org.accounts["sandbox"],
-    )
-    d = json.loads(out)
+    code, d = check_json(org, capsys, cfg, org.accounts["sandbox"])
     assert code == 2 and d["verdict"] == "incomplete"
     assert d["scan"]["failures"][0]["error_code"] == "AccessDenied"
     # Bad input.
@@ -170,19 +159,9 @@ def test_check_sees_a_new_account_vpc_clash(
 ) -> None:
     cli(org, capsys, "collect", "--config", str(cfg))
     org.create_vpc("sandbox", "eu-west-1", "10.3.128.0/17", "new-but-clashing")
-    code, out, _ = cli(
-        org,
-        capsys,
-        "check",
-        "--config",
-        str(cfg),
-        "--format",
-        "json",
-        "--account",
-        org.accounts["sandbox"],
-    )
+    code, d = check_json(org, capsys, cfg, org.accounts["sandbox"])
     assert code == 3
-    (group,) = json.loads(out)["audit"]["overlap_groups"]
+    (group,) = d["audit"]["overlap_groups"]
     assert group["span"] == "10.3.0.0/16"
     assert {m["AccountName"] for m in group["members"]} == {"workload-a", "sandbox"}
 

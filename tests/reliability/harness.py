@@ -123,6 +123,19 @@ def corrupt(account: str, region: str, vpcs: list[dict[str, Any]], roll: Any) ->
     return hit
 
 
+def deny_by_scp(faults: Faults, account: str, region: str, message: str) -> None:
+    """A Service Control Policy denying DescribeVpcs in one region: a permanent failure."""
+    faults.error(
+        "ec2",
+        "DescribeVpcs",
+        "UnauthorizedOperation",
+        status=403,
+        account=account,
+        region=region,
+        message=message,
+    )
+
+
 def schedule(faults: Faults, world: World, intensity: float = 1.0) -> None:
     """A seeded schedule of every fault kind, on every API the tool calls."""
     p = 0.08 * intensity
@@ -171,14 +184,8 @@ def schedule(faults: Faults, world: World, intensity: float = 1.0) -> None:
         for region in REGIONS:
             # A Service Control Policy denying the call in one region: a permanent failure.
             if faults.roll("scp", acct, region) < 0.04:
-                faults.error(
-                    "ec2",
-                    "DescribeVpcs",
-                    "UnauthorizedOperation",
-                    status=403,
-                    account=acct,
-                    region=region,
-                    message="You are not authorized to perform this operation.",
+                deny_by_scp(
+                    faults, acct, region, "You are not authorized to perform this operation."
                 )
     faults.error(
         "ec2",
@@ -302,15 +309,7 @@ def run_schedule(
         if step:
             # Some targets where a VPC was just deleted now fail: their items must survive.
             for acct, region in _churn(world, seed)[::2]:
-                faults.error(
-                    "ec2",
-                    "DescribeVpcs",
-                    "UnauthorizedOperation",
-                    status=403,
-                    account=acct,
-                    region=region,
-                    message="denied by SCP",
-                )
+                deny_by_scp(faults, acct, region, "denied by SCP")
         run_once(world, REFERENCE, at, faults, enabled=False)
         s = run_once(world, TABLE, at, faults, enabled=True)
         figures.faults.update(faults.injected)

@@ -20,6 +20,7 @@ from collector.analysis import (
 )
 from collector.config import ReservedCidr
 from collector.models import Vpc
+from tests.factories import make_vpc
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 net = ipaddress.ip_network
@@ -33,19 +34,15 @@ def vpc(
     deleted: bool = False,
     v6: tuple[str, ...] = (),
 ) -> Vpc:
-    return Vpc(
-        VpcId=f"vpc-{vid:017x}",
-        OwnerId=owner,
-        CidrBlock=cidrs[0],
-        IsDefault=default,
-        State="available",
-        Region="us-east-1",
-        AccountName=f"acct-{owner[-1]}",
-        CidrBlocks=cidrs,
-        Ipv6CidrBlocks=v6,
-        FirstSeen=NOW,
-        LastSeen=NOW,
-        Deleted=deleted,
+    return make_vpc(
+        vid,
+        *cidrs,
+        owner=owner,
+        default=default,
+        deleted=deleted,
+        v6=v6,
+        account_name=f"acct-{owner[-1]}",
+        seen=NOW,
     )
 
 

@@ -9,24 +9,21 @@ from collector.analysis import build_audit
 from collector.config import ReservedCidr
 from collector.htmlreport import account_color, clash_blocks, map_pools, render_html
 from collector.models import Vpc
+from tests.factories import make_vpc
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 A, B = "111111111111", "222222222222"
 
 
-def v(n: int, owner: str, *cidrs: str, default: bool = False, seen: datetime = T) -> Vpc:
-    return Vpc(
-        VpcId=f"vpc-{n:017x}",
-        OwnerId=owner,
-        CidrBlock=cidrs[0],
-        IsDefault=default,
-        State="available",
-        Region="eu-west-1",
-        AccountName={A: "pay", B: "data"}[owner],
-        CidrBlocks=cidrs,
-        Name=f"n{n}",
-        FirstSeen=seen,
-        LastSeen=seen,
+def v(n: int, owner: str, *cidrs: str, default: bool = False) -> Vpc:
+    return make_vpc(
+        n,
+        *cidrs,
+        owner=owner,
+        default=default,
+        region="eu-west-1",
+        account_name={A: "pay", B: "data"}[owner],
+        name=f"n{n}",
     )
 
 

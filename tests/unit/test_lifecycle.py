@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector.lifecycle import departed_reason, expires_at, mark_deleted, plan_target
 from collector.models import Account, Vpc
+from tests.factories import make_vpc
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 11, 26, tzinfo=UTC)
@@ -14,20 +15,7 @@ T1 = datetime(2026, 11, 26, tzinfo=UTC)
 def vpc(
     vid: str, *, seen: datetime = T1, deleted: bool = False, owner: str = "111111111111"
 ) -> Vpc:
-    return Vpc(
-        VpcId=vid,
-        OwnerId=owner,
-        CidrBlock="10.0.0.0/16",
-        IsDefault=False,
-        State="available",
-        Region="us-east-1",
-        CidrBlocks=("10.0.0.0/16",),
-        FirstSeen=seen,
-        LastSeen=seen,
-        Deleted=deleted,
-        DeletedAt=seen if deleted else None,
-        DeletedReason="not-found" if deleted else None,
-    )
+    return make_vpc(vid, owner=owner, seen=seen, deleted=deleted)
 
 
 def test_first_seen_survives_and_new_vpc_starts_now() -> None:

@@ -10,6 +10,7 @@ from collector.analysis import build_audit
 from collector.config import ReservedCidr
 from collector.models import Vpc
 from collector.report import render_csv, render_json, render_table
+from tests.factories import make_vpc
 
 DATA = Path(__file__).parents[1] / "data"
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -19,18 +20,14 @@ A, B = "111111111111", "222222222222"
 def v(
     vid: str, owner: str, region: str, *cidrs: str, default: bool = False, name: str | None = None
 ) -> Vpc:
-    return Vpc(
-        VpcId=vid,
-        OwnerId=owner,
-        CidrBlock=cidrs[0],
-        IsDefault=default,
-        State="available",
-        Region=region,
-        AccountName={A: "payments", B: "data"}[owner],
-        CidrBlocks=cidrs,
-        Name=name,
-        FirstSeen=T,
-        LastSeen=T,
+    return make_vpc(
+        vid,
+        *cidrs,
+        owner=owner,
+        region=region,
+        default=default,
+        name=name,
+        account_name={A: "payments", B: "data"}[owner],
     )
 
 

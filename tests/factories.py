@@ -1,0 +1,42 @@
+"""Builders for records in tests: one place that knows every required Vpc field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from collector.models import Vpc
+
+T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+
+def make_vpc(
+    vpc_id: str | int,
+    *cidrs: str,
+    owner: str = "111111111111",
+    region: str = "us-east-1",
+    account_name: str = "",
+    name: str | None = None,
+    default: bool = False,
+    deleted: bool = False,
+    v6: tuple[str, ...] = (),
+    seen: datetime = T,
+) -> Vpc:
+    """A valid live (or deleted) VPC record; an int id becomes vpc-<17 hex digits>."""
+    blocks = cidrs or ("10.0.0.0/16",)
+    return Vpc(
+        VpcId=vpc_id if isinstance(vpc_id, str) else f"vpc-{vpc_id:017x}",
+        OwnerId=owner,
+        CidrBlock=blocks[0],
+        IsDefault=default,
+        State="available",
+        Region=region,
+        AccountName=account_name,
+        CidrBlocks=blocks,
+        Ipv6CidrBlocks=v6,
+        Name=name,
+        FirstSeen=seen,
+        LastSeen=seen,
+        Deleted=deleted,
+        DeletedAt=seen if deleted else None,
+        DeletedReason="not-found" if deleted else None,
+    )
