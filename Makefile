@@ -1,5 +1,6 @@
 # VPCTracker — `make help` lists the targets. Every target creates .venv itself.
-PYTHON ?= python3.11
+# Python 3.11: python3.11 if installed under that name, else python3.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Re-install when pyproject.toml changes; a stamp per extra.
@@ -25,7 +26,9 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
 
 $(VENV)/bin/python:
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "need Python 3.11 (python3.11 or python3 on PATH)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "need Python >= 3.11, $(PYTHON) is older (make PYTHON=/path/to/python3.11 ...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
