@@ -264,8 +264,16 @@ class TableSink:
         s.write_failures = stats.failed
         s.write_errors = dict(stats.errors)
         for cidr in sorted(self.to_release):
-            if delete_reservation(self.ddb, self.table, cidr):
-                s.reservations_released.append(cidr)
+            try:
+                if self.opts.retry.call(delete_reservation, self.ddb, self.table, cidr):
+                    s.reservations_released.append(cidr)
+            except (ClientError, BotoCoreError) as exc:
+                # The collection itself succeeded; the stale reservation expires by its TTL.
+                # Report it with the write failures rather than losing the whole summary.
+                code = error_code(exc)
+                log.error("could not release reservation %s: %s", cidr, code)
+                s.write_failures += 1
+                s.write_errors[code] = s.write_errors.get(code, 0) + 1
 
 
 class MemorySink:

@@ -311,3 +311,31 @@ def test_concurrent_reservations_never_share_a_block(org: Org) -> None:
 
 def test_now_helper_is_utc() -> None:
     assert now(1).tzinfo is not None
+
+
+def test_reservation_release_failure_is_reported(
+    org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = org.accounts["sandbox"]
+    cli(
+        org,
+        capsys,
+        "allocate",
+        "--config",
+        str(cfg),
+        "--pool",
+        "10.201.0.0/16",
+        "--prefix-length",
+        "20",
+        "--reserve",
+        "--owner",
+        owner,
+    )
+    org.create_vpc("sandbox", "us-east-1", "10.201.0.0/20")
+    Faults(org.session).install().error("dynamodb", "DeleteItem", "AccessDeniedException")
+    code, out, _ = cli(org, capsys, "collect", "--config", str(cfg), "--format", "json")
+    d = json.loads(out)
+    assert code == 2 and d["exit_code"] == 2
+    assert d["write_errors"] == {"AccessDeniedException": 1}
+    assert d["reservations_released"] == []
+    assert d["vpcs_written"] == d["vpcs_seen"]  # the collection itself landed
