@@ -52,6 +52,26 @@ def check_json(
     return code, json.loads(out)
 
 
+def reserve_20(
+    org: Org, capsys: pytest.CaptureFixture[str], cfg: Path, pool: str, owner: str
+) -> tuple[int, str, str]:
+    """`vpctracker allocate --pool POOL --prefix-length 20 --reserve --owner OWNER`."""
+    return cli(
+        org,
+        capsys,
+        "allocate",
+        "--config",
+        str(cfg),
+        "--pool",
+        pool,
+        "--prefix-length",
+        "20",
+        "--reserve",
+        "--owner",
+        owner,
+    )
+
+
 # ----- audit -----------------------------------------------------------------------------
 
 
@@ -206,20 +226,7 @@ def test_reservation_released_when_the_vpc_appears(
     org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     owner = org.accounts["sandbox"]
-    code, out, _ = cli(
-        org,
-        capsys,
-        "allocate",
-        "--config",
-        str(cfg),
-        "--pool",
-        "10.200.0.0/16",
-        "--prefix-length",
-        "20",
-        "--reserve",
-        "--owner",
-        owner,
-    )
+    code, out, _ = reserve_20(org, capsys, cfg, "10.200.0.0/16", owner)
     assert (code, out) == (0, "10.200.0.0/20\n")
     org.create_vpc("sandbox", "us-east-1", "10.200.0.0/20")
     code, out, _ = cli(org, capsys, "collect", "--config", str(cfg), "--format", "json")
@@ -317,20 +324,7 @@ def test_reservation_release_failure_is_reported(
     org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     owner = org.accounts["sandbox"]
-    cli(
-        org,
-        capsys,
-        "allocate",
-        "--config",
-        str(cfg),
-        "--pool",
-        "10.201.0.0/16",
-        "--prefix-length",
-        "20",
-        "--reserve",
-        "--owner",
-        owner,
-    )
+    reserve_20(org, capsys, cfg, "10.201.0.0/16", owner)
     org.create_vpc("sandbox", "us-east-1", "10.201.0.0/20")
     Faults(org.session).install().error("dynamodb", "DeleteItem", "AccessDeniedException")
     code, out, _ = cli(org, capsys, "collect", "--config", str(cfg), "--format", "json")
