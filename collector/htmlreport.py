@@ -75,16 +75,30 @@ def clash_blocks(groups: Iterable[OverlapGroup]) -> list[IPNetwork]:
 
     In a group, a block clashes where it lies inside (or equals) a block of another owner; the
     widest block of a group is not itself a clash everywhere, only where others sit in it.
+    A group can hold thousands of blocks (a wide reserved range over many VPCs), so this is a
+    sweep over the blocks' containment chain, not a comparison of every pair.
     """
     out: list[IPNetwork] = []
     for g in groups:
-        members = [(m.network, (m.vpc.VpcId if m.vpc else "reserved")) for m in g.members]
+        members = sorted(
+            ((m.network, m.vpc.VpcId if m.vpc else "reserved") for m in g.members),
+            key=lambda x: (x[0].version, int(x[0].network_address), x[0].prefixlen),
+        )
+        owners_of: dict[IPNetwork, set[str]] = {}
+        # Frame: (version, last address, owner of a single-owner chain, chain has 2+ owners)
+        stack: list[tuple[int, int, str, bool]] = []
         for net, owner in members:
-            if any(
-                o != owner and n.version == net.version and net.subnet_of(n)  # type: ignore[arg-type]
-                for n, o in members
-            ):
+            owners_of.setdefault(net, set()).add(owner)
+            start = int(net.network_address)
+            while stack and (stack[-1][0] != net.version or stack[-1][1] < start):
+                stack.pop()
+            multi = bool(stack) and (stack[-1][3] or stack[-1][2] != owner)
+            if multi:
                 out.append(net)
+            stack.append((net.version, int(net.broadcast_address), owner, multi))
+        # Identical blocks of two owners clash both ways; the sweep saw only the later one.
+        seen = set(out)
+        out.extend(n for n, owners in owners_of.items() if len(owners) > 1 and n not in seen)
     return out
 
 

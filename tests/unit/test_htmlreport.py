@@ -120,3 +120,14 @@ def test_page_is_self_contained_and_escaped() -> None:
     assert "</script><img" not in page  # escaped in both the table and the JSON data
     assert 'oldest LastSeen\n<span id="freshness">2026-11-26T03:00:00Z' in page
     assert page.count('class="cell') == 6 * 256
+
+
+def test_clash_blocks_identical_and_big_groups() -> None:
+    same = [v(20, A, "10.77.0.0/16"), v(21, B, "10.77.0.0/16")]
+    audit = build_audit(same, [], now=T)
+    assert [str(n) for n in clash_blocks(audit.overlap_groups)] == ["10.77.0.0/16"]
+    # One reserved /8 over 3,000 VPCs of one account: every VPC clashes, the range itself not.
+    many = [v(100 + i, A, f"10.{i // 256}.{i % 256}.0/24") for i in range(3000)]
+    audit = build_audit(many, [ReservedCidr(cidr="10.0.0.0/8", name="on-prem")], now=T)
+    clashes = clash_blocks(audit.overlap_groups)
+    assert len(clashes) == 3000 and "10.0.0.0/8" not in map(str, clashes)
