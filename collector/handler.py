@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -371,16 +371,7 @@ def _sqs(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]:
             failures.append({"itemIdentifier": msg_id})
             continue
         try:
-            s = run(
-                config,
-                RunOptions(
-                    session=opts.session,
-                    retry=opts.retry,
-                    clock=opts.clock,
-                    stop=opts.stop,
-                    accounts=accounts,
-                ),
-            )
+            s = run(config, replace(opts, accounts=accounts))
         except (FatalError, ConfigError, ClientError, BotoCoreError) as exc:
             log.error("message %s failed: %s", msg_id, exc)
             failures.append({"itemIdentifier": msg_id})
