@@ -15,10 +15,11 @@ from collector.config import ConfigError, ReservedCidr
 from collector.errors import FatalError, RetryPolicy
 from collector.models import Vpc
 from collector.store import (
+    RESERVATIONS,
+    VPCS,
     Reservation,
     allocation_version,
-    list_reservations,
-    load_inventory,
+    load_items,
     put_reservation,
 )
 
@@ -94,10 +95,20 @@ def allocate(
     retry = retry or RetryPolicy()
     for attempt in range(max_attempts):
         version = retry.call(allocation_version, ddb, table) if reserve_for else 0
-        vpcs, _ = retry.call(load_inventory, ddb, table)
-        reservations = retry.call(list_reservations, ddb, table)
+        items = retry.call(load_items, ddb, table, VPCS | RESERVATIONS)
+        if items.unreadable:
+            # Its range might be in use: handing out blocks as if it were free is the one
+            # wrong answer an allocator must never give.
+            bad = items.unreadable[0]
+            more = f" (and {len(items.unreadable) - 1} more)" if len(items.unreadable) > 1 else ""
+            raise FatalError(
+                f"table item {bad} could not be read ({bad.reason}){more}; refusing to allocate "
+                "while a range might be in use: fix or delete the item"
+            )
         ts = now()
-        block = first_free(pool, prefix_length, used_blocks(vpcs, reserved, reservations, ts))
+        block = first_free(
+            pool, prefix_length, used_blocks(items.vpcs, reserved, items.reservations, ts)
+        )
         if block is None:
             raise PoolExhaustedError(f"pool {pool} has no free /{prefix_length}")
         if reserve_for is None:

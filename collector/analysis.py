@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.config import ReservedCidr
-from collector.models import Vpc, iso
+from collector.models import UnreadableItem, Vpc, iso
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RESERVED_OWNER = ("reserved",)  # all reserved ranges share one owner: they never clash together
@@ -256,6 +256,8 @@ class Audit:
     # What the audit looked at (for the HTML report's map and tables; not in the JSON shape).
     vpcs: list[Vpc] = field(default_factory=list)
     reserved: list[ReservedCidr] = field(default_factory=list)
+    # Table items that could not be read: the audit cannot speak for them.
+    unreadable: list[UnreadableItem] = field(default_factory=list)
 
     @property
     def vpcs_in_overlaps(self) -> int:
@@ -279,10 +281,12 @@ class Audit:
                 }
                 for v in self.default_vpcs
             ],
+            "unreadable_items": [u.to_dict() for u in self.unreadable],
             "summary": {
                 "overlap_groups": len(self.overlap_groups),
                 "vpcs_in_overlaps": self.vpcs_in_overlaps,
                 "default_vpcs": len(self.default_vpcs),
+                "unreadable_items": len(self.unreadable),
             },
         }
 
@@ -294,8 +298,11 @@ def build_audit(
     now: datetime,
     include_default: bool = False,
     accounts: Iterable[str] = (),
+    unreadable: Iterable[UnreadableItem] = (),
 ) -> Audit:
-    """Audit live VPCs; with `accounts`, keep only findings that involve those accounts."""
+    """Audit live VPCs; with `accounts`, keep only findings that involve those accounts.
+
+    `unreadable` table items are carried into the audit so every output names them."""
     live = [v for v in vpcs if not v.Deleted]
     reserved = list(reserved)
     groups = overlap_groups(live, reserved, include_default=include_default)
@@ -312,4 +319,5 @@ def build_audit(
         default_vpcs=defaults,
         vpcs=live,
         reserved=reserved,
+        unreadable=list(unreadable),
     )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from types import FrameType
 from typing import NoReturn, TextIO
 
 import boto3
@@ -28,12 +32,19 @@ from collector.errors import FatalError, error_code, error_message
 from collector.models import iso, utc_now
 from collector.report import render, render_table
 from collector.runner import RunOptions, RunSummary, dynamodb_client, run, run_audit, run_check
-from collector.store import TableMissingError, check_table, create_table, delete_reservation
+from collector.store import (
+    TableMissingError,
+    check_table,
+    create_table,
+    delete_reservation,
+    enable_ttl,
+)
 
 EXIT_OK = 0
 EXIT_FATAL = 1  # bad config/usage or a fatal error
 EXIT_INCOMPLETE = 2  # finished, but some targets failed
 EXIT_FINDINGS = 3  # check: findings; allocate: pool exhausted
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: what finished is written, the rest reported
 
 log = logging.getLogger("collector")
 
@@ -192,9 +203,14 @@ def render_summary(s: RunSummary) -> str:
         f"VPCs seen: {s.vpcs_seen}   items written: {s.vpcs_written}   "
         f"marked deleted: {s.marked_deleted}   invalid records: {len(s.invalid_records)}",
     ]
+    if s.interrupted:
+        lines.append("INTERRUPTED: targets not finished are listed as Interrupted; none marked")
     if s.write_failures:
         errs = ", ".join(f"{k}: {v}" for k, v in sorted(s.write_errors.items()))
         lines.append(f"WRITE FAILURES: {s.write_failures} items not stored ({errs})")
+    if s.unreadable_items:
+        lines.append("Unreadable table items (left as they are, never marked):")
+        lines.extend(f"  {u}: {u.reason}" for u in s.unreadable_items)
     if s.failures:
         lines.append("Failed targets:")
         for f in sorted(s.failures, key=lambda f: (f["account_id"], f["region"])):
@@ -211,9 +227,15 @@ def render_summary(s: RunSummary) -> str:
 
 def cmd_init_table(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker init-table`."""
-    created = create_table(dynamodb_client(args.session, config), config.table.name)
+    ddb = dynamodb_client(args.session, config)
+    created = create_table(ddb, config.table.name, ttl=False)
     state = "created" if created else "already exists"
     print(f"table {config.table.name} in {config.table.region}: {state}")
+    if not enable_ttl(ddb, config.table.name):
+        sys.stderr.write(
+            "vpctracker: warning: this endpoint does not support DynamoDB TTL; items marked "
+            "deleted and expired reservations will not be removed automatically\n"
+        )
     return EXIT_OK
 
 
@@ -224,7 +246,11 @@ def cmd_collect(config: Config, args: argparse.Namespace) -> int:
         summary = run(
             config,
             RunOptions(
-                accounts=args.account, regions=args.region, progress=progress, session=args.session
+                accounts=args.account,
+                regions=args.region,
+                progress=progress,
+                session=args.session,
+                interrupted=args.interrupted,
             ),
         )
     finally:
@@ -244,11 +270,18 @@ def cmd_audit(config: Config, args: argparse.Namespace) -> int:
         live=args.live,
         accounts=args.account,
         include_default=args.include_default,
-        options=RunOptions(session=args.session),
+        options=RunOptions(session=args.session, interrupted=args.interrupted),
     )
     if summary is not None and summary.exit_code:
         # A live audit over a partial scan would look cleaner than the truth: say so.
         sys.stderr.write(render_summary(summary) + "\n")
+        if summary.interrupted:
+            return EXIT_INTERRUPTED
+    if audit.unreadable:
+        sys.stderr.write(
+            f"vpctracker: warning: {len(audit.unreadable)} table item(s) could not be read and "
+            f"are not in this audit (first: {audit.unreadable[0]}: {audit.unreadable[0].reason})\n"
+        )
     text = render(audit, args.format)
     if args.output:
         try:
@@ -259,18 +292,33 @@ def cmd_audit(config: Config, args: argparse.Namespace) -> int:
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    return summary.exit_code if summary is not None else EXIT_OK
+    if summary is not None and summary.exit_code:
+        return summary.exit_code
+    return EXIT_INCOMPLETE if audit.unreadable else EXIT_OK
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker check`: exit 0 clean, 3 findings, 2 incomplete scan, 1 bad input."""
-    result = run_check(config, args.account, RunOptions(session=args.session))
+    result = run_check(
+        config, args.account, RunOptions(session=args.session, interrupted=args.interrupted)
+    )
+    if result.summary.interrupted:
+        print(render_summary(result.summary))
+        return EXIT_INTERRUPTED
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
         return result.exit_code
     print(render_summary(result.summary))
     print()
     print(render_table(result.audit), end="")
+    if result.not_scanned:
+        # Findings about these targets come from the table, as of the LastSeen shown.
+        print("NOT SCANNED (findings there rest on earlier table data):")
+        for n in result.not_scanned:
+            seen = iso(n.last_seen) if n.last_seen else "never"
+            print(f"  {n.account_id}  {n.region}  {n.error_code}  last seen {seen}")
+    if result.audit.unreadable:
+        print(f"UNREADABLE TABLE ITEMS: {len(result.audit.unreadable)} (cannot certify)")
     verdicts = {
         0: "CLEAN: no overlaps and no default VPCs involving " + ", ".join(args.account),
         2: "INCOMPLETE: the scan of these accounts failed in part; cannot certify",
@@ -357,6 +405,8 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
     if not args.verbose:
         # botocore logs credential-chain details at INFO; keep them out of users' terminals.
         logging.getLogger("botocore").setLevel(logging.WARNING)
+    stop = threading.Event()
+    args.interrupted = stop.is_set
     try:
         if args.command == "demo":
             from collector.demo import main as demo_main
@@ -365,7 +415,8 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
         config = load_config(args.config)
         # Inside the try: a bad AWS_PROFILE raises ProfileNotFound here, reported in one line.
         args.session = session or boto3.Session()
-        return COMMANDS[args.command](config, args)
+        with _stop_on_signals(stop):
+            return COMMANDS[args.command](config, args)
     except (ConfigError, FatalError) as exc:
         return _fail(str(exc))
     except TableMissingError as exc:
@@ -376,7 +427,8 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
     except (ClientError, BotoCoreError) as exc:
         return _fail(f"{error_code(exc)}: {error_message(exc)}")
     except KeyboardInterrupt:
-        return _fail("interrupted")
+        sys.stderr.write("vpctracker: interrupted\n")
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `vpctracker ... | head`: the reader left; not an error worth a traceback. Point
         # stdout at /dev/null so the interpreter's final flush does not raise again.
@@ -389,5 +441,45 @@ def _fail(message: str) -> int:
     return EXIT_FATAL
 
 
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop` (the run winds down and reports); a second one ends at once.
+
+    Only in the main thread (signal handlers cannot be set elsewhere, e.g. a test's thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        sys.stderr.write(f"\nvpctracker: {signal.Signals(signum).name}: stopping\n")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def entry() -> None:  # pragma: no cover - exercised through the console script in tests
+    """The `vpctracker` console script: `main()`, then exit without waiting for abandoned work.
+
+    After Ctrl-C the run has written what finished and printed its summary; threads still
+    blocked in a slow AWS call would otherwise hold the interpreter's exit for their whole
+    read timeout (Python joins pool threads at exit).
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

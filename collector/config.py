@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import ipaddress
 import re
 from pathlib import Path
@@ -38,10 +40,41 @@ def check_account_id(value: str) -> str:
     return value
 
 
-def check_region(value: str) -> str:
-    """Return `value` if it looks like an AWS region name, else raise ValueError."""
+def check_region_shape(value: str) -> str:
+    """Return `value` if it is shaped like an AWS region name, else raise ValueError.
+
+    For data other programs wrote (table items): a region newer than this botocore is valid.
+    """
     if not REGION_RE.match(value):
         raise ValueError("not an AWS region name (e.g. us-east-1)")
+    return value
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region botocore knows for EC2, in every partition (loaded once, on first use)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        r
+        for partition in session.get_available_partitions()
+        for r in session.get_available_regions("ec2", partition)
+    )
+
+
+def check_region(value: str) -> str:
+    """Return `value` if it is a region botocore knows (any partition), else raise ValueError.
+
+    For names people type (config, --region, events): a typo such as `eu-wset-1` has the
+    right shape, and would otherwise end as a failed (or, before, skipped) target in every
+    account of every run. A region newer than the installed botocore needs a botocore upgrade.
+    """
+    check_region_shape(value)
+    if value not in known_regions():
+        close = difflib.get_close_matches(value, sorted(known_regions()), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ValueError(f"unknown AWS region{hint}")
     return value
 
 
@@ -100,6 +133,9 @@ class ScanConfig(_Strict):
     """How the fan-out runs."""
 
     max_workers: Annotated[int, Field(ge=1, le=256)] = 32
+    # How long a run waits for an account another run is collecting before it reports that
+    # account failed (LeaseHeld) rather than race it.
+    lease_wait_seconds: Annotated[int, Field(ge=0, le=900)] = 60
     # Region used for account-level EC2 calls (DescribeRegions); defaults to table.region.
     home_region: RegionName | None = None
 

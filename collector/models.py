@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from collector.config import AccountId, check_region
+from collector.config import AccountId, check_region_shape
 
 
 def _ipv4(value: str) -> str:
@@ -48,14 +48,16 @@ def iso(ts: datetime) -> str:
 class Vpc(BaseModel):
     """One VPC as stored in the table. Attribute names are a public contract."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+    # extra="ignore": items are written by other programs too (a newer VPCTracker adding an
+    # attribute, a person with the console); an attribute we do not know is not an error.
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=False)
 
     VpcId: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
     OwnerId: AccountId
     CidrBlock: Ipv4Cidr
     IsDefault: bool
     State: VpcState
-    Region: Annotated[str, AfterValidator(check_region)]
+    Region: Annotated[str, AfterValidator(check_region_shape)]
     AccountName: str = ""
     CidrBlocks: tuple[Ipv4Cidr, ...]
     Ipv6CidrBlocks: tuple[Ipv6Cidr, ...] = ()
@@ -75,6 +77,23 @@ class Vpc(BaseModel):
     def key(self) -> tuple[str, str]:
         """The table's primary key (VpcId, OwnerId)."""
         return (self.VpcId, self.OwnerId)
+
+
+@dataclass(frozen=True)
+class UnreadableItem:
+    """A table item of a known kind that could not be decoded: reported, never rewritten
+    (and never taken as free space)."""
+
+    VpcId: str
+    OwnerId: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON shape in summaries (`unreadable_items`)."""
+        return {"VpcId": self.VpcId, "OwnerId": self.OwnerId, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.VpcId}/{self.OwnerId}"
 
 
 @dataclass(frozen=True)
@@ -190,17 +209,27 @@ def to_records(
     region: str,
     now: datetime,
 ) -> Transformed:
-    """Validate every raw item of one target; invalid items are collected, not raised."""
+    """Validate every raw item of one target; invalid items are collected, not raised.
+
+    A VpcId the answer lists twice (paging over a changing set can repeat an item) is kept
+    once, the later copy winning: two puts of one key in one BatchWriteItem are rejected
+    with a ValidationException for the whole batch.
+    """
     out = Transformed()
+    by_key: dict[tuple[str, str], Vpc] = {}
     for raw in raw_vpcs:
         owner = raw.get("OwnerId")
         if owner is not None and owner != account.id:
             out.shared_ignored += 1
             continue
         try:
-            out.records.append(to_record(raw, account=account, region=region, now=now))
+            record = to_record(raw, account=account, region=region, now=now)
         except ValidationError as exc:
             out.invalid.append(
                 InvalidRecord(account.id, region, raw.get("VpcId"), _first_error(exc))
             )
+            continue
+        by_key.pop(record.key, None)
+        by_key[record.key] = record
+    out.records = list(by_key.values())
     return out

@@ -1,48 +1,69 @@
-"""Stage 4 — regions: which regions to scan in each account."""
+"""Stage 4 — regions: which regions to scan in each account, and which are provably off."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
-# DescribeRegions (without AllRegions) lists only regions enabled for the calling account;
-# the status filter is belt and braces for endpoints that list every region.
+# OptInStatus values of DescribeRegions(AllRegions=True):
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Region.html
+# Only "not-opted-in" proves a region holds nothing of the account's. "opting-in" and
+# "opting-out" are in transition (a region being disabled may still hold VPCs), so they are
+# scanned, and a scan that fails there is a failure, never a skip.
+NOT_ENABLED = "not-opted-in"
 ENABLED_STATUSES = frozenset({"opt-in-not-required", "opted-in"})
 
+SKIP_NOT_ENABLED = "RegionNotEnabled"
+SKIP_NOT_OFFERED = "RegionNotOffered"
 
-def get_enabled_regions(ec2: EC2Client) -> list[str]:
-    """Regions enabled for the account whose credentials sign the call (AWS call only)."""
-    resp = ec2.describe_regions(AllRegions=False)
-    return sorted(
-        r["RegionName"]
+
+def get_region_status(ec2: EC2Client) -> dict[str, str]:
+    """Every region offered to the signing account, with its OptInStatus (AWS call only)."""
+    resp = ec2.describe_regions(AllRegions=True)
+    return {
+        r["RegionName"]: r.get("OptInStatus", "opt-in-not-required")
         for r in resp["Regions"]
-        if r.get("OptInStatus", "opt-in-not-required") in ENABLED_STATUSES
-    )
+        if "RegionName" in r
+    }
 
 
-def needs_discovery(configured: Literal["all"] | Sequence[str], cli: Sequence[str]) -> bool:
-    """True when the account's enabled regions must be asked for (`regions: all`, no --region)."""
-    return not cli and configured == "all"
+@dataclass(frozen=True)
+class RegionPlan:
+    """One account's regions: those to scan, and those skipped with the proof for skipping."""
+
+    scan: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (region, reason code)
 
 
 def plan_regions(
     configured: Literal["all"] | Sequence[str],
     cli: Sequence[str],
-    enabled: Sequence[str] | None,
-) -> list[str]:
-    """Pure: the regions to scan in one account.
+    status: Mapping[str, str],
+) -> RegionPlan:
+    """Pure: the regions to scan in one account, from its own DescribeRegions answer.
 
-    `--region` on the command line replaces the configured set; `regions: all` means the
-    account's enabled regions; an explicit list is scanned as given (a region the account has
-    not enabled then ends as a *skipped* target when it answers AuthFailure/OptInRequired).
+    `--region` on the command line replaces the configured set; `regions: all` means every
+    region enabled for the account. A named region is skipped only when the account's answer
+    proves it holds nothing: not opted in, or not offered to the account at all. Anything
+    else is scanned, so an error there (AuthFailure included) is a failed target.
     """
     if cli:
-        return list(dict.fromkeys(cli))
-    if configured == "all":
-        if enabled is None:
-            raise ValueError("regions: all needs the account's enabled regions")
-        return list(enabled)
-    return list(dict.fromkeys(configured))
+        wanted: list[str] = list(dict.fromkeys(cli))
+    elif configured == "all":
+        wanted = sorted(r for r, s in status.items() if s != NOT_ENABLED)
+    else:
+        wanted = list(dict.fromkeys(configured))
+    plan = RegionPlan()
+    for region in wanted:
+        state = status.get(region)
+        if state is None:
+            plan.skipped.append((region, SKIP_NOT_OFFERED))
+        elif state == NOT_ENABLED:
+            plan.skipped.append((region, SKIP_NOT_ENABLED))
+        else:
+            plan.scan.append(region)
+    return plan

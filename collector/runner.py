@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import random
+import threading
 import time
+import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -18,18 +22,30 @@ from collector.config import Config, ConfigError
 from collector.credentials import AssumedRoles, member_session, partition_of
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
 from collector.lifecycle import departed_reason, mark_deleted, plan_target
-from collector.models import Account, TargetResult, TargetStatus, Vpc, iso, utc_now
+from collector.models import (
+    Account,
+    TargetResult,
+    TargetStatus,
+    UnreadableItem,
+    Vpc,
+    iso,
+    utc_now,
+)
 from collector.organization import get_accounts, get_ou_account_ids, select_accounts
-from collector.scan import RegionalClients, Scanner, client_config, fan_out
+from collector.regions import RegionPlan
+from collector.scan import ALL_REGIONS, RegionalClients, Scanner, client_config, fan_out
 from collector.store import (
+    VPCS,
     BatchWriter,
+    Items,
+    Lease,
+    acquire_lease,
     check_table,
     delete_reservation,
-    from_item,
-    is_vpc_item,
     list_reservations,
     load_inventory,
     query_account,
+    release_lease,
     scan_items,
     to_item,
 )
@@ -64,6 +80,11 @@ class RunSummary:
     invalid_records: list[dict[str, str | None]] = field(default_factory=list)
     duration_s: float = 0.0
     reservations_released: list[str] = field(default_factory=list)
+    unreadable_items: list[UnreadableItem] = field(default_factory=list)
+    # Accounts with at least one target scanned successfully (not in the JSON summary).
+    ok_accounts: set[str] = field(default_factory=set)
+    # Ctrl-C / SIGTERM: work under way was abandoned and reported `Interrupted`.
+    interrupted: bool = False
     # Only filled by write=False runs; never part of the JSON summary.
     records: list[Vpc] = field(default_factory=list)
 
@@ -74,13 +95,17 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every target was ok or skipped and every write landed, else 2."""
-        return 2 if self.failed or self.write_failures else 0
+        """0 when every target was ok or skipped, every write landed and every item it needed
+        could be read; 130 when interrupted; else 2."""
+        if self.interrupted:
+            return 130
+        return 2 if self.failed or self.write_failures or self.unreadable_items else 0
 
     def add(self, result: TargetResult, account_name: str) -> None:
         """Count one finished target."""
         if result.status is TargetStatus.OK:
             self.ok += 1
+            self.ok_accounts.add(result.account_id)
         elif result.status is TargetStatus.SKIPPED:
             self.skipped += 1
             self.skips.append(
@@ -128,6 +153,8 @@ class RunSummary:
             "write_failures": self.write_failures,
             "write_errors": self.write_errors,
             "reservations_released": self.reservations_released,
+            "unreadable_items": [u.to_dict() for u in self.unreadable_items],
+            "interrupted": self.interrupted,
             "failures": sorted(self.failures, key=lambda f: (f["account_id"], f["region"])),
             "skipped": sorted(self.skips, key=lambda f: (f["account_id"], f["region"])),
             "invalid": self.invalid_records,
@@ -149,6 +176,11 @@ class RunOptions:
     write: bool = True
     # True once the run must stop starting work (e.g. the Lambda deadline is near).
     stop: Callable[[], bool] = lambda: False
+    # True once the user asked to stop now (Ctrl-C, SIGTERM): work under way is abandoned.
+    interrupted: Callable[[], bool] = lambda: False
+    # Identifies this run's account leases; a fresh one per run unless a test fixes it.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    sleep: Callable[[float], None] = time.sleep
 
 
 def dynamodb_client(session: boto3.Session, config: Config) -> DynamoDBClient:
@@ -201,13 +233,33 @@ def list_target_accounts(
     return everyone, selected
 
 
+LEASE_SECONDS = 900  # a killed run's leases free themselves after this (DynamoDB TTL + checks)
+
+
+class LeaseHeld(Exception):
+    """Another run is collecting this account (its error code in summaries: LeaseHeld)."""
+
+
+@dataclass
+class Prepared:
+    """An account's table state read before scanning it."""
+
+    existing: dict[str, list[Vpc]]
+    unreadable: list[UnreadableItem]
+
+
 class TableSink:
-    """Where an `ok` target's records go in a normal run: the table, with lifecycle marking."""
+    """Where an `ok` target's records go in a normal run: the table, with lifecycle marking.
+
+    Each account is leased before its items are read and released once its writes settled,
+    so two overlapping runs never interleave writes for one account.
+    """
 
     def __init__(self, ddb: DynamoDBClient, config: Config, opts: RunOptions) -> None:
         self.ddb = ddb
         self.table = config.table.name
         self.retention = config.table.deleted_retention_days
+        self.lease_wait = config.scan.lease_wait_seconds
         self.opts = opts
         workers = config.scan.max_workers
         self.writer = BatchWriter(
@@ -215,22 +267,37 @@ class TableSink:
         )
         # Reservations are few; a VPC that shows up with a reserved block releases it.
         self.reservations = {
-            (r.cidr, r.owner): r for r in opts.retry.call(list_reservations, ddb, self.table)
+            (r.cidr, r.owner): r
+            for r in opts.retry.call(list_reservations, ddb, self.table).reservations
         }
         self.to_release: set[str] = set()
+        self._held: set[str] = set()  # accounts whose lease this run holds
+        self._held_lock = threading.Lock()
+        self._settling: deque[tuple[int, str]] = deque()  # (writer sequence, account)
+        self._releaser = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lease")
 
-    def existing(self, account: Account) -> dict[str, list[Vpc]]:
-        """The table's items for an account, by region (runs in a worker thread)."""
+    def existing(self, account: Account) -> Prepared:
+        """Lease the account, then read its items by region (runs in a worker thread)."""
+        self._lease(account.id)
+        try:
+            items = self.opts.retry.call(query_account, self.ddb, self.table, account.id)
+        except BaseException:
+            self._release_now(account.id)
+            raise
         out: dict[str, list[Vpc]] = {}
-        for item in self.opts.retry.call(query_account, self.ddb, self.table, account.id):
+        for item in items.vpcs:
             out.setdefault(item.Region, []).append(item)
-        return out
+        return Prepared(out, items.unreadable)
 
-    def accept(self, result: TargetResult, existing: dict[str, list[Vpc]], s: RunSummary) -> None:
+    def abandon(self, account: Account) -> None:
+        """The account failed after its lease was taken: give the lease back (worker thread)."""
+        self._release_now(account.id)
+
+    def accept(self, result: TargetResult, prepared: Prepared, s: RunSummary) -> None:
         """Write one ok target: seen records, and live items it no longer returned as deleted."""
         plan = plan_target(
             result.records,
-            existing.get(result.region, []),
+            prepared.existing.get(result.region, []),
             now=self.opts.clock(),
             retention_days=self.retention,
             invalid_ids=[i.vpc_id for i in result.invalid],
@@ -244,12 +311,18 @@ class TableSink:
                     c for c in vpc_blocks(v) if (c, v.OwnerId) in self.reservations
                 )
 
+    def account_done(self, account: Account) -> None:
+        """Release the account's lease once every item queued for it so far has settled."""
+        if account.id in self._held:
+            self._settling.append((self.writer.added, account.id))
+        self._release_settled()
+
     def finish(self, s: RunSummary, everyone: list[Account]) -> None:
         """Departed accounts (full runs), released reservations, and the final write stats."""
         try:
-            # A run cut short by its deadline leaves the departed-account sweep to the next.
-            if s.full_org and not self.opts.stop():
-                s.marked_deleted += _mark_departed(
+            # A run cut short (deadline, interrupt) leaves the departed-account sweep to the next.
+            if s.full_org and not self.opts.stop() and not self.opts.interrupted():
+                marked, bad = _mark_departed(
                     self.ddb,
                     self.table,
                     self.writer,
@@ -258,8 +331,15 @@ class TableSink:
                     self.retention,
                     self.opts.retry,
                 )
+                s.marked_deleted += marked
+                s.unreadable_items.extend(u for u in bad if u not in s.unreadable_items)
         finally:
             stats = self.writer.close()
+            with self._held_lock:
+                leftover = list(self._held)
+            for acct in leftover:
+                self._releaser.submit(self._release_now, acct)
+            self._releaser.shutdown(wait=True)
         s.vpcs_written = stats.written
         s.write_failures = stats.failed
         s.write_errors = dict(stats.errors)
@@ -275,18 +355,65 @@ class TableSink:
                 s.write_failures += 1
                 s.write_errors[code] = s.write_errors.get(code, 0) + 1
 
+    def _lease(self, account_id: str) -> None:
+        """Take the account's lease, waiting up to `lease_wait` seconds; raise LeaseHeld."""
+        deadline = time.monotonic() + self.lease_wait
+        while True:
+            now = self.opts.clock()
+            lease = Lease(
+                account_id,
+                self.opts.run_id,
+                now,
+                int((now + timedelta(seconds=LEASE_SECONDS)).timestamp()),
+            )
+            holder = self.opts.retry.call(
+                acquire_lease, self.ddb, self.table, lease, int(now.timestamp())
+            )
+            if holder is None:
+                with self._held_lock:
+                    self._held.add(account_id)
+                return
+            if time.monotonic() >= deadline or self.opts.interrupted():
+                raise LeaseHeld(
+                    f"another run ({holder.run_id}, started {iso(holder.started_at)}) is "
+                    "collecting this account; try again when it has finished"
+                )
+            self.opts.sleep(random.uniform(0.5, 2.0))
+
+    def _release_settled(self) -> None:
+        settled = self.writer.settled()
+        while self._settling and self._settling[0][0] <= settled:
+            _, acct = self._settling.popleft()
+            self._releaser.submit(self._release_now, acct)
+
+    def _release_now(self, account_id: str) -> None:
+        with self._held_lock:
+            if account_id not in self._held:
+                return
+            self._held.discard(account_id)
+        try:
+            self.opts.retry.call(release_lease, self.ddb, self.table, account_id, self.opts.run_id)
+        except Exception as exc:  # noqa: BLE001 - the lease's TTL frees it; the run goes on
+            log.warning("could not release lease of %s: %s", account_id, error_code(exc))
+
 
 class MemorySink:
     """Where records go in a `write=False` run (audit --live): memory only, nothing written."""
 
-    def existing(self, account: Account) -> dict[str, list[Vpc]]:
+    def existing(self, account: Account) -> Prepared:
         """Nothing is read from a table."""
-        return {}
+        return Prepared({}, [])
 
-    def accept(self, result: TargetResult, existing: dict[str, list[Vpc]], s: RunSummary) -> None:
+    def abandon(self, account: Account) -> None:
+        """Nothing is held."""
+
+    def accept(self, result: TargetResult, prepared: Prepared, s: RunSummary) -> None:
         """Keep the records."""
         s.records.extend(result.records)
         s.vpcs_seen += len(result.records)
+
+    def account_done(self, account: Account) -> None:
+        """Nothing is held."""
 
     def finish(self, s: RunSummary, everyone: list[Account]) -> None:
         """Nothing to flush."""
@@ -332,30 +459,43 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     )
     names = {a.id: a.name for a in everyone}
 
-    def prepare(account: Account) -> tuple[dict[str, list[Vpc]], list[str]]:
-        return sink.existing(account), scanner.regions_for(account)
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan") as pool:
+    def prepare(account: Account) -> tuple[Prepared, RegionPlan]:
+        state = sink.existing(account)
         try:
-            for ev in fan_out(
-                selected,
-                prepare=prepare,
-                scan=scanner.scan_target,
-                executor=pool,
-                max_pending=workers * 4,
-                stop=opts.stop,
-            ):
-                res = ev.result
-                summary.add(res, names.get(res.account_id, ""))
-                if res.status is TargetStatus.OK and ev.prepared is not None:
-                    sink.accept(res, ev.prepared, summary)
-                if ev.account_done:
-                    summary.accounts_done += 1
-                    roles.forget(ev.account.id)
-                if opts.progress:
-                    opts.progress(summary)
-        finally:
-            sink.finish(summary, everyone)
+            return state, scanner.regions_for(account)
+        except BaseException:
+            sink.abandon(account)
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
+    try:
+        for ev in fan_out(
+            selected,
+            prepare=prepare,
+            scan=scanner.scan_target,
+            executor=pool,
+            max_pending=workers * 4,
+            stop=opts.stop,
+            interrupted=opts.interrupted,
+        ):
+            res = ev.result
+            summary.add(res, names.get(res.account_id, ""))
+            if res.status is TargetStatus.OK and ev.prepared is not None:
+                sink.accept(res, ev.prepared, summary)
+            if ev.account_done:
+                summary.accounts_done += 1
+                roles.forget(ev.account.id)
+                if ev.prepared is not None:
+                    summary.unreadable_items.extend(ev.prepared.unreadable)
+                sink.account_done(ev.account)
+            if opts.progress:
+                opts.progress(summary)
+    finally:
+        summary.interrupted = opts.interrupted()
+        # Interrupted: do not wait for calls under way (a slow one may take its whole read
+        # timeout); their results are ignored, and nothing they saw is written.
+        pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
+        sink.finish(summary, everyone)
     summary.duration_s = time.monotonic() - t0
     return summary
 
@@ -367,7 +507,7 @@ def sweep_departed(config: Config, everyone: list[Account], options: RunOptions)
     ddb = dynamodb_client(opts.session or boto3.Session(), config)
     writer = BatchWriter(ddb, config.table.name, retry=opts.retry)
     try:
-        marked = _mark_departed(
+        marked, _ = _mark_departed(
             ddb,
             config.table.name,
             writer,
@@ -391,32 +531,35 @@ def _mark_departed(
     now: datetime,
     retention_days: int,
     retry: RetryPolicy,
-) -> int:
-    """Mark live items of accounts that left the org or are no longer ACTIVE; return count."""
+) -> tuple[int, list[UnreadableItem]]:
+    """Mark live items of accounts that left the org or are no longer ACTIVE.
+
+    Returns how many were marked and the items that could not be read (left as they are).
+    """
     # Writes for this run must be settled before we read the table back.
     writer.flush()
 
-    def departed() -> list[Vpc]:
-        out = []
+    def departed() -> tuple[list[Vpc], list[UnreadableItem]]:
+        items = Items()
         for raw in scan_items(ddb, table):
-            if not is_vpc_item(raw) or raw.get("Deleted", {}).get("BOOL", False):
-                continue  # reservations and bookkeeping items have no account lifecycle
-            reason = departed_reason(raw.get("OwnerId", {}).get("S", ""), org)
-            if reason is not None:
-                out.append(
-                    mark_deleted(
-                        from_item(raw), now=now, reason=reason, retention_days=retention_days
-                    )
-                )
-        return out
+            if raw.get("Deleted", {}).get("BOOL", False):
+                continue
+            if departed_reason(raw.get("OwnerId", {}).get("S", ""), org) is not None:
+                items.add(raw, VPCS)  # reservations and bookkeeping items are passed over
+        out = []
+        for vpc in items.vpcs:
+            reason = departed_reason(vpc.OwnerId, org)
+            assert reason is not None
+            out.append(mark_deleted(vpc, now=now, reason=reason, retention_days=retention_days))
+        return out, items.unreadable
 
     try:
         # Read everything first, then write: a retried read never double-counts.
-        marked = retry.call(departed)
+        marked, bad = retry.call(departed)
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"cannot read table {table}: {error_code(exc)}") from None
     writer.add_all(to_item(v) for v in marked)
-    return len(marked)
+    return len(marked), bad
 
 
 def run_audit(
@@ -434,35 +577,57 @@ def run_audit(
     """
     opts = options or RunOptions()
     summary = None
+    unreadable: list[UnreadableItem] = []
     if live:
         summary = run(config, replace(opts, write=False, accounts=()))
         vpcs = summary.records
     else:
-        vpcs = read_inventory(config, opts.session, opts.retry)
+        items = read_inventory(config, opts.session, opts.retry)
+        vpcs, unreadable = items.vpcs, items.unreadable
     audit = build_audit(
         vpcs,
         config.reserved_cidrs,
         now=opts.clock(),
         include_default=include_default,
         accounts=accounts,
+        unreadable=unreadable,
     )
     return audit, summary
 
 
 def read_inventory(
     config: Config, session: boto3.Session | None = None, retry: RetryPolicy | None = None
-) -> list[Vpc]:
-    """Every VPC item of the table; FatalError/TableMissingError when it cannot be read."""
+) -> Items:
+    """Every VPC item of the table and the items that could not be read (reported by callers,
+    never silently dropped); FatalError/TableMissingError when the table cannot be read."""
     ddb = dynamodb_client(session or boto3.Session(), config)
     retry = retry or RetryPolicy()
     try:
         retry.call(check_table, ddb, config.table.name)
-        vpcs, bad = retry.call(load_inventory, ddb, config.table.name)
+        items = retry.call(load_inventory, ddb, config.table.name)
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
-    if bad:
-        log.warning("%d table items could not be read and were left out", bad)
-    return vpcs
+    return items
+
+
+@dataclass(frozen=True)
+class NotScanned:
+    """A target of a checked account that the live scan did not cover."""
+
+    account_id: str
+    region: str
+    error_code: str
+    # The newest LastSeen of the table's items there: what findings about it rest on.
+    last_seen: datetime | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        """JSON shape in `check`'s `not_scanned`."""
+        return {
+            "account_id": self.account_id,
+            "region": self.region,
+            "error_code": self.error_code,
+            "last_seen": iso(self.last_seen) if self.last_seen else None,
+        }
 
 
 @dataclass
@@ -472,6 +637,7 @@ class CheckResult:
     accounts: list[str]
     summary: RunSummary
     audit: Audit
+    not_scanned: list[NotScanned] = field(default_factory=list)
 
     @property
     def findings(self) -> int:
@@ -479,9 +645,20 @@ class CheckResult:
         return len(self.audit.overlap_groups) + len(self.audit.default_vpcs)
 
     @property
+    def unscanned_accounts(self) -> list[str]:
+        """Checked accounts without a single target scanned successfully."""
+        return [a for a in self.accounts if a not in self.summary.ok_accounts]
+
+    @property
+    def scan_complete(self) -> bool:
+        """Every target of the checked accounts was scanned (or provably off) and stored."""
+        return self.summary.exit_code == 0 and not self.unscanned_accounts
+
+    @property
     def incomplete(self) -> bool:
-        """Some target of the checked accounts failed, or some item was not stored."""
-        return self.summary.exit_code != 0
+        """The verdict cannot be backed: a target failed, an item was not stored or could not
+        be read, or a checked account had no target scanned at all."""
+        return not self.scan_complete or bool(self.audit.unreadable)
 
     @property
     def exit_code(self) -> int:
@@ -501,9 +678,39 @@ class CheckResult:
             "accounts": self.accounts,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
+            "scan_complete": self.scan_complete,
+            "not_scanned": [n.to_dict() for n in self.not_scanned],
             "scan": self.summary.to_dict(),
             "audit": self.audit.to_dict(),
         }
+
+
+def not_scanned(summary: RunSummary, accounts: Sequence[str], vpcs: list[Vpc]) -> list[NotScanned]:
+    """Pure: the failed targets of `accounts`, each with the LastSeen its table data has."""
+    newest: dict[tuple[str, str], datetime] = {}
+    for v in vpcs:
+        for key in ((v.OwnerId, v.Region), (v.OwnerId, ALL_REGIONS)):
+            if key not in newest or v.LastSeen > newest[key]:
+                newest[key] = v.LastSeen
+    wanted = set(accounts)
+    out = [
+        NotScanned(
+            f["account_id"],
+            f["region"],
+            f["error_code"],
+            newest.get((f["account_id"], f["region"])),
+        )
+        for f in summary.failures
+        if f["account_id"] in wanted
+    ]
+    # A checked account with nothing scanned and no failure (every region skipped) is named too.
+    failed = {n.account_id for n in out}
+    out += [
+        NotScanned(a, ALL_REGIONS, "NothingScanned", newest.get((a, ALL_REGIONS)))
+        for a in accounts
+        if a not in summary.ok_accounts and a not in failed
+    ]
+    return sorted(out, key=lambda n: (n.account_id, n.region))
 
 
 def run_check(
@@ -514,10 +721,13 @@ def run_check(
         raise ConfigError("check needs at least one --account")
     opts = replace(options or RunOptions(), accounts=accounts, write=True)
     summary = run(config, opts)
+    items = read_inventory(config, opts.session, opts.retry)
     audit = build_audit(
-        read_inventory(config, opts.session, opts.retry),
+        items.vpcs,
         config.reserved_cidrs,
         now=opts.clock(),
         accounts=accounts,
+        unreadable=items.unreadable,
     )
-    return CheckResult(list(accounts), summary, audit)
+    live = [v for v in items.vpcs if not v.Deleted]
+    return CheckResult(list(accounts), summary, audit, not_scanned(summary, accounts, live))

@@ -13,18 +13,12 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from collector.credentials import AssumedRoles, MemberCredentials
-from collector.errors import (
-    EXPIRED_CODES,
-    REGION_DISABLED_CODES,
-    RetryPolicy,
-    error_code,
-    error_message,
-)
+from collector.errors import EXPIRED_CODES, RetryPolicy, error_code, error_message
 from collector.models import Account, TargetResult, TargetStatus, to_records
-from collector.regions import get_enabled_regions, needs_discovery, plan_regions
+from collector.regions import RegionPlan, get_region_status, plan_regions
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -33,6 +27,7 @@ log = logging.getLogger(__name__)
 
 ALL_REGIONS = "*"  # region of a failed target that stands for a whole account
 P = TypeVar("P")
+T = TypeVar("T")
 
 
 def client_config(max_workers: int) -> BotoConfig:
@@ -93,39 +88,29 @@ class Scanner:
     clock: Callable[[], datetime]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
-    def regions_for(self, account: Account) -> list[str]:
-        """Assume the account's role and decide its regions (raises on failure)."""
-        creds = self.roles.get(account.id)
-        enabled = None
-        if needs_discovery(self.configured_regions, self.cli_regions):
-            ec2 = self.clients.ec2(self.home_region)
-
-            def discover() -> list[str]:
-                with self.creds.use(creds):
-                    return get_enabled_regions(ec2)
-
-            enabled = self.retry.call(discover)
-        return plan_regions(self.configured_regions, self.cli_regions, enabled)
+    def regions_for(self, account: Account) -> RegionPlan:
+        """Assume the account's role and plan its regions from its own answer (raises)."""
+        ec2 = self.clients.ec2(self.home_region)
+        status = self._with_refresh(account, lambda: get_region_status(ec2))
+        return plan_regions(self.configured_regions, self.cli_regions, status)
 
     def scan_target(self, account: Account, region: str) -> TargetResult:
-        """Scan one (account, region); never raises for AWS errors, it names them instead."""
+        """Scan one (account, region); never raises, it names the failure instead.
+
+        Every exception is this target's failure: a ResponseParserError (a proxy's HTML 502)
+        or a bug in one account's data must not end the organization's run. An enabled region
+        answering AuthFailure is a failure too: only the account's DescribeRegions answer may
+        prove a region off (see `plan_regions`).
+        """
         try:
-            raw = self._describe(account, region)
-        except (ClientError, BotoCoreError) as exc:
+            raw = self._with_refresh(account, lambda: get_vpcs(self.clients.ec2(region)))
+            out = to_records(raw, account=account, region=region, now=self.clock())
+        except Exception as exc:  # noqa: BLE001 - isolation boundary of one target
             code = error_code(exc)
-            if code in REGION_DISABLED_CODES:
-                return TargetResult(
-                    account.id,
-                    region,
-                    TargetStatus.SKIPPED,
-                    error_code=code,
-                    message="region not enabled for this account",
-                )
             log.warning("target %s/%s failed: %s", account.id, region, code)
             return TargetResult(
                 account.id, region, TargetStatus.FAILED, error_code=code, message=error_message(exc)
             )
-        out = to_records(raw, account=account, region=region, now=self.clock())
         return TargetResult(
             account.id,
             region,
@@ -135,12 +120,12 @@ class Scanner:
             shared_ignored=out.shared_ignored,
         )
 
-    def _describe(self, account: Account, region: str) -> list[dict[str, Any]]:
-        ec2 = self.clients.ec2(region)
+    def _with_refresh(self, account: Account, call: Callable[[], T]) -> T:
+        """`call()` signed as the account, retried; one re-assume after an early ExpiredToken."""
 
-        def attempt() -> list[dict[str, Any]]:
+        def attempt() -> T:
             with self.creds.use(self.roles.get(account.id)):
-                return get_vpcs(ec2)
+                return call()
 
         try:
             return self.retry.call(attempt)
@@ -174,102 +159,152 @@ def failed_account(account: Account, exc: BaseException) -> TargetResult:
 
 
 DEADLINE_CODE = "DeadlineExceeded"
+INTERRUPTED_CODE = "Interrupted"
+_NOT_REACHED = {
+    DEADLINE_CODE: "not scanned: the run stopped at its deadline",
+    INTERRUPTED_CODE: "not scanned: the run was interrupted",
+}
+# How often the collecting loop looks at the interrupt flag while no target finishes.
+POLL_S = 0.1
+
+
+def not_reached(account: Account, region: str, code: str = DEADLINE_CODE) -> TargetResult:
+    """A target the run did not reach (deadline, interrupt): failed, never "no VPCs"."""
+    return TargetResult(
+        account.id, region, TargetStatus.FAILED, error_code=code, message=_NOT_REACHED[code]
+    )
 
 
 def deadline_result(account: Account, region: str) -> TargetResult:
-    """A target not reached before the deadline: failed (visible), never "no VPCs"."""
-    return TargetResult(
-        account.id,
-        region,
-        TargetStatus.FAILED,
-        error_code=DEADLINE_CODE,
-        message="not scanned: the run stopped at its deadline",
-    )
+    """A target not reached before the deadline."""
+    return not_reached(account, region, DEADLINE_CODE)
+
+
+def _skipped(account: Account, region: str, reason: str) -> TargetResult:
+    return TargetResult(account.id, region, TargetStatus.SKIPPED, error_code=reason, message=reason)
 
 
 def _prepared(
     account: Account, fut: Future[Any], stop: Callable[[], bool]
 ) -> tuple[Any, Sequence[str], list[ScanEvent[Any]]]:
-    """An account's prepare result: (state, regions to scan) or the events that end it."""
+    """An account's prepare result: (state, regions to scan, events already decided)."""
     try:
-        state, regions = fut.result()
-    except (ClientError, BotoCoreError) as exc:
+        state, plan = fut.result()
+    except Exception as exc:  # noqa: BLE001 - isolation boundary of one account
         log.warning("account %s failed: %s", account.id, error_code(exc))
         return None, (), [ScanEvent(account, None, failed_account(account, exc), True)]
-    if regions and not stop():
-        return state, regions, []
-    results = (
-        [deadline_result(account, r) for r in regions]
-        if regions
-        else [
-            TargetResult(
-                account.id, ALL_REGIONS, TargetStatus.SKIPPED, message="no regions to scan"
-            )
-        ]
-    )
-    return (
-        state,
-        (),
-        [ScanEvent(account, state, r, n == len(results)) for n, r in enumerate(results, 1)],
-    )
+    results = [_skipped(account, region, reason) for region, reason in plan.skipped]
+    regions: Sequence[str] = plan.scan
+    if regions and stop():
+        results += [deadline_result(account, r) for r in regions]
+        regions = ()
+    if not regions and not results:
+        results = [_skipped(account, ALL_REGIONS, "NoRegions")]
+    events = [
+        ScanEvent(account, state, r, not regions and n == len(results))
+        for n, r in enumerate(results, 1)
+    ]
+    return state, regions, events
 
 
 def fan_out(
     accounts: Iterable[Account],
     *,
-    prepare: Callable[[Account], tuple[P, Sequence[str]]],
+    prepare: Callable[[Account], tuple[P, RegionPlan]],
     scan: Callable[[Account, str], TargetResult],
     executor: Executor,
     max_pending: int,
     stop: Callable[[], bool] = lambda: False,
+    interrupted: Callable[[], bool] = lambda: False,
 ) -> Iterator[ScanEvent[P]]:
     """Run `prepare` per account, then `scan` per (account, region), yielding as tasks finish.
 
     At most about `max_pending` futures are outstanding, so memory does not grow with the size
     of the organization: results stream to the caller, which writes them as they come.
-    Once `stop()` is true no new work starts; everything not reached is yielded as a failed
-    `DeadlineExceeded` target (an account not reached: one target with region `*`).
+    Once `stop()` is true no new work starts and work under way finishes; everything not
+    reached is yielded as a failed `DeadlineExceeded` target (an account not reached: one
+    target with region `*`). Once `interrupted()` is true (Ctrl-C, SIGTERM) nothing more is
+    waited for: every target not finished is yielded at once as failed `Interrupted`.
     """
-    account_iter = iter(accounts)
-    pending: dict[Future[Any], tuple[Account, str | None]] = {}
-    remaining: dict[str, int] = {}
-    prepared: dict[str, P] = {}
-    # Futures report completion into a queue: O(1) per finished task. (`wait()` over every
-    # pending future would cost O(pending) per completion: measurable at 17,000 targets.)
-    finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+    return _FanOut(accounts, prepare, scan, executor, max_pending, stop, interrupted).events()
 
-    def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        fut = executor.submit(fn, *args)
-        fut.add_done_callback(finished.put)
+
+class _FanOut(Generic[P]):
+    """The state of one `fan_out`: futures in flight and accounts part-way through."""
+
+    def __init__(
+        self,
+        accounts: Iterable[Account],
+        prepare: Callable[[Account], tuple[P, RegionPlan]],
+        scan: Callable[[Account, str], TargetResult],
+        executor: Executor,
+        max_pending: int,
+        stop: Callable[[], bool],
+        interrupted: Callable[[], bool],
+    ) -> None:
+        self.accounts = iter(accounts)
+        self.prepare, self.scan, self.executor = prepare, scan, executor
+        self.max_pending, self.stop, self.interrupted = max_pending, stop, interrupted
+        self.pending: dict[Future[Any], tuple[Account, str | None]] = {}
+        self.remaining: dict[str, int] = {}
+        self.prepared: dict[str, P] = {}
+        # Futures report completion into a queue: O(1) per finished task. (`wait()` over
+        # every pending future would cost O(pending) per completion: measurable at 17,000.)
+        self.finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+
+    def events(self) -> Iterator[ScanEvent[P]]:
+        self._top_up()
+        while self.pending and not self.interrupted():
+            try:
+                # A timeout, not a blocking get: a signal must be seen even while every
+                # worker waits on a slow call.
+                fut = self.finished.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            account, region = self.pending.pop(fut)
+            if region is not None:
+                yield self._target_done(account, fut.result())
+            else:
+                state, regions, events = _prepared(account, fut, self.stop)
+                yield from events
+                if regions:
+                    self.prepared[account.id] = state
+                    self.remaining[account.id] = len(regions)
+                    for r in regions:
+                        self.pending[self._submit(self.scan, account, r)] = (account, r)
+            self._top_up()
+        yield from self._not_reached()
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        fut = self.executor.submit(fn, *args)
+        fut.add_done_callback(self.finished.put)
         return fut
 
-    def top_up() -> None:
-        while len(pending) < max_pending and not stop():
-            account = next(account_iter, None)
+    def _top_up(self) -> None:
+        while len(self.pending) < self.max_pending and not self.stop() and not self.interrupted():
+            account = next(self.accounts, None)
             if account is None:
                 return
-            pending[submit(prepare, account)] = (account, None)
+            self.pending[self._submit(self.prepare, account)] = (account, None)
 
-    top_up()
-    while pending:
-        fut = finished.get()
-        account, region = pending.pop(fut)
-        if region is not None:
-            remaining[account.id] -= 1
-            last = remaining[account.id] == 0
-            state = prepared.pop(account.id) if last else prepared[account.id]
-            if last:
-                del remaining[account.id]
-            yield ScanEvent(account, state, fut.result(), last)
-        else:
-            state, regions, events = _prepared(account, fut, stop)
-            yield from events
-            if regions:
-                prepared[account.id] = state
-                remaining[account.id] = len(regions)
-                for r in regions:
-                    pending[submit(scan, account, r)] = (account, r)
-        top_up()
-    # Stopped early: every account never started is reported, not silently dropped.
-    for account in account_iter:
-        yield ScanEvent(account, None, deadline_result(account, ALL_REGIONS), True)
+    def _target_done(self, account: Account, result: TargetResult) -> ScanEvent[P]:
+        self.remaining[account.id] -= 1
+        last = self.remaining[account.id] == 0
+        state = self.prepared.pop(account.id) if last else self.prepared[account.id]
+        if last:
+            del self.remaining[account.id]
+        return ScanEvent(account, state, result, last)
+
+    def _not_reached(self) -> Iterator[ScanEvent[P]]:
+        code = INTERRUPTED_CODE if self.interrupted() else DEADLINE_CODE
+        # Interrupted: work under way is abandoned, not awaited (a slow call may take its
+        # whole read timeout). Its result, if it ever comes, is ignored: nothing is written.
+        for fut, (account, region) in list(self.pending.items()):
+            fut.cancel()
+            if region is None:
+                yield ScanEvent(account, None, not_reached(account, ALL_REGIONS, code), True)
+            else:
+                yield self._target_done(account, not_reached(account, region, code))
+        # Stopped early: every account never started is reported, not silently dropped.
+        for account in self.accounts:
+            yield ScanEvent(account, None, not_reached(account, ALL_REGIONS, code), True)

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from collector.errors import RetryPolicy, error_code, error_message
-from collector.models import Vpc, iso
+from collector.models import UnreadableItem, Vpc, iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -64,11 +65,16 @@ def table_definition(name: str) -> dict[str, Any]:
     }
 
 
-def create_table(client: DynamoDBClient, name: str, *, wait: bool = True, ttl: bool = True) -> bool:
-    """Create the table with TTL on ExpiresAt; True if created, False if it already existed.
+# What DynamoDB-compatible endpoints without the TTL API answer (dynalite: the first).
+UNSUPPORTED_CODES = frozenset(
+    {"UnknownOperationException", "UnsupportedOperationException", "NotImplemented"}
+)
 
-    `ttl=False` skips the TTL setting, for DynamoDB implementations without UpdateTimeToLive.
-    """
+
+def create_table(client: DynamoDBClient, name: str, *, wait: bool = True, ttl: bool = True) -> bool:
+    """Create the table (TTL on ExpiresAt unless `ttl=False`); True if created, False if it
+    already existed. An endpoint without the TTL API gets a warning, not an error: see
+    `enable_ttl`."""
     created = True
     try:
         client.create_table(**table_definition(name))
@@ -80,15 +86,26 @@ def create_table(client: DynamoDBClient, name: str, *, wait: bool = True, ttl: b
         client.get_waiter("table_exists").wait(
             TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
         )
-    if not ttl:
-        return created
-    status = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-    if status.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-        client.update_time_to_live(
-            TableName=name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-        )
+    if ttl and not enable_ttl(client, name):
+        log.warning("table %s: endpoint has no TTL support; deleted items will not expire", name)
     return created
+
+
+def enable_ttl(client: DynamoDBClient, name: str) -> bool:
+    """Turn on TTL on ExpiresAt; False when the endpoint does not implement the TTL API."""
+    try:
+        status = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if status.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+            )
+    except ClientError as exc:
+        http = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if error_code(exc) in UNSUPPORTED_CODES or http == 501:
+            return False
+        raise
+    return True
 
 
 def check_table(client: DynamoDBClient, name: str) -> None:
@@ -161,17 +178,109 @@ def _plain(value: Mapping[str, Any]) -> Any:
 
 
 def from_item(item: Mapping[str, Any]) -> Vpc:
-    """Deserialize a table item into a record (raises pydantic ValidationError if malformed)."""
-    return Vpc.model_validate({k: _plain(v) for k, v in item.items()})
+    """Deserialize a table item into a record (raises ValueError if it cannot be read).
+
+    Attributes the record does not know are ignored (a newer version may have added them).
+    """
+    try:
+        plain = {k: _plain(v) for k, v in item.items()}
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError(f"not a DynamoDB item ({type(exc).__name__})") from None
+    return Vpc.model_validate(plain)
+
+
+def item_key(item: Mapping[str, Any]) -> tuple[str, str]:
+    """(VpcId, OwnerId) of a raw item, as strings ("" where missing or not a string)."""
+
+    def text(name: str) -> str:
+        value = item.get(name)
+        return str(value.get("S", "")) if isinstance(value, Mapping) else ""
+
+    return text("VpcId"), text("OwnerId")
+
+
+def unreadable(item: Mapping[str, Any], exc: BaseException) -> UnreadableItem:
+    """Describe an item that failed to decode, in one bounded line without its values."""
+    vpc_id, owner = item_key(item)
+    if isinstance(exc, ValidationError):
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "item"
+        reason = f"{where}: {err['msg']}"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    return UnreadableItem(vpc_id, owner, " ".join(reason.split())[:200])
+
+
+# ---------------------------------------------------------------------------------------------
+# Item kinds. One table holds several kinds of item, told apart by the prefix of `VpcId` (the
+# partition key). A reader asks for the kinds it wants; an item of a kind it did not ask for,
+# or of a kind this version does not know (written by a newer one), is passed over.
+
+
+@dataclass(frozen=True)
+class ItemKind:
+    """One kind of table item: its key prefix and how to decode it."""
+
+    name: str
+    prefix: str
+    decode: Callable[[Mapping[str, Any]], Any]
+
+
+RESERVATION_PREFIX = "reservation#"
+RESERVATION_OWNER = "reservation"
+RESERVATION_REGION = "global"  # puts reservations in the owner index, under OwnerId=reservation
+LEASE_PREFIX = "lease#"
+LEASE_OWNER = "lease"
+LOCK_KEY = {"VpcId": {"S": "allocation#lock"}, "OwnerId": {"S": "allocation"}}
+
+
+def kind_of(item: Mapping[str, Any]) -> ItemKind | None:
+    """The registered kind of a raw item, or None for an unknown kind."""
+    vpc_id, _ = item_key(item)
+    for kind in ITEM_KINDS.values():
+        if vpc_id.startswith(kind.prefix):
+            return kind
+    return None
+
+
+def is_vpc_item(item: Mapping[str, Any]) -> bool:
+    """True for VPC items, False for reservations and other bookkeeping items."""
+    return item_key(item)[0].startswith("vpc-")
 
 
 # ---------------------------------------------------------------------------------------------
 # Reads
 
 
-def query_account(client: DynamoDBClient, table: str, account_id: str) -> list[Vpc]:
-    """Every item (live or deleted) of one account, through the owner index."""
-    out: list[Vpc] = []
+@dataclass
+class Items:
+    """Decoded items of the kinds a reader asked for, and those that could not be decoded."""
+
+    vpcs: list[Vpc] = field(default_factory=list)
+    reservations: list[Reservation] = field(default_factory=list)
+    unreadable: list[UnreadableItem] = field(default_factory=list)
+
+    def add(self, raw: Mapping[str, Any], kinds: frozenset[str]) -> None:
+        """Decode one raw item into its list, if its kind was asked for."""
+        kind = kind_of(raw)
+        if kind is None or kind.name not in kinds:
+            return
+        try:
+            value = kind.decode(raw)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            bad = unreadable(raw, exc)
+            log.warning("unreadable table item %s: %s", bad, bad.reason)
+            self.unreadable.append(bad)
+            return
+        if kind.name == "vpc":
+            self.vpcs.append(value)
+        elif kind.name == "reservation":
+            self.reservations.append(value)
+
+
+def query_account(client: DynamoDBClient, table: str, account_id: str) -> Items:
+    """Every VPC item (live or deleted) of one account, through the owner index."""
+    out = Items()
     pages = client.get_paginator("query").paginate(
         TableName=table,
         IndexName=OWNER_INDEX,
@@ -179,7 +288,8 @@ def query_account(client: DynamoDBClient, table: str, account_id: str) -> list[V
         ExpressionAttributeValues={":o": {"S": account_id}},
     )
     for page in pages:
-        out.extend(from_item(i) for i in page["Items"])
+        for raw in page["Items"]:
+            out.add(raw, VPCS)
     return out
 
 
@@ -190,6 +300,19 @@ def scan_items(client: DynamoDBClient, table: str) -> Iterator[dict[str, Any]]:
     """
     for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
         yield from page["Items"]
+
+
+def load_items(client: DynamoDBClient, table: str, kinds: frozenset[str]) -> Items:
+    """Every item of the given kinds, in one pass over the table."""
+    out = Items()
+    for raw in scan_items(client, table):
+        out.add(raw, kinds)
+    return out
+
+
+def load_inventory(client: DynamoDBClient, table: str) -> Items:
+    """Every VPC item of the table (live and deleted), and the items that could not be read."""
+    return load_items(client, table, VPCS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +334,14 @@ class BatchWriter:
     Every UnprocessedItems entry is retried with jittered exponential backoff until written;
     items still unwritten after `max_attempts` (or on a non-retryable error) are counted in
     `stats.failed`, never dropped silently. Thread-safe `add`; `close()` waits for all flushes.
+
+    A key added twice before its batch is sent is written once, the later item winning
+    (DynamoDB rejects a whole batch that names one key twice). A batch DynamoDB rejects as
+    invalid (one oversized item, say) is split until the bad item is alone, so one bad item
+    never fails the others of its batch.
+
+    Each added item gets a sequence number; `settled()` says up to which number every item
+    has reached the table or failed, so a caller can act once some items are settled.
     """
 
     def __init__(
@@ -228,22 +359,41 @@ class BatchWriter:
         self._max_attempts = max_attempts
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: dict[tuple[str, str], dict[str, Any]] = {}
+        self._buffer_first = 0  # sequence number of the oldest buffered item
+        self._added = 0
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ddb-writer")
         # Bounded in-flight batches: back-pressure instead of an unbounded queue in memory.
         self._slots = threading.BoundedSemaphore(threads * 2)
-        self._futures: set[Future[None]] = set()
+        self._futures: dict[Future[None], int] = {}  # in flight -> its oldest sequence number
         self.stats = WriteStats()
+
+    @property
+    def added(self) -> int:
+        """Sequence number of the last item added (0 before the first)."""
+        return self._added
+
+    def settled(self) -> int:
+        """Every item with a sequence number up to this one is written or counted failed."""
+        with self._lock:
+            oldest = [*self._futures.values()]
+            if self._buffer:
+                oldest.append(self._buffer_first)
+            return min(oldest) - 1 if oldest else self._added
 
     def add(self, item: dict[str, Any]) -> None:
         """Queue one item; a full batch is handed to a background flush."""
+        key = item_key(item)
         with self._lock:
-            self._buffer.append(item)
+            self._added += 1
+            if not self._buffer:
+                self._buffer_first = self._added
+            self._buffer[key] = item
             if len(self._buffer) < BATCH_SIZE:
                 return
-            batch, self._buffer = self._buffer, []
-        self._submit(batch)
+            batch, first = self._take()
+        self._submit(batch, first)
 
     def add_all(self, items: Iterable[dict[str, Any]]) -> None:
         """Queue several items."""
@@ -253,9 +403,9 @@ class BatchWriter:
     def flush(self) -> None:
         """Send whatever is buffered and wait until every batch so far is settled."""
         with self._lock:
-            batch, self._buffer = self._buffer, []
+            batch, first = self._take()
         if batch:
-            self._submit(batch)
+            self._submit(batch, first)
         with self._lock:
             futures = list(self._futures)
         for f in futures:
@@ -273,32 +423,55 @@ class BatchWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _submit(self, batch: list[dict[str, Any]]) -> None:
+    def _take(self) -> tuple[list[dict[str, Any]], int]:
+        # Caller holds the lock.
+        batch, self._buffer = list(self._buffer.values()), {}
+        return batch, self._buffer_first
+
+    def _submit(self, batch: list[dict[str, Any]], first: int) -> None:
         self._slots.acquire()
-        fut = self._pool.submit(self._write, batch)
+        fut = self._pool.submit(self._write_isolated, batch)
         with self._lock:
-            self._futures.add(fut)
+            self._futures[fut] = first
         fut.add_done_callback(self._done)
 
     def _done(self, fut: Future[None]) -> None:
         self._slots.release()
         with self._lock:
-            self._futures.discard(fut)
+            self._futures.pop(fut, None)
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def _write_isolated(self, batch: list[dict[str, Any]]) -> None:
+        """Write a batch; if DynamoDB rejects it as invalid, halve it until the culprit is alone."""
+        rejected = self._write(batch)
+        if rejected is None:
+            return
+        code, message, rest = rejected
+        if len(rest) == 1:
+            self._record(1, 0, code, message)
+            return
+        half = len(rest) // 2
+        self._write_isolated(rest[:half])
+        self._write_isolated(rest[half:])
+
+    def _write(self, batch: list[dict[str, Any]]) -> tuple[str, str, list[dict[str, Any]]] | None:
+        """Write until done; if DynamoDB rejects the batch as invalid, return (code, message,
+        the items not yet written) for the caller to split."""
         requests: list[dict[str, Any]] = [{"PutRequest": {"Item": i}} for i in batch]
         for attempt in range(1, self._max_attempts + 1):
             try:
                 resp = self._retry.call(
                     self._client.batch_write_item, RequestItems={self._table: requests}
                 )
-            except (ClientError, BotoCoreError) as exc:
-                self._record(len(requests), 0, error_code(exc), error_message(exc))
-                return
+            except Exception as exc:  # noqa: BLE001 - every failure is counted, none escapes
+                code = error_code(exc)
+                if code == "ValidationException":
+                    return code, error_message(exc), [r["PutRequest"]["Item"] for r in requests]
+                self._record(len(requests), 0, code, error_message(exc))
+                return None
             unprocessed = resp.get("UnprocessedItems", {}).get(self._table, [])
             self._record(0, len(requests) - len(unprocessed), None, None)
             if not unprocessed:
-                return
+                return None
             requests = [dict(r) for r in unprocessed]
             # AWS: "we strongly recommend that you use an exponential backoff algorithm" when
             # BatchWriteItem returns unprocessed items.
@@ -309,6 +482,7 @@ class BatchWriter:
             "UnprocessedItems",
             f"{len(requests)} items still unprocessed after {self._max_attempts} tries",
         )
+        return None
 
     def _record(self, failed: int, written: int, code: str | None, message: str | None) -> None:
         with self._lock:
@@ -321,34 +495,85 @@ class BatchWriter:
 
 
 # ---------------------------------------------------------------------------------------------
-# Inventory reads and reservations. Reservation and lock items share the table without
-# breaking its key schema: `VpcId` is `reservation#<cidr>` / `allocation#lock`, `OwnerId` a
-# constant. Every reader that wants VPCs keeps only items whose VpcId starts with "vpc-".
-
-RESERVATION_PREFIX = "reservation#"
-RESERVATION_OWNER = "reservation"
-RESERVATION_REGION = "global"  # puts reservations in the owner index, under OwnerId=reservation
-LOCK_KEY = {"VpcId": {"S": "allocation#lock"}, "OwnerId": {"S": "allocation"}}
+# Leases. A run holds one lease item per account it is collecting, from before it reads the
+# account's items until that account's writes have settled. A second run that overlaps waits
+# for the lease, or reports the account failed: without it, a run that saw a VPC earlier
+# could overwrite the "deleted" mark of a run that saw it later (BatchWriteItem has no
+# conditions). The TTL frees the lease of a run that was killed.
 
 
-def is_vpc_item(item: Mapping[str, Any]) -> bool:
-    """True for VPC items, False for reservations and other bookkeeping items."""
-    return str(item.get("VpcId", {}).get("S", "")).startswith("vpc-")
+@dataclass(frozen=True)
+class Lease:
+    """Who is collecting an account, and until when the claim holds."""
+
+    account_id: str
+    run_id: str
+    started_at: datetime
+    expires_at: int  # epoch seconds
 
 
-def load_inventory(client: DynamoDBClient, table: str) -> tuple[list[Vpc], int]:
-    """Every VPC item of the table (live and deleted) and the count of unreadable items."""
-    vpcs: list[Vpc] = []
-    bad = 0
-    for raw in scan_items(client, table):
-        if not is_vpc_item(raw):
-            continue
+def _lease_key(account_id: str) -> dict[str, Any]:
+    return {"VpcId": _s(LEASE_PREFIX + account_id), "OwnerId": _s(LEASE_OWNER)}
+
+
+def lease_from_item(item: Mapping[str, Any]) -> Lease:
+    """Deserialize a lease item."""
+    return Lease(
+        account_id=item["VpcId"]["S"].removeprefix(LEASE_PREFIX),
+        run_id=item["RunId"]["S"],
+        started_at=datetime.fromisoformat(item["StartedAt"]["S"].replace("Z", "+00:00")),
+        expires_at=int(item["ExpiresAt"]["N"]),
+    )
+
+
+def acquire_lease(client: DynamoDBClient, table: str, lease: Lease, now: int) -> Lease | None:
+    """Take the account's lease for `lease.run_id`; None on success, else the current holder.
+
+    Conditional: free, expired (`now` in epoch seconds), or already ours.
+    """
+    item = {
+        **_lease_key(lease.account_id),
+        "RunId": _s(lease.run_id),
+        "StartedAt": _ts(lease.started_at),
+        "ExpiresAt": {"N": str(lease.expires_at)},
+    }
+    try:
+        client.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(VpcId) OR ExpiresAt < :now OR RunId = :run",
+            ExpressionAttributeValues={":now": {"N": str(now)}, ":run": _s(lease.run_id)},
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        held = client.get_item(
+            TableName=table, Key=_lease_key(lease.account_id), ConsistentRead=True
+        ).get("Item")
         try:
-            vpcs.append(from_item(raw))
-        except ValueError as exc:  # pydantic ValidationError is a ValueError
-            bad += 1
-            log.warning("unreadable table item %s: %s", raw.get("VpcId"), str(exc).splitlines()[0])
-    return vpcs, bad
+            return lease_from_item(held) if held else lease
+        except (KeyError, ValueError):
+            return lease  # an unreadable holder is still a holder
+    return None
+
+
+def release_lease(client: DynamoDBClient, table: str, account_id: str, run_id: str) -> None:
+    """Give the lease back, if it is still ours."""
+    try:
+        client.delete_item(
+            TableName=table,
+            Key=_lease_key(account_id),
+            ConditionExpression="RunId = :run",
+            ExpressionAttributeValues={":run": _s(run_id)},
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Reservations. Reservation and lock items share the table without breaking its key schema:
+# `VpcId` is `reservation#<cidr>` / `allocation#lock`, `OwnerId` a constant.
 
 
 @dataclass(frozen=True)
@@ -391,15 +616,19 @@ def reservation_from_item(item: Mapping[str, Any]) -> Reservation:
     )
 
 
-def list_reservations(client: DynamoDBClient, table: str) -> list[Reservation]:
+def list_reservations(client: DynamoDBClient, table: str) -> Items:
     """Every reservation item (expired ones included; filter with `Reservation.active`)."""
+    out = Items()
     pages = client.get_paginator("query").paginate(
         TableName=table,
         IndexName=OWNER_INDEX,
         KeyConditionExpression="OwnerId = :o",
         ExpressionAttributeValues={":o": {"S": RESERVATION_OWNER}},
     )
-    return [reservation_from_item(i) for page in pages for i in page["Items"]]
+    for page in pages:
+        for raw in page["Items"]:
+            out.add(raw, RESERVATIONS)
+    return out
 
 
 def allocation_version(client: DynamoDBClient, table: str) -> int:
@@ -472,3 +701,16 @@ def delete_reservation(client: DynamoDBClient, table: str, cidr: str) -> bool:
             return False
         raise
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry of item kinds (key prefix -> decoder). A new kind is one entry here.
+
+ITEM_KINDS: dict[str, ItemKind] = {
+    "vpc": ItemKind("vpc", "vpc-", from_item),
+    "reservation": ItemKind("reservation", RESERVATION_PREFIX, reservation_from_item),
+    "lease": ItemKind("lease", LEASE_PREFIX, lease_from_item),
+    "lock": ItemKind("lock", "allocation#", lambda item: item),
+}
+VPCS = frozenset({"vpc"})
+RESERVATIONS = frozenset({"reservation"})

@@ -120,6 +120,12 @@ class Faults:
     # (account, region, vpcs, roll) -> VpcIds it corrupted; roll(tag) is a deterministic [0, 1).
     vpc_mutator: Mutator | None = None
     corrupted: list[tuple[str, str, str]] = field(default_factory=list)
+    # (account, region) -> the OptInStatus that account's DescribeRegions reports for region.
+    region_status: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (service, region) -> a raw HTTP answer (status, body, headers) sent instead of the call's.
+    raw_answers: dict[tuple[str, str], tuple[int, bytes, dict[str, str]]] = field(
+        default_factory=dict
+    )
     enabled: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _calls: Counter[str] = field(default_factory=Counter)
@@ -178,6 +184,7 @@ class Faults:
         ev.register_first("before-send", self._before_send)
         ev.register("after-call.sts.AssumeRole", self._learn_key)
         ev.register("after-call.ec2.DescribeVpcs", self._after_describe_vpcs)
+        ev.register("after-call.ec2.DescribeRegions", self._after_describe_regions)
         ev.register("after-call.dynamodb.BatchWriteItem", self._after_batch_write)
         return self
 
@@ -270,10 +277,20 @@ class Faults:
         http = AWSResponse("https://fault.invalid/", rule.status, {}, RawBody(b""))
         return http, parsed_error(model, rule.code, rule.message, rule.status)
 
-    def _before_send(self, request: Any, **_: Any) -> None:
+    def _before_send(self, request: Any, **_: Any) -> Any:
         ctx = getattr(request, "context", None) or {}
         if "fault_service" not in ctx:
             return None
+        raw = self.raw_answers.get((ctx["fault_service"], ctx.get("fault_region", "")))
+        if raw is not None and self.enabled:
+            # A whole HTTP answer, parsed by botocore as it would parse a proxy's reply.
+            status, body, headers = raw
+            with self._lock:
+                self.injected[f"raw-{status}"] += 1
+                self.injected_at[(ctx.get("fault_account"), ctx["fault_region"])][
+                    f"raw-{status}"
+                ] += 1
+            return AWSResponse(request.url, status, headers, RawBody(body))
         rule = self._match(
             ctx["fault_service"],
             ctx["fault_operation"],
@@ -323,6 +340,15 @@ class Faults:
                 self.injected["vpc-page"] += 1
             else:
                 parsed.pop("NextToken", None)
+
+    def _after_describe_regions(
+        self, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        account = context.get("fault_account") or ""
+        for region in parsed.get("Regions", []):
+            status = self.region_status.get((account, region.get("RegionName", "")))
+            if status is not None:
+                region["OptInStatus"] = status
 
     def _hold_back(self, params: dict[str, Any], context: dict[str, Any]) -> None:
         held: dict[str, list[Any]] = {}

@@ -55,12 +55,12 @@ def test_store_against_dynalite(dynalite_url: str) -> None:
 
     r = Reservation("10.9.0.0/16", "111111111111", T, int(T.timestamp()) + 3600, "note")
     ddb.put_item(TableName="VPCTracker-store", Item=reservation_item(r))
-    inventory, bad = load_inventory(ddb, "VPCTracker-store")
-    assert bad == 0
-    assert sorted(inventory, key=lambda v: v.VpcId) == sorted(written, key=lambda v: v.VpcId)
-    mine = query_account(ddb, "VPCTracker-store", "111111111111")
+    inventory = load_inventory(ddb, "VPCTracker-store")
+    assert inventory.unreadable == []
+    assert sorted(inventory.vpcs, key=lambda v: v.VpcId) == sorted(written, key=lambda v: v.VpcId)
+    mine = query_account(ddb, "VPCTracker-store", "111111111111").vpcs
     assert {v.VpcId for v in mine} == {v.VpcId for v in written if v.OwnerId == "111111111111"}
-    assert list_reservations(ddb, "VPCTracker-store") == [r]
+    assert list_reservations(ddb, "VPCTracker-store").reservations == [r]
     assert delete_reservation(ddb, "VPCTracker-store", "10.9.0.0/16") is True
     assert delete_reservation(ddb, "VPCTracker-store", "10.9.0.0/16") is False
 
@@ -91,7 +91,7 @@ def test_collect_and_audit_with_dynalite_table(
         second = run(cfg, opts)
         assert second.marked_deleted == 1
         audit, _ = run_audit(cfg, options=opts)
-        stored = read_inventory(cfg, session)
+        stored = read_inventory(cfg, session).vpcs
     assert {v.VpcId for v in stored if v.Deleted} == {a}
     assert audit.to_dict()["summary"]["overlap_groups"] == 0  # a's clash is gone with it
     assert audit.vpc_count == first.vpcs_seen - 1

@@ -16,7 +16,7 @@ from collector.demo import delete_default_vpc, member_clients
 from collector.errors import RetryPolicy
 from collector.models import Vpc
 from collector.runner import RunOptions, RunSummary, dynamodb_client, run
-from collector.store import create_table, from_item, scan_items
+from collector.store import create_table, from_item, is_vpc_item, scan_items
 from tests.faults import Faults
 
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -69,7 +69,8 @@ class Org:
 
     def table(self, name: str = "VPCTracker") -> dict[tuple[str, str], Vpc]:
         ddb = dynamodb_client(self.session, self.config())
-        return {(v.VpcId, v.OwnerId): v for v in map(from_item, scan_items(ddb, name))}
+        vpcs = map(from_item, filter(is_vpc_item, scan_items(ddb, name)))
+        return {(v.VpcId, v.OwnerId): v for v in vpcs}
 
 
 def build_org(session: boto3.Session) -> Org:

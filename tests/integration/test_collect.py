@@ -150,17 +150,36 @@ def test_throttling_then_success(org: Org, faults: Faults) -> None:
     assert table_state(org) == api_state(org)
 
 
-def test_disabled_region_is_skipped_not_failed(org: Org, faults: Faults) -> None:
+def test_region_the_account_has_not_opted_into_is_skipped(org: Org, faults: Faults) -> None:
+    org.run(at=now(1))
+    acct = org.accounts["sandbox"]
+    vid = org.api_vpcs("sandbox", "eu-west-1")[0]["VpcId"]
+    faults.region_status[(acct, "eu-west-1")] = "not-opted-in"
+    summary = org.run(at=now(2))
+    assert summary.exit_code == 0
+    assert summary.skips == [
+        {"account_id": acct, "region": "eu-west-1", "reason": "RegionNotEnabled"}
+    ]
+    assert summary.marked_deleted == 0
+    assert not org.table()[(vid, acct)].Deleted
+
+
+@pytest.mark.parametrize("code", ["AuthFailure", "UnrecognizedClientException", "OptInRequired"])
+def test_an_enabled_region_answering_auth_failure_is_failed_not_skipped(
+    org: Org, faults: Faults, code: str
+) -> None:
+    """Issue 10, observation 1: only the account's own DescribeRegions proves a region off."""
     org.run(at=now(1))
     acct = org.accounts["sandbox"]
     vid = org.api_vpcs("sandbox", "eu-west-1")[0]["VpcId"]
     org.ec2("sandbox", "eu-west-1").delete_vpc(VpcId=vid)
-    faults.error(
-        "ec2", "DescribeVpcs", "OptInRequired", status=401, account=acct, region="eu-west-1"
-    )
+    faults.error("ec2", "DescribeVpcs", code, status=401, account=acct, region="eu-west-1")
     summary = org.run(at=now(2))
-    assert summary.exit_code == 0
-    assert summary.skips == [{"account_id": acct, "region": "eu-west-1", "reason": "OptInRequired"}]
+    assert summary.exit_code == 2
+    assert summary.skips == []
+    assert [(f["account_id"], f["region"], f["error_code"]) for f in summary.failures] == [
+        (acct, "eu-west-1", code)
+    ]
     assert summary.marked_deleted == 0
     assert not org.table()[(vid, acct)].Deleted
 

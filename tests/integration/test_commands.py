@@ -93,7 +93,12 @@ def test_audit_json_from_table(org: Org, cfg: Path, capsys: pytest.CaptureFixtur
     assert [(x["AccountName"], x["Region"]) for x in d["default_vpcs"]] == [
         ("workload-b", "us-east-1")
     ]
-    assert d["summary"] == {"overlap_groups": 2, "vpcs_in_overlaps": 3, "default_vpcs": 1}
+    assert d["summary"] == {
+        "overlap_groups": 2,
+        "vpcs_in_overlaps": 3,
+        "default_vpcs": 1,
+        "unreadable_items": 0,
+    }
 
 
 def test_audit_csv_to_file_account_filter_and_include_default(
@@ -162,7 +167,12 @@ def test_check_exit_codes(
     # Findings: workload-b clashes with workload-a and kept its default VPC.
     code, d = check_json(org, capsys, cfg, org.accounts["workload-b"])
     assert code == 3 and d["verdict"] == "findings" and d["exit_code"] == 3
-    assert d["audit"]["summary"] == {"overlap_groups": 1, "vpcs_in_overlaps": 2, "default_vpcs": 1}
+    assert d["audit"]["summary"] == {
+        "overlap_groups": 1,
+        "vpcs_in_overlaps": 2,
+        "default_vpcs": 1,
+        "unreadable_items": 0,
+    }
     # Incomplete: the role cannot be assumed, nothing to certify.
     faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=org.accounts["sandbox"])
     code, d = check_json(org, capsys, cfg, org.accounts["sandbox"])
@@ -231,7 +241,8 @@ def test_reservation_released_when_the_vpc_appears(
     org.create_vpc("sandbox", "us-east-1", "10.200.0.0/20")
     code, out, _ = cli(org, capsys, "collect", "--config", str(cfg), "--format", "json")
     assert json.loads(out)["reservations_released"] == ["10.200.0.0/20"]
-    assert list_reservations(dynamodb_client(org.session, org.config()), "VPCTracker") == []
+    ddb = dynamodb_client(org.session, org.config())
+    assert list_reservations(ddb, "VPCTracker").reservations == []
 
 
 @pytest.mark.parametrize(
@@ -312,7 +323,7 @@ def test_concurrent_reservations_never_share_a_block(org: Org) -> None:
     for i, a in enumerate(nets):
         for b in nets[i + 1 :]:
             assert not a.overlaps(b), (a, b)
-    stored = list_reservations(ddb, "VPCTracker")
+    stored = list_reservations(ddb, "VPCTracker").reservations
     assert sorted(r.cidr for r in stored) == sorted(results)
 
 

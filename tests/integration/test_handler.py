@@ -55,7 +55,12 @@ def test_scheduled_event_runs_the_org(
     result = handler(load_data("events/scheduled.json"), Context(), session=org.session)
     assert result["ok"] is True
     assert result["summary"]["targets"] == {"total": 8, "ok": 8, "skipped": 0, "failed": 0}
-    assert result["audit"] == {"overlap_groups": 1, "vpcs_in_overlaps": 2, "default_vpcs": 1}
+    assert result["audit"] == {
+        "overlap_groups": 1,
+        "vpcs_in_overlaps": 2,
+        "default_vpcs": 1,
+        "unreadable_items": 0,
+    }
     (metrics,) = emf_lines(capsys.readouterr().out)
     assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "VPCTracker"
     assert metrics["Mode"] == "scheduled"

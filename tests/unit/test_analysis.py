@@ -147,10 +147,20 @@ def test_groups_with_vpcs_reserved_defaults_and_deleted() -> None:
     audit = build_audit(vpcs, reserved, now=NOW)
     d = audit.to_dict()
     assert d["vpc_count"] == 7 and d["account_count"] == 2
-    assert d["summary"] == {"overlap_groups": 3, "vpcs_in_overlaps": 4, "default_vpcs": 2}
+    assert d["summary"] == {
+        "overlap_groups": 3,
+        "vpcs_in_overlaps": 4,
+        "default_vpcs": 2,
+        "unreadable_items": 0,
+    }
     assert [x["VpcId"] for x in d["default_vpcs"]] == [vpcs[3].VpcId, vpcs[4].VpcId]
     only_o1 = build_audit(vpcs, reserved, now=NOW, accounts=[o1]).to_dict()
-    assert only_o1["summary"] == {"overlap_groups": 2, "vpcs_in_overlaps": 3, "default_vpcs": 1}
+    assert only_o1["summary"] == {
+        "overlap_groups": 2,
+        "vpcs_in_overlaps": 3,
+        "default_vpcs": 1,
+        "unreadable_items": 0,
+    }
 
 
 def test_first_free_basic() -> None:

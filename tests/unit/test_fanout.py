@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
 from collector.models import Account, TargetResult, TargetStatus
+from collector.regions import RegionPlan
 from collector.scan import ALL_REGIONS, fan_out
 
 ACCTS = [Account(f"{i:012d}", f"acct-{i}") for i in range(1, 31)]
@@ -26,8 +26,8 @@ def denied(op: str) -> ClientError:
 
 
 def test_every_target_once_and_account_done_last() -> None:
-    def prepare(a: Account) -> tuple[str, Sequence[str]]:
-        return f"state-{a.id}", REGIONS
+    def prepare(a: Account) -> tuple[str, RegionPlan]:
+        return f"state-{a.id}", RegionPlan(REGIONS)
 
     def scan(a: Account, r: str) -> TargetResult:
         return TargetResult(a.id, r, TargetStatus.OK)
@@ -44,10 +44,10 @@ def test_every_target_once_and_account_done_last() -> None:
 
 
 def test_prepare_failure_is_one_failed_target_and_others_continue() -> None:
-    def prepare(a: Account) -> tuple[None, Sequence[str]]:
+    def prepare(a: Account) -> tuple[None, RegionPlan]:
         if a.id == ACCTS[3].id:
             raise denied("AssumeRole")
-        return None, ["us-east-1"]
+        return None, RegionPlan(["us-east-1"])
 
     def scan(a: Account, r: str) -> TargetResult:
         return TargetResult(a.id, r, TargetStatus.OK)
@@ -67,8 +67,8 @@ def test_in_flight_work_is_bounded() -> None:
     peak = 0
     release = threading.Semaphore(0)
 
-    def prepare(a: Account) -> tuple[None, Sequence[str]]:
-        return None, ["r1-west-1"]
+    def prepare(a: Account) -> tuple[None, RegionPlan]:
+        return None, RegionPlan(["r1-west-1"])
 
     def scan(a: Account, r: str) -> TargetResult:
         nonlocal running, peak
@@ -102,8 +102,8 @@ def test_stop_reports_everything_not_reached_as_failed() -> None:
     scanned: list[str] = []
     stop_after = 4
 
-    def prepare(a: Account) -> tuple[None, Sequence[str]]:
-        return None, ["us-east-1", "eu-west-1"]
+    def prepare(a: Account) -> tuple[None, RegionPlan]:
+        return None, RegionPlan(["us-east-1", "eu-west-1"])
 
     def scan(a: Account, r: str) -> TargetResult:
         scanned.append(a.id)

@@ -73,11 +73,19 @@ def test_malformed_items_are_reported_not_raised() -> None:
     assert all(i.account_id == ACCOUNT.id and i.region == "eu-west-1" for i in out.invalid)
 
 
-def test_record_is_frozen_and_rejects_unknown_fields() -> None:
+def test_record_is_frozen_and_tolerates_unknown_fields() -> None:
     vpc = to_records(
         load_data("describe_vpcs_mixed.json")["Vpcs"], account=ACCOUNT, region="us-east-1", now=NOW
     ).records[0]
     with pytest.raises(Exception, match="frozen"):
         vpc.State = "pending"  # type: ignore[misc]
-    with pytest.raises(Exception, match="Extra inputs"):
-        Vpc.model_validate({**vpc.model_dump(), "Surprise": 1})
+    # Items are written by other programs too (a newer version): an unknown attribute is
+    # ignored, not a reason to drop the VPC (issue 10, observation 3).
+    assert Vpc.model_validate({**vpc.model_dump(), "Surprise": 1}) == vpc
+
+
+def test_a_vpc_listed_twice_is_kept_once() -> None:
+    raw = load_data("describe_vpcs_mixed.json")["Vpcs"][0]
+    renamed = {**raw, "Tags": [{"Key": "Name", "Value": "later"}]}
+    out = to_records([raw, renamed], account=ACCOUNT, region="us-east-1", now=NOW)
+    assert [(v.VpcId, v.Name) for v in out.records] == [(raw["VpcId"], "later")]

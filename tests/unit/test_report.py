@@ -55,6 +55,7 @@ def test_json_golden() -> None:
         "account_count",
         "overlap_groups",
         "default_vpcs",
+        "unreadable_items",
         "summary",
     ]
 

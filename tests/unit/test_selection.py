@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from collector.models import Account
 from collector.organization import select_accounts
-from collector.regions import needs_discovery, plan_regions
+from collector.regions import SKIP_NOT_ENABLED, SKIP_NOT_OFFERED, plan_regions
 
 A = Account("111111111111", "a")
 B = Account("222222222222", "b")
@@ -29,19 +27,36 @@ def test_include_exclude_and_ous() -> None:
     assert ids(select_accounts([A, B], include=[A.id], exclude=[A.id])) == []
 
 
-def test_regions_all_uses_enabled_regions() -> None:
-    assert needs_discovery("all", [])
-    assert plan_regions("all", [], ["eu-west-1", "us-east-1"]) == ["eu-west-1", "us-east-1"]
-    with pytest.raises(ValueError):
-        plan_regions("all", [], None)
+STATUS = {
+    "us-east-1": "opt-in-not-required",
+    "eu-west-1": "opt-in-not-required",
+    "ap-south-1": "opt-in-not-required",
+    "af-south-1": "opted-in",
+    "me-south-1": "not-opted-in",
+    "ap-east-1": "opting-out",
+}
+
+
+def test_regions_all_is_every_region_not_proven_off() -> None:
+    plan = plan_regions("all", [], STATUS)
+    assert plan.scan == ["af-south-1", "ap-east-1", "ap-south-1", "eu-west-1", "us-east-1"]
+    assert plan.skipped == []
 
 
 def test_explicit_and_cli_regions() -> None:
-    assert not needs_discovery(["us-east-1"], [])
-    assert not needs_discovery("all", ["eu-west-1"])
-    assert plan_regions(["us-east-1", "us-east-1", "eu-west-1"], [], None) == [
+    assert plan_regions(["us-east-1", "us-east-1", "eu-west-1"], [], STATUS).scan == [
         "us-east-1",
         "eu-west-1",
     ]
-    assert plan_regions("all", ["ap-south-1"], None) == ["ap-south-1"]
-    assert plan_regions(["us-east-1"], ["eu-west-1"], None) == ["eu-west-1"]
+    assert plan_regions("all", ["ap-south-1"], STATUS).scan == ["ap-south-1"]
+    assert plan_regions(["us-east-1"], ["eu-west-1"], STATUS).scan == ["eu-west-1"]
+
+
+def test_only_the_accounts_own_answer_proves_a_region_off() -> None:
+    plan = plan_regions(["us-east-1", "me-south-1", "us-gov-west-1", "ap-east-1"], [], STATUS)
+    # Opting out may still hold VPCs: scanned, so an error there is a failure, not a skip.
+    assert plan.scan == ["us-east-1", "ap-east-1"]
+    assert plan.skipped == [
+        ("me-south-1", SKIP_NOT_ENABLED),
+        ("us-gov-west-1", SKIP_NOT_OFFERED),
+    ]
