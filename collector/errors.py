@@ -11,6 +11,7 @@ from botocore.exceptions import (
     ConnectionError,
     HTTPClientError,
 )
+from botocore.parsers import ResponseParserError
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -49,9 +50,6 @@ TRANSIENT_CODES = frozenset(
         "IDPCommunicationError",
     }
 )
-# A region the account has not enabled (opt-in regions) answers with one of these:
-# https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html
-REGION_DISABLED_CODES = frozenset({"AuthFailure", "OptInRequired", "UnrecognizedClientException"})
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 
 T = TypeVar("T")
@@ -59,6 +57,15 @@ T = TypeVar("T")
 
 class FatalError(Exception):
     """The run cannot start or continue (e.g. cannot list accounts); one line for the user."""
+
+
+class MalformedResponse(Exception):
+    """An answer that parsed but lacks what every real answer has (a proxy's 200 page, say).
+
+    botocore parses any well-formed markup without complaint: an HTML page with status 200
+    becomes a DescribeVpcs answer with no `Vpcs` key, which would read as "no VPCs" and mark
+    every VPC of the target deleted.
+    """
 
 
 def error_code(exc: BaseException) -> str:
@@ -85,7 +92,11 @@ def is_retryable(exc: BaseException) -> bool:
         return code in THROTTLING_CODES or code in TRANSIENT_CODES or int(status) >= 500
     # ConnectionError: endpoint unreachable; HTTPClientError: connection reset, read and
     # connect timeouts. botocore has retried these already; a later whole-task retry may win.
-    return isinstance(exc, ConnectionError | HTTPClientError)
+    # ResponseParserError: a non-XML error page from a proxy on the way ("Further retries may
+    # succeed", botocore says, but does not retry it itself).
+    return isinstance(
+        exc, ConnectionError | HTTPClientError | ResponseParserError | MalformedResponse
+    )
 
 
 @dataclass(frozen=True)

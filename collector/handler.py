@@ -62,6 +62,7 @@ ENV_KEYS: dict[str, str] = {
     "VPCTRACKER_INCLUDE_OUS": "organization.include_ous",
     "VPCTRACKER_REGIONS": "regions",
     "VPCTRACKER_MAX_WORKERS": "scan.max_workers",
+    "VPCTRACKER_LEASE_WAIT_SECONDS": "scan.lease_wait_seconds",
     "VPCTRACKER_HOME_REGION": "scan.home_region",
     "VPCTRACKER_RESERVED_CIDRS": "reserved_cidrs",
 }
@@ -70,7 +71,7 @@ LIST_KEYS = {
     "organization.exclude_accounts",
     "organization.include_ous",
 }
-INT_KEYS = {"scan.max_workers", "table.deleted_retention_days"}
+INT_KEYS = {"scan.max_workers", "scan.lease_wait_seconds", "table.deleted_retention_days"}
 
 
 def _env_value(path: str, raw: str) -> Any:

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from collector.errors import MalformedResponse
+
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
@@ -24,6 +26,8 @@ SKIP_NOT_OFFERED = "RegionNotOffered"
 def get_region_status(ec2: EC2Client) -> dict[str, str]:
     """Every region offered to the signing account, with its OptInStatus (AWS call only)."""
     resp = ec2.describe_regions(AllRegions=True)
+    if not resp.get("Regions"):  # every account is offered some region: see MalformedResponse
+        raise MalformedResponse("DescribeRegions answer lists no regions")
     return {
         r["RegionName"]: r.get("OptInStatus", "opt-in-not-required")
         for r in resp["Regions"]

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -359,7 +359,8 @@ class TableSink:
         """Take the account's lease, waiting up to `lease_wait` seconds; raise LeaseHeld."""
         deadline = time.monotonic() + self.lease_wait
         while True:
-            now = self.opts.clock()
+            # Wall-clock time, not the run's clock: leases are compared across runs.
+            now = datetime.now(UTC).replace(microsecond=0)
             lease = Lease(
                 account_id,
                 self.opts.run_id,

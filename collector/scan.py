@@ -16,7 +16,13 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from collector.credentials import AssumedRoles, MemberCredentials
-from collector.errors import EXPIRED_CODES, RetryPolicy, error_code, error_message
+from collector.errors import (
+    EXPIRED_CODES,
+    MalformedResponse,
+    RetryPolicy,
+    error_code,
+    error_message,
+)
 from collector.models import Account, TargetResult, TargetStatus, to_records
 from collector.regions import RegionPlan, get_region_status, plan_regions
 
@@ -49,6 +55,8 @@ def get_vpcs(ec2: EC2Client) -> list[dict[str, Any]]:
     """Every VPC the signing account can see in the client's region (AWS call only)."""
     out: list[dict[str, Any]] = []
     for page in ec2.get_paginator("describe_vpcs").paginate():
+        if "Vpcs" not in page:  # EC2 always sends <vpcSet/>, even empty: see MalformedResponse
+            raise MalformedResponse("DescribeVpcs answer has no Vpcs list")
         out.extend(page["Vpcs"])  # type: ignore[arg-type]
     return out
 

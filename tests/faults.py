@@ -86,7 +86,7 @@ class Rule:
 
     service: str  # or "*"
     operation: str  # or "*"
-    kind: str  # "error" | "connection" | "timeout"
+    kind: str  # "error" | "connection" | "timeout" | "raw"
     code: str = ""
     status: int = 400
     message: str = "injected fault"
@@ -95,6 +95,8 @@ class Rule:
     account: str | None = None
     region: str | None = None
     once_per_target: bool = False
+    body: bytes = b""  # kind "raw": the whole HTTP answer's body (and `status`, `content_type`)
+    content_type: str = "text/html"
     fired: int = 0
     fired_targets: set[tuple[str | None, str]] = field(default_factory=set)
 
@@ -122,10 +124,6 @@ class Faults:
     corrupted: list[tuple[str, str, str]] = field(default_factory=list)
     # (account, region) -> the OptInStatus that account's DescribeRegions reports for region.
     region_status: dict[tuple[str, str], str] = field(default_factory=dict)
-    # (service, region) -> a raw HTTP answer (status, body, headers) sent instead of the call's.
-    raw_answers: dict[tuple[str, str], tuple[int, bytes, dict[str, str]]] = field(
-        default_factory=dict
-    )
     enabled: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _calls: Counter[str] = field(default_factory=Counter)
@@ -173,6 +171,39 @@ class Faults:
     ) -> Rule:
         """Fail matching calls with a connection reset (`connection`) or a read timeout."""
         rule = Rule(service, operation, kind, times=times, probability=probability)
+        self.rules.append(rule)
+        return rule
+
+    def raw(
+        self,
+        service: str,
+        operation: str,
+        status: int,
+        body: bytes,
+        *,
+        name: str,
+        content_type: str = "text/html",
+        probability: float = 1.0,
+        account: str | None = None,
+        region: str | None = None,
+        times: int | None = None,
+    ) -> Rule:
+        """Answer matching calls with a whole HTTP response (a proxy's page, say), which
+        botocore parses as it would a real one; `name` is the error code it should surface as
+        (the name counted in `injected`)."""
+        rule = Rule(
+            service,
+            operation,
+            "raw",
+            name,
+            status,
+            times=times,
+            probability=probability,
+            account=account,
+            region=region,
+            body=body,
+            content_type=content_type,
+        )
         self.rules.append(rule)
         return rule
 
@@ -281,25 +312,19 @@ class Faults:
         ctx = getattr(request, "context", None) or {}
         if "fault_service" not in ctx:
             return None
-        raw = self.raw_answers.get((ctx["fault_service"], ctx.get("fault_region", "")))
-        if raw is not None and self.enabled:
-            # A whole HTTP answer, parsed by botocore as it would parse a proxy's reply.
-            status, body, headers = raw
-            with self._lock:
-                self.injected[f"raw-{status}"] += 1
-                self.injected_at[(ctx.get("fault_account"), ctx["fault_region"])][
-                    f"raw-{status}"
-                ] += 1
-            return AWSResponse(request.url, status, headers, RawBody(body))
         rule = self._match(
             ctx["fault_service"],
             ctx["fault_operation"],
-            ("connection", "timeout"),
+            ("connection", "timeout", "raw"),
             ctx.get("fault_account"),
             ctx.get("fault_region", ""),
         )
         if rule is None:
             return None
+        if rule.kind == "raw":
+            # A whole HTTP answer, parsed by botocore as it would parse a proxy's reply.
+            headers = {"content-type": rule.content_type}
+            return AWSResponse(request.url, rule.status, headers, RawBody(rule.body))
         if rule.kind == "timeout":
             raise ReadTimeoutError(endpoint_url=request.url)
         raise ConnectionClosedError(endpoint_url=request.url)

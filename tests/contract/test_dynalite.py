@@ -7,24 +7,29 @@ dynalite has no UpdateTimeToLive and no TransactWriteItems: tables are created w
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from collector.cli import main
 from collector.config import Config
 from collector.models import Account, to_records
 from collector.runner import RunOptions, read_inventory, run, run_audit
 from collector.store import (
     BatchWriter,
+    Lease,
     Reservation,
     TableMissingError,
+    acquire_lease,
     check_table,
     create_table,
     delete_reservation,
     list_reservations,
     load_inventory,
     query_account,
+    release_lease,
     reservation_item,
     to_item,
 )
@@ -99,3 +104,53 @@ def test_collect_and_audit_with_dynalite_table(
     direct = boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
     count = direct.scan(TableName="VPCTracker-collect", Select="COUNT")["Count"]
     assert count == len(stored)
+
+
+def test_init_table_without_ttl_support_warns_and_succeeds(
+    dynalite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """dynalite has no UpdateTimeToLive: init-table creates the table and says what it lacks."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynalite_url)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("table: {name: VPCTracker-init, region: us-east-1}\n")
+    assert main(["init-table", "--config", str(cfg)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "table VPCTracker-init in us-east-1: created\n"
+    assert err.startswith("vpctracker: warning: this endpoint does not support DynamoDB TTL")
+    assert len(err.splitlines()) == 1
+    assert main(["init-table", "--config", str(cfg)]) == 0
+    assert capsys.readouterr().out == "table VPCTracker-init in us-east-1: already exists\n"
+
+
+def test_leases_and_isolated_batches_against_dynalite(dynalite_url: str) -> None:
+    """The conditional lease writes and the split of a rejected batch, on a second DynamoDB."""
+    ddb = boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
+    create_table(ddb, "VPCTracker-lease", ttl=False)
+    now = int(T.timestamp())
+    mine = Lease("111111111111", "run-a", T, now + 900)
+    theirs = Lease("111111111111", "run-b", T, now + 1800)
+    assert acquire_lease(ddb, "VPCTracker-lease", mine, now) is None
+    assert acquire_lease(ddb, "VPCTracker-lease", mine, now) is None  # ours already
+    assert acquire_lease(ddb, "VPCTracker-lease", theirs, now) == mine
+    assert acquire_lease(ddb, "VPCTracker-lease", theirs, now + 901) is None  # expired
+    release_lease(ddb, "VPCTracker-lease", "111111111111", "run-a")  # not ours any more
+    assert acquire_lease(ddb, "VPCTracker-lease", mine, now + 901) == theirs
+    release_lease(ddb, "VPCTracker-lease", "111111111111", "run-b")
+    assert acquire_lease(ddb, "VPCTracker-lease", mine, now + 901) is None
+
+    raw = load_data("describe_vpcs_mixed.json")["Vpcs"][0]
+    acct = Account("111111111111", "a")
+    items = [
+        to_item(v)
+        for n in range(10)
+        for v in to_records(
+            [{**raw, "VpcId": f"vpc-{n:017x}"}], account=acct, region="us-east-1", now=T
+        ).records
+    ]
+    items[4]["Tags"] = {"M": {f"k{i}": {"S": "x" * 1000} for i in range(420)}}  # > 400 KB
+    with BatchWriter(ddb, "VPCTracker-lease", threads=2) as w:
+        w.add_all(items)
+    assert (w.stats.written, w.stats.failed) == (9, 1)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from collector.cli import main
 from collector.config import Config
 from collector.demo import delete_default_vpc, member_clients
 from collector.errors import RetryPolicy
@@ -136,9 +139,49 @@ def faults(org: Org) -> Faults:
     return Faults(org.session, seed=1234).install()
 
 
+@pytest.fixture
+def cfg(org: Org, tmp_path: Path) -> Path:
+    p = tmp_path / "config.yaml"
+    p.write_text(
+        "organization:\n"
+        f"  exclude_accounts: ['{org.accounts['excluded']}']\n"
+        "regions: [us-east-1, eu-west-1]\n"
+        "table: {name: VPCTracker, region: us-east-1}\n"
+        "scan: {max_workers: 4}\n"
+        "reserved_cidrs:\n"
+        "  - {cidr: 192.168.0.0/16, name: corporate-network}\n"
+    )
+    return p
+
+
+def cli(org: Org, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv), session=org.session)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check_json(
+    org: Org, capsys: pytest.CaptureFixture[str], cfg: Path, account: str
+) -> tuple[int, dict[str, Any]]:
+    """`vpctracker check --format json --account ACCOUNT`: exit code and parsed result."""
+    code, out, _ = cli(
+        org, capsys, "check", "--config", str(cfg), "--format", "json", "--account", account
+    )
+    return code, json.loads(out)
+
+
 def now(day: int) -> datetime:
     """A fixed run time (day of November 2026)."""
     return datetime(2026, 11, day, 3, 0, tzinfo=UTC)
 
 
-__all__ = ["FAST_RETRY", "REGIONS", "Org", "build_org", "now", "scan_items"]
+__all__ = [
+    "FAST_RETRY",
+    "REGIONS",
+    "Org",
+    "build_org",
+    "check_json",
+    "cli",
+    "now",
+    "scan_items",
+]

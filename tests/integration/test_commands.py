@@ -8,7 +8,6 @@ import ipaddress
 import json
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,38 +17,7 @@ from collector.models import utc_now
 from collector.runner import dynamodb_client
 from collector.store import list_reservations
 from tests.faults import Faults
-from tests.integration.conftest import Org, now
-
-
-@pytest.fixture
-def cfg(org: Org, tmp_path: Path) -> Path:
-    p = tmp_path / "config.yaml"
-    p.write_text(
-        "organization:\n"
-        f"  exclude_accounts: ['{org.accounts['excluded']}']\n"
-        "regions: [us-east-1, eu-west-1]\n"
-        "table: {name: VPCTracker, region: us-east-1}\n"
-        "scan: {max_workers: 4}\n"
-        "reserved_cidrs:\n"
-        "  - {cidr: 192.168.0.0/16, name: corporate-network}\n"
-    )
-    return p
-
-
-def cli(org: Org, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv), session=org.session)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def check_json(
-    org: Org, capsys: pytest.CaptureFixture[str], cfg: Path, account: str
-) -> tuple[int, dict[str, Any]]:
-    """`vpctracker check --format json --account ACCOUNT`: exit code and parsed result."""
-    code, out, _ = cli(
-        org, capsys, "check", "--config", str(cfg), "--format", "json", "--account", account
-    )
-    return code, json.loads(out)
+from tests.integration.conftest import Org, check_json, cli, now
 
 
 def reserve_20(

@@ -168,8 +168,16 @@ def schedule(faults: Faults, world: World, intensity: float = 1.0) -> None:
             )
         for region in REGIONS:
             if faults.roll("disabled", acct, region) < 0.05:
-                code = ["OptInRequired", "AuthFailure", "UnrecognizedClientException"][
-                    int(faults.roll("which", acct, region) * 3)
+                # Really not opted in: the account's DescribeRegions says so, and the region
+                # itself answers as real AWS does (it is never asked: the plan skips it).
+                faults.region_status[(acct, region)] = "not-opted-in"
+                faults.error(
+                    "ec2", "DescribeVpcs", "OptInRequired", status=401, account=acct, region=region
+                )
+            elif faults.roll("authfailure", acct, region) < 0.03:
+                # An enabled region answering AuthFailure proves nothing: a failed target.
+                code = ["AuthFailure", "UnrecognizedClientException"][
+                    int(faults.roll("which", acct, region) * 2)
                 ]
                 faults.error(
                     "ec2",
@@ -178,7 +186,7 @@ def schedule(faults: Faults, world: World, intensity: float = 1.0) -> None:
                     status=401,
                     account=acct,
                     region=region,
-                    message="region not enabled",
+                    message="AWS was not able to validate the provided access credentials",
                 )
     for acct in ids:
         for region in REGIONS:
@@ -195,6 +203,25 @@ def schedule(faults: Faults, world: World, intensity: float = 1.0) -> None:
         probability=0.1 * intensity,
         once_per_target=True,
         message="The security token included in the request is expired",
+    )
+    # A proxy on the way: a plain-text 502 (ResponseParserError) or a 200 login page (parses
+    # as an answer without a Vpcs list).
+    faults.raw(
+        "ec2",
+        "DescribeVpcs",
+        502,
+        b"upstream connect error or disconnect/reset before headers",
+        name="ResponseParserError",
+        content_type="text/plain",
+        probability=p / 4,
+    )
+    faults.raw(
+        "ec2",
+        "DescribeVpcs",
+        200,
+        b"<!DOCTYPE html><html><body>Please sign in to the proxy</body></html>",
+        name="MalformedResponse",
+        probability=p / 4,
     )
     faults.unprocessed_fraction = 0.3 * intensity
     faults.vpc_mutator = corrupt
@@ -246,12 +273,9 @@ def check_properties(
             ok = acct not in denied_accounts and target not in failed and target not in skipped
             bad_here = {v for a, r, v in corrupted if (a, r) == target}
             if target in skipped:
-                # Skipped means the region answered as not enabled, and nothing else does.
-                assert faults.injected_at[target].keys() & {
-                    "OptInRequired",
-                    "AuthFailure",
-                    "UnrecognizedClientException",
-                }
+                # Skipped means the account's own DescribeRegions said "not opted in", and
+                # nothing else does (an AuthFailure in an enabled region is a failure).
+                assert faults.region_status.get(target) == "not-opted-in", target
             if not ok:
                 # 2. A failed or skipped target writes and marks nothing.
                 assert not written_now and not marked_now, target

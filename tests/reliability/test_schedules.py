@@ -15,7 +15,15 @@ def test_properties_hold_under_a_fault_schedule(session: boto3.Session, seed: in
     assert figures.vpcs_lost == 0 and figures.false_deletes == 0
     # The schedule really injected every kind of fault it promises.
     kinds = set(figures.faults)
-    assert {"UnprocessedItems", "ExpiredToken", "malformed", "ConnectionClosedError"} <= kinds
+    assert {
+        "UnprocessedItems",
+        "ExpiredToken",
+        "malformed",
+        "ConnectionClosedError",
+        "ResponseParserError",
+        "MalformedResponse",
+    } <= kinds
+    assert kinds & {"AuthFailure", "UnrecognizedClientException"}
     assert kinds & {
         "Throttling",
         "RequestLimitExceeded",
