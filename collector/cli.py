@@ -30,8 +30,9 @@ from collector.config import (
 )
 from collector.errors import FatalError, error_code, error_message
 from collector.models import iso, utc_now
-from collector.report import render, render_table
+from collector.report import render, render_summary, render_table
 from collector.runner import RunOptions, RunSummary, dynamodb_client, run, run_audit, run_check
+from collector.safety import brief, one_line
 from collector.store import (
     TableMissingError,
     check_table,
@@ -61,7 +62,7 @@ def _typed(check: Callable[[str], str], what: str) -> Callable[[str], str]:
         try:
             return check(value)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{value!r} {exc}") from None
+            raise argparse.ArgumentTypeError(f"{brief(value)} {exc}") from None
 
     parse.__name__ = what
     return parse
@@ -193,36 +194,6 @@ class Progress:
         """End the progress line."""
         if self.enabled:
             self._stream.write("\n")
-
-
-def render_summary(s: RunSummary) -> str:
-    """Human-readable run summary."""
-    lines = [
-        f"Accounts: {s.accounts}   targets: {s.targets} "
-        f"({s.ok} ok, {s.skipped} skipped, {s.failed} failed)   {s.duration_s:.1f} s",
-        f"VPCs seen: {s.vpcs_seen}   items written: {s.vpcs_written}   "
-        f"marked deleted: {s.marked_deleted}   invalid records: {len(s.invalid_records)}",
-    ]
-    if s.interrupted:
-        lines.append("INTERRUPTED: targets not finished are listed as Interrupted; none marked")
-    if s.write_failures:
-        errs = ", ".join(f"{k}: {v}" for k, v in sorted(s.write_errors.items()))
-        lines.append(f"WRITE FAILURES: {s.write_failures} items not stored ({errs})")
-    if s.unreadable_items:
-        lines.append("Unreadable table items (left as they are, never marked):")
-        lines.extend(f"  {u}: {u.reason}" for u in s.unreadable_items)
-    if s.failures:
-        lines.append("Failed targets:")
-        for f in sorted(s.failures, key=lambda f: (f["account_id"], f["region"])):
-            name = f" ({f['account_name']})" if f["account_name"] else ""
-            lines.append(
-                f"  {f['account_id']}{name}  {f['region']}  {f['error_code']}: {f['message']}"
-            )
-    if s.invalid_records:
-        lines.append("Invalid records (not written):")
-        for i in s.invalid_records:
-            lines.append(f"  {i['account_id']}  {i['region']}  {i['vpc_id']}: {i['reason']}")
-    return "\n".join(lines)
 
 
 def cmd_init_table(config: Config, args: argparse.Namespace) -> int:
@@ -437,7 +408,7 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write(f"vpctracker: error: {message}\n")
+    sys.stderr.write(f"vpctracker: error: {one_line(message)}\n")
     return EXIT_FATAL
 
 

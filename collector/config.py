@@ -19,6 +19,8 @@ from pydantic import (
     field_validator,
 )
 
+from collector.safety import brief, one_line
+
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 # Every region name AWS has published follows this shape (us-east-1, us-gov-west-1,
 # cn-northwest-1, ap-southeast-5, us-isob-east-1); a typo such as "us-east1" does not.
@@ -27,6 +29,11 @@ OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$")
 ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
 SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
 TABLE_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+# What STS accepts as ExternalId: https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+# Keys whose values are never repeated in a message, valid or not.
+SECRET_KEYS = frozenset({"organization.external_id"})
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a megabyte is not a config
 
 
 class ConfigError(Exception):
@@ -99,6 +106,9 @@ AccountId = Annotated[str, AfterValidator(check_account_id)]
 RegionName = Annotated[str, AfterValidator(check_region)]
 Cidr = Annotated[str, AfterValidator(check_cidr)]
 OuId = Annotated[str, _check_pattern(OU_ID_RE, "organizational unit id (ou-xxxx-xxxxxxxx)")]
+ExternalId = Annotated[
+    str, _check_pattern(EXTERNAL_ID_RE, "external id (2-1224 characters of A-Za-z0-9_+=,.@:/-)")
+]
 
 
 class _Strict(BaseModel):
@@ -111,7 +121,7 @@ class OrganizationConfig(_Strict):
     """Which accounts to scan and how to get into them."""
 
     role_name: Annotated[str, _check_pattern(ROLE_NAME_RE, "IAM role name")] = "VPCTrackerReadOnly"
-    external_id: Annotated[str, Field(min_length=2, max_length=1224)] | None = None
+    external_id: ExternalId | None = None
     session_name: Annotated[str, _check_pattern(SESSION_NAME_RE, "role session name")] = (
         "vpctracker"
     )
@@ -176,15 +186,17 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     loc = _format_loc(err["loc"])
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{loc}'"
+        return one_line(f"{source}: unknown key '{brief(loc, 80)[1:-1]}'")
     if err["type"] == "missing":
-        return f"{source}: {loc}: required key is missing"
+        return one_line(f"{source}: {loc}: required key is missing")
     # A union reports one error per branch (`regions[0]` and `regions` for one mistake):
     # count other keys only, not the reported key's parents.
     locs = {_format_loc(e["loc"]) for e in exc.errors(include_url=False)}
     others = len({x for x in locs if x != loc and not loc.startswith(x)})
     more = f" (and {others} more problem(s))" if others else ""
-    return f"{source}: {loc}: {msg} (got {err['input']!r}){more}"
+    # Say what is wrong with a secret, never what it is.
+    got = "" if loc in SECRET_KEYS else f" (got {brief(err['input'])})"
+    return one_line(f"{source}: {loc}: {msg}{got}{more}")
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -203,7 +215,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: top level must be a mapping of keys, got {data!r}")
+        raise ConfigError(f"{source}: top level must be a mapping of keys, got {brief(data)}")
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -214,16 +226,36 @@ def load_config(path: str | Path) -> Config:
     """Read and validate a YAML config file; every problem becomes a one-line ConfigError."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found (pass --config PATH)") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config file")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{p}: YAML syntax error{where}: {problem}") from None
+        raise ConfigError(one_line(f"{p}: YAML syntax error{where}: {problem}")) from None
     return parse_config(data, str(p))
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader without aliases: a config needs none, and nine lines of nested aliases
+    (a "billion laughs" file) expand to gigabytes in anything that walks the result."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases (*name) are not allowed in a config", mark
+            )
+        return super().compose_node(parent, index)

@@ -22,8 +22,10 @@ import boto3
 import botocore.session
 from botocore.credentials import CredentialProvider, CredentialResolver, Credentials
 from botocore.credentials import ReadOnlyCredentials as Frozen
+from botocore.exceptions import ClientError
 
 from collector.errors import RetryPolicy
+from collector.safety import scrub
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
@@ -204,7 +206,16 @@ class AssumedRoles:
         }
         if self._external_id:
             kwargs["ExternalId"] = self._external_id
-        resp = self._sts.assume_role(**kwargs)
+        try:
+            resp = self._sts.assume_role(**kwargs)
+        except ClientError as exc:
+            # STS may quote the request in its message; the external id must never reach a
+            # summary, a log line or a Lambda result.
+            error = exc.response.get("Error", {})
+            if "Message" in error:
+                error["Message"] = scrub(str(error["Message"]), [self._external_id])
+            exc.args = tuple(scrub(str(a), [self._external_id]) for a in exc.args)
+            raise
         c = resp["Credentials"]
         log.debug("assumed role in account %s until %s", account_id, c["Expiration"])
         expires = c["Expiration"]

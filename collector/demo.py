@@ -21,9 +21,8 @@ import boto3
 from collector.allocation import Allocation, allocate
 from collector.analysis import Audit
 from collector.config import Config
-from collector.htmlreport import render_html
 from collector.models import utc_now
-from collector.report import render_table
+from collector.report import render_html, render_summary, render_table
 from collector.runner import RunOptions, RunSummary, dynamodb_client, run, run_audit
 from collector.store import create_table
 
@@ -262,8 +261,6 @@ def demo_run(accounts: int, regions: int) -> DemoResult:
 
 def main(accounts: int = 12, regions: int = 3) -> int:
     """`vpctracker demo`: print what the real pipeline found in the simulated organization."""
-    from collector.cli import render_summary
-
     if regions > len(DEMO_REGIONS):
         sys.stderr.write(f"vpctracker: error: --regions: at most {len(DEMO_REGIONS)}\n")
         return 1

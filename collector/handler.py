@@ -40,6 +40,7 @@ from collector.runner import (
     run_check,
     sweep_departed,
 )
+from collector.safety import brief, one_line
 from collector.scan import DEADLINE_CODE
 from collector.store import TableMissingError
 
@@ -87,7 +88,7 @@ def _env_value(path: str, raw: str) -> Any:
         for entry in filter(None, (e.strip() for e in raw.split(","))):
             name, sep, cidr = entry.partition("=")
             if not sep:
-                raise ConfigError(f"VPCTRACKER_RESERVED_CIDRS: {entry!r} is not name=cidr")
+                raise ConfigError(f"VPCTRACKER_RESERVED_CIDRS: {brief(entry)} is not name=cidr")
             out.append({"name": name.strip(), "cidr": cidr.strip()})
         return out
     return raw
@@ -130,19 +131,19 @@ class Request:
 
 def _ids(value: Any, name: str, check: Callable[[str], str]) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"event.{name}: must be a list of strings (got {value!r})")
+        raise ConfigError(f"event.{name}: must be a list of strings (got {brief(value)})")
     for i, v in enumerate(value):
         try:
             check(v)
         except ValueError as exc:
-            raise ConfigError(f"event.{name}[{i}]: {exc} (got {v!r})") from None
+            raise ConfigError(f"event.{name}[{i}]: {exc} (got {brief(v)})") from None
     return list(value)
 
 
 def parse_event(event: Any) -> Request:
     """Classify and validate an invocation event."""
     if not isinstance(event, dict):
-        raise ConfigError(f"event: must be a JSON object (got {event!r})")
+        raise ConfigError(f"event: must be a JSON object (got {brief(event)})")
     if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
         return Request("scheduled")
     records = event.get("Records")
@@ -154,7 +155,7 @@ def parse_event(event: Any) -> Request:
         return Request("sqs", records=records)
     unknown = set(event) - {"accounts", "regions", "check"}
     if unknown:
-        raise ConfigError(f"event: unknown key {sorted(unknown)[0]!r}")
+        raise ConfigError(f"event: unknown key {brief(sorted(unknown)[0])}")
     if "accounts" not in event:
         raise ConfigError("event.accounts: required for a direct invocation")
     accounts = _ids(event["accounts"], "accounts", check_account_id)
@@ -163,7 +164,7 @@ def parse_event(event: Any) -> Request:
     regions = _ids(event.get("regions", []), "regions", check_region)
     check = event.get("check", False)
     if not isinstance(check, bool):
-        raise ConfigError(f"event.check: must be true or false (got {check!r})")
+        raise ConfigError(f"event.check: must be true or false (got {brief(check)})")
     return Request("direct", accounts=accounts, regions=regions, check=check)
 
 
@@ -243,9 +244,10 @@ def handler(event: Any, context: Any, *, session: boto3.Session | None = None) -
         config = config_from_env(os.environ)
         request = parse_event(event)
     except ConfigError as exc:
-        log.error("bad input: %s", exc)
+        msg = one_line(str(exc))
+        log.error("bad input: %s", msg)
         print(emf({"RunErrors": 1}, "any", {}))
-        return {"ok": False, "error": str(exc)}
+        return {"ok": False, "error": msg}
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     opts = RunOptions(
         session=session or boto3.Session(),
@@ -268,6 +270,7 @@ def handler(event: Any, context: Any, *, session: boto3.Session | None = None) -
                 else str(exc)
             )
         )
+        msg = one_line(msg)
         log.error("run failed: %s", msg)
         print(emf({"RunErrors": 1}, "any", {}))
         return {"ok": False, "error": msg}

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from collector.config import AccountId, check_region_shape
+from collector.safety import brief
 
 
 def _ipv4(value: str) -> str:
@@ -153,7 +154,7 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors(include_url=False)[0]
     loc = ".".join(str(p) for p in err["loc"]) or "record"
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"{loc}: {msg} (got {err.get('input')!r})"
+    return f"{loc}: {msg} (got {brief(err.get('input'))})"
 
 
 def to_record(

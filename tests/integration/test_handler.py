@@ -198,12 +198,23 @@ def test_sqs_bad_message_is_reported_for_retry(org: Org, env: None) -> None:
         ({"acounts": ["111111111111"]}, "event: unknown key 'acounts'"),
         ({}, "event.accounts: required for a direct invocation"),
         (["111111111111"], "event: must be a JSON object"),
+        # Issue 11: a huge payload gives a short error, not megabytes.
+        (
+            {"accounts": ["111111111111"] * 200_000 + [5]},
+            "event.accounts: must be a list of strings (got a list of 200001 items)",
+        ),
+        (
+            {"accounts": ["111111111111"] * 200_000 + ["x" * 100_000]},
+            "event.accounts[200000]: not a 12-digit AWS account id (got 'xxxx",
+        ),
+        ({"accounts": ["\x1b[2J\u202eevil"]}, "(got '\\x1b[2J\\u202eevil')"),
     ],
 )
 def test_bad_event_payloads(event: Any, error: str, org: Org, env: None) -> None:
     result = handler(event, Context(), session=org.session)
     assert result["ok"] is False
     assert error in result["error"] and "\n" not in result["error"]
+    assert len(result["error"]) <= 300
 
 
 @pytest.mark.parametrize(
@@ -237,15 +248,32 @@ def test_bad_event_payloads(event: Any, error: str, org: Org, env: None) -> None
             "VPCTRACKER_RESERVED_CIDRS[0].cidr: not a valid CIDR block",
         ),
         ("VPCTRACKER_TABLE_REGION", "Virginia", "VPCTRACKER_TABLE_REGION: not an AWS region name"),
+        # Issue 11: what is wrong with the external id, never what it is.
+        (
+            "VPCTRACKER_EXTERNAL_ID",
+            "SECRET value with spaces",
+            "VPCTRACKER_EXTERNAL_ID: not a valid external id",
+        ),
+        ("VPCTRACKER_EXTERNAL_ID", "S", "VPCTRACKER_EXTERNAL_ID: not a valid external id"),
     ],
 )
 def test_bad_environment(
-    var: str, value: str, error: str, org: Org, env: None, monkeypatch: pytest.MonkeyPatch
+    var: str,
+    value: str,
+    error: str,
+    org: Org,
+    env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(var, value)
     result = handler(load_data("events/scheduled.json"), Context(), session=org.session)
     assert result == {"ok": False, "error": result["error"]}
     assert error in result["error"] and "\n" not in result["error"]
+    if var == "VPCTRACKER_EXTERNAL_ID":
+        logs = capsys.readouterr()
+        for text in (json.dumps(result), logs.out, logs.err):
+            assert value not in text
 
 
 def test_env_config_mapping() -> None:

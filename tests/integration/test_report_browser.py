@@ -13,8 +13,8 @@ import pytest
 
 from collector.analysis import build_audit
 from collector.config import ReservedCidr
-from collector.htmlreport import render_html
 from collector.models import Vpc
+from collector.report.page import render_html
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

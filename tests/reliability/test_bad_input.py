@@ -3,6 +3,8 @@ traceback. (Config validation details are unit-tested in tests/unit/test_config.
 
 from __future__ import annotations
 
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,23 @@ import pytest
 from collector.cli import main
 
 GOOD = "regions: [us-east-1]\n"
+# Nine lines of nested aliases: 10^9 strings if anything walks it (issue 11, observation 5).
+ALIAS_BOMB = "".join(
+    [
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
+        *(
+            f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        ),
+    ]
+)
+# 60,000 good account ids and one bad one: under the 1 MiB size cap, far over any message.
+HUGE_LIST = (
+    "organization:\n  include_accounts: ["
+    + ", ".join(f"'{100000000000 + i}'" for i in range(60_000))
+    + ", 'not-an-id']\n"
+)
+SECRET = "SECRET value with spaces"
 
 CASES = [
     # (config.yaml text, argv after the command's --config, expected fragment of the one line)
@@ -109,6 +128,36 @@ CASES = [
         "argument --ttl-hours: '-1' must be between 0 and 8784 hours",
     ),
     (GOOD, ["release", "10.0.0.0/"], "argument cidr: '10.0.0.0/' not a valid CIDR block"),
+    # Issue 10: a region typo has the right shape but is no region.
+    (
+        "regions: [eu-wset-1]\n",
+        ["collect"],
+        "regions[0]: unknown AWS region; did you mean eu-west-1? (got 'eu-wset-1')",
+    ),
+    (GOOD, ["collect", "--region", "us-eats-1"], "'us-eats-1' unknown AWS region; did you mean"),
+    # Issue 11: hostile or huge input gives a short, inert, secret-free line.
+    (ALIAS_BOMB, ["collect"], "YAML aliases (*name) are not allowed in a config"),
+    (
+        HUGE_LIST,
+        ["audit"],
+        "organization.include_accounts[60000]: not a 12-digit AWS account id (got 'not-an-id')",
+    ),
+    (
+        "organization: {include_accounts: 12}\n" + "# padding\n" * 10,
+        ["collect"],
+        "organization.include_accounts: Input should be a valid list (got 12)",
+    ),
+    (
+        f"organization: {{external_id: '{SECRET}'}}\n",
+        ["collect"],
+        "organization.external_id: not a valid external id (2-1224 characters",
+    ),
+    (
+        'organization: {role_name: "x\\e[2J\\nOVERLAP GROUPS: none"}\n',
+        ["collect"],
+        "organization.role_name: not a valid IAM role name (got 'x\\x1b[2J\\nOVERLAP GROUPS",
+    ),
+    ("a: " + "x" * 2_000_000 + "\n", ["collect"], "larger than 1024 KiB; not a config file"),
 ]
 
 
@@ -132,8 +181,12 @@ def test_bad_input_exit_1_one_line(
     lines = err.strip().splitlines()
     assert "Traceback" not in err
     assert expected in lines[-1], lines
-    # argparse prints its usage line first; the error itself is always a single line.
+    # argparse prints its usage line first; the error itself is always a single line, short,
+    # and never repeats a secret.
     assert len([line for line in lines if "error" in line]) == 1
+    assert len(lines[-1]) <= 330
+    assert SECRET not in err
+    assert "\x1b" not in err
 
 
 def test_bad_aws_profile_env(
@@ -148,3 +201,22 @@ def test_bad_aws_profile_env(
         "vpctracker: error: ProfileNotFound: The config profile (no-such-profile) "
         "could not be found\n"
     )
+
+
+def test_an_alias_bomb_fails_fast_and_small(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11, observation 5: it used 1.5 GB and 30+ s building the error text."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(ALIAS_BOMB.replace("i: &i", "organization: &i"))
+    tracemalloc.start()
+    t0 = time.process_time()
+    try:
+        code = main(["collect", "--config", str(cfg)])
+        cpu = time.process_time() - t0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert code == 1
+    assert "YAML aliases" in capsys.readouterr().err
+    assert cpu < 2.0 and peak < 100 * 2**20, (cpu, peak)

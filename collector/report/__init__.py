@@ -1,0 +1,33 @@
+"""Stage 9 — report: render an audit for people (table, HTML), scripts (JSON) or spreadsheets
+(CSV). Each renderer neutralizes member-controlled strings through `collector.safety`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from collector.analysis import Audit
+from collector.report.data import render_csv, render_json
+from collector.report.page import render_html
+from collector.report.text import render_summary, render_table
+
+RENDERERS: dict[str, Callable[[Audit], str]] = {
+    "json": render_json,
+    "csv": render_csv,
+    "table": render_table,
+    "html": render_html,
+}
+
+__all__ = [
+    "RENDERERS",
+    "render",
+    "render_csv",
+    "render_html",
+    "render_json",
+    "render_summary",
+    "render_table",
+]
+
+
+def render(audit: Audit, fmt: str) -> str:
+    """Render `audit` in `fmt` (table, json, csv, html)."""
+    return RENDERERS[fmt](audit)

@@ -1,0 +1,54 @@
+"""Audit as data: JSON for scripts (exact, a public contract) and CSV for spreadsheets (inert)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from collector.analysis import Audit
+from collector.safety import csv_cell
+
+CSV_COLUMNS = [
+    "finding",
+    "group",
+    "span",
+    "VpcId",
+    "OwnerId",
+    "AccountName",
+    "Region",
+    "Cidr",
+    "Reserved",
+]
+
+
+def render_json(audit: Audit) -> str:
+    """The public JSON shape, pretty-printed; strings exactly as stored (JSON is data)."""
+    return json.dumps(audit.to_dict(), indent=2) + "\n"
+
+
+def render_csv(audit: Audit) -> str:
+    """One row per (overlap group, member) and one per default VPC; every cell inert."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+
+    def row(values: dict[str, Any]) -> None:
+        w.writerow({k: csv_cell(v) for k, v in values.items()})
+
+    for n, group in enumerate(audit.overlap_groups, 1):
+        for m in group.members:
+            row({"finding": "overlap", "group": n, "span": group.span, **m.to_dict()})
+    for v in audit.default_vpcs:
+        row(
+            {
+                "finding": "default-vpc",
+                "VpcId": v.VpcId,
+                "OwnerId": v.OwnerId,
+                "AccountName": v.AccountName,
+                "Region": v.Region,
+                "Cidr": v.CidrBlock,
+            }
+        )
+    return buf.getvalue()

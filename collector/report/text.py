@@ -1,0 +1,91 @@
+"""Audit and run summaries as text for terminals: aligned, one record per line, inert.
+
+Every string a member account controls (Names, account names) or an AWS answer carries (error
+messages) goes through `terminal()`: a Name holding `\n`, an ESC sequence or U+202E cannot
+forge a line such as "OVERLAP GROUPS: none" or rewrite what is on screen.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from collector.analysis import Audit, Member
+from collector.models import iso
+from collector.safety import terminal as t
+
+if TYPE_CHECKING:
+    from collector.runner import RunSummary
+
+
+def _member_line(m: Member) -> str:
+    if m.vpc is None:
+        return f"    {m.cidr:<22} reserved: {t(m.reserved)}"
+    v = m.vpc
+    name = f" {t(v.Name)}" if v.Name else ""
+    return (
+        f"    {m.cidr:<22} {v.VpcId:<22} {v.OwnerId} {t(v.AccountName) or '-':<24} "
+        f"{v.Region:<15}{name}"
+    )
+
+
+def render_table(audit: Audit) -> str:
+    """Human-readable audit: summary first, then groups and default VPCs, sorted."""
+    d = audit.to_dict()["summary"]
+    lines = [
+        f"VPC audit {iso(audit.generated_at)}: {audit.vpc_count} VPCs in "
+        f"{audit.account_count} accounts",
+        f"  overlap groups: {d['overlap_groups']} ({d['vpcs_in_overlaps']} VPCs involved)   "
+        f"default VPCs left: {d['default_vpcs']}",
+        "",
+    ]
+    if audit.overlap_groups:
+        lines.append("OVERLAP GROUPS")
+        for n, g in enumerate(audit.overlap_groups, 1):
+            lines.append(f"  #{n} {g.span} — {len(g.members)} blocks")
+            lines.extend(_member_line(m) for m in g.members)
+        lines.append("")
+    else:
+        lines += ["No overlapping ranges.", ""]
+    if audit.default_vpcs:
+        lines.append("DEFAULT VPCS")
+        for v in audit.default_vpcs:
+            lines.append(
+                f"  {v.OwnerId} {t(v.AccountName) or '-':<24} {v.Region:<15} {v.VpcId:<22} "
+                f"{v.CidrBlock}"
+            )
+    else:
+        lines.append("No default VPCs left.")
+    if audit.unreadable:
+        lines += ["", f"UNREADABLE TABLE ITEMS ({len(audit.unreadable)}, not in this audit)"]
+        lines.extend(f"  {t(u)}: {t(u.reason)}" for u in audit.unreadable)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def render_summary(s: RunSummary) -> str:
+    """Human-readable run summary."""
+    lines = [
+        f"Accounts: {s.accounts}   targets: {s.targets} "
+        f"({s.ok} ok, {s.skipped} skipped, {s.failed} failed)   {s.duration_s:.1f} s",
+        f"VPCs seen: {s.vpcs_seen}   items written: {s.vpcs_written}   "
+        f"marked deleted: {s.marked_deleted}   invalid records: {len(s.invalid_records)}",
+    ]
+    if s.interrupted:
+        lines.append("INTERRUPTED: targets not finished are listed as Interrupted; none marked")
+    if s.write_failures:
+        errs = ", ".join(f"{k}: {v}" for k, v in sorted(s.write_errors.items()))
+        lines.append(f"WRITE FAILURES: {s.write_failures} items not stored ({t(errs)})")
+    if s.unreadable_items:
+        lines.append("Unreadable table items (left as they are, never marked):")
+        lines.extend(f"  {t(u)}: {t(u.reason)}" for u in s.unreadable_items)
+    if s.failures:
+        lines.append("Failed targets:")
+        for f in sorted(s.failures, key=lambda f: (f["account_id"], f["region"])):
+            name = f" ({t(f['account_name'])})" if f["account_name"] else ""
+            lines.append(
+                f"  {f['account_id']}{name}  {f['region']}  {t(f['error_code'])}: {t(f['message'])}"
+            )
+    if s.invalid_records:
+        lines.append("Invalid records (not written):")
+        for i in s.invalid_records:
+            lines.append(f"  {i['account_id']}  {i['region']}  {t(i['vpc_id'])}: {t(i['reason'])}")
+    return "\n".join(lines)
