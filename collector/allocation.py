@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 from collector.analysis import IPNetwork, first_free, vpc_blocks
 from collector.config import ConfigError, ReservedCidr
 from collector.errors import FatalError, RetryPolicy
-from collector.models import Vpc
+from collector.models import Reservation, Vpc
 from collector.store import (
     RESERVATIONS,
     VPCS,
-    Reservation,
     allocation_version,
     load_items,
     put_reservation,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.config import ReservedCidr
-from collector.models import UnreadableItem, Vpc, iso
+from collector.models import Reservation, UnreadableItem, Vpc, iso
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RESERVED_OWNER = ("reserved",)  # all reserved ranges share one owner: they never clash together
@@ -258,6 +258,8 @@ class Audit:
     reserved: list[ReservedCidr] = field(default_factory=list)
     # Table items that could not be read: the audit cannot speak for them.
     unreadable: list[UnreadableItem] = field(default_factory=list)
+    # Active reservations (the HTML map draws them: `free` must mean free for `allocate`).
+    reservations: list[Reservation] = field(default_factory=list)
 
     @property
     def vpcs_in_overlaps(self) -> int:
@@ -299,6 +301,7 @@ def build_audit(
     include_default: bool = False,
     accounts: Iterable[str] = (),
     unreadable: Iterable[UnreadableItem] = (),
+    reservations: Iterable[Reservation] = (),
 ) -> Audit:
     """Audit live VPCs; with `accounts`, keep only findings that involve those accounts.
 
@@ -320,4 +323,5 @@ def build_audit(
         vpcs=live,
         reserved=reserved,
         unreadable=list(unreadable),
+        reservations=[r for r in reservations if r.active(now)],
     )

@@ -229,6 +229,7 @@ class DemoResult:
     summary: RunSummary
     audit: Audit
     allocation: Allocation
+    report_audit: Audit
 
 
 def demo_run(accounts: int, regions: int) -> DemoResult:
@@ -256,7 +257,10 @@ def demo_run(accounts: int, regions: int) -> DemoResult:
             reserve_for=[a for a in sim.accounts if a != sim.management_id][0],
             note="demo: next landing-zone account",
         )
-    return DemoResult(sim, summary, audit, allocation)
+        # The report is read after the reservation, as `vpctracker audit` would be: the
+        # reserved block must show as reserved, not free.
+        report_audit, _ = run_audit(cfg, options=opts)
+    return DemoResult(sim, summary, audit, allocation, report_audit)
 
 
 def main(accounts: int = 12, regions: int = 3) -> int:
@@ -280,6 +284,6 @@ def main(accounts: int = 12, regions: int = 3) -> int:
     )
     print(a.cidr)
     report = Path("demo-report.html").resolve()
-    report.write_text(render_html(result.audit), encoding="utf-8")
+    report.write_text(render_html(result.report_audit), encoding="utf-8")
     print(f"\n$ vpctracker audit --format html --output demo-report.html\nwrote {report}")
     return result.summary.exit_code

@@ -81,6 +81,21 @@ class Vpc(BaseModel):
 
 
 @dataclass(frozen=True)
+class Reservation:
+    """A CIDR block set aside for an account that has no VPC in it yet."""
+
+    cidr: str
+    owner: str
+    reserved_at: datetime
+    expires_at: int
+    note: str = ""
+
+    def active(self, now: datetime) -> bool:
+        """Not yet expired (DynamoDB TTL deletes lazily, so readers must check)."""
+        return self.expires_at > int(now.timestamp())
+
+
+@dataclass(frozen=True)
 class UnreadableItem:
     """A table item of a known kind that could not be decoded: reported, never rewritten
     (and never taken as free space)."""

@@ -24,6 +24,7 @@ from collector.errors import FatalError, RetryPolicy, error_code, error_message
 from collector.lifecycle import departed_reason, mark_deleted, plan_target
 from collector.models import (
     Account,
+    Reservation,
     TargetResult,
     TargetStatus,
     UnreadableItem,
@@ -35,6 +36,7 @@ from collector.organization import get_accounts, get_ou_account_ids, select_acco
 from collector.regions import RegionPlan
 from collector.scan import ALL_REGIONS, RegionalClients, Scanner, client_config, fan_out
 from collector.store import (
+    RESERVATIONS,
     VPCS,
     BatchWriter,
     Items,
@@ -43,7 +45,7 @@ from collector.store import (
     check_table,
     delete_reservation,
     list_reservations,
-    load_inventory,
+    load_items,
     query_account,
     release_lease,
     scan_items,
@@ -582,9 +584,10 @@ def run_audit(
     if live:
         summary = run(config, replace(opts, write=False, accounts=()))
         vpcs = summary.records
+        reservations: list[Reservation] = []
     else:
         items = read_inventory(config, opts.session, opts.retry)
-        vpcs, unreadable = items.vpcs, items.unreadable
+        vpcs, unreadable, reservations = items.vpcs, items.unreadable, items.reservations
     audit = build_audit(
         vpcs,
         config.reserved_cidrs,
@@ -592,6 +595,7 @@ def run_audit(
         include_default=include_default,
         accounts=accounts,
         unreadable=unreadable,
+        reservations=reservations,
     )
     return audit, summary
 
@@ -599,13 +603,14 @@ def run_audit(
 def read_inventory(
     config: Config, session: boto3.Session | None = None, retry: RetryPolicy | None = None
 ) -> Items:
-    """Every VPC item of the table and the items that could not be read (reported by callers,
-    never silently dropped); FatalError/TableMissingError when the table cannot be read."""
+    """Every VPC and reservation item of the table, and the items that could not be read
+    (reported by callers, never silently dropped), in one pass; FatalError/TableMissingError
+    when the table cannot be read."""
     ddb = dynamodb_client(session or boto3.Session(), config)
     retry = retry or RetryPolicy()
     try:
         retry.call(check_table, ddb, config.table.name)
-        items = retry.call(load_inventory, ddb, config.table.name)
+        items = retry.call(load_items, ddb, config.table.name, VPCS | RESERVATIONS)
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     return items

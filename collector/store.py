@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from collector.errors import RetryPolicy, error_code, error_message
-from collector.models import UnreadableItem, Vpc, iso
+from collector.models import Reservation, UnreadableItem, Vpc, iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -574,21 +574,6 @@ def release_lease(client: DynamoDBClient, table: str, account_id: str, run_id: s
 # ---------------------------------------------------------------------------------------------
 # Reservations. Reservation and lock items share the table without breaking its key schema:
 # `VpcId` is `reservation#<cidr>` / `allocation#lock`, `OwnerId` a constant.
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """A CIDR block set aside for an account that has no VPC in it yet."""
-
-    cidr: str
-    owner: str
-    reserved_at: datetime
-    expires_at: int
-    note: str = ""
-
-    def active(self, now: datetime) -> bool:
-        """Not yet expired (DynamoDB TTL deletes lazily, so readers must check)."""
-        return self.expires_at > int(now.timestamp())
 
 
 def reservation_item(r: Reservation) -> dict[str, Any]:

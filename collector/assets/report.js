@@ -3,13 +3,14 @@
   var detail = document.getElementById('detail');
   function esc(s){return String(s).replace(/[&<>"]/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c];});}
   function show(el){
-    var cell = data.cells[el.getAttribute('data-key')] || {vpcs:[],reserved:[]};
+    var cell = data.cells[el.getAttribute('data-key')] || {vpcs:[],reserved:[],reservations:[]};
     document.querySelectorAll('rect.selected').forEach(function(r){r.classList.remove('selected');});
     el.classList.add('selected');
     var h = '<b>' + esc(el.getAttribute('data-cidr')) + '</b>';
     if (el.classList.contains('clash')) h += ' <span class="clashmark">&#9888; overlap</span>';
-    if (cell.reserved.length) h += '<br>reserved: ' + cell.reserved.map(esc).join(', ');
-    if (!cell.vpcs.length) h += '<br>free';
+    if (cell.reserved.length) h += '<br>reserved range: ' + cell.reserved.map(esc).join(', ');
+    cell.reservations.forEach(function(r){ h += '<br><span class="resvmark">' + esc(r) + '</span>'; });
+    if (!cell.vpcs.length && !cell.reserved.length && !cell.reservations.length) h += '<br>free';
     else h += '<table><tr><th>VPC</th><th>account</th><th>region</th><th>name</th><th>CIDR</th></tr>' +
       cell.vpcs.map(function(v){return '<tr><td>'+esc(v.VpcId)+(v.Default?' (default)':'')+'</td><td>'+esc(v.OwnerId)+' '+esc(v.AccountName)+
         '</td><td>'+esc(v.Region)+'</td><td>'+esc(v.Name)+'</td><td>'+esc(v.Cidr)+'</td></tr>';}).join('') + '</table>';

@@ -32,10 +32,15 @@ def render_csv(audit: Audit) -> str:
     """One row per (overlap group, member) and one per default VPC; every cell inert."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    # Python 3.11's writer quotes a field holding "\n" but not one holding a lone "\r" (not in
+    # this line terminator), which readers take as a line break: such rows are fully quoted.
+    quoted = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writeheader()
 
     def row(values: dict[str, Any]) -> None:
-        w.writerow({k: csv_cell(v) for k, v in values.items()})
+        cells = {k: csv_cell(v) for k, v in values.items()}
+        cr = any(isinstance(v, str) and "\r" in v for v in cells.values())
+        (quoted if cr else w).writerow(cells)
 
     for n, group in enumerate(audit.overlap_groups, 1):
         for m in group.members:

@@ -1,24 +1,26 @@
 """The HTML audit report: one self-contained page (inline CSS, JS and SVG; no network fetch).
 
-The map's data is computed here, in pure functions (`map_pools`, `account_color`), and drawn
+The map's data is computed here, in pure functions (`map_pools`, `AccountStyles`), and drawn
 as inline SVG; the page's script only adds the cell details on hover/click and the filter.
+Member strings are HTML-escaped in markup and embedded in the script's data with
+`script_json` (no `<`, `>`, `&`, U+2028/2029 left raw), so no Name can end or re-open a script.
 """
 
 from __future__ import annotations
 
 import html
 import ipaddress
-import json
-import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 from collector.analysis import Audit, IPNetwork, OverlapGroup, vpc_blocks
 from collector.config import ReservedCidr
-from collector.models import Vpc, iso
+from collector.models import Reservation, Vpc, iso
+from collector.safety import script_json
 
 # Where VPCs usually live: the RFC 1918 ranges and the shared (CGNAT) space.
 STANDARD_POOLS = [
@@ -29,10 +31,62 @@ CELLS_PER_POOL_BITS = 8  # 256 cells: one /16 of a /8, one /20 of a /12, one /24
 SIDE = 16  # cells per row
 
 
-def account_color(account_id: str) -> str:
-    """A stable, distinct-enough color per account (same account, same color, every report)."""
-    hue = zlib.crc32(account_id.encode()) % 360
-    return f"hsl({hue}, 62%, 52%)"
+# Paul Tol's "muted" qualitative scheme: nine colours told apart with every common colour-vision
+# deficiency (https://personal.sron.nl/~pault/#sec:qualitative). Past nine accounts the colours
+# repeat with a pattern (dots, stripes, checks), so 36 accounts look different.
+PALETTE = (
+    "#CC6677",
+    "#332288",
+    "#DDCC77",
+    "#117733",
+    "#88CCEE",
+    "#882255",
+    "#44AA99",
+    "#999933",
+    "#AA4499",
+)
+VARIANTS = ("solid", "dots", "stripes", "checks")
+FREE_FILL = "#eef0f3"
+DEFAULT_FILL = "#c9ced6"
+
+
+class AccountStyles:
+    """The fill of each account's cells: palette colour, then a pattern once colours run out.
+
+    Assigned in account-id order, so a report is stable for a given set of accounts.
+    """
+
+    def __init__(self, account_ids: Iterable[str]) -> None:
+        self.index = {a: i for i, a in enumerate(sorted(set(account_ids)))}
+
+    def fill(self, account_id: str) -> str:
+        """An SVG/CSS fill: a colour, or `url(#a<n>)` for a patterned one."""
+        i = self.index.get(account_id, 0) % (len(PALETTE) * len(VARIANTS))
+        if i < len(PALETTE):
+            return PALETTE[i]
+        return f"url(#a{i})"
+
+    def defs(self) -> str:
+        """The SVG patterns of the patterned fills in use."""
+        out = []
+        seen = set()
+        for i in self.index.values():
+            i %= len(PALETTE) * len(VARIANTS)
+            if i < len(PALETTE) or i in seen:
+                continue
+            seen.add(i)
+            colour, variant = PALETTE[i % len(PALETTE)], VARIANTS[i // len(PALETTE)]
+            mark = {
+                "dots": '<circle cx="3" cy="3" r="1.6" fill="#fff"/>',
+                "stripes": '<rect width="6" height="2" fill="#fff"/>',
+                "checks": '<rect width="3" height="3" fill="#fff"/>'
+                '<rect x="3" y="3" width="3" height="3" fill="#fff"/>',
+            }[variant]
+            out.append(
+                f'<pattern id="a{i}" width="6" height="6" patternUnits="userSpaceOnUse">'
+                f'<rect width="6" height="6" fill="{colour}"/>{mark}</pattern>'
+            )
+        return "".join(out)
 
 
 @dataclass
@@ -44,16 +98,23 @@ class Cell:
     vpcs: list[dict[str, str]] = field(default_factory=list)
     accounts: set[str] = field(default_factory=set)
     reserved: list[str] = field(default_factory=list)
+    reservations: list[str] = field(default_factory=list)
     clash: bool = False
 
     @property
-    def color(self) -> str | None:
-        """The owning account's color; None when free, "multi" when several accounts share it."""
-        if not self.accounts:
-            return None
-        if len(self.accounts) > 1:
-            return "multi"
-        return account_color(next(iter(self.accounts)))
+    def kind(self) -> str:
+        """free | default (only default VPCs) | multi (several accounts) | account (one)."""
+        if not self.vpcs:
+            return "free"
+        if all(v["Default"] for v in self.vpcs):
+            # Default VPCs all use 172.31.0.0/16: they are not a clash between accounts.
+            return "default"
+        return "multi" if len(self.accounts) > 1 else "account"
+
+    @property
+    def free(self) -> bool:
+        """Free for `allocate`: no VPC, no reserved range and no active reservation in it."""
+        return not (self.vpcs or self.reserved or self.reservations)
 
 
 @dataclass
@@ -151,7 +212,10 @@ class _Grids:
 
 
 def map_pools(
-    vpcs: Iterable[Vpc], reserved: Iterable[ReservedCidr], groups: Iterable[OverlapGroup]
+    vpcs: Iterable[Vpc],
+    reserved: Iterable[ReservedCidr],
+    groups: Iterable[OverlapGroup],
+    reservations: Iterable[Reservation] = (),
 ) -> list[Pool]:
     """Pure: the grids to draw, one per pool that holds a VPC block or a reserved range.
 
@@ -159,7 +223,7 @@ def map_pools(
     the enclosing /8 of IPv4 VPC blocks outside all of those. IPv6 blocks are not drawn (they
     are in the tables).
     """
-    vpcs, reserved = list(vpcs), list(reserved)
+    vpcs, reserved, reservations = list(vpcs), list(reserved), list(reservations)
     grids = _Grids(_pools(vpcs, reserved))
     for v in vpcs:
         for c in v.CidrBlocks:
@@ -178,6 +242,10 @@ def map_pools(
     for r in reserved:
         for cell in grids.covered(ipaddress.ip_network(r.cidr)):
             cell.reserved.append(f"{r.name} ({r.cidr})")
+    for res in reservations:
+        until = iso(datetime.fromtimestamp(res.expires_at, UTC))
+        for cell in grids.covered(ipaddress.ip_network(res.cidr)):
+            cell.reservations.append(f"{res.cidr} reserved for {res.owner} until {until}")
     for net in clash_blocks(groups):
         for cell in grids.covered(net):
             cell.clash = True
@@ -197,7 +265,7 @@ def _e(s: object) -> str:
     return html.escape(str(s), quote=True)
 
 
-def _svg(pool: Pool, pool_index: int) -> str:
+def _svg(pool: Pool, pool_index: int, styles: AccountStyles) -> str:
     size = 22
     rows = (len(pool.cells) + SIDE - 1) // SIDE
     parts = [
@@ -207,50 +275,86 @@ def _svg(pool: Pool, pool_index: int) -> str:
     ]
     for c in pool.cells:
         x, y = (c.index % SIDE) * size, (c.index // SIDE) * size
-        color = c.color
-        classes = ["cell"]
+        kind = c.kind
+        classes = ["cell", kind]
         style = ""
-        if color is None:
-            classes.append("free")
-        elif color == "multi":
-            classes.append("multi")
-        else:
-            style = f' style="fill:{color}"'
+        if kind == "account":
+            style = f' style="fill:{styles.fill(next(iter(c.accounts)))}"'
         if c.clash:
             classes.append("clash")
-        label = (
-            f"{c.cidr}: "
-            + (f"{len(c.vpcs)} VPC(s)" if c.vpcs else "free")
-            + (", reserved" if c.reserved else "")
-            + (", OVERLAP" if c.clash else "")
-        )
+        if c.reservations:
+            classes.append("reservation")
+        what = [f"{len(c.vpcs)} VPC(s)"] if c.vpcs else []
+        what += ["default VPCs only"] if kind == "default" else []
+        what += ["reserved range"] if c.reserved else []
+        what += c.reservations
+        what += ["OVERLAP"] if c.clash else []
+        label = f"{c.cidr}: {', '.join(what) or 'free'}"
         parts.append(
             f'<rect class="{" ".join(classes)}" x="{x}" y="{y}" width="{size}" height="{size}"'
             f'{style} data-key="{pool_index}:{c.index}" data-cidr="{_e(c.cidr)}" tabindex="0"'
             f' aria-label="{_e(label)}"><title>{_e(label)}</title></rect>'
         )
         if c.reserved:
-            parts.append(
-                f'<rect x="{x}" y="{y}" width="{size}" height="{size}" '
-                'fill="url(#hatch)" pointer-events="none"/>'
-            )
+            parts.append(_overlay(x, y, size, "hatch"))
+        if c.reservations:
+            parts.append(_overlay(x, y, size, "resv"))
         if c.clash:
             # Readable without color: a mark, not just a red border.
             parts.append(f'<text class="mark" x="{x + 7}" y="{y + 16}">!</text>')
+        elif kind == "default":
+            parts.append(f'<text class="mark" x="{x + 6}" y="{y + 16}">d</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _overlay(x: int, y: int, size: int, pattern: str) -> str:
+    return (
+        f'<rect x="{x}" y="{y}" width="{size}" height="{size}" fill="url(#{pattern})" '
+        'pointer-events="none"/>'
+    )
+
+
+def _swatch(fill: str, *, overlay: str = "", mark: str = "", clash: bool = False) -> str:
+    """A legend/table swatch drawn exactly as a map cell is (same fills, same marks)."""
+    stroke = ' stroke="#c00" stroke-width="3"' if clash else ""
+    return (
+        '<svg class="sw" width="16" height="16" viewBox="0 0 22 22" aria-hidden="true">'
+        f'<rect width="22" height="22" fill="{fill}"{stroke}/>'
+        + (f'<rect width="22" height="22" fill="url(#{overlay})"/>' if overlay else "")
+        + (f'<text class="mark" x="6" y="16">{mark}</text>' if mark else "")
+        + "</svg>"
+    )
 
 
 DEFS = """<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>
 <pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse"
  patternTransform="rotate(45)">
 <line x1="0" y1="0" x2="0" y2="6" stroke="#333" stroke-width="2" stroke-opacity=".55"/></pattern>
+<pattern id="resv" width="8" height="8" patternUnits="userSpaceOnUse">
+<rect width="8" height="8" fill="none" stroke="#0b4f9c" stroke-width="2.5"
+ stroke-dasharray="3 2"/></pattern>
 <pattern id="multi" width="8" height="8" patternUnits="userSpaceOnUse">
 <rect width="8" height="8" fill="#8a94a6"/><rect width="4" height="8" fill="#5b6475"/></pattern>
-</defs></svg>"""
+ACCOUNT_PATTERNS</defs></svg>"""
 
 
-def _accounts_table(vpcs: list[Vpc]) -> str:
+def _legend() -> str:
+    items = [
+        (_swatch(FREE_FILL), "free (no VPC, reserved range or reservation)"),
+        (_swatch("url(#multi)"), "several accounts"),
+        (_swatch(DEFAULT_FILL, mark="d"), "default VPCs only"),
+        (_swatch(FREE_FILL, overlay="hatch"), "reserved range (config)"),
+        (_swatch(FREE_FILL, overlay="resv"), "reservation (allocate --reserve)"),
+        (_swatch(FREE_FILL, mark="!", clash=True), "overlap"),
+    ]
+    spans = "".join(f"<span>{sw}{_e(text)}</span>" for sw, text in items)
+    return (
+        f'<p class="legend">{spans}<span>other fills: one per account (accounts table)</span></p>'
+    )
+
+
+def _accounts_table(vpcs: list[Vpc], styles: AccountStyles) -> str:
     by_account: dict[str, list[Vpc]] = defaultdict(list)
     for v in vpcs:
         by_account[v.OwnerId].append(v)
@@ -265,8 +369,8 @@ def _accounts_table(vpcs: list[Vpc]) -> str:
             [acct, name, *regions, *cidrs, *(v.VpcId for v in vs), *(v.Name or "" for v in vs)]
         ).lower()
         rows.append(
-            f'<tr data-search="{_e(search)}"><td><span class="sw" style="background:'
-            f'{account_color(acct)}"></span>{_e(acct)}</td><td>{_e(name)}</td>'
+            f'<tr data-search="{_e(search)}"><td>{_swatch(styles.fill(acct))}'
+            f"{_e(acct)}</td><td>{_e(name)}</td>"
             f"<td>{len(vs)}</td><td>{_e(', '.join(regions))}</td>"
             f"<td><code>{_e(', '.join(cidrs))}</code></td><td>{defaults or ''}</td></tr>"
         )
@@ -285,20 +389,20 @@ def _groups_table(audit: Audit) -> str:
     for n, g in enumerate(audit.overlap_groups, 1):
         for m in g.members:
             d = m.to_dict()
-            who = (
-                f"reserved: {d['Reserved']}"
-                if "Reserved" in d
-                else f"{d['VpcId']} · {d['OwnerId']} {d['AccountName']} · {d['Region']}"
-            )
-            search = f"{g.span} {d.get('Cidr')} {who}".lower()
+            if m.vpc is None:
+                who, name = f"reserved: {d['Reserved']}", ""
+            else:
+                who = f"{d['VpcId']} · {d['OwnerId']} {d['AccountName']} · {d['Region']}"
+                name = m.vpc.Name or ""
+            search = f"{g.span} {d.get('Cidr')} {who} {name}".lower()
             rows.append(
                 f'<tr data-search="{_e(search)}"><td class="clashmark">#{n}</td>'
                 f"<td>{_e(g.span)}</td><td><code>{_e(d['Cidr'])}</code></td>"
-                f"<td>{_e(who)}</td></tr>"
+                f"<td>{_e(who)}</td><td>{_e(name)}</td></tr>"
             )
     return (
-        "<table><thead><tr><th>group</th><th>span</th><th>block</th><th>member</th></tr>"
-        "</thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<table><thead><tr><th>group</th><th>span</th><th>block</th><th>member</th>"
+        "<th>VPC name</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
 
 
@@ -317,21 +421,67 @@ def _defaults_table(audit: Audit) -> str:
     )
 
 
+def _reservations_table(reservations: list[Reservation]) -> str:
+    if not reservations:
+        return "<p>No active reservations.</p>"
+    rows = "".join(
+        f'<tr data-search="{_e(f"{r.cidr} {r.owner} {r.note}".lower())}">'
+        f"<td><code>{_e(r.cidr)}</code></td><td>{_e(r.owner)}</td>"
+        f"<td>{_e(iso(datetime.fromtimestamp(r.expires_at, UTC)))}</td><td>{_e(r.note)}</td></tr>"
+        for r in sorted(reservations, key=lambda r: ipaddress.ip_network(r.cidr))
+    )
+    return (
+        "<table><thead><tr><th>block</th><th>reserved for</th><th>until</th><th>note</th>"
+        "</tr></thead><tbody>" + rows + "</tbody></table>"
+    )
+
+
+def _ipv6_table(vpcs: list[Vpc]) -> str:
+    """IPv6 blocks by the /48 they fall in (Amazon hands out /56s; BYOIP pools are /48s)."""
+    by_pool: dict[ipaddress.IPv6Network, list[tuple[ipaddress.IPv6Network, Vpc]]] = defaultdict(
+        list
+    )
+    for v in vpcs:
+        for c in v.Ipv6CidrBlocks:
+            net = ipaddress.IPv6Network(c)
+            by_pool[net.supernet(new_prefix=min(48, net.prefixlen))].append((net, v))
+    if not by_pool:
+        return "<p>No IPv6 blocks.</p>"
+    rows = []
+    for pool in sorted(by_pool):
+        for net, v in sorted(by_pool[pool], key=lambda x: (x[0], x[1].VpcId)):
+            search = f"{pool} {net} {v.VpcId} {v.OwnerId} {v.AccountName} {v.Name or ''}"
+            rows.append(
+                f'<tr data-search="{_e(search.lower())}"><td><code>{_e(pool)}</code></td>'
+                f"<td><code>{_e(net)}</code></td><td>{_e(v.VpcId)}</td>"
+                f"<td>{_e(v.OwnerId)} {_e(v.AccountName)}</td><td>{_e(v.Region)}</td>"
+                f"<td>{_e(v.Name or '')}</td></tr>"
+            )
+    return (
+        "<table><thead><tr><th>/48</th><th>block</th><th>VPC</th><th>account</th>"
+        "<th>region</th><th>VPC name</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
 def render_html(audit: Audit) -> str:
     """The whole self-contained page."""
-    pools = map_pools(audit.vpcs, audit.reserved, audit.overlap_groups)
+    pools = map_pools(audit.vpcs, audit.reserved, audit.overlap_groups, audit.reservations)
+    styles = AccountStyles(v.OwnerId for v in audit.vpcs)
     oldest = min((v.LastSeen for v in audit.vpcs), default=None)
     cells: dict[str, Any] = {}
     for pi, p in enumerate(pools):
         for c in p.cells:
-            if c.vpcs or c.reserved:
-                cells[f"{pi}:{c.index}"] = {"vpcs": c.vpcs, "reserved": c.reserved}
-    # `</` must not appear inside the inline script element.
-    payload = json.dumps({"cells": cells}).replace("</", "<\\/")
+            if not c.free:
+                cells[f"{pi}:{c.index}"] = {
+                    "vpcs": c.vpcs,
+                    "reserved": c.reserved,
+                    "reservations": c.reservations,
+                }
+    payload = script_json({"cells": cells})
     s = audit.to_dict()["summary"]
     figures = "".join(
         f'<figure class="pool"><figcaption>{_e(p.cidr)} · cells of /{p.cell_prefix} · '
-        f"{p.used} of {len(p.cells)} used</figcaption>{_svg(p, i)}</figure>"
+        f"{p.used} of {len(p.cells)} used</figcaption>{_svg(p, i, styles)}</figure>"
         for i, p in enumerate(pools)
     )
     stats = [
@@ -340,15 +490,16 @@ def render_html(audit: Audit) -> str:
         ("overlap groups", s["overlap_groups"]),
         ("VPCs in overlaps", s["vpcs_in_overlaps"]),
         ("default VPCs left", s["default_vpcs"]),
+        ("active reservations", len(audit.reservations)),
     ]
     stat_html = "".join(f'<div class="stat"><b>{n}</b>{_e(label)}</div>' for label, n in stats)
-    hatch = "repeating-linear-gradient(45deg,#999 0 2px,#fff 2px 5px)"
+    defs = DEFS.replace("ACCOUNT_PATTERNS", styles.defs())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>VPCTracker audit {_e(iso(audit.generated_at))}</title>
 <style>{_asset("report.css")}</style></head>
-<body>{DEFS}
+<body>{defs}
 <header><h1>VPC address-space audit</h1>
 <div>generated {_e(iso(audit.generated_at))} · data freshness: oldest LastSeen
 <span id="freshness">{_e(iso(oldest)) if oldest else "n/a"}</span></div>
@@ -356,11 +507,7 @@ def render_html(audit: Audit) -> str:
 </header>
 <main>
 <section aria-labelledby="map-h"><h2 id="map-h">Address-space map</h2>
-<p class="legend"><span><span class="sw" style="background:#eef0f3"></span>free</span>
-<span><span class="sw" style="background:#5b6475"></span>several accounts</span>
-<span><span class="sw" style="background:{hatch}"></span>reserved</span>
-<span><span class="clashmark">! red border</span> overlap</span>
-<span>other colors: one per account (see the accounts table)</span></p>
+{_legend()}
 <div class="pools">{figures or "<p>No IPv4 VPC blocks.</p>"}</div>
 <div id="detail" aria-live="polite">Hover, click or tab to a cell to see its VPCs.</div>
 </section>
@@ -371,8 +518,12 @@ def render_html(audit: Audit) -> str:
 {_groups_table(audit)}</section>
 <section id="defaults"><h2>Default VPCs ({s["default_vpcs"]})</h2>
 {_defaults_table(audit)}</section>
+<section id="reservations"><h2>Reservations ({len(audit.reservations)})</h2>
+{_reservations_table(audit.reservations)}</section>
 <section id="accounts"><h2>Accounts ({audit.account_count})</h2>
-{_accounts_table(audit.vpcs)}</section>
+{_accounts_table(audit.vpcs, styles)}</section>
+<section id="ipv6"><h2>IPv6 blocks</h2>
+{_ipv6_table(audit.vpcs)}</section>
 </main>
 <script type="application/json" id="report-data">{payload}</script>
 <script>{_asset("report.js")}</script>

@@ -37,7 +37,12 @@ def test_demo_command_says_it_is_simulated(
     report = tmp_path / "demo-report.html"
     assert f"wrote {report}" in out
     page = report.read_text()
-    assert page.startswith("<!DOCTYPE html>") and 'class="cell clash' in page
+    assert page.startswith("<!DOCTYPE html>") and " clash" in page
+    # Issue 11, observation 6: the fresh reservation is drawn as reserved, never as free.
+    reserved = out.split("--reserve --owner ")[1].splitlines()[1]
+    assert f"{reserved}: {reserved} reserved for " in page
+    assert f"{reserved}: free" not in page
+    assert "<h2>Reservations (1)</h2>" in page
     assert out.startswith("SIMULATED organization (moto, in-process; no real AWS)")
     assert "OVERLAP GROUPS" in out and "DEFAULT VPCS" in out
     assert "$ vpctracker allocate --pool 10.0.0.0/8 --prefix-length 16" in out

@@ -137,9 +137,12 @@ def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
     assert stroke == "rgb(204, 0, 0)"
     assert d.find_elements(By.CSS_SELECTOR, 'rect.clash[data-cidr="192.168.9.0/24"]')
     # Readable without color: every clash cell carries a "!" mark too.
-    assert len(d.find_elements(By.CSS_SELECTOR, "text.mark")) == len(
+    marks = d.find_elements(By.CSS_SELECTOR, "svg.grid text.mark")
+    assert len([m for m in marks if m.text == "!"]) == len(
         d.find_elements(By.CSS_SELECTOR, "rect.clash")
     )
+    # Default VPCs are marked as such ("d"), not drawn as a clash between accounts.
+    assert d.find_elements(By.CSS_SELECTOR, 'rect.default[data-cidr="172.31.0.0/20"]')
     # Clicking a cell shows its VPCs.
     clash.click()
     detail = d.find_element(By.ID, "detail").text
@@ -168,3 +171,62 @@ def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
     }
     assert d.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+HOSTILE = [
+    "<!--<script>",
+    "</script><img src=x onerror=alert(1)>",
+    '=HYPERLINK("http://x")',
+    "+cmd|' /C calc'!A0",
+    "x\nOVERLAP GROUPS: none",
+    "\x1b[2J",
+    "\u202eevil",
+]
+
+
+@pytest.mark.slow
+def test_hostile_names_leave_the_report_working(driver: object, tmp_path: Path) -> None:
+    """Issue 11, observation 1: `<!--<script>` in a Name used to swallow the page's script."""
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d: WebDriver = driver  # type: ignore[assignment]
+    vpcs = []
+    for i, name in enumerate(HOSTILE):
+        base = inventory(1)[0]
+        vpcs.append(
+            base.model_copy(
+                update={
+                    "VpcId": f"vpc-{i + 1:017x}",
+                    "OwnerId": f"{300000000000 + i:012d}",
+                    "AccountName": name,
+                    "Name": name,
+                    "Tags": {"Name": name},
+                    "CidrBlock": "10.5.0.0/16",
+                    "CidrBlocks": ("10.5.0.0/16",),
+                }
+            )
+        )
+    page = tmp_path / "hostile.html"
+    page.write_text(render_html(build_audit(vpcs, [], now=T)), encoding="utf-8")
+    d.get(page.as_uri())
+    WebDriverWait(d, 30).until(
+        lambda x: x.execute_script("return document.readyState") == "complete"
+    )
+    assert [e for e in d.get_log("browser") if e["level"] == "SEVERE"] == []
+    with pytest.raises(NoAlertPresentException):
+        d.switch_to.alert.text  # noqa: B018 - reading it is the check
+    assert d.execute_script("return document.querySelectorAll('img').length") == 0
+    assert d.execute_script("return document.scripts.length") == 2
+    # The map still works: the clash cell lists every hostile name as plain text.
+    d.find_element(By.CSS_SELECTOR, 'rect.clash[data-cidr="10.5.0.0/16"]').click()
+    detail = d.find_element(By.ID, "detail").text
+    for name in ("<!--<script>", "</script><img src=x onerror=alert(1)>", "\u202eevil"):
+        assert name in detail
+    # And so does the filter.
+    d.find_element(By.ID, "filter").send_keys("hyperlink")
+    WebDriverWait(d, 10).until(lambda x: x.find_element(By.ID, "filter-count").text)
+    shown = [r for r in d.find_elements(By.CSS_SELECTOR, "#accounts tbody tr") if r.is_displayed()]
+    assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in shown] == ['=HYPERLINK("http://x")']

@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 from collector.analysis import build_audit
 from collector.config import ReservedCidr
 from collector.models import Vpc
-from collector.report.page import account_color, clash_blocks, map_pools, render_html
+from collector.report.page import (
+    PALETTE,
+    AccountStyles,
+    clash_blocks,
+    map_pools,
+    render_html,
+)
 from tests.factories import make_vpc
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -47,6 +53,9 @@ def pools():  # type: ignore[no-untyped-def]
     return {p.cidr: p for p in map_pools(audit.vpcs, audit.reserved, audit.overlap_groups)}
 
 
+STYLES = AccountStyles([A, B])
+
+
 def test_pools_and_cell_sizes() -> None:
     p = pools()
     assert list(p) == [
@@ -71,12 +80,13 @@ def test_cells_colors_and_clashes() -> None:
     ten = pools()["10.0.0.0/8"]
     cell0 = ten.cells[0]
     assert cell0.cidr == "10.0.0.0/16"
-    assert cell0.accounts == {A, B} and cell0.color == "multi" and cell0.clash
+    assert cell0.accounts == {A, B} and cell0.kind == "multi" and cell0.clash
     assert [x["VpcId"] for x in cell0.vpcs] == [VPCS[0].VpcId, VPCS[1].VpcId]
     assert [c.index for c in ten.cells if c.vpcs] == [0, 6, 7, 9]
-    assert ten.cells[6].color == ten.cells[7].color == account_color(B)
+    assert ten.cells[6].kind == ten.cells[7].kind == "account"
+    assert ten.cells[6].accounts == ten.cells[7].accounts == {B}
     assert not ten.cells[6].clash
-    assert ten.cells[9].color == account_color(A)
+    assert ten.cells[9].accounts == {A}
     assert [c.index for c in ten.cells if c.clash] == [0]
     assert ten.used == 4
 
@@ -94,6 +104,17 @@ def test_default_vpcs_drawn_but_not_clashing() -> None:
     p = pools()["172.16.0.0/12"]
     assert [c.index for c in p.cells if c.vpcs] == list(range(240, 256))
     assert not any(c.clash for c in p.cells)
+    assert {c.kind for c in p.cells if c.vpcs} == {"default"}
+
+
+def test_default_vpcs_of_many_accounts_do_not_look_like_a_clash() -> None:
+    """Issue 11, observation 7: every account's default VPC is 172.31.0.0/16."""
+    defaults = [make_vpc(n, "172.31.0.0/16", owner=f"{n:012d}", default=True) for n in range(1, 6)]
+    audit = build_audit(defaults, [], now=T)
+    (grid,) = map_pools(audit.vpcs, audit.reserved, audit.overlap_groups)
+    assert {c.kind for c in grid.cells if c.vpcs} == {"default"}
+    page = render_html(audit)
+    assert 'class="cell default"' in page and 'class="cell multi' not in page
 
 
 def test_clash_blocks_are_the_overlapping_parts() -> None:
@@ -104,10 +125,24 @@ def test_clash_blocks_are_the_overlapping_parts() -> None:
     ]
 
 
-def test_account_color_is_stable_and_distinguishes() -> None:
-    assert account_color(A) == account_color(A)
-    assert account_color(A) != account_color(B)
-    assert re.fullmatch(r"hsl\(\d+, 62%, 52%\)", account_color(A))
+def test_accounts_get_distinct_fills_from_a_fixed_palette() -> None:
+    """Issue 11, observation 7: hues from a hash gave two accounts one colour."""
+    ids = [f"{n:012d}" for n in range(1, 37)]
+    styles = AccountStyles(reversed(ids))
+    fills = [styles.fill(a) for a in ids]
+    assert len(set(fills)) == 36  # 9 colours x (solid, dots, stripes, checks)
+    assert fills[:9] == list(PALETTE)
+    assert fills[9] == "url(#a9)" and 'id="a9"' in styles.defs()
+    assert AccountStyles(ids).fill(ids[3]) == styles.fill(ids[3])  # stable for a set
+
+
+def test_legend_swatches_are_drawn_like_the_cells() -> None:
+    page = render_html(build_audit(VPCS, RESERVED, now=T))
+    legend = page[page.index('<p class="legend">') : page.index("</p>", page.index("legend"))]
+    # The several-accounts swatch uses the very pattern the striped cells use.
+    assert 'fill="url(#multi)"' in legend and "svg.grid rect.multi{fill:url(#multi)}" in page
+    assert 'fill="url(#hatch)"' in legend and 'fill="url(#resv)"' in legend
+    assert ">d</text>" in legend
 
 
 def test_page_is_self_contained_and_escaped() -> None:
@@ -118,6 +153,8 @@ def test_page_is_self_contained_and_escaped() -> None:
     assert "<script src" not in page and "<link" not in page
     assert not re.search(r"(src|href)=[\"']?https?:", page)
     assert "</script><img" not in page  # escaped in both the table and the JSON data
+    # The overlap table names each VPC (issue 11, observation 7).
+    assert "<th>VPC name</th>" in page and "<td>n1</td>" in page
     assert 'oldest LastSeen\n<span id="freshness">2026-11-26T03:00:00Z' in page
     assert page.count('class="cell') == 6 * 256
 
@@ -131,3 +168,38 @@ def test_clash_blocks_identical_and_big_groups() -> None:
     audit = build_audit(many, [ReservedCidr(cidr="10.0.0.0/8", name="on-prem")], now=T)
     clashes = clash_blocks(audit.overlap_groups)
     assert len(clashes) == 3000 and "10.0.0.0/8" not in map(str, clashes)
+
+
+def test_reserved_blocks_are_drawn_and_not_free() -> None:
+    """Issue 11, observation 6: right after `allocate --reserve` the map said `free`."""
+    from collector.models import Reservation
+
+    res = Reservation("10.12.0.0/16", A, T, int(T.timestamp()) + 3600, "LZ-1")
+    gone = Reservation("10.13.0.0/16", A, T, int(T.timestamp()) - 1, "expired")
+    audit = build_audit(VPCS, RESERVED, now=T, reservations=[res, gone])
+    assert audit.reservations == [res]
+    ten = {
+        p.cidr: p
+        for p in map_pools(audit.vpcs, audit.reserved, audit.overlap_groups, audit.reservations)
+    }["10.0.0.0/8"]
+    cell = ten.cells[12]
+    assert not cell.free and cell.reservations == [
+        "10.12.0.0/16 reserved for 111111111111 until 2026-11-26T04:00:00Z"
+    ]
+    assert ten.cells[13].free
+    page = render_html(audit)
+    assert "10.12.0.0/16: 10.12.0.0/16 reserved for 111111111111 until" in page
+    assert "10.13.0.0/16: free" in page
+    assert 'class="cell free reservation"' in page
+    assert "<h2>Reservations (1)</h2>" in page and "LZ-1" in page
+
+
+def test_ipv6_blocks_are_listed_per_pool() -> None:
+    six = [
+        make_vpc(30, "10.30.0.0/16", owner=A, v6=("2600:1f18:4c3:a00::/56",), name="six-a"),
+        make_vpc(31, "10.31.0.0/16", owner=B, v6=("2600:1f18:4c3:b00::/56",)),
+    ]
+    page = render_html(build_audit(six, [], now=T))
+    section = page[page.index('<section id="ipv6">') :]
+    assert section.count("<code>2600:1f18:4c3::/48</code>") == 2
+    assert "2600:1f18:4c3:a00::/56" in section and "six-a" in section

@@ -1,0 +1,129 @@
+"""Issue 11: member-controlled strings (VPC Name, tags, account names) are hostile. Every
+renderer neutralizes them for its medium; JSON output keeps them exact."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+
+from collector.analysis import Audit, build_audit
+from collector.models import TargetResult, TargetStatus
+from collector.report import render_csv, render_html, render_json, render_summary, render_table
+from collector.runner import RunSummary
+from collector.safety import csv_cell, script_json, terminal
+from tests.factories import T, make_vpc
+
+HOSTILE = [
+    "<!--<script>",
+    "</script><img src=x onerror=alert(1)>",
+    '=HYPERLINK("http://x")',
+    "+cmd|' /C calc'!A0",
+    "x\nOVERLAP GROUPS: none",
+    "\x1b[2J",
+    "\u202eevil",
+    "-2+3",
+    "@SUM(A1)",
+    "\tTAB",
+    "\rCR",
+    "a\u2028b\u2029c",
+    "\x85NEL\x9bC1",
+]
+# Controls and bidi marks that must never reach a terminal raw.
+RAW_CONTROL = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def hostile_audit(names: list[str]) -> Audit:
+    """Each name as a VPC Name, a tag and an account name, every VPC in an overlap, plus a
+    default VPC per account."""
+    vpcs = []
+    for i, name in enumerate(names):
+        owner = f"{100000000000 + i:012d}"
+        vpcs.append(
+            make_vpc(i + 1, "10.0.0.0/16", owner=owner, account_name=name, name=name).model_copy(
+                update={"Tags": {"Name": name, name: name}}
+            )
+        )
+        vpcs.append(
+            make_vpc(500 + i, "172.31.0.0/16", owner=owner, account_name=name, default=True)
+        )
+    return build_audit(vpcs, [], now=T)
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_text_is_one_record_per_line_and_inert(payload: str) -> None:
+    benign = render_table(hostile_audit(["benign"]))
+    text = render_table(hostile_audit([payload]))
+    assert len(text.splitlines()) == len(benign.splitlines())
+    assert not RAW_CONTROL.search(text)
+    assert not any(line.startswith("OVERLAP GROUPS: none") for line in text.splitlines())
+    assert terminal(payload) in text
+
+
+def test_text_summary_is_inert() -> None:
+    s = RunSummary(started_at=T)
+    for i, payload in enumerate(HOSTILE):
+        s.add(
+            TargetResult(
+                f"{i:012d}",
+                "us-east-1",
+                TargetStatus.FAILED,
+                error_code="AccessDenied",
+                message=payload,
+            ),
+            account_name=payload,
+        )
+    text = render_summary(s)
+    assert not RAW_CONTROL.search(text)
+    assert len(text.splitlines()) == 3 + len(HOSTILE)
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_csv_cells_are_never_formulas(payload: str) -> None:
+    rows = list(csv.reader(io.StringIO(render_csv(hostile_audit([payload])), newline="")))
+    cells = [c for row in rows for c in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    # Nothing is lost: the text is the payload behind one quote where it needed one.
+    assert csv_cell(payload) in cells
+
+
+def test_json_stays_exact() -> None:
+    audit = hostile_audit(HOSTILE)
+    got = json.loads(render_json(audit))
+    names = {m["AccountName"] for g in got["overlap_groups"] for m in g["members"]}
+    assert names == set(HOSTILE)
+
+
+def test_script_json_round_trips_and_cannot_end_the_script() -> None:
+    data = {"names": HOSTILE}
+    text = script_json(data)
+    assert json.loads(text) == data
+    assert not re.search("[<>&\u2028\u2029]", text)
+
+
+def test_html_embeds_the_data_intact_and_escapes_the_markup() -> None:
+    page = render_html(hostile_audit(HOSTILE))
+    start = page.index('<script type="application/json" id="report-data">') + len(
+        '<script type="application/json" id="report-data">'
+    )
+    # The first "</script>" after the data is its own end tag: no payload closed it early.
+    data = json.loads(page[start : page.index("</script>", start)])
+    names = {v["Name"] for cell in data["cells"].values() for v in cell["vpcs"]}
+    assert set(HOSTILE) <= names
+    assert "<img" not in page and "<!--<script>" not in page
+    assert page.count("<script") == 2
+
+
+def test_lambda_check_result_is_exact_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Lambda result is data: it carries the names exactly and serializes cleanly."""
+    from collector.runner import CheckResult
+
+    audit = hostile_audit(HOSTILE)
+    result = CheckResult(["100000000000"], RunSummary(started_at=T), audit).to_dict()
+    wire = json.dumps(result)
+    assert json.loads(wire)["audit"]["default_vpcs"][0]["AccountName"] == HOSTILE[0]
