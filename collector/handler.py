@@ -2,25 +2,28 @@
 
 Invocations:
 - EventBridge scheduled event: the full organization (or, with VPCTRACKER_QUEUE_URL set, the
-  fan-out dispatcher: list accounts, sweep departed ones, queue accounts in batches).
-- SQS event (fan-out workers): each message `{"accounts": [...]}` is collected; failed messages
-  are reported through `batchItemFailures` so only they are retried.
+  fan-out dispatcher in `collector.fanout`).
+- SQS event (fan-out workers): Powertools' batch processor runs each message; every message
+  not fully done is reported in `batchItemFailures` (all of them if the worker cannot start).
 - Direct invoke `{"accounts": [...], "regions": [...]?, "check": true?}`: those accounts, as the
   landing-zone pipeline's post-provision step (with `check`, the verdict too).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.config import (
@@ -30,25 +33,27 @@ from collector.config import (
     check_region,
     parse_config,
 )
-from collector.errors import FatalError, error_code, error_message
+from collector.errors import FatalError, RetryPolicy, error_code, error_message
+from collector.fanout import MessageFailed, WorkResult, dispatch, parse_message, work
 from collector.runner import (
     RunOptions,
     RunSummary,
-    list_target_accounts,
+    dynamodb_client,
     run,
     run_audit,
     run_check,
-    sweep_departed,
 )
 from collector.safety import brief, one_line
-from collector.scan import DEADLINE_CODE
-from collector.store import TableMissingError
+from collector.store import TableMissingError, check_table
+from collector.telemetry import publish, setup_logging
 
 log = logging.getLogger("collector.handler")
 
 # Stop starting new work when this much time is left, so the summary is written and returned.
 SAFETY_MARGIN_MS = 60_000
-METRICS_NAMESPACE = "VPCTracker"
+# The external id's SecureString parameter, read once per container (cold start).
+EXTERNAL_ID_PARAMETER = "VPCTRACKER_EXTERNAL_ID_PARAMETER"
+_cold: dict[str, str] = {}
 
 # Environment variable -> config key path (same validation as config.yaml).
 ENV_KEYS: dict[str, str] = {
@@ -94,9 +99,16 @@ def _env_value(path: str, raw: str) -> Any:
     return raw
 
 
-def config_from_env(env: Mapping[str, str]) -> Config:
-    """Config from VPCTRACKER_* variables; errors name the variable and the value."""
+def config_from_env(env: Mapping[str, str], session: boto3.Session | None = None) -> Config:
+    """Config from VPCTRACKER_* variables; errors name the variable and the value (never the
+    external id's). With VPCTRACKER_EXTERNAL_ID_PARAMETER the external id is read from that
+    SSM SecureString parameter (once per container), so it is in no environment variable."""
     data: dict[str, Any] = {}
+    parameter = env.get(EXTERNAL_ID_PARAMETER)
+    if parameter:
+        if env.get("VPCTRACKER_EXTERNAL_ID"):
+            raise ConfigError(f"set VPCTRACKER_EXTERNAL_ID or {EXTERNAL_ID_PARAMETER}, not both")
+        data["organization"] = {"external_id": _external_id(parameter, env, session)}
     for var, path in ENV_KEYS.items():
         raw = env.get(var)
         if raw is None or raw == "":
@@ -116,6 +128,21 @@ def config_from_env(env: Mapping[str, str]) -> Config:
             if msg.startswith(path):
                 raise ConfigError(var + msg[len(path) :]) from None
         raise ConfigError(f"environment: {msg}") from None
+
+
+def _external_id(parameter: str, env: Mapping[str, str], session: boto3.Session | None) -> str:
+    if parameter not in _cold:
+        ssm = (session or boto3.Session()).client(
+            "ssm", region_name=env.get("VPCTRACKER_TABLE_REGION") or env.get("AWS_REGION")
+        )
+        try:
+            value = RetryPolicy().call(ssm.get_parameter, Name=parameter, WithDecryption=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise ConfigError(
+                f"{EXTERNAL_ID_PARAMETER}: cannot read {brief(parameter)}: {error_code(exc)}"
+            ) from None
+        _cold[parameter] = str(value["Parameter"]["Value"])
+    return _cold[parameter]
 
 
 @dataclass
@@ -169,57 +196,7 @@ def parse_event(event: Any) -> Request:
 
 
 # ---------------------------------------------------------------------------------------------
-# Structured logs and CloudWatch metrics (embedded metric format, printed to stdout)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line, as CloudWatch Logs Insights expects."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        return json.dumps(out)
-
-
-def setup_logging() -> None:
-    """JSON logs at INFO for our loggers; botocore stays at WARNING (it is verbose)."""
-    root = logging.getLogger()
-    ours = [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]
-    if ours:
-        for h in ours:
-            if isinstance(h, logging.StreamHandler):
-                h.setStream(sys.stdout)
-    else:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonFormatter())
-        # Lambda installs its own plain-text handler; ours replaces it.
-        root.handlers = [handler]
-    root.setLevel(logging.INFO)
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-
-
-def emf(metrics: Mapping[str, float], mode: str, unit: Mapping[str, str]) -> str:
-    """An embedded-metric-format line: CloudWatch turns it into metrics, no API call needed."""
-    return json.dumps(
-        {
-            "_aws": {
-                "Timestamp": int(time.time() * 1000),
-                "CloudWatchMetrics": [
-                    {
-                        "Namespace": METRICS_NAMESPACE,
-                        "Dimensions": [["Mode"]],
-                        "Metrics": [{"Name": k, "Unit": unit.get(k, "Count")} for k in metrics],
-                    }
-                ],
-            },
-            "Mode": mode,
-            **metrics,
-        }
-    )
+# The handler
 
 
 def run_metrics(s: RunSummary) -> dict[str, float]:
@@ -233,63 +210,77 @@ def run_metrics(s: RunSummary) -> dict[str, float]:
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# The handler
-
-
 def handler(event: Any, context: Any, *, session: boto3.Session | None = None) -> dict[str, Any]:
     """Lambda entry point (`collector.handler.handler`)."""
     setup_logging()
+    session = session or boto3.Session()
+    records = _sqs_records(event)
     try:
-        config = config_from_env(os.environ)
+        config = config_from_env(os.environ, session)
         request = parse_event(event)
     except ConfigError as exc:
-        msg = one_line(str(exc))
-        log.error("bad input: %s", msg)
-        print(emf({"RunErrors": 1}, "any", {}))
-        return {"ok": False, "error": msg}
+        return _failed(one_line(str(exc)), records, "bad input")
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     opts = RunOptions(
-        session=session or boto3.Session(),
+        session=session,
         stop=(lambda: remaining() < SAFETY_MARGIN_MS) if remaining else (lambda: False),
     )
     try:
         if request.kind == "sqs":
-            return _sqs(config, request, opts)
+            return _sqs(config, request, opts, context)
         if request.kind == "direct":
             return _direct(config, request, opts)
         queue = os.environ.get("VPCTRACKER_QUEUE_URL")
         return _dispatch(config, opts, queue) if queue else _scheduled(config, opts)
     except (ConfigError, FatalError, TableMissingError, ClientError, BotoCoreError) as exc:
-        msg = (
-            f"table {exc} not found"
-            if isinstance(exc, TableMissingError)
-            else (
-                f"{error_code(exc)}: {error_message(exc)}"
-                if isinstance(exc, ClientError | BotoCoreError)
-                else str(exc)
-            )
-        )
-        msg = one_line(msg)
-        log.error("run failed: %s", msg)
-        print(emf({"RunErrors": 1}, "any", {}))
-        return {"ok": False, "error": msg}
+        return _failed(one_line(_describe(exc)), records, "run failed")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TableMissingError):
+        return f"table {exc} not found"
+    if isinstance(exc, ClientError | BotoCoreError):
+        return f"{error_code(exc)}: {error_message(exc)}"
+    return str(exc)
+
+
+def _failed(msg: str, records: list[dict[str, Any]] | None, what: str) -> dict[str, Any]:
+    """The answer of an invocation that could not do its work at all."""
+    log.error("%s: %s", what, msg)
+    publish("any", {"RunErrors": 1})
+    if records is not None:
+        # A worker that cannot start has done none of its messages: acknowledging them would
+        # delete work nobody did. Every one goes back to the queue (and, in time, the DLQ).
+        publish("worker", {"MessagesFailed": len(records)})
+        return {"batchItemFailures": [{"itemIdentifier": _message_id(r)} for r in records]}
+    return {"ok": False, "error": msg}
+
+
+def _sqs_records(event: Any) -> list[dict[str, Any]] | None:
+    """The SQS records of an event that is an SQS batch (whatever else is wrong with it)."""
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        return None
+    records = [r for r in event["Records"] if isinstance(r, dict)]
+    if records and all(r.get("eventSource") == "aws:sqs" for r in records):
+        return records
+    return None
+
+
+def _message_id(record: Mapping[str, Any]) -> str:
+    return str(record.get("messageId", ""))
 
 
 def _scheduled(config: Config, opts: RunOptions) -> dict[str, Any]:
     summary = run(config, opts)
     audit, _ = run_audit(config, options=opts)
     totals = audit.to_dict()["summary"]
-    print(
-        emf(
-            {
-                **run_metrics(summary),
-                "OverlapGroups": totals["overlap_groups"],
-                "DefaultVpcs": totals["default_vpcs"],
-            },
-            "scheduled",
-            {"DurationSeconds": "Seconds"},
-        )
+    publish(
+        "scheduled",
+        {
+            **run_metrics(summary),
+            "OverlapGroups": totals["overlap_groups"],
+            "DefaultVpcs": totals["default_vpcs"],
+        },
     )
     log.info("scheduled run: %d targets, %d failed", summary.targets, summary.failed)
     return {"ok": summary.exit_code == 0, "summary": summary.to_dict(), "audit": totals}
@@ -299,91 +290,72 @@ def _direct(config: Config, request: Request, opts: RunOptions) -> dict[str, Any
     opts.regions = request.regions
     if request.check:
         result = run_check(config, request.accounts, opts)
-        print(emf(run_metrics(result.summary), "check", {"DurationSeconds": "Seconds"}))
+        publish("check", run_metrics(result.summary))
         return {"ok": result.exit_code == 0, **result.to_dict()}
     opts.accounts = request.accounts
     summary = run(config, opts)
-    print(emf(run_metrics(summary), "direct", {"DurationSeconds": "Seconds"}))
+    publish("direct", run_metrics(summary))
     return {"ok": summary.exit_code == 0, "summary": summary.to_dict()}
 
 
 def _dispatch(config: Config, opts: RunOptions, queue_url: str) -> dict[str, Any]:
-    """Fan-out: queue every selected account in batches; sweep departed accounts here, the
-    only place that sees the whole organization in this mode."""
-    assert opts.session is not None
-    everyone, selected = list_target_accounts(opts.session, config, (), opts.retry)
-    per_message = int(os.environ.get("VPCTRACKER_ACCOUNTS_PER_MESSAGE", "10"))
-    batches = [selected[i : i + per_message] for i in range(0, len(selected), per_message)]
-    sqs = opts.session.client("sqs", region_name=config.table.region)
-    sent = 0
-    for start in range(0, len(batches), 10):  # SendMessageBatch takes 10 entries
-        entries = [
-            {"Id": str(n), "MessageBody": json.dumps({"accounts": [a.id for a in b]})}
-            for n, b in enumerate(batches[start : start + 10])
-        ]
-        resp = opts.retry.call(sqs.send_message_batch, QueueUrl=queue_url, Entries=entries)
-        if resp.get("Failed"):
-            raise FatalError(
-                f"SQS refused {len(resp['Failed'])} messages: {resp['Failed'][0].get('Code')}"
-            )
-        sent += len(entries)
-    marked = sweep_departed(config, everyone, opts)
-    audit, _ = run_audit(config, options=opts)
-    totals = audit.to_dict()["summary"]
-    print(
-        emf(
-            {
-                "AccountsQueued": len(selected),
-                "MarkedDeparted": marked,
-                "OverlapGroups": totals["overlap_groups"],
-                "DefaultVpcs": totals["default_vpcs"],
-            },
-            "dispatch",
-            {},
+    raw = os.environ.get("VPCTRACKER_ACCOUNTS_PER_MESSAGE", "10")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise ConfigError(
+            f"VPCTRACKER_ACCOUNTS_PER_MESSAGE: must be a whole number 1-100 (got {brief(raw)})"
         )
+    result = dispatch(config, opts, queue_url, int(raw))
+    publish(
+        "dispatch",
+        {"AccountsQueued": result["accounts"], "MarkedDeparted": result["marked_deleted"]},
     )
-    return {
-        "ok": True,
-        "mode": "fan-out",
-        "accounts": len(selected),
-        "messages": sent,
-        "marked_deleted": marked,
-        "audit": totals,
-    }
+    return result
 
 
-def _sqs(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]:
-    """Fan-out worker: collect each message's accounts; report failed messages for retry."""
-    failures: list[dict[str, str]] = []
+def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> dict[str, Any]:
+    """Fan-out worker: each message through Powertools' batch processor."""
+    try:
+        # A worker that cannot write the table does nothing right: fail every message now.
+        opts.retry.call(
+            check_table, dynamodb_client(opts.session or boto3.Session(), config), config.table.name
+        )
+    except (TableMissingError, ClientError, BotoCoreError) as exc:
+        return _failed(one_line(_describe(exc)), request.records, "worker cannot start")
     total = RunSummary(started_at=opts.clock())
-    for record in request.records:
-        msg_id = str(record.get("messageId", ""))
-        try:
-            body = json.loads(record.get("body") or "")
-            accounts = _ids(
-                body.get("accounts") if isinstance(body, dict) else None,
-                "accounts",
-                check_account_id,
-            )
-        except (ValueError, ConfigError) as exc:
-            # It will never succeed, but is not dropped: after the queue's maxReceiveCount it
-            # moves to the dead-letter queue, where someone can look at it.
-            log.error("malformed message %s: %s", msg_id, exc)
-            failures.append({"itemIdentifier": msg_id})
-            continue
-        if opts.stop():
-            failures.append({"itemIdentifier": msg_id})
-            continue
-        try:
-            s = run(config, replace(opts, accounts=accounts))
-        except (FatalError, ConfigError, ClientError, BotoCoreError) as exc:
-            log.error("message %s failed: %s", msg_id, exc)
-            failures.append({"itemIdentifier": msg_id})
-            continue
-        if any(f["error_code"] == DEADLINE_CODE for f in s.failures):
-            failures.append({"itemIdentifier": msg_id})
+    finished: list[WorkResult] = []
+
+    def add(s: RunSummary) -> None:
         for key in ("vpcs_seen", "failed", "skipped", "write_failures", "ok"):
             setattr(total, key, getattr(total, key) + getattr(s, key))
         total.duration_s += s.duration_s
-    print(emf(run_metrics(total), "worker", {"DurationSeconds": "Seconds"}))
-    return {"batchItemFailures": failures}
+
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            result = work(config, opts, parse_message(record.raw_event.get("body")))
+        except (ConfigError, MessageFailed, FatalError, ClientError, BotoCoreError) as exc:
+            log.error("message %s not done: %s", record.message_id, one_line(_describe(exc)))
+            if isinstance(exc, MessageFailed) and exc.summary is not None:
+                add(exc.summary)
+            raise
+        finished.append(result)
+        add(result.summary)
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(
+        event={"Records": request.records},
+        record_handler=record_handler,
+        processor=processor,
+        context=context,
+    )
+    failures = len(response.get("batchItemFailures", []))
+    publish("worker", {**run_metrics(total), "MessagesFailed": failures})
+    if any(r.last_of_night for r in finished):
+        # The night's last message: audit the table as every worker left it.
+        audit, _ = run_audit(config, options=opts)
+        totals = audit.to_dict()["summary"]
+        publish(
+            "scheduled",
+            {"OverlapGroups": totals["overlap_groups"], "DefaultVpcs": totals["default_vpcs"]},
+        )
+        log.info("fan-out night complete: %s", totals)
+    return {"batchItemFailures": list(response.get("batchItemFailures", []))}

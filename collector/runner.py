@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from collector.errors import FatalError, RetryPolicy, error_code, error_message
 from collector.lifecycle import departed_reason, mark_deleted, plan_target
 from collector.models import (
     Account,
+    DeletionReason,
     Reservation,
     TargetResult,
     TargetStatus,
@@ -170,6 +171,9 @@ class RunOptions:
 
     accounts: Sequence[str] = ()
     regions: Sequence[str] = ()
+    # Accounts already validated elsewhere (the fan-out dispatcher): scanned as given, without
+    # listing the organization again.
+    account_list: Sequence[Account] | None = None
     session: boto3.Session | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], datetime] = utc_now
@@ -427,7 +431,10 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     opts = options or RunOptions()
     t0 = time.monotonic()
     hub = opts.session or boto3.Session()
-    summary = RunSummary(started_at=opts.clock(), full_org=not opts.accounts and not opts.regions)
+    summary = RunSummary(
+        started_at=opts.clock(),
+        full_org=not opts.accounts and not opts.regions and opts.account_list is None,
+    )
     workers = config.scan.max_workers
     boto_cfg = client_config(workers)
     ddb = dynamodb_client(hub, config)
@@ -439,7 +446,10 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
         sink: TableSink | MemorySink = TableSink(ddb, config, opts) if opts.write else MemorySink()
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"{error_code(exc)}: {error_message(exc)}") from None
-    everyone, selected = list_target_accounts(hub, config, opts.accounts, opts.retry)
+    if opts.account_list is not None:
+        everyone = selected = list(opts.account_list)
+    else:
+        everyone, selected = list_target_accounts(hub, config, opts.accounts, opts.retry)
     summary.accounts = len(selected)
     roles = AssumedRoles(
         sts,
@@ -523,6 +533,39 @@ def sweep_departed(config: Config, everyone: list[Account], options: RunOptions)
         stats = writer.close()
     if stats.failed:
         raise FatalError(f"{stats.failed} departed-account items could not be written")
+    return marked
+
+
+def mark_accounts_gone(
+    config: Config, gone: Mapping[str, DeletionReason], options: RunOptions
+) -> int:
+    """Mark every live item of accounts known to be suspended or gone from the organization
+    (a fan-out worker's accounts); returns how many were marked."""
+    opts = options
+    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    now = opts.clock()
+    writer = BatchWriter(ddb, config.table.name, retry=opts.retry)
+    marked = 0
+    try:
+        for account_id, reason in gone.items():
+            items = opts.retry.call(query_account, ddb, config.table.name, account_id)
+            for vpc in items.vpcs:
+                if not vpc.Deleted:
+                    writer.add(
+                        to_item(
+                            mark_deleted(
+                                vpc,
+                                now=now,
+                                reason=reason,
+                                retention_days=config.table.deleted_retention_days,
+                            )
+                        )
+                    )
+                    marked += 1
+    finally:
+        stats = writer.close()
+    if stats.failed:
+        raise FatalError(f"{stats.failed} items of departed accounts could not be written")
     return marked
 
 

@@ -689,6 +689,47 @@ def delete_reservation(client: DynamoDBClient, table: str, cidr: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# Fan-out progress. The dispatcher records how many messages a night has; each worker records
+# its message's part as done (a set: a redelivered message counts once). The worker that
+# completes the set is the last, and audits the table as the workers left it.
+
+DISPATCH_PREFIX = "dispatch#"
+DISPATCH_OWNER = "dispatch"
+
+
+def _dispatch_key(dispatch_id: str) -> dict[str, Any]:
+    return {"VpcId": _s(DISPATCH_PREFIX + dispatch_id), "OwnerId": _s(DISPATCH_OWNER)}
+
+
+def put_dispatch(
+    client: DynamoDBClient, table: str, dispatch_id: str, parts: int, expires_at: int
+) -> None:
+    """Record a fan-out of `parts` messages (before any is sent)."""
+    client.put_item(
+        TableName=table,
+        Item={
+            **_dispatch_key(dispatch_id),
+            "Parts": {"N": str(parts)},
+            "ExpiresAt": {"N": str(expires_at)},
+        },
+    )
+
+
+def part_done(client: DynamoDBClient, table: str, dispatch_id: str, part: int) -> tuple[int, int]:
+    """Mark one message of a fan-out done; returns (parts done, parts in all)."""
+    resp = client.update_item(
+        TableName=table,
+        Key=_dispatch_key(dispatch_id),
+        UpdateExpression="ADD Done :p",
+        ConditionExpression="attribute_exists(Parts)",
+        ExpressionAttributeValues={":p": {"NS": [str(part)]}},
+        ReturnValues="ALL_NEW",
+    )
+    item = resp["Attributes"]
+    return len(item["Done"]["NS"]), int(item["Parts"]["N"])
+
+
+# ---------------------------------------------------------------------------------------------
 # The registry of item kinds (key prefix -> decoder). A new kind is one entry here.
 
 ITEM_KINDS: dict[str, ItemKind] = {
@@ -696,6 +737,7 @@ ITEM_KINDS: dict[str, ItemKind] = {
     "reservation": ItemKind("reservation", RESERVATION_PREFIX, reservation_from_item),
     "lease": ItemKind("lease", LEASE_PREFIX, lease_from_item),
     "lock": ItemKind("lock", "allocation#", lambda item: item),
+    "dispatch": ItemKind("dispatch", DISPATCH_PREFIX, lambda item: item),
 }
 VPCS = frozenset({"vpc"})
 RESERVATIONS = frozenset({"reservation"})

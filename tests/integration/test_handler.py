@@ -46,7 +46,17 @@ def env(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def emf_lines(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    """EMF records printed by Powertools Metrics, each value summed (EMF allows lists)."""
+    out_records = []
+    for line in out.splitlines():
+        if line.startswith('{"_aws"'):
+            record = json.loads(line)
+            names = [m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+            for name in names:
+                value = record[name]
+                record[name] = sum(value) if isinstance(value, list) else value
+            out_records.append(record)
+    return out_records
 
 
 def test_scheduled_event_runs_the_org(
@@ -81,9 +91,10 @@ def test_logs_are_json(org: Org, env: None, capsys: pytest.CaptureFixture[str]) 
     logged = [
         json.loads(line)
         for line in capsys.readouterr().out.splitlines()
-        if line.startswith('{"time"')
+        if line.startswith('{"level"')
     ]
     assert any(r["level"] == "WARNING" and "AccessDenied" in r["message"] for r in logged)
+    assert all(r["service"] == "vpctracker" for r in logged)
 
 
 def test_direct_invoke_check(org: Org, env: None) -> None:
@@ -289,3 +300,170 @@ def test_env_config_mapping() -> None:
     assert cfg.organization.external_id == "abc-123"
     assert parse_event(load_data("events/sqs.json")).kind == "sqs"
     assert parse_event(load_data("events/scheduled.json")).kind == "scheduled"
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 12: lossless fan-out, failures every alarm sees, fresh metrics
+
+
+def sqs_record(message_id: str, body: Any) -> dict[str, Any]:
+    return {**load_data("events/sqs.json")["Records"][0], "messageId": message_id, "body": body}
+
+
+def message(*accounts: str, names: bool = True) -> str:
+    return json.dumps({"accounts": [{"id": a, "name": f"n-{a}"} if names else a for a in accounts]})
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("VPCTRACKER_TABLE", "VPCTracker-missing"), ("VPCTRACKER_MAX_WORKERS", "lots")],
+)
+def test_a_worker_that_cannot_start_fails_every_message(
+    org: Org,
+    env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    var: str,
+    value: str,
+) -> None:
+    """Observation 1: `{"ok": false}` without batchItemFailures deleted every message."""
+    monkeypatch.setenv(var, value)
+    records = [sqs_record(f"m{i}", message(org.accounts["sandbox"])) for i in range(3)]
+    assert handler({"Records": records}, Context(), session=org.session) == {
+        "batchItemFailures": [{"itemIdentifier": f"m{i}"} for i in range(3)]
+    }
+    metrics = {m["Mode"]: m for m in emf_lines(capsys.readouterr().out)}
+    assert metrics["worker"]["MessagesFailed"] == 3 and metrics["any"]["RunErrors"] == 1
+    assert org.table() == {}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"accounts": ["111111111111"]},  # not a string: SQS bodies always are
+        '{"accounts": []}',  # would mean "the whole organization"
+        "",
+        "[1, 2]",
+        '{"accounts": [{"name": "x"}]}',
+    ],
+)
+def test_malformed_messages_fail_and_run_nothing(
+    org: Org, env: None, monkeypatch: pytest.MonkeyPatch, body: Any
+) -> None:
+    calls: list[str] = []
+    org.session.events.register("before-call.ec2.DescribeVpcs", lambda **_: calls.append("x"))
+    good = sqs_record("good", message(org.accounts["sandbox"]))
+    result = handler({"Records": [sqs_record("bad", body), good]}, Context(), session=org.session)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    assert len(calls) == 2  # only the good message's two targets were scanned
+
+
+def test_workers_do_not_list_the_organization(
+    org: Org, env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed: list[str] = []
+    org.session.events.register(
+        "before-call.organizations.ListAccounts", lambda **_: listed.append("x")
+    )
+    records = [sqs_record("m1", message(org.accounts["sandbox"], org.accounts["workload-a"]))]
+    assert handler({"Records": records}, Context(), session=org.session) == {
+        "batchItemFailures": []
+    }
+    assert listed == []
+    assert {v.AccountName for v in org.table().values()} == {
+        f"n-{org.accounts['sandbox']}",
+        f"n-{org.accounts['workload-a']}",
+    }
+
+
+def test_an_account_gone_since_dispatch_is_marked_not_retried(org: Org, env: None) -> None:
+    """Observation 2: one suspended account used to fail its whole message, forever."""
+    handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    orgs = org.session.client("organizations")
+    gone = org.accounts["workload-b"]
+    orgs.close_account(AccountId=gone)
+    faults = Faults(org.session).install()
+    faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=gone)
+    records = [sqs_record("m1", message(gone, org.accounts["sandbox"]))]
+    assert handler({"Records": records}, Context(), session=org.session) == {
+        "batchItemFailures": []
+    }
+    reasons = {v.DeletedReason for k, v in org.table().items() if k[1] == gone}
+    assert reasons == {"account-suspended"}
+
+
+def test_a_failing_account_fails_its_message_and_the_metric_says_so(
+    org: Org, env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults = Faults(org.session).install()
+    faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=org.accounts["sandbox"])
+    records = [
+        sqs_record("bad", message(org.accounts["sandbox"])),
+        sqs_record("good", message(org.accounts["workload-a"])),
+    ]
+    assert handler({"Records": records}, Context(), session=org.session) == {
+        "batchItemFailures": [{"itemIdentifier": "bad"}]
+    }
+    (worker,) = [m for m in emf_lines(capsys.readouterr().out) if m["Mode"] == "worker"]
+    assert worker["MessagesFailed"] == 1 and worker["TargetsFailed"] == 1
+
+
+def test_the_last_worker_publishes_the_night_s_fresh_audit(
+    org: Org, env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Observation 5: the dispatcher audited before any worker ran (0 groups on night one)."""
+    sqs = org.session.client("sqs")
+    url = sqs.create_queue(QueueName="vpctracker-accounts")["QueueUrl"]
+    monkeypatch.setenv("VPCTRACKER_QUEUE_URL", url)
+    monkeypatch.setenv("VPCTRACKER_ACCOUNTS_PER_MESSAGE", "1")
+    dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert dispatched["messages"] == 4
+    out = capsys.readouterr().out
+    assert not [m for m in emf_lines(out) if "OverlapGroups" in m]
+    msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    published = []
+    for n, m in enumerate(msgs):
+        handler(
+            {"Records": [sqs_record(m["MessageId"], m["Body"])]}, Context(), session=org.session
+        )
+        if n == 0:  # a redelivered message counts once
+            handler(
+                {"Records": [sqs_record(m["MessageId"], m["Body"])]}, Context(), session=org.session
+            )
+        published.append([x for x in emf_lines(capsys.readouterr().out) if "OverlapGroups" in x])
+    assert published[:-1] == [[]] * (len(msgs) - 1)
+    (night,) = published[-1]
+    assert (night["Mode"], night["OverlapGroups"], night["DefaultVpcs"]) == ("scheduled", 1, 1)
+
+
+def test_the_external_id_comes_from_a_secure_parameter_once_per_container(
+    org: Org, env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Observation 8: the external id was a plaintext environment variable."""
+    from collector import handler as module
+
+    secret = "ext-id-from-ssm-4242"
+    ssm = org.session.client("ssm")
+    ssm.put_parameter(Name="/vpctracker/external-id", Value=secret, Type="SecureString")
+    monkeypatch.setenv("VPCTRACKER_EXTERNAL_ID_PARAMETER", "/vpctracker/external-id")
+    monkeypatch.setattr(module, "_cold", {})
+    reads: list[str] = []
+    org.session.events.register("before-call.ssm.GetParameter", lambda **_: reads.append("x"))
+    presented: list[str] = []
+    org.session.events.register(
+        "before-parameter-build.sts.AssumeRole",
+        lambda params, **_: presented.append(params.get("ExternalId", "")),
+    )
+    for _ in range(2):
+        result = handler({"accounts": [org.accounts["sandbox"]]}, Context(), session=org.session)
+        assert result["ok"] is True
+    assert reads == ["x"]  # read at cold start only
+    assert set(presented) == {secret}
+    out = capsys.readouterr()
+    assert secret not in out.out + out.err + json.dumps(result)
+    monkeypatch.setenv("VPCTRACKER_EXTERNAL_ID", "also-set")
+    both = handler({"accounts": [org.accounts["sandbox"]]}, Context(), session=org.session)
+    assert both == {
+        "ok": False,
+        "error": "set VPCTRACKER_EXTERNAL_ID or VPCTRACKER_EXTERNAL_ID_PARAMETER, not both",
+    }

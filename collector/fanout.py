@@ -1,0 +1,230 @@
+"""SQS fan-out for large organizations: the nightly dispatcher and the workers' message logic.
+
+The dispatcher lists the organization once, sweeps departed accounts, records how many
+messages the night has, and queues the accounts (id and name) in batches. A worker collects
+its message's accounts as given, without listing the organization again. A message is done
+only when every account in it was collected, or is known to be gone (suspended, or no longer
+in the organization: its items are marked, and it is not retried). The worker that finishes a
+night's last message audits the table as all workers left it, so the night's metrics are fresh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from collector.config import Config, ConfigError, check_account_id
+from collector.errors import FatalError, error_code
+from collector.models import Account, DeletionReason
+from collector.runner import (
+    RunOptions,
+    RunSummary,
+    dynamodb_client,
+    list_target_accounts,
+    mark_accounts_gone,
+    run,
+    run_audit,
+    sweep_departed,
+)
+from collector.safety import brief
+from collector.scan import DEADLINE_CODE, INTERRUPTED_CODE, client_config
+from collector.store import part_done, put_dispatch
+
+log = logging.getLogger(__name__)
+
+DISPATCH_TTL = timedelta(days=3)
+
+
+class MessageFailed(Exception):
+    """A message not fully done: report it for retry (and, in the end, the dead-letter queue).
+
+    `summary` is what the message's run did, so its failed targets are still counted."""
+
+    def __init__(self, message: str, summary: RunSummary | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+@dataclass(frozen=True)
+class WorkerMessage:
+    """One queued batch of accounts."""
+
+    accounts: list[Account]
+    # Messages from before the dispatcher sent names carry bare ids: those are re-validated
+    # against the organization, as workers used to.
+    names_known: bool
+    dispatch_id: str | None = None
+    part: int | None = None
+
+
+def parse_message(body: Any) -> WorkerMessage:
+    """Pure: validate a message body; raise ConfigError for anything that can never succeed."""
+    if not isinstance(body, str):
+        raise ConfigError(f"message body: must be a JSON string (got {type(body).__name__})")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ConfigError(f"message body: not JSON (got {brief(body)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"message body: must be a JSON object (got {brief(data)})")
+    raw = data.get("accounts")
+    if not isinstance(raw, list) or not raw:
+        # An empty list would mean "the whole organization" to run(): never from a message.
+        raise ConfigError(f"message body: accounts must be a non-empty list (got {brief(raw)})")
+    accounts = []
+    for i, entry in enumerate(raw):
+        acct_id, name = (entry, "") if isinstance(entry, str) else _entry(entry, i)
+        try:
+            check_account_id(acct_id)
+        except ValueError as exc:
+            raise ConfigError(f"message accounts[{i}]: {exc} (got {brief(acct_id)})") from None
+        accounts.append(Account(acct_id, name))
+    names_known = all(isinstance(e, dict) for e in raw)
+    dispatch_id, part = data.get("dispatch"), data.get("part")
+    if (dispatch_id is None) != (part is None) or not (
+        dispatch_id is None or (isinstance(dispatch_id, str) and isinstance(part, int))
+    ):
+        raise ConfigError("message body: dispatch and part go together")
+    return WorkerMessage(accounts, names_known, dispatch_id, part)
+
+
+def _entry(entry: Any, i: int) -> tuple[str, str]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+        raise ConfigError(
+            f"message accounts[{i}]: must be an id or {{id, name}} (got {brief(entry)})"
+        )
+    name = entry.get("name", "")
+    return entry["id"], name if isinstance(name, str) else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Dispatcher
+
+
+def dispatch(config: Config, opts: RunOptions, queue_url: str, per_message: int) -> dict[str, Any]:
+    """Queue every selected account in batches; sweep departed accounts (the only place that
+    sees the whole organization in this mode). Returns the dispatcher's Lambda result."""
+    assert opts.session is not None
+    everyone, selected = list_target_accounts(opts.session, config, (), opts.retry)
+    batches = [selected[i : i + per_message] for i in range(0, len(selected), per_message)]
+    dispatch_id = uuid.uuid4().hex[:16]
+    ddb = dynamodb_client(opts.session, config)
+    expires = int((opts.clock() + DISPATCH_TTL).timestamp())
+    # Recorded before any message is sent, so no worker can finish before the count exists.
+    opts.retry.call(put_dispatch, ddb, config.table.name, dispatch_id, len(batches), expires)
+    sqs = opts.session.client("sqs", region_name=config.table.region, config=client_config(4))
+    sent = 0
+    for start in range(0, len(batches), 10):  # SendMessageBatch takes 10 entries
+        entries = [
+            {
+                "Id": str(n),
+                "MessageBody": json.dumps(
+                    {
+                        "accounts": [{"id": a.id, "name": a.name} for a in batch],
+                        "dispatch": dispatch_id,
+                        "part": start + n,
+                    }
+                ),
+            }
+            for n, batch in enumerate(batches[start : start + 10])
+        ]
+        resp = opts.retry.call(sqs.send_message_batch, QueueUrl=queue_url, Entries=entries)
+        if resp.get("Failed"):
+            raise FatalError(
+                f"SQS refused {len(resp['Failed'])} messages: {resp['Failed'][0].get('Code')}"
+            )
+        sent += len(entries)
+    marked = sweep_departed(config, everyone, opts)
+    # The table as the dispatcher found it (last night's workers); tonight's audit comes from
+    # the worker that finishes the last message.
+    audit, _ = run_audit(config, options=opts)
+    return {
+        "ok": True,
+        "mode": "fan-out",
+        "dispatch": dispatch_id,
+        "accounts": len(selected),
+        "messages": sent,
+        "marked_deleted": marked,
+        "audit": audit.to_dict()["summary"],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker
+
+
+@dataclass
+class WorkResult:
+    """What one message did."""
+
+    summary: RunSummary
+    gone: dict[str, DeletionReason]
+    last_of_night: bool = False
+
+
+def work(config: Config, opts: RunOptions, message: WorkerMessage) -> WorkResult:
+    """Collect one message's accounts; raise MessageFailed unless all of it is done."""
+    assert opts.session is not None
+    if opts.stop():
+        raise MessageFailed("not started: the invocation is at its deadline")
+    if message.names_known:
+        run_opts = replace(opts, account_list=message.accounts, accounts=())
+    else:
+        run_opts = replace(opts, accounts=[a.id for a in message.accounts])
+    summary = run(config, run_opts)
+    failed = sorted({f["account_id"] for f in summary.failures})
+    cut = {f["error_code"] for f in summary.failures} & {DEADLINE_CODE, INTERRUPTED_CODE}
+    if cut:
+        raise MessageFailed(
+            f"cut short ({', '.join(sorted(cut))}): {len(failed)} accounts left", summary
+        )
+    gone = _known_gone(config, opts, failed) if failed else {}
+    if gone:
+        mark_accounts_gone(config, gone, opts)
+    still = [a for a in failed if a not in gone]
+    if still or summary.write_failures or summary.unreadable_items:
+        codes = sorted({f["error_code"] for f in summary.failures if f["account_id"] in still})
+        raise MessageFailed(
+            f"{len(still)} account(s) failed ({', '.join(codes) or 'none'}), "
+            f"{summary.write_failures} write failure(s), "
+            f"{len(summary.unreadable_items)} unreadable item(s)",
+            summary,
+        )
+    result = WorkResult(summary, gone)
+    if message.dispatch_id is not None and message.part is not None:
+        ddb = dynamodb_client(opts.session, config)
+        done, parts = opts.retry.call(
+            part_done, ddb, config.table.name, message.dispatch_id, message.part
+        )
+        result.last_of_night = done == parts
+    return result
+
+
+def _known_gone(
+    config: Config, opts: RunOptions, account_ids: Sequence[str]
+) -> dict[str, DeletionReason]:
+    """Which of these accounts Organizations says are suspended or no longer members."""
+    assert opts.session is not None
+    org = opts.session.client(
+        "organizations", region_name=config.table.region, config=client_config(4)
+    )
+    out: dict[str, DeletionReason] = {}
+    for account_id in account_ids:
+        try:
+            raw = opts.retry.call(org.describe_account, AccountId=account_id)["Account"]
+        except ClientError as exc:
+            if error_code(exc) == "AccountNotFoundException":
+                out[account_id] = "account-left-org"
+                continue
+            raise
+        status = raw.get("State") or raw.get("Status") or "ACTIVE"
+        if status != "ACTIVE":
+            out[account_id] = "account-suspended"
+    return out
