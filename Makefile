@@ -44,8 +44,8 @@ demo: $(STAMP_DEMO) ## run the real pipeline on a simulated organization (moto, 
 	$(BIN)/vpctracker demo
 
 lint: $(STAMP_DEV) ## ruff lint + format check
-	$(BIN)/ruff check collector tests bench
-	$(BIN)/ruff format --check collector tests bench
+	$(BIN)/ruff check collector tests bench scripts
+	$(BIN)/ruff format --check collector tests bench scripts
 
 typecheck: $(STAMP_DEV) ## mypy (strict on collector/)
 	$(BIN)/mypy
@@ -98,17 +98,25 @@ report-screenshot: $(STAMP_DEMO) ## regenerate docs/report-screenshot.png from t
 
 # Lambda zip: runtime dependencies only, as manylinux x86_64 CPython 3.11 wheels whatever the
 # build machine, pinned to the versions installed in .venv (what the tests ran against).
-package: $(STAMP_DEMO) ## build dist/vpctracker-lambda.zip for the hub stack
-	rm -rf build/lambda build/wheel dist/vpctracker-lambda.zip
+# Byte code is compiled here (Lambda's /var/task is read-only, so every cold start would
+# compile botocore again) with unchecked-hash pycs: valid whatever the unzipped files' times.
+# The zip is content-addressed: dist/vpctracker-lambda-<hash>.zip, printed on the last line.
+package: $(STAMP_DEMO) ## build dist/vpctracker-lambda-<hash>.zip for the hub stack (prints its path)
+	rm -rf build/lambda build/wheel dist/vpctracker-lambda*.zip
 	mkdir -p build
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > build/constraints.txt
 	$(BIN)/pip wheel -q --no-deps -w build/wheel .
 	$(BIN)/pip install -q --no-compile --target build/lambda -c build/constraints.txt \
 	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 \
 	  --only-binary=:all: build/wheel/vpctracker-*.whl
-	mkdir -p dist
-	cd build/lambda && ../../$(BIN)/python -m zipfile -c ../../dist/vpctracker-lambda.zip .
-	@ls -l dist/vpctracker-lambda.zip
+	rm -rf build/lambda/bin
+	# Where the wheel was built (path and hash of a zip with timestamps) is not content.
+	rm -f build/lambda/vpctracker-*.dist-info/direct_url.json
+	sed -i '/direct_url.json/d' build/lambda/vpctracker-*.dist-info/RECORD
+	$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "make package needs Python 3.11 (the Lambda runtime) for its byte code"; exit 1; }
+	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash build/lambda
+	@$(BIN)/python scripts/lambda_zip.py build/lambda dist
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .cache build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).parents[2]
-ZIP = ROOT / "dist" / "vpctracker-lambda.zip"
 # Lambda limits: 50 MB zipped for direct upload, 250 MB unzipped.
 MAX_ZIPPED, MAX_UNZIPPED = 50 * 2**20, 250 * 2**20
 
 
 @pytest.mark.slow
 def test_package_contents_and_size(tmp_path: Path) -> None:
-    subprocess.run(["make", "package"], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    built = subprocess.run(
+        ["make", "package"], cwd=ROOT, check=True, capture_output=True, text=True, timeout=600
+    )
+    # Content-addressed (issue 12, observation 3): the last line is the zip's path.
+    ZIP = ROOT / built.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"dist/vpctracker-lambda-[0-9a-f]{16}\.zip", str(ZIP.relative_to(ROOT)))
+    again = subprocess.run(
+        ["make", "package"], cwd=ROOT, check=True, capture_output=True, text=True, timeout=600
+    )
+    assert ROOT / again.stdout.strip().splitlines()[-1] == ZIP  # same code, same bytes, same key
     with zipfile.ZipFile(ZIP) as z:
         names = z.namelist()
         unzipped = sum(i.file_size for i in z.infolist())
@@ -31,6 +43,7 @@ def test_package_contents_and_size(tmp_path: Path) -> None:
         "pydantic_core",
         "tenacity",
         "yaml",
+        "aws_lambda_powertools",
     } <= tops
     assert "collector/handler.py" in names
     for banned in (
@@ -59,3 +72,35 @@ def test_package_contents_and_size(tmp_path: Path) -> None:
         text=True,
     )
     assert out.stdout.strip() == "handler"
+    # Byte code for Python 3.11 beside every module (issue 12, observation 7), and it is what a
+    # read-only /var/task actually loads: no module of the zip is compiled from source.
+    sources = [n for n in names if n.endswith(".py")]
+    missing = [
+        n
+        for n in sources
+        if f"{n.rsplit('/', 1)[0] + '/' if '/' in n else ''}__pycache__/"
+        f"{n.rsplit('/', 1)[-1][:-3]}.cpython-311.pyc" not in names
+    ]
+    assert missing == []
+    verbose = subprocess.run(
+        [sys.executable, "-S", "-v", "-c", probe, str(tmp_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    loaded = re.findall(r"# code object from '?([^'\n]+)", verbose.stderr)
+    ours = [p for p in loaded if p.startswith(str(tmp_path))]
+    assert ours and all(p.endswith(".cpython-311.pyc") for p in ours), ours[:5]
+    # The cold import, measured both ways (reported, not asserted: timing is for `make bench`).
+    bare = tmp_path.parent / "no-pyc"
+    shutil.copytree(tmp_path, bare, ignore=shutil.ignore_patterns("__pycache__"))
+    for label, tree in (("with .pyc", tmp_path), ("without .pyc", bare)):
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-S", "-c", probe, str(tree)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        print(f"cold import of collector.handler {label}: {time.perf_counter() - t0:.2f} s")

@@ -24,6 +24,8 @@ RESOLVED = {
     "${AWS::Region}": "us-east-1",
     "${AWS::AccountId}": "111122223333",
     "${MemberRoleName}": "VPCTrackerReadOnly",
+    "${ExistingTableName}": "VPCTracker",
+    "${ExternalIdParameter}": "/vpctracker/external-id",
     "${Table.Arn}": "arn:aws:dynamodb:us-east-1:111122223333:table/VPCTracker",
     "${LogGroup.Arn}": "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/hub-collector:*",
 }
@@ -166,6 +168,21 @@ def test_hub_role_is_least_privilege() -> None:
     assert by_sid["AccountQueue"]["Resource"] == GETATT["AccountQueue.Arn"]
     # The plain policy document says the same as the template.
     plain = json.loads((IAM / "policies/hub-permissions.json").read_text())
+    assert by_sid["AssumeMemberRoles"]["Condition"] == {
+        "StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}
+    }
+    assert (
+        plain["Statement"][[s["Sid"] for s in plain["Statement"]].index("AssumeMemberRoles")][
+            "Condition"
+        ]
+        == by_sid["AssumeMemberRoles"]["Condition"]
+    )
+    assert by_sid["ExternalIdParameter"] == {
+        "Sid": "ExternalIdParameter",
+        "Effect": "Allow",
+        "Action": "ssm:GetParameter",
+        "Resource": "arn:aws:ssm:us-east-1:111122223333:parameter/vpctracker/external-id",
+    }
     assert _actions(plain) == _actions(policy) - {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -198,4 +215,44 @@ def test_function_matches_the_package() -> None:
     env = fn["Environment"]["Variables"]
     from collector.handler import ENV_KEYS
 
-    assert set(env) - {"VPCTRACKER_QUEUE_URL", "VPCTRACKER_ACCOUNTS_PER_MESSAGE"} <= set(ENV_KEYS)
+    assert set(env) - {
+        "VPCTRACKER_QUEUE_URL",
+        "VPCTRACKER_ACCOUNTS_PER_MESSAGE",
+        "VPCTRACKER_EXTERNAL_ID_PARAMETER",
+    } <= set(ENV_KEYS)
+    # Issue 12, observation 8: no secret in the function's configuration.
+    assert "VPCTRACKER_EXTERNAL_ID" not in env
+
+
+def test_hub_stack_upgrades_and_never_clashes() -> None:
+    """Issue 12, observations 3, 4, 6, 8."""
+    tpl = load_template(IAM / "hub.yaml")
+    params, res = tpl["Parameters"], tpl["Resources"]
+    # 3: a content-addressed code key, required: every new build is a stack change.
+    assert "Default" not in params["CodeKey"]
+    assert re.fullmatch(
+        params["CodeKey"]["AllowedPattern"], "vpctracker-lambda-0123456789abcdef.zip"
+    )
+    assert not re.fullmatch(params["CodeKey"]["AllowedPattern"], "vpctracker-lambda.zip")
+    # 4: a derived table name by default, or an adopted existing table.
+    assert params["TableName"]["Default"] == ""
+    assert res["Table"]["Condition"] == "CreateTable"
+    assert res["Table"]["Properties"]["TableName"] == {
+        "Fn::If": ["NameTable", {"Ref": "TableName"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert "ExistingTableName" in params
+    # 6: a crashed nightly run is not retried twice by Lambda.
+    invoke = res["NightlyInvokeConfig"]["Properties"]
+    assert invoke["MaximumRetryAttempts"] == 0 and invoke["Qualifier"] == "$LATEST"
+    # 8: secrets never echoed, and the plaintext external id refused.
+    assert params["ExternalId"]["NoEcho"] is True
+    assert tpl["Rules"]["NoPlaintextExternalId"]["Assertions"][0]["Assert"] == {
+        "Fn::Equals": [{"Ref": "ExternalId"}, ""]
+    }
+    member = load_template(IAM / "member-role.yaml")["Parameters"]
+    assert member["ExternalId"]["NoEcho"] is True
+    # 2: every failure has an alarm, the dead-letter queue's depth included.
+    assert (
+        res["DeadLetterAlarm"]["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    )
+    assert res["WorkerFailuresAlarm"]["Properties"]["MetricName"] == "MessagesFailed"
