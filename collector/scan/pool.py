@@ -4,145 +4,19 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-import boto3
-from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError
-
-from collector.credentials import AssumedRoles, MemberCredentials
-from collector.errors import (
-    EXPIRED_CODES,
-    MalformedResponse,
-    RetryPolicy,
-    error_code,
-    error_message,
-)
-from collector.models import Account, TargetResult, TargetStatus, to_records
-from collector.regions import RegionPlan, get_region_status, plan_regions
-
-if TYPE_CHECKING:
-    from mypy_boto3_ec2 import EC2Client
+from collector.errors import error_code, error_message
+from collector.models import Account, TargetResult, TargetStatus
+from collector.regions import RegionPlan
 
 log = logging.getLogger(__name__)
 
 ALL_REGIONS = "*"  # region of a failed target that stands for a whole account
 P = TypeVar("P")
-T = TypeVar("T")
-
-
-def client_config(max_workers: int) -> BotoConfig:
-    """botocore config for every client: standard retries and a pool sized to the fan-out.
-
-    `standard`, not `adaptive`: adaptive mode rate-limits the whole client, and one member
-    EC2 client per region is shared by every account, so one account's throttling would
-    slow down all the others.
-    """
-    return BotoConfig(
-        retries={"mode": "standard", "max_attempts": 4},
-        max_pool_connections=max(10, max_workers),
-        connect_timeout=10,
-        read_timeout=30,
-    )
-
-
-def get_vpcs(ec2: EC2Client) -> list[dict[str, Any]]:
-    """Every VPC the signing account can see in the client's region (AWS call only)."""
-    out: list[dict[str, Any]] = []
-    for page in ec2.get_paginator("describe_vpcs").paginate():
-        if "Vpcs" not in page:  # EC2 always sends <vpcSet/>, even empty: see MalformedResponse
-            raise MalformedResponse("DescribeVpcs answer has no Vpcs list")
-        out.extend(page["Vpcs"])  # type: ignore[arg-type]
-    return out
-
-
-class RegionalClients:
-    """One EC2 client per region on the member session, created once and shared by threads."""
-
-    def __init__(self, session: boto3.Session, config: BotoConfig) -> None:
-        self._session = session
-        self._config = config
-        self._clients: dict[str, EC2Client] = {}
-        # boto3 sessions are not thread-safe; clients are, once created.
-        self._lock = threading.Lock()
-
-    def ec2(self, region: str) -> EC2Client:
-        """The shared EC2 client for `region`."""
-        client = self._clients.get(region)
-        if client is None:
-            with self._lock:
-                client = self._clients.get(region)
-                if client is None:
-                    client = self._session.client("ec2", region_name=region, config=self._config)
-                    self._clients[region] = client
-        return client
-
-
-@dataclass
-class Scanner:
-    """Scans member accounts through assumed roles; every method is safe to call from threads."""
-
-    roles: AssumedRoles
-    creds: MemberCredentials
-    clients: RegionalClients
-    configured_regions: Literal["all"] | Sequence[str]
-    cli_regions: Sequence[str]
-    home_region: str
-    clock: Callable[[], datetime]
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-    def regions_for(self, account: Account) -> RegionPlan:
-        """Assume the account's role and plan its regions from its own answer (raises)."""
-        ec2 = self.clients.ec2(self.home_region)
-        status = self._with_refresh(account, lambda: get_region_status(ec2))
-        return plan_regions(self.configured_regions, self.cli_regions, status)
-
-    def scan_target(self, account: Account, region: str) -> TargetResult:
-        """Scan one (account, region); never raises, it names the failure instead.
-
-        Every exception is this target's failure: a ResponseParserError (a proxy's HTML 502)
-        or a bug in one account's data must not end the organization's run. An enabled region
-        answering AuthFailure is a failure too: only the account's DescribeRegions answer may
-        prove a region off (see `plan_regions`).
-        """
-        try:
-            raw = self._with_refresh(account, lambda: get_vpcs(self.clients.ec2(region)))
-            out = to_records(raw, account=account, region=region, now=self.clock())
-        except Exception as exc:  # noqa: BLE001 - isolation boundary of one target
-            code = error_code(exc)
-            log.warning("target %s/%s failed: %s", account.id, region, code)
-            return TargetResult(
-                account.id, region, TargetStatus.FAILED, error_code=code, message=error_message(exc)
-            )
-        return TargetResult(
-            account.id,
-            region,
-            TargetStatus.OK,
-            records=tuple(out.records),
-            invalid=tuple(out.invalid),
-            shared_ignored=out.shared_ignored,
-        )
-
-    def _with_refresh(self, account: Account, call: Callable[[], T]) -> T:
-        """`call()` signed as the account, retried; one re-assume after an early ExpiredToken."""
-
-        def attempt() -> T:
-            with self.creds.use(self.roles.get(account.id)):
-                return call()
-
-        try:
-            return self.retry.call(attempt)
-        except ClientError as exc:
-            if error_code(exc) not in EXPIRED_CODES:
-                raise
-            # The token died early (revoked session, clock skew): refresh once, then retry.
-            self.roles.invalidate(account.id)
-            return self.retry.call(attempt)
 
 
 @dataclass

@@ -1,22 +1,17 @@
-"""Stage 8 — analysis (pure, no AWS): overlap groups, default VPCs, free address space."""
+"""Overlap groups (pure): which blocks share an address, in O(n log n)."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from collector.config import ReservedCidr
-from collector.models import Reservation, UnreadableItem, Vpc, iso
+from collector.models import Vpc
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RESERVED_OWNER = ("reserved",)  # all reserved ranges share one owner: they never clash together
-
-
-# ---------------------------------------------------------------------------------------------
-# Overlap groups
 
 
 def find_overlap_groups(blocks: Sequence[tuple[IPNetwork, Hashable]]) -> list[list[int]]:
@@ -187,141 +182,3 @@ def overlap_groups(
         out.append(OverlapGroup(str(span), tuple(group)))
     out.sort(key=lambda g: _member_sort_key(Member(g.span)))
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Default VPCs
-
-
-def default_vpcs(vpcs: Iterable[Vpc]) -> list[Vpc]:
-    """Live default VPCs, sorted by account and region."""
-    return sorted(
-        (v for v in vpcs if v.IsDefault and not v.Deleted),
-        key=lambda v: (v.OwnerId, v.Region, v.VpcId),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Free space
-
-
-def first_free(pool: IPNetwork, prefix_length: int, used: Iterable[IPNetwork]) -> IPNetwork | None:
-    """Lowest-addressed block of `prefix_length`, aligned, inside `pool`, overlapping no `used`.
-
-    O(n log n) in the number of used blocks: sort by start, then walk a candidate upwards,
-    jumping past each used block it hits. None when the pool has no such free block.
-    """
-    if prefix_length < pool.prefixlen or prefix_length > pool.max_prefixlen:
-        raise ValueError(
-            f"prefix length {prefix_length} is outside {pool} "
-            f"(must be {pool.prefixlen}-{pool.max_prefixlen})"
-        )
-    size = 1 << (pool.max_prefixlen - prefix_length)
-    pool_start = int(pool.network_address)
-    pool_end = pool_start + pool.num_addresses - 1
-    spans = sorted(
-        (int(u.network_address), int(u.network_address) + u.num_addresses - 1)
-        for u in used
-        if u.version == pool.version
-    )
-    candidate = pool_start
-    for start, end in spans:
-        if end < candidate:
-            continue
-        if start > candidate + size - 1:
-            break  # the candidate ends before this used block starts: it is free
-        # Overlap: next aligned candidate after the used block.
-        candidate = (end // size + 1) * size
-        if candidate + size - 1 > pool_end:
-            return None
-    if candidate + size - 1 > pool_end:
-        return None
-    net_cls = ipaddress.IPv4Network if pool.version == 4 else ipaddress.IPv6Network
-    return net_cls((candidate, prefix_length))
-
-
-# ---------------------------------------------------------------------------------------------
-# The audit
-
-
-@dataclass
-class Audit:
-    """The audit of an inventory; `to_dict()` is the public JSON shape."""
-
-    generated_at: datetime
-    vpc_count: int
-    account_count: int
-    overlap_groups: list[OverlapGroup] = field(default_factory=list)
-    default_vpcs: list[Vpc] = field(default_factory=list)
-    # What the audit looked at (for the HTML report's map and tables; not in the JSON shape).
-    vpcs: list[Vpc] = field(default_factory=list)
-    reserved: list[ReservedCidr] = field(default_factory=list)
-    # Table items that could not be read: the audit cannot speak for them.
-    unreadable: list[UnreadableItem] = field(default_factory=list)
-    # Active reservations (the HTML map draws them: `free` must mean free for `allocate`).
-    reservations: list[Reservation] = field(default_factory=list)
-
-    @property
-    def vpcs_in_overlaps(self) -> int:
-        """Distinct VPCs that are members of some overlap group."""
-        return len({m.vpc.key for g in self.overlap_groups for m in g.members if m.vpc})
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready audit (keys are a public contract)."""
-        return {
-            "generated_at": iso(self.generated_at),
-            "vpc_count": self.vpc_count,
-            "account_count": self.account_count,
-            "overlap_groups": [g.to_dict() for g in self.overlap_groups],
-            "default_vpcs": [
-                {
-                    "VpcId": v.VpcId,
-                    "OwnerId": v.OwnerId,
-                    "AccountName": v.AccountName,
-                    "Region": v.Region,
-                    "CidrBlock": v.CidrBlock,
-                }
-                for v in self.default_vpcs
-            ],
-            "unreadable_items": [u.to_dict() for u in self.unreadable],
-            "summary": {
-                "overlap_groups": len(self.overlap_groups),
-                "vpcs_in_overlaps": self.vpcs_in_overlaps,
-                "default_vpcs": len(self.default_vpcs),
-                "unreadable_items": len(self.unreadable),
-            },
-        }
-
-
-def build_audit(
-    vpcs: Iterable[Vpc],
-    reserved: Iterable[ReservedCidr],
-    *,
-    now: datetime,
-    include_default: bool = False,
-    accounts: Iterable[str] = (),
-    unreadable: Iterable[UnreadableItem] = (),
-    reservations: Iterable[Reservation] = (),
-) -> Audit:
-    """Audit live VPCs; with `accounts`, keep only findings that involve those accounts.
-
-    `unreadable` table items are carried into the audit so every output names them."""
-    live = [v for v in vpcs if not v.Deleted]
-    reserved = list(reserved)
-    groups = overlap_groups(live, reserved, include_default=include_default)
-    defaults = default_vpcs(live)
-    wanted = set(accounts)
-    if wanted:
-        groups = [g for g in groups if g.owners & wanted]
-        defaults = [v for v in defaults if v.OwnerId in wanted]
-    return Audit(
-        generated_at=now,
-        vpc_count=len(live),
-        account_count=len({v.OwnerId for v in live}),
-        overlap_groups=groups,
-        default_vpcs=defaults,
-        vpcs=live,
-        reserved=reserved,
-        unreadable=list(unreadable),
-        reservations=[r for r in reservations if r.active(now)],
-    )

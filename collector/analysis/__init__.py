@@ -1,0 +1,29 @@
+"""Stage 8 — analysis (pure, no AWS): overlap groups, default VPCs, free address space."""
+
+from __future__ import annotations
+
+from collector.analysis.audit import Audit, build_audit
+from collector.analysis.overlaps import (
+    RESERVED_OWNER,
+    IPNetwork,
+    Member,
+    OverlapGroup,
+    find_overlap_groups,
+    overlap_groups,
+    vpc_blocks,
+)
+from collector.analysis.space import default_vpcs, first_free
+
+__all__ = [
+    "RESERVED_OWNER",
+    "Audit",
+    "IPNetwork",
+    "Member",
+    "OverlapGroup",
+    "build_audit",
+    "default_vpcs",
+    "find_overlap_groups",
+    "first_free",
+    "overlap_groups",
+    "vpc_blocks",
+]

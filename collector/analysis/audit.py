@@ -1,0 +1,96 @@
+"""The audit (pure): overlap groups, default VPCs and what they rest on, as one object."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from collector.analysis.overlaps import OverlapGroup, overlap_groups
+from collector.analysis.space import default_vpcs
+from collector.config import ReservedCidr
+from collector.models import Reservation, UnreadableItem, Vpc, iso
+
+
+@dataclass
+class Audit:
+    """The audit of an inventory; `to_dict()` is the public JSON shape."""
+
+    generated_at: datetime
+    vpc_count: int
+    account_count: int
+    overlap_groups: list[OverlapGroup] = field(default_factory=list)
+    default_vpcs: list[Vpc] = field(default_factory=list)
+    # What the audit looked at (for the HTML report's map and tables; not in the JSON shape).
+    vpcs: list[Vpc] = field(default_factory=list)
+    reserved: list[ReservedCidr] = field(default_factory=list)
+    # Table items that could not be read: the audit cannot speak for them.
+    unreadable: list[UnreadableItem] = field(default_factory=list)
+    # Active reservations (the HTML map draws them: `free` must mean free for `allocate`).
+    reservations: list[Reservation] = field(default_factory=list)
+
+    @property
+    def vpcs_in_overlaps(self) -> int:
+        """Distinct VPCs that are members of some overlap group."""
+        return len({m.vpc.key for g in self.overlap_groups for m in g.members if m.vpc})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready audit (keys are a public contract)."""
+        return {
+            "generated_at": iso(self.generated_at),
+            "vpc_count": self.vpc_count,
+            "account_count": self.account_count,
+            "overlap_groups": [g.to_dict() for g in self.overlap_groups],
+            "default_vpcs": [
+                {
+                    "VpcId": v.VpcId,
+                    "OwnerId": v.OwnerId,
+                    "AccountName": v.AccountName,
+                    "Region": v.Region,
+                    "CidrBlock": v.CidrBlock,
+                }
+                for v in self.default_vpcs
+            ],
+            "unreadable_items": [u.to_dict() for u in self.unreadable],
+            "summary": {
+                "overlap_groups": len(self.overlap_groups),
+                "vpcs_in_overlaps": self.vpcs_in_overlaps,
+                "default_vpcs": len(self.default_vpcs),
+                "unreadable_items": len(self.unreadable),
+            },
+        }
+
+
+def build_audit(
+    vpcs: Iterable[Vpc],
+    reserved: Iterable[ReservedCidr],
+    *,
+    now: datetime,
+    include_default: bool = False,
+    accounts: Iterable[str] = (),
+    unreadable: Iterable[UnreadableItem] = (),
+    reservations: Iterable[Reservation] = (),
+) -> Audit:
+    """Audit live VPCs; with `accounts`, keep only findings that involve those accounts.
+
+    `unreadable` table items are carried into the audit so every output names them."""
+    live = [v for v in vpcs if not v.Deleted]
+    reserved = list(reserved)
+    groups = overlap_groups(live, reserved, include_default=include_default)
+    defaults = default_vpcs(live)
+    wanted = set(accounts)
+    if wanted:
+        groups = [g for g in groups if g.owners & wanted]
+        defaults = [v for v in defaults if v.OwnerId in wanted]
+    return Audit(
+        generated_at=now,
+        vpc_count=len(live),
+        account_count=len({v.OwnerId for v in live}),
+        overlap_groups=groups,
+        default_vpcs=defaults,
+        vpcs=live,
+        reserved=reserved,
+        unreadable=list(unreadable),
+        reservations=[r for r in reservations if r.active(now)],
+    )
