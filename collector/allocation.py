@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from collector.analysis import IPNetwork, first_free, vpc_blocks
+from collector.analysis import Connections, IPNetwork, domain_blocks, first_free, vpc_blocks
 from collector.config import ConfigError, ReservedCidr
 from collector.errors import FatalError, RetryPolicy
-from collector.models import Reservation, Vpc
+from collector.models import Connectivity, Reservation, TgwRouteTable, Vpc
 from collector.store import (
+    CONNECTIONS,
     RESERVATIONS,
     VPCS,
     allocation_version,
@@ -55,6 +56,23 @@ def used_blocks(
     return out
 
 
+def in_domain(
+    network: str,
+    vpcs: list[Vpc],
+    connectivity: list[Connectivity],
+    route_tables: list[TgwRouteTable],
+) -> list[Vpc]:
+    """The live VPCs that share a routing domain with `network` (a VPC or a TGW route table):
+    the only ones a new VPC connected to it can conflict with."""
+    live = [v for v in vpcs if not v.Deleted]
+    blocks = {v.key: vpc_blocks(v) for v in live}
+    domain = domain_blocks(network, Connections.of(connectivity, route_tables), blocks)
+    if domain is None:
+        raise ConfigError(f"--connected-to {network}: not a live VPC or known TGW route table")
+    keys, _ = domain
+    return [v for v in live if v.key in keys]
+
+
 def check_pool(pool: IPNetwork, prefix_length: int, reserved: Iterable[ReservedCidr]) -> None:
     """Raise ConfigError for a prefix length outside the pool or a pool inside a reserved range."""
     if not pool.prefixlen <= prefix_length <= pool.max_prefixlen:
@@ -81,6 +99,7 @@ def allocate(
     reserve_for: str | None = None,
     note: str = "",
     ttl_hours: float = 72.0,
+    connected_to: str | None = None,
     max_attempts: int = 25,
     sleep: Callable[[float], None] = time.sleep,
     retry: RetryPolicy | None = None,
@@ -94,7 +113,8 @@ def allocate(
     retry = retry or RetryPolicy()
     for attempt in range(max_attempts):
         version = retry.call(allocation_version, ddb, table) if reserve_for else 0
-        items = retry.call(load_items, ddb, table, VPCS | RESERVATIONS)
+        kinds = VPCS | RESERVATIONS | (CONNECTIONS if connected_to else frozenset())
+        items = retry.call(load_items, ddb, table, kinds)
         if items.unreadable:
             # Its range might be in use: handing out blocks as if it were free is the one
             # wrong answer an allocator must never give.
@@ -105,9 +125,10 @@ def allocate(
                 "while a range might be in use: fix or delete the item"
             )
         ts = now()
-        block = first_free(
-            pool, prefix_length, used_blocks(items.vpcs, reserved, items.reservations, ts)
-        )
+        vpcs = items.vpcs
+        if connected_to:
+            vpcs = in_domain(connected_to, items.vpcs, items.connectivity, items.route_tables)
+        block = first_free(pool, prefix_length, used_blocks(vpcs, reserved, items.reservations, ts))
         if block is None:
             raise PoolExhaustedError(f"pool {pool} has no free /{prefix_length}")
         if reserve_for is None:

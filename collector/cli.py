@@ -8,6 +8,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -31,7 +32,16 @@ from collector.config import (
 from collector.errors import FatalError, error_code, error_message
 from collector.models import iso, utc_now
 from collector.report import render, render_summary, render_table
-from collector.runner import RunOptions, RunSummary, dynamodb_client, run, run_audit, run_check
+from collector.runner import (
+    DEFAULT_FAIL_ON,
+    FAIL_ON_KINDS,
+    RunOptions,
+    RunSummary,
+    dynamodb_client,
+    run,
+    run_audit,
+    run_check,
+)
 from collector.safety import brief, one_line
 from collector.store import (
     TableMissingError,
@@ -117,10 +127,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--live", action="store_true", help="collect into memory first; read and write no table"
     )
+    sp.add_argument(
+        "--severity",
+        choices=["conflict", "latent"],
+        help="only overlap groups of this severity (conflict: some network reaches both sides)",
+    )
 
     sp = command("check", "pipeline gate: collect accounts, report their clashes (exit 3)")
     _account_opt(sp, "account to check (repeatable, required)", required=True)
     sp.add_argument("--format", choices=["text", "json"], default="text")
+    sp.add_argument(
+        "--fail-on",
+        type=_fail_on,
+        default=DEFAULT_FAIL_ON,
+        metavar="LIST",
+        help="comma list of findings that fail the gate: "
+        f"{', '.join(FAIL_ON_KINDS)} (default: overlap,default-vpc); others are warnings",
+    )
 
     sp = command("allocate", "print the lowest free block of a pool (optionally reserve it)")
     sp.add_argument(
@@ -138,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="reservation lifetime unless a VPC takes the block (default 72)",
     )
     sp.add_argument("--format", choices=["text", "json"], default="text")
+    sp.add_argument(
+        "--connected-to",
+        metavar="NETWORK",
+        type=_typed(_check_network, "network"),
+        help="vpc-... or tgw-rtb-...: avoid only what that network's routing domain reaches "
+        "(plus reserved ranges and reservations), for pools where latent overlaps are tolerated",
+    )
 
     sp = command("release", "delete a reservation by hand")
     sp.add_argument("cidr", type=_typed(check_cidr, "CIDR"))
@@ -146,6 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--accounts", type=_positive, default=12, help="member accounts (default 12)")
     sp.add_argument("--regions", type=_positive, default=3, help="regions (1-6, default 3)")
     return p
+
+
+def _fail_on(value: str) -> frozenset[str]:
+    kinds = [k.strip() for k in value.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in FAIL_ON_KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"{brief(bad[0] if bad else value)} is not one of {', '.join(FAIL_ON_KINDS)}"
+        )
+    return frozenset(kinds)
+
+
+def _check_network(value: str) -> str:
+    if not re.fullmatch(r"(vpc|tgw-rtb)-[0-9a-f]{8,17}", value):
+        raise ValueError("is not a VPC id (vpc-...) or a TGW route table id (tgw-rtb-...)")
+    return value
 
 
 def _whole(value: str) -> int:
@@ -241,6 +287,7 @@ def cmd_audit(config: Config, args: argparse.Namespace) -> int:
         live=args.live,
         accounts=args.account,
         include_default=args.include_default,
+        severity=args.severity,
         options=RunOptions(session=args.session, interrupted=args.interrupted),
     )
     if summary is not None and summary.exit_code:
@@ -271,7 +318,10 @@ def cmd_audit(config: Config, args: argparse.Namespace) -> int:
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker check`: exit 0 clean, 3 findings, 2 incomplete scan, 1 bad input."""
     result = run_check(
-        config, args.account, RunOptions(session=args.session, interrupted=args.interrupted)
+        config,
+        args.account,
+        RunOptions(session=args.session, interrupted=args.interrupted),
+        fail_on=args.fail_on,
     )
     if result.summary.interrupted:
         print(render_summary(result.summary))
@@ -290,6 +340,13 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             print(f"  {n.account_id}  {n.region}  {n.error_code}  last seen {seen}")
     if result.audit.unreadable:
         print(f"UNREADABLE TABLE ITEMS: {len(result.audit.unreadable)} (cannot certify)")
+    warnings = result.warnings()
+    if warnings["overlap_groups"] or warnings["default_vpcs"]:
+        print(
+            f"WARNINGS (not failing --fail-on {','.join(sorted(result.fail_on))}): "
+            f"{len(warnings['overlap_groups'])} overlap group(s), "
+            f"{len(warnings['default_vpcs'])} default VPC(s), listed above"
+        )
     verdicts = {
         0: "CLEAN: no overlaps and no default VPCs involving " + ", ".join(args.account),
         2: "INCOMPLETE: the scan of these accounts failed in part; cannot certify",
@@ -315,6 +372,7 @@ def cmd_allocate(config: Config, args: argparse.Namespace) -> int:
             reserved=list(config.reserved_cidrs),
             now=utc_now,
             reserve_for=args.owner if args.reserve else None,
+            connected_to=args.connected_to,
             note=args.note,
             ttl_hours=args.ttl_hours,
         )

@@ -155,6 +155,9 @@ class ReservedCidr(_Strict):
 
     cidr: Cidr
     name: Annotated[str, Field(min_length=1, max_length=128)]
+    # Reached through VPN / Direct Connect attachments: overlapping it in a TGW route table
+    # that has such an attachment is a conflict, not a latent overlap.
+    on_prem: bool = False
 
 
 class Config(_Strict):

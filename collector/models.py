@@ -144,6 +144,9 @@ class TargetResult:
     # VPCs the API listed that belong to another account (shared through AWS RAM);
     # they are inventoried from their owner account, not from this one.
     shared_ignored: int = 0
+    # What the target can route to (ok targets only).
+    connectivity: Connectivity | None = None
+    route_tables: tuple[TgwRouteTable, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -249,3 +252,80 @@ def to_records(
         by_key[record.key] = record
     out.records = list(by_key.values())
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Connectivity records: what can route to what (peering connections, Transit Gateway
+# attachments and route tables). Table items, so tolerant of attributes they do not know.
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=False)
+
+
+class PeeringSide(_Record):
+    """One end of a VPC peering connection."""
+
+    VpcId: str
+    OwnerId: str
+    Region: str
+
+
+class Peering(_Record):
+    """A VPC peering connection; only `active` ones carry traffic."""
+
+    Id: str
+    Status: str
+    Requester: PeeringSide
+    Accepter: PeeringSide
+
+    @property
+    def active(self) -> bool:
+        """Routes traffic (pending-acceptance, rejected, deleted ... do not)."""
+        return self.Status == "active"
+
+
+class TgwAttachment(_Record):
+    """A Transit Gateway attachment as its TGW owner or its resource owner sees it."""
+
+    Id: str
+    TransitGatewayId: str
+    TransitGatewayOwnerId: str
+    ResourceType: str  # vpc | vpn | direct-connect-gateway | peering | connect | ...
+    ResourceId: str
+    ResourceOwnerId: str
+    State: str
+    RouteTableId: str | None = None  # the route table it is associated with
+
+
+class StaticRoute(_Record):
+    """A static route of a TGW route table."""
+
+    Cidr: str
+    Attachments: tuple[str, ...] = ()
+    State: str = "active"
+
+
+class TgwRouteTable(_Record):
+    """A TGW route table, read in the TGW owner's account."""
+
+    Id: str
+    TransitGatewayId: str
+    OwnerId: str
+    Region: str
+    Associations: tuple[str, ...] = ()
+    Propagations: tuple[str, ...] = ()
+    StaticRoutes: tuple[StaticRoute, ...] = ()
+    LastSeen: datetime
+
+
+class Connectivity(_Record):
+    """Everything one (account, region) target sees of peering and Transit Gateways."""
+
+    OwnerId: str
+    Region: str
+    Peerings: tuple[Peering, ...] = ()
+    Attachments: tuple[TgwAttachment, ...] = ()
+    RouteTables: tuple[str, ...] = ()  # ids of the route tables of TGWs this account owns
+    LastSeen: datetime
+    ExpiresAt: int | None = None

@@ -17,17 +17,18 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from collector.analysis import Audit, build_audit, vpc_blocks
+from collector.analysis import Audit, Connections, OverlapGroup, build_audit, vpc_blocks
 from collector.config import Config, ConfigError
 from collector.credentials import AssumedRoles, member_session, partition_of
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
-from collector.lifecycle import departed_reason, mark_deleted, plan_target
+from collector.lifecycle import departed_reason, expires_at, mark_deleted, plan_target
 from collector.models import (
     Account,
+    Connectivity,
     DeletionReason,
-    Reservation,
     TargetResult,
     TargetStatus,
+    TgwRouteTable,
     UnreadableItem,
     Vpc,
     iso,
@@ -37,6 +38,7 @@ from collector.organization import get_accounts, get_ou_account_ids, select_acco
 from collector.regions import RegionPlan
 from collector.scan import ALL_REGIONS, RegionalClients, Scanner, client_config, fan_out
 from collector.store import (
+    CONNECTIONS,
     RESERVATIONS,
     VPCS,
     BatchWriter,
@@ -44,11 +46,13 @@ from collector.store import (
     Lease,
     acquire_lease,
     check_table,
+    connectivity_item,
     delete_reservation,
     list_reservations,
     load_items,
     query_account,
     release_lease,
+    route_table_item,
     scan_items,
     to_item,
 )
@@ -90,6 +94,8 @@ class RunSummary:
     interrupted: bool = False
     # Only filled by write=False runs; never part of the JSON summary.
     records: list[Vpc] = field(default_factory=list)
+    connectivity: list[Connectivity] = field(default_factory=list)
+    route_tables: list[TgwRouteTable] = field(default_factory=list)
 
     @property
     def targets(self) -> int:
@@ -309,6 +315,10 @@ class TableSink:
             invalid_ids=[i.vpc_id for i in result.invalid],
         )
         self.writer.add_all(to_item(v) for v in [*plan.seen, *plan.marked])
+        if result.connectivity is not None:
+            expires = expires_at(self.opts.clock(), self.retention)
+            self.writer.add(connectivity_item(result.connectivity, expires))
+            self.writer.add_all(route_table_item(t, expires) for t in result.route_tables)
         s.vpcs_seen += len(plan.seen)
         s.marked_deleted += len(plan.marked)
         if self.reservations:
@@ -374,7 +384,7 @@ class TableSink:
                 int((now + timedelta(seconds=LEASE_SECONDS)).timestamp()),
             )
             holder = self.opts.retry.call(
-                acquire_lease, self.ddb, self.table, lease, int(now.timestamp())
+                acquire_lease, connectivity_item, self.ddb, self.table, lease, int(now.timestamp())
             )
             if holder is None:
                 with self._held_lock:
@@ -417,6 +427,9 @@ class MemorySink:
     def accept(self, result: TargetResult, prepared: Prepared, s: RunSummary) -> None:
         """Keep the records."""
         s.records.extend(result.records)
+        if result.connectivity is not None:
+            s.connectivity.append(result.connectivity)
+        s.route_tables.extend(result.route_tables)
         s.vpcs_seen += len(result.records)
 
     def account_done(self, account: Account) -> None:
@@ -614,6 +627,7 @@ def run_audit(
     live: bool = False,
     accounts: Sequence[str] = (),
     include_default: bool = False,
+    severity: str | None = None,
     options: RunOptions | None = None,
 ) -> tuple[Audit, RunSummary | None]:
     """Audit the table (or, with `live`, a fresh in-memory collection that writes nothing).
@@ -623,22 +637,25 @@ def run_audit(
     """
     opts = options or RunOptions()
     summary = None
-    unreadable: list[UnreadableItem] = []
     if live:
         summary = run(config, replace(opts, write=False, accounts=()))
-        vpcs = summary.records
-        reservations: list[Reservation] = []
+        items = Items(
+            vpcs=summary.records,
+            connectivity=summary.connectivity,
+            route_tables=summary.route_tables,
+        )
     else:
         items = read_inventory(config, opts.session, opts.retry)
-        vpcs, unreadable, reservations = items.vpcs, items.unreadable, items.reservations
     audit = build_audit(
-        vpcs,
+        items.vpcs,
         config.reserved_cidrs,
         now=opts.clock(),
         include_default=include_default,
         accounts=accounts,
-        unreadable=unreadable,
-        reservations=reservations,
+        unreadable=items.unreadable,
+        reservations=items.reservations,
+        connections=Connections.of(items.connectivity, items.route_tables),
+        severity=severity,
     )
     return audit, summary
 
@@ -653,7 +670,7 @@ def read_inventory(
     retry = retry or RetryPolicy()
     try:
         retry.call(check_table, ddb, config.table.name)
-        items = retry.call(load_items, ddb, config.table.name, VPCS | RESERVATIONS)
+        items = retry.call(load_items, ddb, config.table.name, VPCS | RESERVATIONS | CONNECTIONS)
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     return items
@@ -679,6 +696,12 @@ class NotScanned:
         }
 
 
+# Kinds of finding `check --fail-on` takes. `overlap` is any overlap group, `conflict` only
+# those some network routes to both sides of.
+FAIL_ON_KINDS = ("overlap", "conflict", "default-vpc")
+DEFAULT_FAIL_ON = frozenset({"overlap", "default-vpc"})
+
+
 @dataclass
 class CheckResult:
     """The landing-zone gate's verdict for some accounts."""
@@ -687,11 +710,39 @@ class CheckResult:
     summary: RunSummary
     audit: Audit
     not_scanned: list[NotScanned] = field(default_factory=list)
+    fail_on: frozenset[str] = DEFAULT_FAIL_ON
+
+    def _fails(self, group: OverlapGroup) -> bool:
+        return "overlap" in self.fail_on or (
+            "conflict" in self.fail_on and group.severity == "conflict"
+        )
+
+    @property
+    def failing_groups(self) -> list[OverlapGroup]:
+        """Overlap groups of the checked accounts that fail the gate."""
+        return [g for g in self.audit.overlap_groups if self._fails(g)]
+
+    @property
+    def failing_defaults(self) -> list[Vpc]:
+        """Default VPCs of the checked accounts that fail the gate."""
+        return self.audit.default_vpcs if "default-vpc" in self.fail_on else []
 
     @property
     def findings(self) -> int:
-        """Overlap groups and default VPCs that involve the checked accounts."""
-        return len(self.audit.overlap_groups) + len(self.audit.default_vpcs)
+        """Findings of the kinds in `fail_on` that involve the checked accounts."""
+        return len(self.failing_groups) + len(self.failing_defaults)
+
+    def warnings(self) -> dict[str, list[Any]]:
+        """Findings the gate reports but does not fail on, in the audit's JSON shapes."""
+        shown = self.audit.to_dict()
+        return {
+            "overlap_groups": [
+                d
+                for g, d in zip(self.audit.overlap_groups, shown["overlap_groups"], strict=True)
+                if not self._fails(g)
+            ],
+            "default_vpcs": [] if "default-vpc" in self.fail_on else shown["default_vpcs"],
+        }
 
     @property
     def unscanned_accounts(self) -> list[str]:
@@ -729,6 +780,8 @@ class CheckResult:
             "exit_code": self.exit_code,
             "scan_complete": self.scan_complete,
             "not_scanned": [n.to_dict() for n in self.not_scanned],
+            "fail_on": sorted(self.fail_on),
+            "warnings": self.warnings(),
             "scan": self.summary.to_dict(),
             "audit": self.audit.to_dict(),
         }
@@ -763,7 +816,10 @@ def not_scanned(summary: RunSummary, accounts: Sequence[str], vpcs: list[Vpc]) -
 
 
 def run_check(
-    config: Config, accounts: Sequence[str], options: RunOptions | None = None
+    config: Config,
+    accounts: Sequence[str],
+    options: RunOptions | None = None,
+    fail_on: frozenset[str] = DEFAULT_FAIL_ON,
 ) -> CheckResult:
     """Collect `accounts` live into the table, then audit everything they are involved in."""
     if not accounts:
@@ -777,6 +833,10 @@ def run_check(
         now=opts.clock(),
         accounts=accounts,
         unreadable=items.unreadable,
+        reservations=items.reservations,
+        connections=Connections.of(items.connectivity, items.route_tables),
     )
     live = [v for v in items.vpcs if not v.Deleted]
-    return CheckResult(list(accounts), summary, audit, not_scanned(summary, accounts, live))
+    return CheckResult(
+        list(accounts), summary, audit, not_scanned(summary, accounts, live), fail_on
+    )

@@ -12,11 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from collector.errors import RetryPolicy, error_code, error_message
-from collector.models import Reservation, UnreadableItem, Vpc, iso
+from collector.models import (
+    Connectivity,
+    Reservation,
+    TgwRouteTable,
+    UnreadableItem,
+    Vpc,
+    iso,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -258,6 +266,8 @@ class Items:
 
     vpcs: list[Vpc] = field(default_factory=list)
     reservations: list[Reservation] = field(default_factory=list)
+    connectivity: list[Connectivity] = field(default_factory=list)
+    route_tables: list[TgwRouteTable] = field(default_factory=list)
     unreadable: list[UnreadableItem] = field(default_factory=list)
 
     def add(self, raw: Mapping[str, Any], kinds: frozenset[str]) -> None:
@@ -276,6 +286,10 @@ class Items:
             self.vpcs.append(value)
         elif kind.name == "reservation":
             self.reservations.append(value)
+        elif kind.name == "connectivity":
+            self.connectivity.append(value)
+        elif kind.name == "route-table":
+            self.route_tables.append(value)
 
 
 def query_account(client: DynamoDBClient, table: str, account_id: str) -> Items:
@@ -730,6 +744,50 @@ def part_done(client: DynamoDBClient, table: str, dispatch_id: str, part: int) -
 
 
 # ---------------------------------------------------------------------------------------------
+# Connectivity: one item per (account, region) target (`conn#<account>#<region>`), rewritten by
+# every ok scan of it, and one per TGW route table (`tgw-rtb#<id>`), written by the scan of the
+# TGW owner's account. Readers use only the route tables a current connectivity item lists;
+# every item carries the deletion retention as its TTL, so stale ones expire.
+
+CONNECTIVITY_PREFIX = "conn#"
+ROUTE_TABLE_PREFIX = "tgw-rtb#"
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def _encode(model: BaseModel, vpc_id: str, expires_at: int) -> dict[str, Any]:
+    plain = {k: v for k, v in model.model_dump(mode="json").items() if v is not None}
+    item: dict[str, Any] = {k: _SERIALIZER.serialize(v) for k, v in plain.items()}
+    item["VpcId"] = _s(vpc_id)
+    item["ExpiresAt"] = {"N": str(expires_at)}
+    return item
+
+
+def _decode(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items() if k != "VpcId"}
+
+
+def connectivity_item(conn: Connectivity, expires_at: int) -> dict[str, Any]:
+    """Serialize a target's connectivity (OwnerId and Region are its key and index key)."""
+    return _encode(conn, f"{CONNECTIVITY_PREFIX}{conn.OwnerId}#{conn.Region}", expires_at)
+
+
+def connectivity_from_item(item: Mapping[str, Any]) -> Connectivity:
+    """Deserialize a connectivity item (unknown attributes ignored)."""
+    return Connectivity.model_validate(_decode(item))
+
+
+def route_table_item(table: TgwRouteTable, expires_at: int) -> dict[str, Any]:
+    """Serialize a TGW route table."""
+    return _encode(table, ROUTE_TABLE_PREFIX + table.Id, expires_at)
+
+
+def route_table_from_item(item: Mapping[str, Any]) -> TgwRouteTable:
+    """Deserialize a TGW route table item."""
+    return TgwRouteTable.model_validate(_decode(item))
+
+
+# ---------------------------------------------------------------------------------------------
 # The registry of item kinds (key prefix -> decoder). A new kind is one entry here.
 
 ITEM_KINDS: dict[str, ItemKind] = {
@@ -738,6 +796,9 @@ ITEM_KINDS: dict[str, ItemKind] = {
     "lease": ItemKind("lease", LEASE_PREFIX, lease_from_item),
     "lock": ItemKind("lock", "allocation#", lambda item: item),
     "dispatch": ItemKind("dispatch", DISPATCH_PREFIX, lambda item: item),
+    "connectivity": ItemKind("connectivity", CONNECTIVITY_PREFIX, connectivity_from_item),
+    "route-table": ItemKind("route-table", ROUTE_TABLE_PREFIX, route_table_from_item),
 }
 VPCS = frozenset({"vpc"})
 RESERVATIONS = frozenset({"reservation"})
+CONNECTIONS = frozenset({"connectivity", "route-table"})

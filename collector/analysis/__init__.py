@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from collector.analysis.audit import Audit, build_audit
+from collector.analysis.conflicts import (
+    Connections,
+    Domain,
+    annotate,
+    domain_blocks,
+    routing_domains,
+)
 from collector.analysis.overlaps import (
     RESERVED_OWNER,
+    Conflict,
     IPNetwork,
     Member,
     OverlapGroup,
@@ -17,6 +25,12 @@ from collector.analysis.space import default_vpcs, first_free
 __all__ = [
     "RESERVED_OWNER",
     "Audit",
+    "Conflict",
+    "Connections",
+    "Domain",
+    "annotate",
+    "domain_blocks",
+    "routing_domains",
     "IPNetwork",
     "Member",
     "OverlapGroup",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from collector.analysis.conflicts import Connections, annotate
 from collector.analysis.overlaps import OverlapGroup, overlap_groups
 from collector.analysis.space import default_vpcs
 from collector.config import ReservedCidr
@@ -29,6 +30,11 @@ class Audit:
     unreadable: list[UnreadableItem] = field(default_factory=list)
     # Active reservations (the HTML map draws them: `free` must mean free for `allocate`).
     reservations: list[Reservation] = field(default_factory=list)
+
+    @property
+    def conflicts(self) -> int:
+        """Overlap groups with severity `conflict`."""
+        return sum(g.severity == "conflict" for g in self.overlap_groups)
 
     @property
     def vpcs_in_overlaps(self) -> int:
@@ -58,6 +64,7 @@ class Audit:
                 "vpcs_in_overlaps": self.vpcs_in_overlaps,
                 "default_vpcs": len(self.default_vpcs),
                 "unreadable_items": len(self.unreadable),
+                "conflicts": self.conflicts,
             },
         }
 
@@ -71,13 +78,21 @@ def build_audit(
     accounts: Iterable[str] = (),
     unreadable: Iterable[UnreadableItem] = (),
     reservations: Iterable[Reservation] = (),
+    connections: Connections | None = None,
+    severity: str | None = None,
 ) -> Audit:
     """Audit live VPCs; with `accounts`, keep only findings that involve those accounts.
 
     `unreadable` table items are carried into the audit so every output names them."""
     live = [v for v in vpcs if not v.Deleted]
     reserved = list(reserved)
-    groups = overlap_groups(live, reserved, include_default=include_default)
+    groups = annotate(
+        overlap_groups(live, reserved, include_default=include_default),
+        connections or Connections(),
+        reserved,
+    )
+    if severity is not None:
+        groups = [g for g in groups if g.severity == severity]
     defaults = default_vpcs(live)
     wanted = set(accounts)
     if wanted:

@@ -134,6 +134,9 @@ class OverlapGroup:
 
     span: str
     members: tuple[Member, ...]
+    # "conflict" when some network routes to two overlapping members (see analysis.conflicts).
+    severity: str = "latent"
+    conflicts: tuple[Conflict, ...] = ()
 
     @property
     def owners(self) -> set[str]:
@@ -142,7 +145,27 @@ class OverlapGroup:
 
     def to_dict(self) -> dict[str, Any]:
         """The audit JSON shape of a group."""
-        return {"span": self.span, "members": [m.to_dict() for m in self.members]}
+        return {
+            "span": self.span,
+            "members": [m.to_dict() for m in self.members],
+            "severity": self.severity,
+            "conflicts": [c.to_dict() for c in self.conflicts],
+        }
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two overlapping members some network reaches both of: `at` that network (a VPC whose
+    peers are the two, or a TGW route table), `via` every connection on the two paths."""
+
+    a: Member
+    b: Member
+    at: str
+    via: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The audit JSON shape of a conflict."""
+        return {"a": self.a.to_dict(), "b": self.b.to_dict(), "at": self.at, "via": list(self.via)}
 
 
 def _member_sort_key(m: Member) -> tuple[int, int, int, str, str]:

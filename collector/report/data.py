@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from collector.analysis import Audit
+from collector.report.text import by_severity
 from collector.safety import csv_cell
 
 CSV_COLUMNS = [
@@ -20,6 +21,8 @@ CSV_COLUMNS = [
     "Region",
     "Cidr",
     "Reserved",
+    # Appended, not inserted: scripts that read columns by position keep working.
+    "severity",
 ]
 
 
@@ -42,9 +45,17 @@ def render_csv(audit: Audit) -> str:
         cr = any(isinstance(v, str) and "\r" in v for v in cells.values())
         (quoted if cr else w).writerow(cells)
 
-    for n, group in enumerate(audit.overlap_groups, 1):
+    for n, group in enumerate(by_severity(audit.overlap_groups), 1):
         for m in group.members:
-            row({"finding": "overlap", "group": n, "span": group.span, **m.to_dict()})
+            row(
+                {
+                    "finding": "overlap",
+                    "group": n,
+                    "span": group.span,
+                    **m.to_dict(),
+                    "severity": group.severity,
+                }
+            )
     for v in audit.default_vpcs:
         row(
             {

@@ -20,6 +20,7 @@ from typing import Any
 from collector.analysis import Audit, IPNetwork, OverlapGroup, vpc_blocks
 from collector.config import ReservedCidr
 from collector.models import Reservation, Vpc, iso
+from collector.report.text import by_severity
 from collector.safety import script_json
 
 # Where VPCs usually live: the RFC 1918 ranges and the shared (CGNAT) space.
@@ -386,7 +387,7 @@ def _groups_table(audit: Audit) -> str:
     if not audit.overlap_groups:
         return "<p>No overlapping ranges.</p>"
     rows = []
-    for n, g in enumerate(audit.overlap_groups, 1):
+    for n, g in enumerate(by_severity(audit.overlap_groups), 1):
         for m in g.members:
             d = m.to_dict()
             if m.vpc is None:
@@ -394,15 +395,22 @@ def _groups_table(audit: Audit) -> str:
             else:
                 who = f"{d['VpcId']} · {d['OwnerId']} {d['AccountName']} · {d['Region']}"
                 name = m.vpc.Name or ""
-            search = f"{g.span} {d.get('Cidr')} {who} {name}".lower()
+            search = f"{g.severity} {g.span} {d.get('Cidr')} {who} {name}".lower()
             rows.append(
-                f'<tr data-search="{_e(search)}"><td class="clashmark">#{n}</td>'
+                f'<tr class="{g.severity}" data-search="{_e(search)}">'
+                f'<td class="sev">{_e(g.severity)}</td><td class="clashmark">#{n}</td>'
                 f"<td>{_e(g.span)}</td><td><code>{_e(d['Cidr'])}</code></td>"
                 f"<td>{_e(who)}</td><td>{_e(name)}</td></tr>"
             )
+        for c in g.conflicts:
+            text = f"conflict at {c.at} via {', '.join(c.via)}: {c.a.cidr} ↔ {c.b.cidr}"
+            rows.append(
+                f'<tr class="conflict via" data-search="{_e(text.lower())}"><td></td>'
+                f'<td></td><td colspan="4">{_e(text)}</td></tr>'
+            )
     return (
-        "<table><thead><tr><th>group</th><th>span</th><th>block</th><th>member</th>"
-        "<th>VPC name</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<table><thead><tr><th>severity</th><th>group</th><th>span</th><th>block</th>"
+        "<th>member</th><th>VPC name</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
 
 
@@ -488,6 +496,7 @@ def render_html(audit: Audit) -> str:
         ("accounts", audit.account_count),
         ("VPCs", audit.vpc_count),
         ("overlap groups", s["overlap_groups"]),
+        ("conflicts", s["conflicts"]),
         ("VPCs in overlaps", s["vpcs_in_overlaps"]),
         ("default VPCs left", s["default_vpcs"]),
         ("active reservations", len(audit.reservations)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from collector.analysis import Audit, Member
+from collector.analysis import Audit, Conflict, Member, OverlapGroup
 from collector.models import iso
 from collector.safety import terminal as t
 
@@ -28,21 +28,34 @@ def _member_line(m: Member) -> str:
     )
 
 
+def by_severity(groups: list[OverlapGroup]) -> list[OverlapGroup]:
+    """Conflicts first, then latent groups, each in span order (stable)."""
+    return sorted(groups, key=lambda g: g.severity != "conflict")
+
+
+def _conflict_line(c: Conflict) -> str:
+    def who(m: Member) -> str:
+        return f"{m.vpc.VpcId} ({m.cidr})" if m.vpc else f"reserved {t(m.reserved)} ({m.cidr})"
+
+    return f"      conflict at {c.at}: {who(c.a)} <-> {who(c.b)} via {', '.join(c.via)}"
+
+
 def render_table(audit: Audit) -> str:
     """Human-readable audit: summary first, then groups and default VPCs, sorted."""
     d = audit.to_dict()["summary"]
     lines = [
         f"VPC audit {iso(audit.generated_at)}: {audit.vpc_count} VPCs in "
         f"{audit.account_count} accounts",
-        f"  overlap groups: {d['overlap_groups']} ({d['vpcs_in_overlaps']} VPCs involved)   "
-        f"default VPCs left: {d['default_vpcs']}",
+        f"  overlap groups: {d['overlap_groups']} ({d['conflicts']} conflicts, "
+        f"{d['vpcs_in_overlaps']} VPCs involved)   default VPCs left: {d['default_vpcs']}",
         "",
     ]
     if audit.overlap_groups:
-        lines.append("OVERLAP GROUPS")
-        for n, g in enumerate(audit.overlap_groups, 1):
-            lines.append(f"  #{n} {g.span} — {len(g.members)} blocks")
+        lines.append("OVERLAP GROUPS (conflicts first)")
+        for n, g in enumerate(by_severity(audit.overlap_groups), 1):
+            lines.append(f"  #{n} {g.severity.upper()} {g.span} — {len(g.members)} blocks")
             lines.extend(_member_line(m) for m in g.members)
+            lines.extend(_conflict_line(c) for c in g.conflicts)
         lines.append("")
     else:
         lines += ["No overlapping ranges.", ""]

@@ -18,6 +18,13 @@ from collector.credentials import AssumedRoles, MemberCredentials
 from collector.errors import EXPIRED_CODES, RetryPolicy, error_code, error_message
 from collector.models import Account, TargetResult, TargetStatus, to_records
 from collector.regions import RegionPlan, get_region_status, plan_regions
+from collector.scan.connectivity import (
+    get_attachments,
+    get_peerings,
+    get_route_tables,
+    owned_tgws,
+    to_connectivity,
+)
 from collector.scan.vpcs import get_vpcs
 
 if TYPE_CHECKING:
@@ -93,8 +100,21 @@ class Scanner:
         prove a region off (see `plan_regions`).
         """
         try:
-            raw = self._with_refresh(account, lambda: get_vpcs(self.clients.ec2(region)))
-            out = to_records(raw, account=account, region=region, now=self.clock())
+            ec2 = self.clients.ec2(region)
+            raw = self._with_refresh(account, lambda: get_vpcs(ec2))
+            # Connectivity is part of the target: without it an overlap's severity could be
+            # understated, so a failure here fails the target like a VPC read would.
+            peerings = self._with_refresh(account, lambda: get_peerings(ec2))
+            attachments = self._with_refresh(account, lambda: get_attachments(ec2))
+            owned = owned_tgws(account.id, attachments)
+            tables = (
+                self._with_refresh(account, lambda: get_route_tables(ec2, owned)) if owned else []
+            )
+            now = self.clock()
+            out = to_records(raw, account=account, region=region, now=now)
+            conn, route_tables = to_connectivity(
+                account.id, region, peerings, attachments, tables, now=now
+            )
         except Exception as exc:  # noqa: BLE001 - isolation boundary of one target
             code = error_code(exc)
             log.warning("target %s/%s failed: %s", account.id, region, code)
@@ -108,6 +128,8 @@ class Scanner:
             records=tuple(out.records),
             invalid=tuple(out.invalid),
             shared_ignored=out.shared_ignored,
+            connectivity=conn,
+            route_tables=tuple(route_tables),
         )
 
     def _with_refresh(self, account: Account, call: Callable[[], T]) -> T:

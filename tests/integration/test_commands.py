@@ -66,6 +66,7 @@ def test_audit_json_from_table(org: Org, cfg: Path, capsys: pytest.CaptureFixtur
         "vpcs_in_overlaps": 3,
         "default_vpcs": 1,
         "unreadable_items": 0,
+        "conflicts": 0,
     }
 
 
@@ -140,6 +141,7 @@ def test_check_exit_codes(
         "vpcs_in_overlaps": 2,
         "default_vpcs": 1,
         "unreadable_items": 0,
+        "conflicts": 0,
     }
     # Incomplete: the role cannot be assumed, nothing to certify.
     faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=org.accounts["sandbox"])

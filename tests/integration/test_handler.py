@@ -70,6 +70,7 @@ def test_scheduled_event_runs_the_org(
         "vpcs_in_overlaps": 2,
         "default_vpcs": 1,
         "unreadable_items": 0,
+        "conflicts": 0,
     }
     (metrics,) = emf_lines(capsys.readouterr().out)
     assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "VPCTracker"

@@ -152,6 +152,7 @@ def test_groups_with_vpcs_reserved_defaults_and_deleted() -> None:
         "vpcs_in_overlaps": 4,
         "default_vpcs": 2,
         "unreadable_items": 0,
+        "conflicts": 0,
     }
     assert [x["VpcId"] for x in d["default_vpcs"]] == [vpcs[3].VpcId, vpcs[4].VpcId]
     only_o1 = build_audit(vpcs, reserved, now=NOW, accounts=[o1]).to_dict()
@@ -160,6 +161,7 @@ def test_groups_with_vpcs_reserved_defaults_and_deleted() -> None:
         "vpcs_in_overlaps": 3,
         "default_vpcs": 1,
         "unreadable_items": 0,
+        "conflicts": 0,
     }
 
 

@@ -67,9 +67,9 @@ def test_csv_golden() -> None:
 def test_table_is_grouped_and_readable() -> None:
     text = render_table(audit())
     assert text.splitlines()[0] == "VPC audit 2026-11-26T03:00:00Z: 5 VPCs in 2 accounts"
-    assert "overlap groups: 2 (3 VPCs involved)   default VPCs left: 1" in text
-    assert "#1 10.0.0.0/16 — 2 blocks" in text
-    assert "#2 192.168.0.0/16 — 2 blocks" in text
+    assert "overlap groups: 2 (0 conflicts, 3 VPCs involved)   default VPCs left: 1" in text
+    assert "#1 LATENT 10.0.0.0/16 — 2 blocks" in text
+    assert "#2 LATENT 192.168.0.0/16 — 2 blocks" in text
     assert "reserved: corporate-network" in text
     assert all(line == line.rstrip() for line in text.splitlines())
 
@@ -78,5 +78,5 @@ def test_empty_audit() -> None:
     text = render_table(build_audit([], [], now=T))
     assert "No overlapping ranges." in text and "No default VPCs left." in text
     assert render_csv(build_audit([], [], now=T)).strip() == (
-        "finding,group,span,VpcId,OwnerId,AccountName,Region,Cidr,Reserved"
+        "finding,group,span,VpcId,OwnerId,AccountName,Region,Cidr,Reserved,severity"
     )
