@@ -384,7 +384,7 @@ class TableSink:
                 int((now + timedelta(seconds=LEASE_SECONDS)).timestamp()),
             )
             holder = self.opts.retry.call(
-                acquire_lease, connectivity_item, self.ddb, self.table, lease, int(now.timestamp())
+                acquire_lease, self.ddb, self.table, lease, int(now.timestamp())
             )
             if holder is None:
                 with self._held_lock:

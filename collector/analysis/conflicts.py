@@ -44,7 +44,8 @@ class Connections:
     ) -> Connections:
         """From stored items: the newest view of each connection; only route tables that a
         current connectivity item still lists (a deleted one may linger until its TTL)."""
-        conns = sorted(connectivity, key=lambda c: c.LastSeen)
+        latest = {(c.OwnerId, c.Region): c for c in sorted(connectivity, key=lambda c: c.LastSeen)}
+        conns = sorted(latest.values(), key=lambda c: c.LastSeen)
         peerings = {p.Id: p for c in conns for p in c.Peerings}
         attachments = {a.Id: a for c in conns for a in c.Attachments}
         listed = {r for c in conns for r in c.RouteTables}

@@ -139,11 +139,21 @@ def test_member_role_is_describe_only_and_trust_is_scoped() -> None:
     role = load_template(IAM / "member-role.yaml")["Resources"]["ReadOnlyRole"]["Properties"]
     assert "ManagedPolicyArns" not in role
     (policy,) = role["Policies"]
-    assert _actions(policy["PolicyDocument"]) == {"ec2:DescribeVpcs", "ec2:DescribeRegions"}
-    assert _actions(json.loads((IAM / "policies/member-permissions.json").read_text())) == {
+    read_only = {
         "ec2:DescribeVpcs",
         "ec2:DescribeRegions",
+        "ec2:DescribeVpcPeeringConnections",
+        "ec2:DescribeTransitGatewayAttachments",
+        "ec2:DescribeTransitGatewayRouteTables",
+        "ec2:GetTransitGatewayRouteTableAssociations",
+        "ec2:GetTransitGatewayRouteTablePropagations",
+        "ec2:SearchTransitGatewayRoutes",
     }
+    assert _actions(policy["PolicyDocument"]) == read_only
+    assert all(a.split(":")[1].startswith(("Describe", "Get", "Search")) for a in read_only)
+    assert _actions(json.loads((IAM / "policies/member-permissions.json").read_text())) == (
+        read_only
+    )
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": {"Ref": "HubRoleArn"}}
     assert trust["Action"] == "sts:AssumeRole"
