@@ -94,6 +94,11 @@ class Org:
 
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+# Calls every target makes that this organization answers with an empty list.
+EMPTY_EC2 = {
+    "DescribeVpcPeeringConnections": "vpcPeeringConnectionSet",
+    "DescribeTransitGatewayAttachments": "transitGatewayAttachments",
+}
 
 
 def assume_role_xml(account: str) -> str:
@@ -200,6 +205,14 @@ class Server:
         if action == "DescribeVpcs":
             self.counts["ec2.DescribeVpcs"] += 1
             return self.org.vpcs_xml(account, region), "text/xml"
+        if action in EMPTY_EC2:
+            self.counts[f"ec2.{action}"] += 1
+            tag = EMPTY_EC2[action]
+            return (
+                f'<{action}Response xmlns="{EC2_NS}"><requestId>r</requestId><{tag}/>'
+                f"</{action}Response>",
+                "text/xml",
+            )
         self.counts[f"unknown.{action or target}"] += 1
         return json.dumps({"__type": "UnknownOperationException"}), "application/json"
 

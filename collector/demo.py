@@ -49,6 +49,8 @@ class SimulatedOrg:
     vpcs: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     default_vpcs_left: list[tuple[str, str]] = field(default_factory=list)  # (account, region)
     clashes: list[tuple[str, str]] = field(default_factory=list)  # pairs of VPC ids
+    # Clashes some network routes to (ids of the two VPCs, the network that reaches both).
+    conflicts: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 _SAFE_ENV = {
@@ -152,6 +154,7 @@ def build_simulated_org(session: boto3.Session, accounts: int, regions: int) -> 
         sim.suspended.append(suspended)
         del sim.accounts[suspended]
     _populate(session, sim)
+    _connect(session, sim)
     return sim
 
 
@@ -201,6 +204,64 @@ def _populate(session: boto3.Session, sim: SimulatedOrg) -> None:
         TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "lab"}]}],
     )["Vpc"]["VpcId"]
     sim.vpcs[lab] = (lab_acct, sim.regions[0], "192.168.40.0/24")
+
+
+def _named_vpc(ec2: Any, cidr: str, name: str) -> str:
+    tags = [{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": name}]}]
+    return str(ec2.create_vpc(CidrBlock=cidr, TagSpecifications=tags)["Vpc"]["VpcId"])
+
+
+def _connect(session: boto3.Session, sim: SimulatedOrg) -> None:
+    """Networks that make some clashes real: a shared-services VPC peered with two accounts
+    that chose the same range, and a Transit Gateway route table that two overlapping VPCs
+    propagate into. (The accidental clashes above stay latent: nothing connects them.)"""
+    ids = [a for a in sim.accounts if a != sim.management_id]
+    if len(ids) < 2:
+        return
+    region = sim.regions[0]
+    hub_ec2 = member_clients(session, sim.management_id, region)
+    hub = _named_vpc(hub_ec2, "10.200.0.0/16", "shared-services")
+    sim.vpcs[hub] = (sim.management_id, region, "10.200.0.0/16")
+    spokes = []
+    for acct in ids[:2]:
+        ec2 = member_clients(session, acct, region)
+        vid = _named_vpc(ec2, "10.201.0.0/16", f"{sim.accounts[acct]}-app")
+        sim.vpcs[vid] = (acct, region, "10.201.0.0/16")
+        pcx = hub_ec2.create_vpc_peering_connection(VpcId=hub, PeerVpcId=vid, PeerOwnerId=acct)
+        ec2.accept_vpc_peering_connection(
+            VpcPeeringConnectionId=pcx["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+        )
+        spokes.append(vid)
+    sim.conflicts.append((spokes[0], spokes[1], hub))
+    # The network account's Transit Gateway: one route table for two VPCs whose ranges overlap.
+    tgw = hub_ec2.create_transit_gateway(
+        Description="network",
+        Options={
+            "DefaultRouteTableAssociation": "disable",
+            "DefaultRouteTablePropagation": "disable",
+        },
+    )["TransitGateway"]["TransitGatewayId"]
+    rtb = hub_ec2.create_transit_gateway_route_table(TransitGatewayId=tgw)[
+        "TransitGatewayRouteTable"
+    ]["TransitGatewayRouteTableId"]
+    pair = []
+    for cidr, name in (("10.210.0.0/16", "egress"), ("10.210.128.0/20", "inspection")):
+        vid = _named_vpc(hub_ec2, cidr, name)
+        sim.vpcs[vid] = (sim.management_id, region, cidr)
+        subnet = hub_ec2.create_subnet(
+            VpcId=vid, CidrBlock=cidr.replace("/16", "/24").replace("/20", "/24")
+        )["Subnet"]["SubnetId"]
+        att = hub_ec2.create_transit_gateway_vpc_attachment(
+            TransitGatewayId=tgw, VpcId=vid, SubnetIds=[subnet]
+        )["TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+        hub_ec2.associate_transit_gateway_route_table(
+            TransitGatewayRouteTableId=rtb, TransitGatewayAttachmentId=att
+        )
+        hub_ec2.enable_transit_gateway_route_table_propagation(
+            TransitGatewayRouteTableId=rtb, TransitGatewayAttachmentId=att
+        )
+        pair.append(vid)
+    sim.conflicts.append((pair[0], pair[1], rtb))
 
 
 def _cidr(n: int) -> str:

@@ -78,6 +78,7 @@ class RunSummary:
     failed: int = 0
     vpcs_seen: int = 0
     vpcs_written: int = 0
+    items_written: int = 0  # VPC items and connectivity items
     marked_deleted: int = 0
     shared_ignored: int = 0
     write_failures: int = 0
@@ -156,6 +157,7 @@ class RunSummary:
             },
             "vpcs_seen": self.vpcs_seen,
             "vpcs_written": self.vpcs_written,
+            "items_written": self.items_written,
             "marked_deleted": self.marked_deleted,
             "invalid_records": len(self.invalid_records),
             "shared_vpcs_ignored": self.shared_ignored,
@@ -356,7 +358,8 @@ class TableSink:
             for acct in leftover:
                 self._releaser.submit(self._release_now, acct)
             self._releaser.shutdown(wait=True)
-        s.vpcs_written = stats.written
+        s.vpcs_written = stats.written_vpcs
+        s.items_written = stats.written
         s.write_failures = stats.failed
         s.write_errors = dict(stats.errors)
         for cidr in sorted(self.to_release):

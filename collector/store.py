@@ -340,6 +340,8 @@ class WriteStats:
     written: int = 0
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    # Of `written`, the VPC items (the rest: connectivity and other bookkeeping items).
+    written_vpcs: int = 0
 
 
 class BatchWriter:
@@ -483,7 +485,13 @@ class BatchWriter:
                 self._record(len(requests), 0, code, error_message(exc))
                 return None
             unprocessed = resp.get("UnprocessedItems", {}).get(self._table, [])
-            self._record(0, len(requests) - len(unprocessed), None, None)
+            self._record(
+                0,
+                len(requests) - len(unprocessed),
+                None,
+                None,
+                _vpc_count(requests) - _vpc_count(unprocessed),
+            )
             if not unprocessed:
                 return None
             requests = [dict(r) for r in unprocessed]
@@ -498,14 +506,26 @@ class BatchWriter:
         )
         return None
 
-    def _record(self, failed: int, written: int, code: str | None, message: str | None) -> None:
+    def _record(
+        self,
+        failed: int,
+        written: int,
+        code: str | None,
+        message: str | None,
+        written_vpcs: int = 0,
+    ) -> None:
         with self._lock:
             self.stats.written += written
+            self.stats.written_vpcs += written_vpcs
             if failed:
                 self.stats.failed += failed
                 assert code is not None
                 self.stats.errors[code] = self.stats.errors.get(code, 0) + failed
                 log.error("DynamoDB write failed for %d items: %s %s", failed, code, message)
+
+
+def _vpc_count(requests: Iterable[Mapping[str, Any]]) -> int:
+    return sum(is_vpc_item(r["PutRequest"]["Item"]) for r in requests)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def render_summary(s: RunSummary) -> str:
     lines = [
         f"Accounts: {s.accounts}   targets: {s.targets} "
         f"({s.ok} ok, {s.skipped} skipped, {s.failed} failed)   {s.duration_s:.1f} s",
-        f"VPCs seen: {s.vpcs_seen}   items written: {s.vpcs_written}   "
+        f"VPCs seen: {s.vpcs_seen}   VPC items written: {s.vpcs_written}   "
         f"marked deleted: {s.marked_deleted}   invalid records: {len(s.invalid_records)}",
     ]
     if s.interrupted:

@@ -102,8 +102,10 @@ def test_collect_and_audit_with_dynalite_table(
     assert audit.vpc_count == first.vpcs_seen - 1
     # And it really was dynalite that stored them (moto is gone now).
     direct = boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
-    count = direct.scan(TableName="VPCTracker-collect", Select="COUNT")["Count"]
-    assert count == len(stored)
+    items = direct.scan(TableName="VPCTracker-collect")["Items"]
+    assert len([i for i in items if i["VpcId"]["S"].startswith("vpc-")]) == len(stored)
+    # Beside them, one connectivity item per (account, region) target.
+    assert len([i for i in items if i["VpcId"]["S"].startswith("conn#")]) == first.ok
 
 
 def test_init_table_without_ttl_support_warns_and_succeeds(

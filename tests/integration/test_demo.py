@@ -51,3 +51,24 @@ def test_demo_command_says_it_is_simulated(
 def test_demo_rejects_too_many_regions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--regions", "9"]) == 1
     assert capsys.readouterr().err.strip() == "vpctracker: error: --regions: at most 6"
+
+
+def test_demo_shows_both_kinds_of_conflict_and_a_latent_clash() -> None:
+    """Issue 13: a clash behind a shared peer, one in a TGW route table, and latent ones."""
+    result = demo_run(accounts=6, regions=1)
+    groups = result.audit.overlap_groups
+    kinds = {
+        "tgw-rtb" if c.at.startswith("tgw-rtb-") else "vpc" for g in groups for c in g.conflicts
+    }
+    assert kinds == {"vpc", "tgw-rtb"}
+    for a, b, network in result.sim.conflicts:
+        (group,) = [g for g in groups if {a, b} <= {m.vpc.VpcId for m in g.members if m.vpc}]
+        assert group.severity == "conflict"
+        assert network in {c.at for c in group.conflicts}
+    latent = [g for g in groups if g.severity == "latent"]
+    assert any(
+        {a, b} <= {m.vpc.VpcId for m in g.members if m.vpc}
+        for g in latent
+        for a, b in result.sim.clashes
+    )
+    assert result.audit.to_dict()["summary"]["conflicts"] == len(result.sim.conflicts)
