@@ -25,6 +25,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from collector.demo import delete_default_vpc, member_clients
+from tests.integration.test_package import make_package
 from tests.integration.test_server_e2e import free_port
 
 ROOT = Path(__file__).parents[2]
@@ -50,10 +51,7 @@ open(sys.argv[3], "w").write(json.dumps(result))
 @pytest.fixture(scope="module")
 def code(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the zip `make package` printed, the directory it unpacks to)."""
-    built = subprocess.run(
-        ["make", "package"], cwd=ROOT, check=True, capture_output=True, text=True, timeout=600
-    )
-    zip_path = ROOT / built.stdout.strip().splitlines()[-1]
+    zip_path = make_package()
     unpacked = tmp_path_factory.mktemp("task")
     with zipfile.ZipFile(zip_path) as z:
         z.extractall(unpacked)
