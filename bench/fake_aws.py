@@ -98,6 +98,7 @@ STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 EMPTY_EC2 = {
     "DescribeVpcPeeringConnections": "vpcPeeringConnectionSet",
     "DescribeTransitGatewayAttachments": "transitGatewayAttachments",
+    "DescribeSubnets": "subnetSet",
 }
 
 

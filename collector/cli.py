@@ -21,6 +21,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.allocation import PoolExhaustedError, allocate
+from collector.analysis.lookup import parse_query
 from collector.config import (
     Config,
     ConfigError,
@@ -31,7 +32,7 @@ from collector.config import (
 )
 from collector.errors import FatalError, error_code, error_message
 from collector.models import iso, utc_now
-from collector.report import render, render_summary, render_table
+from collector.report import render, render_lookup, render_summary, render_table
 from collector.runner import (
     DEFAULT_FAIL_ON,
     FAIL_ON_KINDS,
@@ -41,6 +42,7 @@ from collector.runner import (
     run,
     run_audit,
     run_check,
+    run_lookup,
 )
 from collector.safety import brief, one_line
 from collector.store import (
@@ -169,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(plus reserved ranges and reservations), for pools where latent overlaps are tolerated",
     )
 
+    sp = command(
+        "lookup", "who holds an address or CIDR: VPC, subnet, reserved range (exit 3: free)"
+    )
+    sp.add_argument("query", metavar="ADDRESS|CIDR", type=_typed(_check_query, "address"))
+    sp.add_argument("--format", choices=["text", "json"], default="text")
+    sp.add_argument(
+        "--live", action="store_true", help="scan the --account accounts now; read no table"
+    )
+    _account_opt(sp, "with --live: the account to scan (repeatable)")
+
     sp = command("release", "delete a reservation by hand")
     sp.add_argument("cidr", type=_typed(check_cidr, "CIDR"))
 
@@ -191,6 +203,11 @@ def _fail_on(value: str) -> frozenset[str]:
 def _check_network(value: str) -> str:
     if not re.fullmatch(r"(vpc|tgw-rtb)-[0-9a-f]{8,17}", value):
         raise ValueError("is not a VPC id (vpc-...) or a TGW route table id (tgw-rtb-...)")
+    return value
+
+
+def _check_query(value: str) -> str:
+    parse_query(value)
     return value
 
 
@@ -400,6 +417,30 @@ def cmd_allocate(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lookup(config: Config, args: argparse.Namespace) -> int:
+    """`vpctracker lookup`: exit 0 something holds it, 3 free, 1 bad input."""
+    query = parse_query(args.query)
+    result, summary = run_lookup(
+        config,
+        query,
+        live=args.live,
+        accounts=args.account,
+        options=RunOptions(session=args.session, interrupted=args.interrupted),
+    )
+    if summary is not None and summary.exit_code:
+        # A partial live scan cannot say "free": say what was not scanned, and stop.
+        sys.stderr.write(render_summary(summary) + "\n")
+        if summary.interrupted:
+            return EXIT_INTERRUPTED
+        if not result.found:
+            raise FatalError("the live scan was incomplete: cannot tell whether it is free")
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(render_lookup(result), end="")
+    return EXIT_OK if result.found else EXIT_FINDINGS
+
+
 def cmd_release(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker release CIDR`."""
     ddb = dynamodb_client(args.session, config)
@@ -417,6 +458,7 @@ COMMANDS = {
     "check": cmd_check,
     "allocate": cmd_allocate,
     "release": cmd_release,
+    "lookup": cmd_lookup,
 }
 
 

@@ -150,6 +150,15 @@ class ScanConfig(_Strict):
     home_region: RegionName | None = None
 
 
+class HeadroomConfig(_Strict):
+    """When a VPC or a subnet counts as running out of addresses."""
+
+    # A VPC whose subnets' addresses are this much in use (percent) is reported.
+    used_pct: Annotated[int, Field(ge=1, le=100)] = 80
+    # A subnet with this share of its usable addresses or fewer still free (percent).
+    subnet_free_pct: Annotated[int, Field(ge=0, le=100)] = 10
+
+
 class ReservedCidr(_Strict):
     """A routed range that is not a VPC (on-prem, partner) and must not be reused."""
 
@@ -169,6 +178,7 @@ class Config(_Strict):
     table: TableConfig = TableConfig()
     scan: ScanConfig = ScanConfig()
     reserved_cidrs: list[ReservedCidr] = []
+    headroom: HeadroomConfig = HeadroomConfig()
 
     @field_validator("regions", mode="before")
     @classmethod

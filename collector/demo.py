@@ -51,6 +51,9 @@ class SimulatedOrg:
     clashes: list[tuple[str, str]] = field(default_factory=list)  # pairs of VPC ids
     # Clashes some network routes to (ids of the two VPCs, the network that reaches both).
     conflicts: list[tuple[str, str, str]] = field(default_factory=list)
+    # A VPC whose subnets fill its range, and one whose subnets are all in one AZ.
+    no_room: str = ""
+    single_az: str = ""
 
 
 _SAFE_ENV = {
@@ -155,6 +158,7 @@ def build_simulated_org(session: boto3.Session, accounts: int, regions: int) -> 
         del sim.accounts[suspended]
     _populate(session, sim)
     _connect(session, sim)
+    _subnets(session, sim)
     return sim
 
 
@@ -262,6 +266,25 @@ def _connect(session: boto3.Session, sim: SimulatedOrg) -> None:
         )
         pair.append(vid)
     sim.conflicts.append((pair[0], pair[1], rtb))
+
+
+def _subnets(session: boto3.Session, sim: SimulatedOrg) -> None:
+    """A payments VPC with no room for another subnet, and a batch VPC in one AZ only."""
+    acct = [a for a in sim.accounts if a != sim.management_id][-1]
+    region = sim.regions[0]
+    ec2 = member_clients(session, acct, region)
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+    full = _named_vpc(ec2, "10.220.0.0/24", "payments")
+    for i in range(4):
+        ec2.create_subnet(
+            VpcId=full, CidrBlock=f"10.220.0.{i * 64}/26", AvailabilityZone=zones[i % 2]
+        )
+    one_az = _named_vpc(ec2, "10.221.0.0/16", "batch")
+    for i in range(2):
+        ec2.create_subnet(VpcId=one_az, CidrBlock=f"10.221.{i}.0/24", AvailabilityZone=zones[0])
+    sim.vpcs[full] = (acct, region, "10.220.0.0/24")
+    sim.vpcs[one_az] = (acct, region, "10.221.0.0/16")
+    sim.no_room, sim.single_az = full, one_az
 
 
 def _cidr(n: int) -> str:

@@ -71,13 +71,21 @@ ENV_KEYS: dict[str, str] = {
     "VPCTRACKER_LEASE_WAIT_SECONDS": "scan.lease_wait_seconds",
     "VPCTRACKER_HOME_REGION": "scan.home_region",
     "VPCTRACKER_RESERVED_CIDRS": "reserved_cidrs",
+    "VPCTRACKER_HEADROOM_USED_PCT": "headroom.used_pct",
+    "VPCTRACKER_HEADROOM_SUBNET_FREE_PCT": "headroom.subnet_free_pct",
 }
 LIST_KEYS = {
     "organization.include_accounts",
     "organization.exclude_accounts",
     "organization.include_ous",
 }
-INT_KEYS = {"scan.max_workers", "scan.lease_wait_seconds", "table.deleted_retention_days"}
+INT_KEYS = {
+    "scan.max_workers",
+    "scan.lease_wait_seconds",
+    "table.deleted_retention_days",
+    "headroom.used_pct",
+    "headroom.subnet_free_pct",
+}
 
 
 def _env_value(path: str, raw: str) -> Any:

@@ -46,6 +46,21 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class Subnet(BaseModel):
+    """One subnet of a VPC, stored inside its VPC item (read with it, marked with it)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=False)
+
+    SubnetId: Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+    CidrBlock: Ipv4Cidr
+    Ipv6CidrBlocks: tuple[Ipv6Cidr, ...] = ()
+    AvailabilityZone: str
+    AvailabilityZoneId: str | None = None
+    AvailableIpAddressCount: Annotated[int, Field(ge=0)]
+    Name: str | None = None
+    MapPublicIpOnLaunch: bool = False
+
+
 class Vpc(BaseModel):
     """One VPC as stored in the table. Attribute names are a public contract."""
 
@@ -66,6 +81,7 @@ class Vpc(BaseModel):
     Tags: Mapping[str, str] = Field(default_factory=dict)
     DhcpOptionsId: str | None = None
     InstanceTenancy: str | None = None
+    Subnets: tuple[Subnet, ...] = ()
     FirstSeen: datetime
     LastSeen: datetime
     # Lifecycle: set when a later successful scan of this account+region no longer sees it.
@@ -175,12 +191,33 @@ def _first_error(exc: ValidationError) -> str:
     return f"{loc}: {msg} (got {brief(err.get('input'))})"
 
 
+def to_subnet(raw: Mapping[str, Any]) -> Subnet:
+    """A validated subnet from one raw `describe_subnets` item (pure; raises ValidationError)."""
+    tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags") or [] if "Key" in t}
+    ipv6 = _associated(
+        raw.get("Ipv6CidrBlockAssociationSet") or [], "Ipv6CidrBlock", "Ipv6CidrBlockState"
+    )
+    return Subnet.model_validate(
+        {
+            "SubnetId": raw.get("SubnetId"),
+            "CidrBlock": raw.get("CidrBlock"),
+            "Ipv6CidrBlocks": tuple(dict.fromkeys(ipv6)),
+            "AvailabilityZone": raw.get("AvailabilityZone"),
+            "AvailabilityZoneId": raw.get("AvailabilityZoneId"),
+            "AvailableIpAddressCount": raw.get("AvailableIpAddressCount"),
+            "Name": tags.get("Name"),
+            "MapPublicIpOnLaunch": bool(raw.get("MapPublicIpOnLaunch", False)),
+        }
+    )
+
+
 def to_record(
     raw: Mapping[str, Any],
     *,
     account: Account,
     region: str,
     now: datetime,
+    subnets: Iterable[Subnet] = (),
 ) -> Vpc:
     """Build a validated record from one raw `describe_vpcs` item (pure; raises ValidationError)."""
     primary = raw.get("CidrBlock")
@@ -206,6 +243,7 @@ def to_record(
             "Tags": tags,
             "DhcpOptionsId": raw.get("DhcpOptionsId"),
             "InstanceTenancy": raw.get("InstanceTenancy"),
+            "Subnets": tuple(sorted(subnets, key=lambda s: s.SubnetId)),
             "FirstSeen": now,
             "LastSeen": now,
         }
@@ -227,13 +265,17 @@ def to_records(
     account: Account,
     region: str,
     now: datetime,
+    raw_subnets: Iterable[Mapping[str, Any]] = (),
 ) -> Transformed:
     """Validate every raw item of one target; invalid items are collected, not raised.
 
     A VpcId the answer lists twice (paging over a changing set can repeat an item) is kept
     once, the later copy winning: two puts of one key in one BatchWriteItem are rejected
-    with a ValidationException for the whole batch.
+    with a ValidationException for the whole batch. Each VPC carries its own subnets (subnets
+    shared into the account belong to their owner's VPC); a VPC with a subnet that does not
+    validate is invalid as a whole, since its headroom could not be told.
     """
+    subnets, bad_subnets = _subnets_by_vpc(raw_subnets, account.id)
     out = Transformed()
     by_key: dict[tuple[str, str], Vpc] = {}
     for raw in raw_vpcs:
@@ -241,8 +283,15 @@ def to_records(
         if owner is not None and owner != account.id:
             out.shared_ignored += 1
             continue
+        vpc_id = str(raw.get("VpcId"))
+        if vpc_id in bad_subnets:
+            reason = f"Subnets: {_first_error(bad_subnets[vpc_id])}"
+            out.invalid.append(InvalidRecord(account.id, region, raw.get("VpcId"), reason))
+            continue
         try:
-            record = to_record(raw, account=account, region=region, now=now)
+            record = to_record(
+                raw, account=account, region=region, now=now, subnets=subnets.get(vpc_id, ())
+            )
         except ValidationError as exc:
             out.invalid.append(
                 InvalidRecord(account.id, region, raw.get("VpcId"), _first_error(exc))
@@ -252,6 +301,25 @@ def to_records(
         by_key[record.key] = record
     out.records = list(by_key.values())
     return out
+
+
+def _subnets_by_vpc(
+    raw_subnets: Iterable[Mapping[str, Any]], account_id: str
+) -> tuple[dict[str, list[Subnet]], dict[str, ValidationError]]:
+    by_vpc: dict[str, dict[str, Subnet]] = {}
+    bad: dict[str, ValidationError] = {}
+    for raw in raw_subnets:
+        owner = raw.get("OwnerId")
+        if owner is not None and owner != account_id:
+            continue  # shared into this account: its owner's scan has it
+        vpc_id = str(raw.get("VpcId"))
+        try:
+            subnet = to_subnet(raw)
+        except ValidationError as exc:
+            bad.setdefault(vpc_id, exc)
+            continue
+        by_vpc.setdefault(vpc_id, {})[subnet.SubnetId] = subnet
+    return {k: list(v.values()) for k, v in by_vpc.items()}, bad
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import Audit, Connections, OverlapGroup, build_audit, vpc_blocks
+from collector.analysis.headroom import HeadroomLimits
+from collector.analysis.lookup import BlockIndex, LookupResult, lookup
+from collector.analysis.overlaps import IPNetwork
 from collector.config import Config, ConfigError
 from collector.credentials import AssumedRoles, member_session, partition_of
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
@@ -659,8 +662,14 @@ def run_audit(
         reservations=items.reservations,
         connections=Connections.of(items.connectivity, items.route_tables),
         severity=severity,
+        limits=limits_of(config),
     )
     return audit, summary
+
+
+def limits_of(config: Config) -> HeadroomLimits:
+    """The headroom thresholds of a config."""
+    return HeadroomLimits(config.headroom.used_pct, config.headroom.subnet_free_pct)
 
 
 def read_inventory(
@@ -701,7 +710,8 @@ class NotScanned:
 
 # Kinds of finding `check --fail-on` takes. `overlap` is any overlap group, `conflict` only
 # those some network routes to both sides of.
-FAIL_ON_KINDS = ("overlap", "conflict", "default-vpc")
+FAIL_ON_KINDS = ("overlap", "conflict", "default-vpc", "headroom")
+HEADROOM_KEYS = ("headroom", "exhausted_subnets", "single_az")
 DEFAULT_FAIL_ON = frozenset({"overlap", "default-vpc"})
 
 
@@ -731,9 +741,17 @@ class CheckResult:
         return self.audit.default_vpcs if "default-vpc" in self.fail_on else []
 
     @property
+    def failing_headroom(self) -> int:
+        """Headroom findings (all three kinds) when `headroom` fails the gate."""
+        if "headroom" not in self.fail_on:
+            return 0
+        h = self.audit.headroom
+        return len(h.headroom) + len(h.exhausted_subnets) + len(h.single_az)
+
+    @property
     def findings(self) -> int:
         """Findings of the kinds in `fail_on` that involve the checked accounts."""
-        return len(self.failing_groups) + len(self.failing_defaults)
+        return len(self.failing_groups) + len(self.failing_defaults) + self.failing_headroom
 
     def warnings(self) -> dict[str, list[Any]]:
         """Findings the gate reports but does not fail on, in the audit's JSON shapes."""
@@ -745,6 +763,7 @@ class CheckResult:
                 if not self._fails(g)
             ],
             "default_vpcs": [] if "default-vpc" in self.fail_on else shown["default_vpcs"],
+            **{k: [] if "headroom" in self.fail_on else shown[k] for k in HEADROOM_KEYS},
         }
 
     @property
@@ -838,8 +857,45 @@ def run_check(
         unreadable=items.unreadable,
         reservations=items.reservations,
         connections=Connections.of(items.connectivity, items.route_tables),
+        limits=limits_of(config),
     )
     live = [v for v in items.vpcs if not v.Deleted]
     return CheckResult(
         list(accounts), summary, audit, not_scanned(summary, accounts, live), fail_on
     )
+
+
+def run_lookup(
+    config: Config,
+    query: IPNetwork,
+    *,
+    live: bool = False,
+    accounts: Sequence[str] = (),
+    options: RunOptions | None = None,
+) -> tuple[LookupResult, RunSummary | None]:
+    """Who holds `query`: from one table read (or, with `live`, a fresh in-memory scan of
+    `accounts`, which knows no reservations)."""
+    opts = options or RunOptions()
+    summary = None
+    if live:
+        if not accounts:
+            raise ConfigError("lookup --live needs at least one --account")
+        summary = run(config, replace(opts, write=False, accounts=accounts))
+        items = Items(vpcs=summary.records)
+    else:
+        items = read_inventory(config, opts.session, opts.retry)
+        if items.unreadable:
+            # An unreadable item might be the owner: "free" could be wrong.
+            bad = items.unreadable[0]
+            raise FatalError(
+                f"table item {bad} could not be read ({bad.reason}); cannot tell who holds "
+                f"{query}: fix or delete the item"
+            )
+    now = opts.clock()
+    result = lookup(
+        query,
+        BlockIndex(items.vpcs),
+        config.reserved_cidrs,
+        [r for r in items.reservations if r.active(now)],
+    )
+    return result, summary

@@ -20,6 +20,7 @@ from collector.errors import RetryPolicy, error_code, error_message
 from collector.models import (
     Connectivity,
     Reservation,
+    Subnet,
     TgwRouteTable,
     UnreadableItem,
     Vpc,
@@ -155,6 +156,7 @@ def to_item(vpc: Vpc) -> dict[str, Any]:
         "CidrBlocks": {"L": [_s(c) for c in vpc.CidrBlocks]},
         "Ipv6CidrBlocks": {"L": [_s(c) for c in vpc.Ipv6CidrBlocks]},
         "Tags": {"M": {k: _s(v) for k, v in vpc.Tags.items()}},
+        "Subnets": {"L": [_subnet_item(sn) for sn in vpc.Subnets]},
         "FirstSeen": _ts(vpc.FirstSeen),
         "LastSeen": _ts(vpc.LastSeen),
         "Deleted": {"BOOL": vpc.Deleted},
@@ -170,6 +172,23 @@ def to_item(vpc: Vpc) -> dict[str, Any]:
     if vpc.ExpiresAt is not None:
         item["ExpiresAt"] = {"N": str(vpc.ExpiresAt)}
     return item
+
+
+def _subnet_item(sn: Subnet) -> dict[str, Any]:
+    m: dict[str, Any] = {
+        "SubnetId": _s(sn.SubnetId),
+        "CidrBlock": _s(sn.CidrBlock),
+        "AvailabilityZone": _s(sn.AvailabilityZone),
+        "AvailableIpAddressCount": {"N": str(sn.AvailableIpAddressCount)},
+        "MapPublicIpOnLaunch": {"BOOL": sn.MapPublicIpOnLaunch},
+    }
+    if sn.Ipv6CidrBlocks:
+        m["Ipv6CidrBlocks"] = {"L": [_s(c) for c in sn.Ipv6CidrBlocks]}
+    if sn.AvailabilityZoneId:
+        m["AvailabilityZoneId"] = _s(sn.AvailabilityZoneId)
+    if sn.Name is not None:
+        m["Name"] = _s(sn.Name)
+    return {"M": m}
 
 
 def _plain(value: Mapping[str, Any]) -> Any:

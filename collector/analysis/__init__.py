@@ -10,6 +10,7 @@ from collector.analysis.conflicts import (
     domain_blocks,
     routing_domains,
 )
+from collector.analysis.headroom import Headroom, HeadroomLimits, find_headroom, vpc_headroom
 from collector.analysis.overlaps import (
     RESERVED_OWNER,
     Conflict,
@@ -28,6 +29,10 @@ __all__ = [
     "Conflict",
     "Connections",
     "Domain",
+    "Headroom",
+    "HeadroomLimits",
+    "find_headroom",
+    "vpc_headroom",
     "annotate",
     "domain_blocks",
     "routing_domains",

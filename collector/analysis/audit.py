@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.analysis.conflicts import Connections, annotate
+from collector.analysis.headroom import Headroom, HeadroomLimits, find_headroom
 from collector.analysis.overlaps import OverlapGroup, overlap_groups
 from collector.analysis.space import default_vpcs
 from collector.config import ReservedCidr
@@ -30,6 +31,7 @@ class Audit:
     unreadable: list[UnreadableItem] = field(default_factory=list)
     # Active reservations (the HTML map draws them: `free` must mean free for `allocate`).
     reservations: list[Reservation] = field(default_factory=list)
+    headroom: Headroom = field(default_factory=Headroom)
 
     @property
     def conflicts(self) -> int:
@@ -59,12 +61,18 @@ class Audit:
                 for v in self.default_vpcs
             ],
             "unreadable_items": [u.to_dict() for u in self.unreadable],
+            "headroom": list(self.headroom.headroom),
+            "exhausted_subnets": list(self.headroom.exhausted_subnets),
+            "single_az": list(self.headroom.single_az),
             "summary": {
                 "overlap_groups": len(self.overlap_groups),
                 "vpcs_in_overlaps": self.vpcs_in_overlaps,
                 "default_vpcs": len(self.default_vpcs),
                 "unreadable_items": len(self.unreadable),
                 "conflicts": self.conflicts,
+                "headroom": len(self.headroom.headroom),
+                "exhausted_subnets": len(self.headroom.exhausted_subnets),
+                "single_az": len(self.headroom.single_az),
             },
         }
 
@@ -80,6 +88,7 @@ def build_audit(
     reservations: Iterable[Reservation] = (),
     connections: Connections | None = None,
     severity: str | None = None,
+    limits: HeadroomLimits | None = None,
 ) -> Audit:
     """Audit live VPCs; with `accounts`, keep only findings that involve those accounts.
 
@@ -94,8 +103,10 @@ def build_audit(
     if severity is not None:
         groups = [g for g in groups if g.severity == severity]
     defaults = default_vpcs(live)
+    headroom = find_headroom(live, limits or HeadroomLimits())
     wanted = set(accounts)
     if wanted:
+        headroom = headroom.only(wanted)
         groups = [g for g in groups if g.owners & wanted]
         defaults = [v for v in defaults if v.OwnerId in wanted]
     return Audit(
@@ -108,4 +119,5 @@ def build_audit(
         reserved=reserved,
         unreadable=list(unreadable),
         reservations=[r for r in reservations if r.active(now)],
+        headroom=headroom,
     )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from collector.analysis import Audit
 from collector.report.data import render_csv, render_json
 from collector.report.page import render_html
-from collector.report.text import render_summary, render_table
+from collector.report.text import render_lookup, render_summary, render_table
 
 RENDERERS: dict[str, Callable[[Audit], str]] = {
     "json": render_json,
@@ -23,6 +23,7 @@ __all__ = [
     "render_csv",
     "render_html",
     "render_json",
+    "render_lookup",
     "render_summary",
     "render_table",
 ]

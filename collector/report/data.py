@@ -67,4 +67,12 @@ def render_csv(audit: Audit) -> str:
                 "Cidr": v.CidrBlock,
             }
         )
+    h = audit.headroom
+    who = ("VpcId", "OwnerId", "AccountName", "Region")
+    for f in h.headroom:
+        row({"finding": "headroom", **{k: f[k] for k in who}, "Cidr": f["Cidrs"][0]})
+    for f in h.exhausted_subnets:
+        row({"finding": "exhausted-subnet", **{k: f[k] for k in who}, "Cidr": f["Cidr"]})
+    for f in h.single_az:
+        row({"finding": "single-az", **{k: f[k] for k in who}})
     return buf.getvalue()

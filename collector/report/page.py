@@ -18,8 +18,9 @@ from importlib import resources
 from typing import Any
 
 from collector.analysis import Audit, IPNetwork, OverlapGroup, vpc_blocks
+from collector.analysis.headroom import usable
 from collector.config import ReservedCidr
-from collector.models import Reservation, Vpc, iso
+from collector.models import Reservation, Subnet, Vpc, iso
 from collector.report.text import by_severity
 from collector.safety import script_json
 
@@ -96,7 +97,7 @@ class Cell:
 
     index: int
     cidr: str
-    vpcs: list[dict[str, str]] = field(default_factory=list)
+    vpcs: list[dict[str, Any]] = field(default_factory=list)
     accounts: set[str] = field(default_factory=set)
     reserved: list[str] = field(default_factory=list)
     reservations: list[str] = field(default_factory=list)
@@ -212,6 +213,11 @@ class _Grids:
         return g.cells[first : last + 1]
 
 
+def _used_pct(s: Subnet) -> float:
+    room = usable(s)
+    return round(100 * (room - min(s.AvailableIpAddressCount, room)) / room, 1) if room else 0.0
+
+
 def map_pools(
     vpcs: Iterable[Vpc],
     reserved: Iterable[ReservedCidr],
@@ -227,6 +233,11 @@ def map_pools(
     vpcs, reserved, reservations = list(vpcs), list(reserved), list(reservations)
     grids = _Grids(_pools(vpcs, reserved))
     for v in vpcs:
+        # Each subnet with its share of usable addresses in use (the cell's utilization bars).
+        subnets = [
+            [s.SubnetId, s.CidrBlock, s.AvailabilityZone, _used_pct(s), s.Name or ""]
+            for s in v.Subnets
+        ]
         for c in v.CidrBlocks:
             info = {
                 "VpcId": v.VpcId,
@@ -236,6 +247,7 @@ def map_pools(
                 "Name": v.Name or "",
                 "Cidr": c,
                 "Default": "yes" if v.IsDefault else "",
+                "Subnets": subnets,
             }
             for cell in grids.covered(ipaddress.IPv4Network(c)):
                 cell.vpcs.append(info)
@@ -471,6 +483,48 @@ def _ipv6_table(vpcs: list[Vpc]) -> str:
     )
 
 
+def _headroom_table(audit: Audit) -> str:
+    h = audit.headroom
+    if not (h.headroom or h.exhausted_subnets or h.single_az):
+        return "<p>No VPC short of room, no exhausted subnet, no single-AZ VPC.</p>"
+    rows: list[tuple[str, dict[str, Any], str, float | None]] = []
+    for f in sorted(h.headroom, key=lambda f: -f["UtilizationPct"]):
+        free = f["LargestFreeBlock"] or "none"
+        what = f"{f['Reason']}: {f['UtilizationPct']}% of {f['UsableAddresses']} used, "
+        rows.append(("headroom", f, what + f"largest free block {free}", f["UtilizationPct"]))
+    for f in h.exhausted_subnets:
+        what = (
+            f"{f['SubnetId']} {f['Cidr']} {f['AvailabilityZone']}: "
+            f"{f['AvailableAddresses']} free ({f['FreePct']}%)"
+        )
+        rows.append(("exhausted subnet", f, what, 100 - f["FreePct"]))
+    for f in h.single_az:
+        rows.append(("single AZ", f, f"every subnet in {f['AvailabilityZone']}", None))
+    body = "".join(_headroom_row(*row) for row in rows)
+    return (
+        "<table><thead><tr><th>finding</th><th>VPC</th><th>account</th><th>region</th>"
+        "<th>detail</th></tr></thead><tbody>" + body + "</tbody></table>"
+    )
+
+
+def _headroom_row(kind: str, f: dict[str, Any], what: str, pct: float | None) -> str:
+    search = " ".join([kind, f["VpcId"], f["OwnerId"], f["AccountName"], what]).lower()
+    return (
+        f'<tr data-search="{_e(search)}"><td>{_e(kind)}</td><td>{_e(f["VpcId"])}</td>'
+        f"<td>{_e(f['OwnerId'])} {_e(f['AccountName'])}</td><td>{_e(f['Region'])}</td>"
+        f"<td>{_bar(pct)}{_e(what)}</td></tr>"
+    )
+
+
+def _bar(pct: float | None) -> str:
+    if pct is None:
+        return ""
+    return (
+        f'<span class="bar" role="img" aria-label="{pct}% used">'
+        f'<span style="width:{min(100.0, max(0.0, pct))}%"></span></span>'
+    )
+
+
 def render_html(audit: Audit) -> str:
     """The whole self-contained page."""
     pools = map_pools(audit.vpcs, audit.reserved, audit.overlap_groups, audit.reservations)
@@ -520,6 +574,9 @@ def render_html(audit: Audit) -> str:
 <div class="pools">{figures or "<p>No IPv4 VPC blocks.</p>"}</div>
 <div id="detail" aria-live="polite">Hover, click or tab to a cell to see its VPCs.</div>
 </section>
+<section><h2><label for="lookup">Who holds this address?</label></h2>
+<input id="lookup" type="search" placeholder="10.42.7.19" autocomplete="off">
+<div id="lookup-result" aria-live="polite"></div></section>
 <section><h2><label for="filter">Filter</label></h2>
 <input id="filter" type="search" placeholder="account, name, region, CIDR, VPC id"
  autocomplete="off"> <span id="filter-count"></span></section>
@@ -529,6 +586,9 @@ def render_html(audit: Audit) -> str:
 {_defaults_table(audit)}</section>
 <section id="reservations"><h2>Reservations ({len(audit.reservations)})</h2>
 {_reservations_table(audit.reservations)}</section>
+<section id="headroom"><h2>Headroom ({s["headroom"]} VPCs, {s["exhausted_subnets"]} subnets,
+{s["single_az"]} single-AZ)</h2>
+{_headroom_table(audit)}</section>
 <section id="accounts"><h2>Accounts ({audit.account_count})</h2>
 {_accounts_table(audit.vpcs, styles)}</section>
 <section id="ipv6"><h2>IPv6 blocks</h2>

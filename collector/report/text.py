@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from collector.analysis import Audit, Conflict, Member, OverlapGroup
+from collector.analysis.lookup import LookupResult
 from collector.models import iso
 from collector.safety import terminal as t
 
@@ -68,10 +69,43 @@ def render_table(audit: Audit) -> str:
             )
     else:
         lines.append("No default VPCs left.")
+    lines += _headroom_lines(audit)
     if audit.unreadable:
         lines += ["", f"UNREADABLE TABLE ITEMS ({len(audit.unreadable)}, not in this audit)"]
         lines.extend(f"  {t(u)}: {t(u.reason)}" for u in audit.unreadable)
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _headroom_lines(audit: Audit) -> list[str]:
+    h = audit.headroom
+    lines = [""]
+    if h.headroom:
+        lines.append("HEADROOM (VPCs running out of addresses)")
+        for f in h.headroom:
+            free = f["LargestFreeBlock"] or "none"
+            lines.append(
+                f"  {f['OwnerId']} {t(f['AccountName']) or '-':<24} {f['Region']:<15} "
+                f"{f['VpcId']:<22} {f['Reason']:<11} {f['UtilizationPct']:>5}% used  "
+                f"{f['UsedAddresses']}/{f['UsableAddresses']}  largest free: {free}"
+            )
+    else:
+        lines.append("No VPC short of room.")
+    if h.exhausted_subnets:
+        lines.append("EXHAUSTED SUBNETS")
+        for f in h.exhausted_subnets:
+            lines.append(
+                f"  {f['OwnerId']} {f['Region']:<15} {f['VpcId']:<22} {f['SubnetId']:<25} "
+                f"{f['Cidr']:<18} {f['AvailabilityZone']:<12} {f['AvailableAddresses']} free "
+                f"({f['FreePct']}%)"
+            )
+    if h.single_az:
+        lines.append("SINGLE-AZ VPCS")
+        for f in h.single_az:
+            lines.append(
+                f"  {f['OwnerId']} {t(f['AccountName']) or '-':<24} {f['Region']:<15} "
+                f"{f['VpcId']:<22} {f['AvailabilityZone']}"
+            )
+    return lines
 
 
 def render_summary(s: RunSummary) -> str:
@@ -102,3 +136,30 @@ def render_summary(s: RunSummary) -> str:
         for i in s.invalid_records:
             lines.append(f"  {i['account_id']}  {i['region']}  {t(i['vpc_id'])}: {t(i['reason'])}")
     return "\n".join(lines)
+
+
+def render_lookup(result: LookupResult) -> str:
+    """`vpctracker lookup` for people: one line per match, then reserved space."""
+    if not result.found:
+        return f"{result.query}: free (no VPC, reserved range or reservation holds it)\n"
+    lines = [f"{result.query}:"]
+    for m in result.matches:
+        name = f" ({t(m['Name'])})" if m["Name"] else ""
+        subnet = (
+            f"  {m['SubnetId']} {m['SubnetCidr']} {m['AvailabilityZone']}"
+            + (f" ({t(m['SubnetName'])})" if m["SubnetName"] else "")
+            if m["SubnetId"]
+            else "  in no subnet"
+        )
+        lines.append(
+            f"  {m['VpcId']}{name} {m['Cidr']}  {m['OwnerId']} {t(m['AccountName']) or '-'} "
+            f"{m['Region']}{subnet}"
+        )
+    for r in result.reserved:
+        what = (
+            f"reserved range {t(r['Reserved'])}"
+            if "Reserved" in r
+            else (f"reservation for {r['ReservedFor']}")
+        )
+        lines.append(f"  {what}: {r['Cidr']}")
+    return "\n".join(lines) + "\n"

@@ -25,7 +25,7 @@ from collector.scan.connectivity import (
     owned_tgws,
     to_connectivity,
 )
-from collector.scan.vpcs import get_vpcs
+from collector.scan.vpcs import get_subnets, get_vpcs
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -102,6 +102,7 @@ class Scanner:
         try:
             ec2 = self.clients.ec2(region)
             raw = self._with_refresh(account, lambda: get_vpcs(ec2))
+            raw_subnets = self._with_refresh(account, lambda: get_subnets(ec2))
             # Connectivity is part of the target: without it an overlap's severity could be
             # understated, so a failure here fails the target like a VPC read would.
             peerings = self._with_refresh(account, lambda: get_peerings(ec2))
@@ -111,7 +112,7 @@ class Scanner:
                 self._with_refresh(account, lambda: get_route_tables(ec2, owned)) if owned else []
             )
             now = self.clock()
-            out = to_records(raw, account=account, region=region, now=now)
+            out = to_records(raw, account=account, region=region, now=now, raw_subnets=raw_subnets)
             conn, route_tables = to_connectivity(
                 account.id, region, peerings, attachments, tables, now=now
             )

@@ -1,4 +1,4 @@
-"""VPCs of one target (AWS call only)."""
+"""VPCs and subnets of one target (AWS calls only)."""
 
 from __future__ import annotations
 
@@ -17,4 +17,14 @@ def get_vpcs(ec2: EC2Client) -> list[dict[str, Any]]:
         if "Vpcs" not in page:  # EC2 always sends <vpcSet/>, even empty: see MalformedResponse
             raise MalformedResponse("DescribeVpcs answer has no Vpcs list")
         out.extend(page["Vpcs"])  # type: ignore[arg-type]
+    return out
+
+
+def get_subnets(ec2: EC2Client) -> list[dict[str, Any]]:
+    """Every subnet the signing account can see in the client's region (AWS call only)."""
+    out: list[dict[str, Any]] = []
+    for page in ec2.get_paginator("describe_subnets").paginate():
+        if "Subnets" not in page:  # see MalformedResponse
+            raise MalformedResponse("DescribeSubnets answer has no Subnets list")
+        out.extend(page["Subnets"])  # type: ignore[arg-type]
     return out

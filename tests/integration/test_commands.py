@@ -67,6 +67,9 @@ def test_audit_json_from_table(org: Org, cfg: Path, capsys: pytest.CaptureFixtur
         "default_vpcs": 1,
         "unreadable_items": 0,
         "conflicts": 0,
+        "headroom": 0,
+        "exhausted_subnets": 0,
+        "single_az": 0,
     }
 
 
@@ -142,6 +145,9 @@ def test_check_exit_codes(
         "default_vpcs": 1,
         "unreadable_items": 0,
         "conflicts": 0,
+        "headroom": 0,
+        "exhausted_subnets": 0,
+        "single_az": 0,
     }
     # Incomplete: the role cannot be assumed, nothing to certify.
     faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=org.accounts["sandbox"])

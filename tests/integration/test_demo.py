@@ -72,3 +72,19 @@ def test_demo_shows_both_kinds_of_conflict_and_a_latent_clash() -> None:
         for a, b in result.sim.clashes
     )
     assert result.audit.to_dict()["summary"]["conflicts"] == len(result.sim.conflicts)
+
+
+def test_demo_shows_a_vpc_out_of_room_and_a_single_az_vpc(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: both in the audit and in the report."""
+    result = demo_run(accounts=4, regions=1)
+    h = result.audit.headroom
+    assert (result.sim.no_room, "no-room") in {(f["VpcId"], f["Reason"]) for f in h.headroom}
+    assert result.sim.single_az in {f["VpcId"] for f in h.single_az}
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--accounts", "4", "--regions", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "HEADROOM" in out and "no-room" in out and "SINGLE-AZ VPCS" in out
+    page = (tmp_path / "demo-report.html").read_text()
+    assert '<section id="headroom">' in page and "no-room:" in page and 'id="lookup"' in page

@@ -71,6 +71,9 @@ def test_scheduled_event_runs_the_org(
         "default_vpcs": 1,
         "unreadable_items": 0,
         "conflicts": 0,
+        "headroom": 0,
+        "exhausted_subnets": 0,
+        "single_az": 0,
     }
     (metrics,) = emf_lines(capsys.readouterr().out)
     assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "VPCTracker"

@@ -169,6 +169,17 @@ def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
         "acct-428",
         "acct-429",
     }
+    # The lookup box finds who holds an address, and says when nobody does (issue 14).
+    look = d.find_element(By.ID, "lookup")
+    look.send_keys("10.0.200.7")
+    result = d.find_element(By.ID, "lookup-result").text
+    assert "vpc-00000000000fffff0" in result and "in no subnet" in result
+    look.clear()
+    look.send_keys("172.20.0.1")
+    assert d.find_element(By.ID, "lookup-result").text.startswith("free")
+    look.clear()
+    look.send_keys("192.168.200.1")
+    assert "corp (192.168.0.0/16)" in d.find_element(By.ID, "lookup-result").text
     assert d.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
 

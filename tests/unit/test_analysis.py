@@ -153,6 +153,9 @@ def test_groups_with_vpcs_reserved_defaults_and_deleted() -> None:
         "default_vpcs": 2,
         "unreadable_items": 0,
         "conflicts": 0,
+        "headroom": 0,
+        "exhausted_subnets": 0,
+        "single_az": 0,
     }
     assert [x["VpcId"] for x in d["default_vpcs"]] == [vpcs[3].VpcId, vpcs[4].VpcId]
     only_o1 = build_audit(vpcs, reserved, now=NOW, accounts=[o1]).to_dict()
@@ -162,6 +165,9 @@ def test_groups_with_vpcs_reserved_defaults_and_deleted() -> None:
         "default_vpcs": 1,
         "unreadable_items": 0,
         "conflicts": 0,
+        "headroom": 0,
+        "exhausted_subnets": 0,
+        "single_az": 0,
     }
 
 

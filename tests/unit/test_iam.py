@@ -142,6 +142,7 @@ def test_member_role_is_describe_only_and_trust_is_scoped() -> None:
     read_only = {
         "ec2:DescribeVpcs",
         "ec2:DescribeRegions",
+        "ec2:DescribeSubnets",
         "ec2:DescribeVpcPeeringConnections",
         "ec2:DescribeTransitGatewayAttachments",
         "ec2:DescribeTransitGatewayRouteTables",

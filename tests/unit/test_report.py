@@ -56,6 +56,9 @@ def test_json_golden() -> None:
         "overlap_groups",
         "default_vpcs",
         "unreadable_items",
+        "headroom",
+        "exhausted_subnets",
+        "single_az",
         "summary",
     ]
 

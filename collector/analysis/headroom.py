@@ -1,0 +1,194 @@
+"""Growth headroom (pure): which VPCs and subnets are running out of addresses.
+
+Per VPC: address space (every associated IPv4 block), space carved into subnets, the largest
+aligned block still free for a new subnet, usable addresses in subnets (size - 5 per subnet:
+AWS reserves five in each), addresses in use (usable - available) and utilization
+(in use / usable).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from collector.models import Subnet, Vpc
+
+RESERVED_PER_SUBNET = 5  # network, VPC router, DNS, future use, broadcast
+
+
+@dataclass(frozen=True)
+class HeadroomLimits:
+    """When a VPC or subnet counts as running out (config `headroom.*`)."""
+
+    used_pct: float = 80.0
+    subnet_free_pct: float = 10.0
+
+
+def usable(subnet: Subnet) -> int:
+    """Addresses a subnet can hand out."""
+    return max(0, ipaddress.IPv4Network(subnet.CidrBlock).num_addresses - RESERVED_PER_SUBNET)
+
+
+def largest_free_block(blocks: Iterable[str], carved: Iterable[str]) -> str | None:
+    """The widest aligned CIDR inside `blocks` that overlaps none of `carved` (None if full)."""
+    taken = sorted(
+        (int(n.network_address), int(n.broadcast_address))
+        for n in (ipaddress.IPv4Network(c) for c in carved)
+    )
+    best: ipaddress.IPv4Network | None = None
+    for block in map(ipaddress.IPv4Network, blocks):
+        start, end = int(block.network_address), int(block.broadcast_address)
+        cursor = start
+        for lo, hi in taken:
+            if hi < cursor or lo > end:
+                continue
+            if lo > cursor:
+                best = _widest(best, cursor, lo - 1)
+            cursor = max(cursor, hi + 1)
+        if cursor <= end:
+            best = _widest(best, cursor, end)
+    return str(best) if best is not None else None
+
+
+def _widest(
+    best: ipaddress.IPv4Network | None, first: int, last: int
+) -> ipaddress.IPv4Network | None:
+    for net in ipaddress.summarize_address_range(
+        ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)
+    ):
+        if best is None or net.prefixlen < best.prefixlen:
+            best = net
+    return best
+
+
+def subnet_size(subnets: Iterable[Subnet]) -> int | None:
+    """The VPC's most common subnet prefix length (ties: the larger subnet); None if none."""
+    counts = Counter(ipaddress.IPv4Network(s.CidrBlock).prefixlen for s in subnets)
+    if not counts:
+        return None
+    return min(counts, key=lambda p: (-counts[p], p))
+
+
+@dataclass(frozen=True)
+class VpcHeadroom:
+    """One VPC's address use."""
+
+    vpc: Vpc
+    usable: int
+    used: int
+    largest_free: str | None
+    subnet_size: int | None
+    azs: tuple[str, ...]
+
+    @property
+    def utilization_pct(self) -> float:
+        """Addresses in use per usable address, in percent (0 without subnets)."""
+        return round(100 * self.used / self.usable, 1) if self.usable else 0.0
+
+    @property
+    def no_room(self) -> bool:
+        """One more subnet of the usual size does not fit."""
+        if self.subnet_size is None:
+            return False
+        if self.largest_free is None:
+            return True
+        return ipaddress.IPv4Network(self.largest_free).prefixlen > self.subnet_size
+
+    def reason(self, limits: HeadroomLimits) -> str | None:
+        """`no-room`, `utilization`, or None when the VPC has headroom."""
+        if self.no_room:
+            return "no-room"
+        if self.usable and self.utilization_pct >= limits.used_pct:
+            return "utilization"
+        return None
+
+    def to_dict(self, reason: str) -> dict[str, Any]:
+        """The audit JSON shape of a `headroom` finding (a public contract)."""
+        v = self.vpc
+        return {
+            "VpcId": v.VpcId,
+            "OwnerId": v.OwnerId,
+            "AccountName": v.AccountName,
+            "Region": v.Region,
+            "Name": v.Name,
+            "Cidrs": list(v.CidrBlocks),
+            "SubnetCount": len(v.Subnets),
+            "UsableAddresses": self.usable,
+            "UsedAddresses": self.used,
+            "UtilizationPct": self.utilization_pct,
+            "LargestFreeBlock": self.largest_free,
+            "Reason": reason,
+        }
+
+
+def vpc_headroom(vpc: Vpc) -> VpcHeadroom:
+    """Pure: one VPC's address use from its blocks and subnets."""
+    total = sum(usable(s) for s in vpc.Subnets)
+    available = sum(min(s.AvailableIpAddressCount, usable(s)) for s in vpc.Subnets)
+    return VpcHeadroom(
+        vpc=vpc,
+        usable=total,
+        used=total - available,
+        largest_free=largest_free_block(vpc.CidrBlocks, (s.CidrBlock for s in vpc.Subnets)),
+        subnet_size=subnet_size(vpc.Subnets),
+        azs=tuple(sorted({s.AvailabilityZone for s in vpc.Subnets})),
+    )
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """The three headroom findings of an inventory."""
+
+    headroom: tuple[dict[str, Any], ...] = ()
+    exhausted_subnets: tuple[dict[str, Any], ...] = ()
+    single_az: tuple[dict[str, Any], ...] = ()
+
+    def only(self, accounts: set[str]) -> Headroom:
+        """The findings of these accounts."""
+        return Headroom(
+            *(
+                tuple(f for f in findings if f["OwnerId"] in accounts)
+                for findings in (self.headroom, self.exhausted_subnets, self.single_az)
+            )
+        )
+
+
+def find_headroom(vpcs: Iterable[Vpc], limits: HeadroomLimits) -> Headroom:
+    """Pure: VPCs short of room, nearly exhausted subnets, and single-AZ VPCs."""
+    short, exhausted, single = [], [], []
+    for vpc in sorted(vpcs, key=lambda v: (v.OwnerId, v.Region, v.VpcId)):
+        h = vpc_headroom(vpc)
+        reason = h.reason(limits)
+        if reason:
+            short.append(h.to_dict(reason))
+        for s in vpc.Subnets:
+            room = usable(s)
+            free_pct = round(100 * min(s.AvailableIpAddressCount, room) / room, 1) if room else 0.0
+            if free_pct <= limits.subnet_free_pct:
+                exhausted.append(
+                    {
+                        "SubnetId": s.SubnetId,
+                        "VpcId": vpc.VpcId,
+                        "OwnerId": vpc.OwnerId,
+                        "AccountName": vpc.AccountName,
+                        "Region": vpc.Region,
+                        "AvailabilityZone": s.AvailabilityZone,
+                        "Cidr": s.CidrBlock,
+                        "AvailableAddresses": s.AvailableIpAddressCount,
+                        "FreePct": free_pct,
+                    }
+                )
+        if len(h.azs) == 1:
+            single.append(
+                {
+                    "VpcId": vpc.VpcId,
+                    "OwnerId": vpc.OwnerId,
+                    "AccountName": vpc.AccountName,
+                    "Region": vpc.Region,
+                    "AvailabilityZone": h.azs[0],
+                }
+            )
+    return Headroom(tuple(short), tuple(exhausted), tuple(single))
