@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import NoReturn, TextIO
 
@@ -32,15 +32,23 @@ from collector.config import (
 )
 from collector.errors import FatalError, error_code, error_message
 from collector.models import iso, utc_now
-from collector.report import render, render_lookup, render_summary, render_table
+from collector.report import (
+    render,
+    render_changes,
+    render_lookup,
+    render_summary,
+    render_table,
+)
 from collector.runner import (
     DEFAULT_FAIL_ON,
     FAIL_ON_KINDS,
     RunOptions,
     RunSummary,
     dynamodb_client,
+    remember_findings,
     run,
     run_audit,
+    run_changes,
     run_check,
     run_lookup,
 )
@@ -181,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _account_opt(sp, "with --live: the account to scan (repeatable)")
 
+    sp = command("changes", "what appeared, disappeared or changed in the organization since")
+    sp.add_argument(
+        "--since",
+        default="24h",
+        type=_typed(_check_since, "time"),
+        metavar="24h|ISO",
+        help="a duration back from now (90m, 24h, 7d) or an ISO time (default 24h)",
+    )
+    sp.add_argument("--format", choices=["table", "json", "csv"], default="table")
+
     sp = command("release", "delete a reservation by hand")
     sp.add_argument("cidr", type=_typed(check_cidr, "CIDR"))
 
@@ -203,6 +221,24 @@ def _fail_on(value: str) -> frozenset[str]:
 def _check_network(value: str) -> str:
     if not re.fullmatch(r"(vpc|tgw-rtb)-[0-9a-f]{8,17}", value):
         raise ValueError("is not a VPC id (vpc-...) or a TGW route table id (tgw-rtb-...)")
+    return value
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """`24h`, `90m`, `7d` back from `now`, or an ISO-8601 time (UTC unless it says)."""
+    m = re.fullmatch(r"(\d{1,6})([mhd])", value.strip())
+    if m:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        return now - timedelta(**{unit: int(m.group(1))})
+    try:
+        ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("is not a duration (24h, 90m, 7d) or an ISO time") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _check_since(value: str) -> str:
+    parse_since(value, utc_now())
     return value
 
 
@@ -276,20 +312,20 @@ def cmd_init_table(config: Config, args: argparse.Namespace) -> int:
 def cmd_collect(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker collect`."""
     progress = Progress(sys.stderr) if args.format == "text" else None
+    opts = RunOptions(
+        accounts=args.account,
+        regions=args.region,
+        progress=progress,
+        session=args.session,
+        interrupted=args.interrupted,
+    )
     try:
-        summary = run(
-            config,
-            RunOptions(
-                accounts=args.account,
-                regions=args.region,
-                progress=progress,
-                session=args.session,
-                interrupted=args.interrupted,
-            ),
-        )
+        summary = run(config, opts)
     finally:
         if progress:
             progress.close()
+    # Every write run records the findings it sees as known (announced only by the Lambda).
+    remember_findings(config, summary, opts, accounts=args.account)
     if args.format == "json":
         print(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -441,6 +477,14 @@ def cmd_lookup(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK if result.found else EXIT_FINDINGS
 
 
+def cmd_changes(config: Config, args: argparse.Namespace) -> int:
+    """`vpctracker changes`."""
+    since = parse_since(args.since, utc_now())
+    result = run_changes(config, since, RunOptions(session=args.session))
+    sys.stdout.write(render_changes(result, args.format))
+    return EXIT_OK
+
+
 def cmd_release(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker release CIDR`."""
     ddb = dynamodb_client(args.session, config)
@@ -459,6 +503,7 @@ COMMANDS = {
     "allocate": cmd_allocate,
     "release": cmd_release,
     "lookup": cmd_lookup,
+    "changes": cmd_changes,
 }
 
 

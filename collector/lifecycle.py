@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from collector.models import Account, DeletionReason, Vpc
+from collector.models import Account, DeletionReason, Vpc, iso
 
 
 @dataclass
@@ -82,3 +83,51 @@ def departed_reason(owner_id: str, org: Mapping[str, Account]) -> DeletionReason
     if account.status != "ACTIVE":
         return "account-suspended"
     return None
+
+
+def changes(
+    seen: Iterable[Vpc], existing: Iterable[Vpc], marked: Iterable[Vpc], *, now: datetime
+) -> list[dict[str, Any]]:
+    """Pure: what one target's writes change, in the `changes` JSON shape: VPCs created or
+    deleted, CIDR blocks associated or disassociated, Name tags changed."""
+    before = {v.key: v for v in existing if not v.Deleted}
+    at = iso(now)
+    out: list[dict[str, Any]] = []
+
+    def change(kind: str, v: Vpc, cidr: str | None, detail: str | None) -> None:
+        out.append(
+            {
+                "time": at,
+                "change": kind,
+                "VpcId": v.VpcId,
+                "OwnerId": v.OwnerId,
+                "AccountName": v.AccountName,
+                "Region": v.Region,
+                "Cidr": cidr,
+                "detail": detail,
+            }
+        )
+
+    for v in seen:
+        old = before.get(v.key)
+        if old is None:
+            change("created", v, v.CidrBlock, None)
+            continue
+        blocks, old_blocks = (
+            [*v.CidrBlocks, *v.Ipv6CidrBlocks],
+            [
+                *old.CidrBlocks,
+                *old.Ipv6CidrBlocks,
+            ],
+        )
+        for c in blocks:
+            if c not in old_blocks:
+                change("cidr-associated", v, c, None)
+        for c in old_blocks:
+            if c not in blocks:
+                change("cidr-disassociated", v, c, None)
+        if (old.Name or "") != (v.Name or ""):
+            change("renamed", v, v.CidrBlock, f"{old.Name or ''} -> {v.Name or ''}")
+    for v in marked:
+        change("deleted", v, v.CidrBlock, v.DeletedReason)
+    return out

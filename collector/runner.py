@@ -18,13 +18,14 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import Audit, Connections, OverlapGroup, build_audit, vpc_blocks
+from collector.analysis.findings import current_findings, involving
 from collector.analysis.headroom import HeadroomLimits
 from collector.analysis.lookup import BlockIndex, LookupResult, lookup
 from collector.analysis.overlaps import IPNetwork
 from collector.config import Config, ConfigError
 from collector.credentials import AssumedRoles, member_session, partition_of
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
-from collector.lifecycle import departed_reason, expires_at, mark_deleted, plan_target
+from collector.lifecycle import changes, departed_reason, expires_at, mark_deleted, plan_target
 from collector.models import (
     Account,
     Connectivity,
@@ -37,6 +38,7 @@ from collector.models import (
     iso,
     utc_now,
 )
+from collector.notify import publish, publish_baseline
 from collector.organization import get_accounts, get_ou_account_ids, select_accounts
 from collector.regions import RegionPlan
 from collector.scan import ALL_REGIONS, RegionalClients, Scanner, client_config, fan_out
@@ -47,13 +49,21 @@ from collector.store import (
     BatchWriter,
     Items,
     Lease,
+    TableMissingError,
     acquire_lease,
+    baseline_item,
+    change_item,
     check_table,
     connectivity_item,
+    delete_items,
     delete_reservation,
+    finding_item,
+    finding_key,
+    known_findings,
     list_reservations,
     load_items,
     query_account,
+    query_changes,
     release_lease,
     route_table_item,
     scan_items,
@@ -94,6 +104,8 @@ class RunSummary:
     unreadable_items: list[UnreadableItem] = field(default_factory=list)
     # Accounts with at least one target scanned successfully (not in the JSON summary).
     ok_accounts: set[str] = field(default_factory=set)
+    # What recording this run's findings did (new / resolved / known), when it was recorded.
+    findings: dict[str, Any] | None = None
     # Ctrl-C / SIGTERM: work under way was abandoned and reported `Interrupted`.
     interrupted: bool = False
     # Only filled by write=False runs; never part of the JSON summary.
@@ -169,6 +181,7 @@ class RunSummary:
             "reservations_released": self.reservations_released,
             "unreadable_items": [u.to_dict() for u in self.unreadable_items],
             "interrupted": self.interrupted,
+            "findings": self.findings,
             "failures": sorted(self.failures, key=lambda f: (f["account_id"], f["region"])),
             "skipped": sorted(self.skips, key=lambda f: (f["account_id"], f["region"])),
             "invalid": self.invalid_records,
@@ -320,8 +333,17 @@ class TableSink:
             invalid_ids=[i.vpc_id for i in result.invalid],
         )
         self.writer.add_all(to_item(v) for v in [*plan.seen, *plan.marked])
+        expires = expires_at(self.opts.clock(), self.retention)
+        for n, c in enumerate(
+            changes(
+                plan.seen,
+                prepared.existing.get(result.region, []),
+                plan.marked,
+                now=self.opts.clock(),
+            )
+        ):
+            self.writer.add(change_item(c, n, expires))
         if result.connectivity is not None:
-            expires = expires_at(self.opts.clock(), self.retention)
             self.writer.add(connectivity_item(result.connectivity, expires))
             self.writer.add_all(route_table_item(t, expires) for t in result.route_tables)
         s.vpcs_seen += len(plan.seen)
@@ -899,3 +921,110 @@ def run_lookup(
         [r for r in items.reservations if r.active(now)],
     )
     return result, summary
+
+
+@dataclass
+class FindingsRecord:
+    """What recording the findings of a write run did."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)
+    resolved: list[dict[str, Any]] = field(default_factory=list)
+    first_baseline: bool = False
+    known: int = 0
+    notified: int = 0
+
+
+def record_findings(
+    config: Config,
+    audit: Audit,
+    options: RunOptions,
+    *,
+    accounts: Sequence[str] = (),
+    topic: str | None = None,
+) -> FindingsRecord:
+    """Store the findings this write run saw as known, and (with `topic`) announce the new and
+    resolved ones, once each. With `accounts`, only findings involving them are compared (an
+    event rescan of one account never resolves another account's findings). The very first
+    recording (no baseline marker yet) announces one baseline message instead of each finding.
+    """
+    opts = options
+    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    table = config.table.name
+    baseline, known = opts.retry.call(known_findings, ddb, table)
+    current = current_findings(audit)
+    if accounts:
+        current, known = involving(current, accounts), involving(known, accounts)
+    out = FindingsRecord(
+        new=[f for k, f in current.items() if k not in known],
+        resolved=[f for k, f in known.items() if k not in current],
+        first_baseline=not baseline,
+        known=len(current),
+    )
+    expires = expires_at(opts.clock(), config.table.deleted_retention_days)
+    with BatchWriter(ddb, table, retry=opts.retry) as writer:
+        writer.add_all(finding_item(k, f, expires) for k, f in current.items() if k not in known)
+        if not baseline:
+            writer.add(baseline_item(iso(opts.clock()), expires))
+    if writer.stats.failed:
+        raise FatalError(f"{writer.stats.failed} known-finding items could not be written")
+    opts.retry.call(delete_items, ddb, table, [finding_key(k) for k in known if k not in current])
+    if topic:
+        sns = (opts.session or boto3.Session()).client(
+            "sns", region_name=topic.split(":")[3] or config.table.region
+        )
+        if out.first_baseline:
+            out.notified = publish_baseline(sns, topic, len(current), opts.retry)
+        else:
+            out.notified = publish(sns, topic, out.new, out.resolved, opts.retry)
+    return out
+
+
+def remember_findings(
+    config: Config,
+    summary: RunSummary,
+    options: RunOptions,
+    *,
+    accounts: Sequence[str] = (),
+    topic: str | None = None,
+    audit: Audit | None = None,
+) -> FindingsRecord | None:
+    """After a write run: audit the table and record (and with `topic` announce) its findings.
+
+    A failure here is the run's write failure (exit 2, named), never a lost summary. Nothing is
+    recorded after an interrupted run: what it saw is partial.
+    """
+    if summary.interrupted:
+        return None
+    try:
+        if audit is None:
+            audit, _ = run_audit(config, accounts=accounts, options=options)
+        record = record_findings(config, audit, options, accounts=accounts, topic=topic)
+    except (ClientError, BotoCoreError, FatalError, TableMissingError) as exc:
+        code = error_code(exc)
+        log.error("findings not recorded: %s", code)
+        summary.write_failures += 1
+        summary.write_errors[f"FindingsNotRecorded:{code}"] = 1
+        return None
+    summary.findings = {
+        "known": record.known,
+        "new": len(record.new),
+        "resolved": len(record.resolved),
+        "first_baseline": record.first_baseline,
+        "notified": record.notified,
+    }
+    return record
+
+
+def run_changes(
+    config: Config, since: datetime, options: RunOptions | None = None
+) -> dict[str, Any]:
+    """What appeared, disappeared or changed since `since` (the `changes` JSON shape)."""
+    opts = options or RunOptions()
+    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    until = opts.clock()
+    try:
+        opts.retry.call(check_table, ddb, config.table.name)
+        items = opts.retry.call(query_changes, ddb, config.table.name, iso(since), iso(until))
+    except (ClientError, BotoCoreError) as exc:
+        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
+    return {"since": iso(since), "until": iso(until), "changes": items.changes}

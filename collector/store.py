@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -287,6 +288,7 @@ class Items:
     reservations: list[Reservation] = field(default_factory=list)
     connectivity: list[Connectivity] = field(default_factory=list)
     route_tables: list[TgwRouteTable] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[UnreadableItem] = field(default_factory=list)
 
     def add(self, raw: Mapping[str, Any], kinds: frozenset[str]) -> None:
@@ -309,6 +311,8 @@ class Items:
             self.connectivity.append(value)
         elif kind.name == "route-table":
             self.route_tables.append(value)
+        elif kind.name == "change":
+            self.changes.append(value)
 
 
 def query_account(client: DynamoDBClient, table: str, account_id: str) -> Items:
@@ -827,6 +831,132 @@ def route_table_from_item(item: Mapping[str, Any]) -> TgwRouteTable:
 
 
 # ---------------------------------------------------------------------------------------------
+# Changes: one item per change a write saw (`change#<time>#<VpcId>#<n>`), under OwnerId
+# `change` in the owner index with the time as its sort key, so `vpctracker changes --since`
+# is one Query. Known findings: one item per finding a write run saw (`finding#<id>`), plus a
+# baseline marker, so a new finding is one not known yet and "none known" differs from "never
+# recorded". Both carry the retention TTL.
+
+CHANGE_PREFIX = "change#"
+CHANGE_OWNER = "change"
+FINDING_PREFIX = "finding#"
+FINDING_OWNER = "finding"
+BASELINE_KEY = {"VpcId": {"S": "finding#baseline"}, "OwnerId": {"S": FINDING_OWNER}}
+
+
+def change_item(change: dict[str, Any], n: int, expires_at: int) -> dict[str, Any]:
+    """Serialize one change (`time`, `change`, `VpcId`, `OwnerId`, ... as in its JSON shape)."""
+    item: dict[str, Any] = {
+        "VpcId": _s(f"{CHANGE_PREFIX}{change['time']}#{change['VpcId']}#{n}"),
+        "OwnerId": _s(CHANGE_OWNER),
+        "Region": _s(change["time"]),
+        "ExpiresAt": {"N": str(expires_at)},
+    }
+    for key in ("change", "VpcId", "AccountName", "Cidr", "detail"):
+        if change.get(key) is not None:
+            item[f"C{key}"] = _s(str(change[key]))
+    item["COwnerId"] = _s(change["OwnerId"])
+    item["CRegion"] = _s(change["Region"])
+    return item
+
+
+def change_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Deserialize a change item into its JSON shape."""
+
+    def get(key: str) -> str | None:
+        return str(item[key]["S"]) if key in item else None
+
+    return {
+        "time": get("Region"),
+        "change": get("Cchange"),
+        "VpcId": get("CVpcId"),
+        "OwnerId": get("COwnerId"),
+        "AccountName": get("CAccountName") or "",
+        "Region": get("CRegion"),
+        "Cidr": get("CCidr"),
+        "detail": get("Cdetail"),
+    }
+
+
+def query_changes(client: DynamoDBClient, table: str, since: str, until: str) -> Items:
+    """Changes recorded between two ISO times (inclusive), oldest first."""
+    out = Items()
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        IndexName=OWNER_INDEX,
+        KeyConditionExpression="OwnerId = :o AND #t BETWEEN :a AND :b",
+        ExpressionAttributeNames={"#t": "Region"},
+        ExpressionAttributeValues={
+            ":o": _s(CHANGE_OWNER),
+            ":a": _s(since),
+            ":b": _s(until + "~"),  # "~" sorts after the time's own suffixes
+        },
+    )
+    for page in pages:
+        for raw in page["Items"]:
+            out.add(raw, CHANGES)
+    return out
+
+
+def finding_item(finding_id: str, finding: dict[str, Any], expires_at: int) -> dict[str, Any]:
+    """A known finding: its id, and the finding as JSON (announced as is when it resolves)."""
+    return {
+        **finding_key(finding_id),
+        "Region": _s("known"),  # in the owner index, so known findings are one Query
+        "Finding": _s(json.dumps(finding, sort_keys=True)),
+        "ExpiresAt": {"N": str(expires_at)},
+    }
+
+
+def finding_from_item(item: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(finding id, finding) of a known-finding item."""
+    return item["VpcId"]["S"].removeprefix(FINDING_PREFIX), json.loads(item["Finding"]["S"])
+
+
+def known_findings(client: DynamoDBClient, table: str) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """(whether a baseline was ever recorded, the known findings by id), by two reads."""
+    baseline = "Item" in client.get_item(TableName=table, Key=BASELINE_KEY, ConsistentRead=True)
+    known: dict[str, dict[str, Any]] = {}
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        IndexName=OWNER_INDEX,
+        KeyConditionExpression="OwnerId = :o",
+        ExpressionAttributeValues={":o": _s(FINDING_OWNER)},
+    )
+    for page in pages:
+        for raw in page["Items"]:
+            if "Finding" in raw:
+                fid, finding = finding_from_item(raw)
+                known[fid] = finding
+    return baseline, known
+
+
+def delete_items(client: DynamoDBClient, table: str, keys: Iterable[Mapping[str, Any]]) -> None:
+    """Delete items by key, 25 a call, retrying what DynamoDB leaves unprocessed."""
+    requests = [{"DeleteRequest": {"Key": dict(k)}} for k in keys]
+    for start in range(0, len(requests), BATCH_SIZE):
+        batch: list[dict[str, Any]] = requests[start : start + BATCH_SIZE]
+        for attempt in range(10):
+            resp = client.batch_write_item(RequestItems={table: batch})  # type: ignore[dict-item]
+            batch = [dict(r) for r in resp.get("UnprocessedItems", {}).get(table, [])]
+            if not batch:
+                break
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+        if batch:
+            raise RuntimeError(f"{len(batch)} deletes still unprocessed")
+
+
+def finding_key(finding_id: str) -> dict[str, Any]:
+    """The table key of a known finding."""
+    return {"VpcId": _s(FINDING_PREFIX + finding_id), "OwnerId": _s(FINDING_OWNER)}
+
+
+def baseline_item(at: str, expires_at: int) -> dict[str, Any]:
+    """The marker that findings have been recorded at least once."""
+    return {**BASELINE_KEY, "RecordedAt": _s(at), "ExpiresAt": {"N": str(expires_at)}}
+
+
+# ---------------------------------------------------------------------------------------------
 # The registry of item kinds (key prefix -> decoder). A new kind is one entry here.
 
 ITEM_KINDS: dict[str, ItemKind] = {
@@ -837,7 +967,10 @@ ITEM_KINDS: dict[str, ItemKind] = {
     "dispatch": ItemKind("dispatch", DISPATCH_PREFIX, lambda item: item),
     "connectivity": ItemKind("connectivity", CONNECTIVITY_PREFIX, connectivity_from_item),
     "route-table": ItemKind("route-table", ROUTE_TABLE_PREFIX, route_table_from_item),
+    "change": ItemKind("change", CHANGE_PREFIX, change_from_item),
+    "finding": ItemKind("finding", FINDING_PREFIX, lambda item: item),
 }
 VPCS = frozenset({"vpc"})
 RESERVATIONS = frozenset({"reservation"})
 CONNECTIONS = frozenset({"connectivity", "route-table"})
+CHANGES = frozenset({"change"})

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from collector.analysis.overlaps import Conflict, Member, OverlapGroup
@@ -173,6 +173,12 @@ def _ident(m: Member) -> str:
 
 def _owner(m: Member) -> tuple[str, str]:
     return m.vpc.key if m.vpc else ("reserved", "")
+
+
+def overlapping_pairs(members: Sequence[Member]) -> Iterator[tuple[Member, Member]]:
+    """Pairs of members of different owners whose blocks overlap."""
+    for (a, _), (b, _) in _overlapping_pairs([(m, ()) for m in members]):
+        yield a, b
 
 
 def _overlapping_pairs(

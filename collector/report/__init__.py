@@ -4,11 +4,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from collector.analysis import Audit
-from collector.report.data import render_csv, render_json
+from collector.report.data import (
+    render_changes_csv,
+    render_changes_json,
+    render_csv,
+    render_json,
+)
 from collector.report.page import render_html
-from collector.report.text import render_lookup, render_summary, render_table
+from collector.report.text import (
+    render_changes_table,
+    render_lookup,
+    render_summary,
+    render_table,
+)
 
 RENDERERS: dict[str, Callable[[Audit], str]] = {
     "json": render_json,
@@ -20,6 +31,7 @@ RENDERERS: dict[str, Callable[[Audit], str]] = {
 __all__ = [
     "RENDERERS",
     "render",
+    "render_changes",
     "render_csv",
     "render_html",
     "render_json",
@@ -32,3 +44,13 @@ __all__ = [
 def render(audit: Audit, fmt: str) -> str:
     """Render `audit` in `fmt` (table, json, csv, html)."""
     return RENDERERS[fmt](audit)
+
+
+def render_changes(result: dict[str, Any], fmt: str) -> str:
+    """Render a `changes` result in `fmt` (table, json, csv)."""
+    renderers = {
+        "table": render_changes_table,
+        "json": render_changes_json,
+        "csv": render_changes_csv,
+    }
+    return renderers[fmt](result)

@@ -76,3 +76,21 @@ def render_csv(audit: Audit) -> str:
     for f in h.single_az:
         row({"finding": "single-az", **{k: f[k] for k in who}})
     return buf.getvalue()
+
+
+CHANGE_COLUMNS = ["time", "change", "VpcId", "OwnerId", "AccountName", "Region", "Cidr", "detail"]
+
+
+def render_changes_json(result: dict[str, Any]) -> str:
+    """`vpctracker changes --format json`: exact."""
+    return json.dumps(result, indent=2) + "\n"
+
+
+def render_changes_csv(result: dict[str, Any]) -> str:
+    """`vpctracker changes --format csv`: one row per change, every cell inert."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CHANGE_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    w.writeheader()
+    for c in result["changes"]:
+        w.writerow({k: csv_cell(c.get(k)) for k in CHANGE_COLUMNS})
+    return buf.getvalue()

@@ -7,7 +7,7 @@ forge a line such as "OVERLAP GROUPS: none" or rewrite what is on screen.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from collector.analysis import Audit, Conflict, Member, OverlapGroup
 from collector.analysis.lookup import LookupResult
@@ -162,4 +162,16 @@ def render_lookup(result: LookupResult) -> str:
             else (f"reservation for {r['ReservedFor']}")
         )
         lines.append(f"  {what}: {r['Cidr']}")
+    return "\n".join(lines) + "\n"
+
+
+def render_changes_table(result: dict[str, Any]) -> str:
+    """`vpctracker changes` for people: one change per line, oldest first."""
+    lines = [f"Changes {result['since']} .. {result['until']}: {len(result['changes'])}"]
+    for c in result["changes"]:
+        detail = f"  {t(c['detail'])}" if c.get("detail") else ""
+        lines.append(
+            f"  {c['time']}  {c['change']:<18} {c['VpcId']:<22} {c['OwnerId']} "
+            f"{t(c['AccountName']) or '-':<24} {c['Region']:<15} {c.get('Cidr') or ''}{detail}"
+        )
     return "\n".join(lines) + "\n"
