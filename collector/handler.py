@@ -11,6 +11,7 @@ Invocations:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -35,10 +36,12 @@ from collector.config import (
 )
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
 from collector.fanout import MessageFailed, WorkResult, dispatch, parse_message, work
+from collector.live import Rescan, event_target, is_cloudtrail_event, rescan, target_statuses
 from collector.runner import (
     RunOptions,
     RunSummary,
     dynamodb_client,
+    remember_findings,
     run,
     run_audit,
     run_check,
@@ -157,7 +160,7 @@ def _external_id(parameter: str, env: Mapping[str, str], session: boto3.Session 
 class Request:
     """What an invocation asks for."""
 
-    kind: str  # "scheduled" | "direct" | "sqs"
+    kind: str  # "scheduled" | "direct" | "sqs" | "event"
     accounts: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
     check: bool = False
@@ -181,6 +184,8 @@ def parse_event(event: Any) -> Request:
         raise ConfigError(f"event: must be a JSON object (got {brief(event)})")
     if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
         return Request("scheduled")
+    if is_cloudtrail_event(event):
+        return Request("event", records=[event])
     records = event.get("Records")
     if (
         isinstance(records, list)
@@ -238,6 +243,8 @@ def handler(event: Any, context: Any, *, session: boto3.Session | None = None) -
             return _sqs(config, request, opts, context)
         if request.kind == "direct":
             return _direct(config, request, opts)
+        if request.kind == "event":
+            return _event(config, request, opts)
         queue = os.environ.get("VPCTRACKER_QUEUE_URL")
         return _dispatch(config, opts, queue) if queue else _scheduled(config, opts)
     except (ConfigError, FatalError, TableMissingError, ClientError, BotoCoreError) as exc:
@@ -278,9 +285,41 @@ def _message_id(record: Mapping[str, Any]) -> str:
     return str(record.get("messageId", ""))
 
 
+def _json(record: Mapping[str, Any]) -> Any:
+    """An SQS record's body as JSON (None when it is not JSON text)."""
+    body = record.get("body")
+    try:
+        return json.loads(body) if isinstance(body, str) else None
+    except ValueError:
+        return None
+
+
+def _topic() -> str | None:
+    return os.environ.get("VPCTRACKER_NOTIFY_TOPIC_ARN") or None
+
+
+def _event(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]:
+    """A CloudTrail event delivered directly: rescan its target, announce new findings."""
+    target = event_target(request.records[0])
+    result = rescan(config, [target], opts, _topic())
+    for s in result.summaries:
+        publish("event", run_metrics(s))
+    out: dict[str, Any] = {
+        "ok": result.done(target),
+        "rescanned": target_statuses(result),
+        "notified": result.notified,
+    }
+    if target in result.failed:
+        out["error"] = f"{target[0]}/{target[1]}: {result.failed[target]}"
+    if target in result.skipped:
+        out["skipped"] = result.skipped[target]
+    return out
+
+
 def _scheduled(config: Config, opts: RunOptions) -> dict[str, Any]:
     summary = run(config, opts)
     audit, _ = run_audit(config, options=opts)
+    remember_findings(config, summary, opts, topic=_topic(), audit=audit)
     totals = audit.to_dict()["summary"]
     publish(
         "scheduled",
@@ -320,6 +359,23 @@ def _dispatch(config: Config, opts: RunOptions, queue_url: str) -> dict[str, Any
     return result
 
 
+def _rescan_events(
+    config: Config, records: list[dict[str, Any]], opts: RunOptions
+) -> tuple[set[str], dict[str, tuple[str, str]], Rescan | None]:
+    """CloudTrail events in an SQS batch: each target rescanned once, before the records are
+    settled one by one (a burst for one target is one scan). Returns (ids of the event
+    records, their targets, what the rescan did)."""
+    events = {_message_id(r): body for r in records if is_cloudtrail_event(body := _json(r))}
+    targets: dict[str, tuple[str, str]] = {}
+    for message_id, body in events.items():
+        try:
+            targets[message_id] = event_target(body)
+        except ConfigError as exc:
+            log.error("event %s not usable: %s", message_id, exc)
+    live = rescan(config, set(targets.values()), opts, _topic()) if targets else None
+    return set(events), targets, live
+
+
 def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> dict[str, Any]:
     """Fan-out worker: each message through Powertools' batch processor."""
     try:
@@ -331,6 +387,7 @@ def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> di
         return _failed(one_line(_describe(exc)), request.records, "worker cannot start")
     total = RunSummary(started_at=opts.clock())
     finished: list[WorkResult] = []
+    events, targets, live = _rescan_events(config, request.records, opts)
 
     def add(s: RunSummary) -> None:
         for key in ("vpcs_seen", "failed", "skipped", "write_failures", "ok"):
@@ -338,6 +395,12 @@ def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> di
         total.duration_s += s.duration_s
 
     def record_handler(record: SQSRecord) -> None:
+        if record.message_id in events:
+            target = targets.get(record.message_id)
+            if target is None or live is None or not live.done(target):
+                why = live.failed.get(target, "not rescanned") if live and target else "bad event"
+                raise MessageFailed(f"event target {target}: {why}")
+            return
         try:
             result = work(config, opts, parse_message(record.raw_event.get("body")))
         except (ConfigError, MessageFailed, FatalError, ClientError, BotoCoreError) as exc:
@@ -355,11 +418,14 @@ def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> di
         processor=processor,
         context=context,
     )
+    for s in live.summaries if live else []:
+        add(s)
     failures = len(response.get("batchItemFailures", []))
     publish("worker", {**run_metrics(total), "MessagesFailed": failures})
     if any(r.last_of_night for r in finished):
         # The night's last message: audit the table as every worker left it.
         audit, _ = run_audit(config, options=opts)
+        remember_findings(config, total, opts, topic=_topic(), audit=audit)
         totals = audit.to_dict()["summary"]
         publish(
             "scheduled",

@@ -1,0 +1,168 @@
+"""Issue 15: CloudTrail events rescan exactly their target; new findings are announced once."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from collector.cli import main
+from collector.handler import handler
+from tests.conftest import load_data
+from tests.integration.conftest import Org
+from tests.integration.test_handler import Context, env, restore_logging, sqs_record  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def handler_env(request: pytest.FixtureRequest) -> None:
+    """The function's environment, as in test_handler."""
+    request.getfixturevalue("env")
+
+
+def event_for(org: Org, who: str, region: str, name: str = "CreateVpc") -> dict[str, Any]:
+    e = copy.deepcopy(load_data("events/cloudtrail-createvpc.json"))
+    acct = org.accounts[who]
+    e["account"] = acct
+    e["region"] = region
+    e["detail"].update(recipientAccountId=acct, awsRegion=region, eventName=name)
+    return e
+
+
+@pytest.fixture
+def topic(org: Org, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An SNS topic with an SQS subscription, wired as the stack wires it."""
+    sns, sqs = org.session.client("sns"), org.session.client("sqs")
+    arn = sns.create_topic(Name="vpctracker-findings")["TopicArn"]
+    url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=qarn)
+    monkeypatch.setenv("VPCTRACKER_NOTIFY_TOPIC_ARN", arn)
+
+    def inbox() -> list[dict[str, Any]]:
+        out = []
+        while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return out
+
+    return inbox
+
+
+def test_an_event_rescans_its_target_and_announces_the_new_clash_once(org: Org, topic: Any) -> None:
+    nightly = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert nightly["ok"] is True
+    (baseline,) = topic()  # the first recording: one summary message, not one per finding
+    assert baseline["Subject"] == "VPCTracker: baseline recorded"
+    before = org.table()
+    calls: list[Any] = []
+    org.session.events.register(
+        "before-call.ec2.DescribeVpcs", lambda **kw: calls.append(kw["context"])
+    )
+    clash = org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert result == {
+        "ok": True,
+        "rescanned": [{"account": org.accounts["sandbox"], "region": "us-east-1"}],
+        "notified": 2,  # the new VPC clashes with workload-a's and workload-b's 10.1.0.0/16
+    }
+    assert len(calls) == 1  # exactly that target
+    after = org.table()
+    assert (clash, org.accounts["sandbox"]) in after
+    untouched = {k: v.LastSeen for k, v in before.items() if k[1] != org.accounts["sandbox"]}
+    assert untouched == {k: after[k].LastSeen for k in untouched}
+    messages = topic()
+    assert len(messages) == 2
+    for m in messages:
+        assert m["Subject"].startswith("VPCTracker: new latent overlap 10.1.0.0/16")
+        body = m["Message"]
+        assert clash in body and org.accounts["sandbox"] in body and "sandbox" in body
+        finding = json.loads(body.split("--- finding (JSON) ---\n", 1)[1])
+        assert finding["kind"] == "overlap" and finding["state"] == "new"
+        assert json.loads(m["MessageAttributes"]["finding"]["Value"]) == finding
+    # A replay of the same event announces nothing new.
+    again = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert again["notified"] == 0 and topic() == []
+    # Deleting it resolves both findings, each announced once.
+    org.ec2("sandbox", "us-east-1").delete_vpc(VpcId=clash)
+    gone = handler(
+        event_for(org, "sandbox", "us-east-1", "DeleteVpc"), Context(), session=org.session
+    )
+    assert gone["notified"] == 2
+    assert {m["Subject"].split(" ")[1] for m in topic()} == {"resolved"}
+    assert org.table()[(clash, org.accounts["sandbox"])].Deleted
+
+
+def test_a_burst_in_one_batch_is_one_scan_per_target(org: Org, topic: Any) -> None:
+    handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    topic()
+    calls: list[Any] = []
+    org.session.events.register("before-call.ec2.DescribeVpcs", lambda **kw: calls.append(1))
+    records = [
+        sqs_record(f"e{i}", json.dumps(event_for(org, "sandbox", "eu-west-1"))) for i in range(5)
+    ] + [sqs_record("w", json.dumps(event_for(org, "workload-a", "us-east-1")))]
+    assert handler({"Records": records}, Context(), session=org.session) == {
+        "batchItemFailures": []
+    }
+    assert len(calls) == 2
+
+
+def test_an_event_whose_scan_fails_is_retried_not_acknowledged(org: Org) -> None:
+    from tests.faults import Faults
+
+    Faults(org.session).install().error(
+        "ec2", "DescribeVpcs", "UnauthorizedOperation", status=403, account=org.accounts["sandbox"]
+    )
+    records = [
+        sqs_record("bad", json.dumps(event_for(org, "sandbox", "eu-west-1"))),
+        sqs_record("good", json.dumps(event_for(org, "workload-a", "us-east-1"))),
+        sqs_record(
+            "junk",
+            json.dumps({**event_for(org, "sandbox", "eu-west-1"), "detail": {}, "account": "x"}),
+        ),
+    ]
+    result = handler({"Records": records}, Context(), session=org.session)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}, {"itemIdentifier": "junk"}]}
+
+
+def test_events_for_accounts_the_config_excludes_touch_nothing(org: Org) -> None:
+    result = handler(event_for(org, "excluded", "us-east-1"), Context(), session=org.session)
+    assert result == {"ok": True, "rescanned": [], "notified": 0, "skipped": "ExcludedByConfig"}
+    assert not any(k[1] == org.accounts["excluded"] for k in org.table())
+
+
+def test_changes_lists_what_appeared_and_disappeared(
+    org: Org, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"organization: {{exclude_accounts: ['{org.accounts['excluded']}']}}\n"
+        "regions: [us-east-1, eu-west-1]\ntable: {name: VPCTracker}\n"
+    )
+    assert main(["collect", "--config", str(cfg)], session=org.session) == 0
+    capsys.readouterr()
+    vid = org.create_vpc("sandbox", "us-east-1", "10.77.0.0/16", "new-one")
+    gone = org.api_vpcs("sandbox", "eu-west-1")[0]["VpcId"]
+    org.ec2("sandbox", "eu-west-1").delete_vpc(VpcId=gone)
+    org.ec2("workload-a", "eu-west-1").create_tags(
+        Resources=[org.api_vpcs("workload-a", "eu-west-1")[0]["VpcId"]],
+        Tags=[{"Key": "Name", "Value": "renamed"}],
+    )
+    assert main(["collect", "--config", str(cfg)], session=org.session) == 0
+    capsys.readouterr()
+    assert main(["changes", "--config", str(cfg), "--format", "json"], session=org.session) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"since", "until", "changes"}
+    latest = {(c["change"], c["VpcId"]) for c in result["changes"]}
+    assert ("created", vid) in latest and ("deleted", gone) in latest
+    assert any(c["change"] == "renamed" and c["detail"] == " -> renamed" for c in result["changes"])
+    with pytest.raises(SystemExit) as bad:
+        main(["changes", "--config", str(cfg), "--since", "yesterday"], session=org.session)
+    assert bad.value.code == 1
+    assert main(["changes", "--config", str(cfg), "--format", "csv"], session=org.session) == 0
+    csv_text = capsys.readouterr().out
+    assert csv_text.startswith('"time","change","VpcId"') and vid in csv_text
