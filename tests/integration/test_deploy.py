@@ -112,7 +112,9 @@ def truth(session: boto3.Session, accounts: dict[str, str]) -> set[tuple[str, st
     return out
 
 
-def deploy(session: boto3.Session, zip_path: Path, name: str, fan_out: bool) -> dict[str, str]:
+def deploy(
+    session: boto3.Session, zip_path: Path, name: str, fan_out: bool, **extra: str
+) -> dict[str, str]:
     """The README's deployment steps: artifact bucket, hub stack, member role per account."""
     s3 = session.client("s3")
     bucket = "vpctracker-artifacts"
@@ -130,6 +132,7 @@ def deploy(session: boto3.Session, zip_path: Path, name: str, fan_out: bool) -> 
             {"ParameterKey": "MaxWorkers", "ParameterValue": "4"},
             {"ParameterKey": "FanOut", "ParameterValue": "true" if fan_out else "false"},
             {"ParameterKey": "AccountsPerMessage", "ParameterValue": "2"},
+            *({"ParameterKey": k, "ParameterValue": v} for k, v in extra.items()),
         ],
         Capabilities=["CAPABILITY_IAM"],
     )
@@ -138,7 +141,22 @@ def deploy(session: boto3.Session, zip_path: Path, name: str, fan_out: bool) -> 
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
 
-def deploy_member_roles(session: boto3.Session, accounts: dict[str, str], hub_role: str) -> None:
+def member_cfn(session: boto3.Session, acct: str) -> Any:
+    creds = session.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{acct}:role/OrganizationAccountAccessRole",
+        RoleSessionName="stackset",
+    )["Credentials"]
+    return session.client(
+        "cloudformation",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def deploy_member_roles(
+    session: boto3.Session, accounts: dict[str, str], hub_role: str, bus: str = ""
+) -> None:
     for acct in accounts.values():
         creds = session.client("sts").assume_role(
             RoleArn=f"arn:aws:iam::{acct}:role/OrganizationAccountAccessRole",
@@ -153,9 +171,18 @@ def deploy_member_roles(session: boto3.Session, accounts: dict[str, str], hub_ro
         cfn.create_stack(
             StackName="vpctracker-member",
             TemplateBody=(IAM / "member-role.yaml").read_text(),
-            Parameters=[{"ParameterKey": "HubRoleArn", "ParameterValue": hub_role}],
+            Parameters=[
+                {"ParameterKey": "HubRoleArn", "ParameterValue": hub_role},
+                {"ParameterKey": "HubEventBusArn", "ParameterValue": bus},
+            ],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
+        if bus:  # the per-region rules, as the second StackSet deploys them
+            member_cfn(session, acct).create_stack(
+                StackName="vpctracker-member-events",
+                TemplateBody=(IAM / "member-events.yaml").read_text(),
+                Parameters=[{"ParameterKey": "HubEventBusArn", "ParameterValue": bus}],
+            )
 
 
 def function_env(session: boto3.Session, function: str) -> dict[str, str]:
@@ -209,8 +236,24 @@ def test_single_invocation_stack(moto_url: str, code: tuple[Path, Path], tmp_pat
     zip_path, unpacked = code
     session = boto3.Session(region_name="us-east-1")
     accounts = build_org(session)
-    out = deploy(session, zip_path, "hub", fan_out=False)
-    deploy_member_roles(session, accounts, out["HubRoleArn"])
+    org_id = session.client("organizations").describe_organization()["Organization"]["Id"]
+    sns, sqs = session.client("sns"), session.client("sqs")
+    topic = sns.create_topic(Name="vpctracker-findings")["TopicArn"]
+    inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    out = deploy(
+        session,
+        zip_path,
+        "hub",
+        fan_out=False,
+        LiveUpdates="true",
+        OrganizationId=org_id,
+        NotifyTopicArn=topic,
+    )
+    deploy_member_roles(session, accounts, out["HubRoleArn"], bus=out["EventBusArn"])
     env = function_env(session, out["FunctionName"])
     assert "VPCTRACKER_EXTERNAL_ID" not in env
     assert env["VPCTRACKER_TABLE"] == out["TableName"] != "VPCTracker"  # a derived name
@@ -223,6 +266,39 @@ def test_single_invocation_stack(moto_url: str, code: tuple[Path, Path], tmp_pat
 
     check = invoke(unpacked, env, {"accounts": [accounts["member-1"]], "check": True}, tmp_path)
     assert (check["verdict"], check["exit_code"], check["scan_complete"]) == ("findings", 3, True)
+
+    # Live updates: a new clashing VPC, its CloudTrail event through the stack's queue.
+    def drain() -> list[dict[str, Any]]:
+        msgs = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
+        for m in msgs:
+            sqs.delete_message(QueueUrl=inbox, ReceiptHandle=m["ReceiptHandle"])
+        return [json.loads(m["Body"]) for m in msgs]
+
+    drain()
+    member = accounts["member-2"]
+    clash = member_clients(session, member, "eu-west-1").create_vpc(CidrBlock="10.99.0.0/16")
+    event = json.loads((ROOT / "tests/data/events/cloudtrail-createvpc.json").read_text())
+    event.update(account=member, region="eu-west-1")
+    event["detail"].update(recipientAccountId=member, awsRegion="eu-west-1")
+    events_queue = sqs.get_queue_url(QueueName=out["EventsQueueName"])["QueueUrl"]
+    sqs.send_message(QueueUrl=events_queue, MessageBody=json.dumps(event))
+    (m,) = sqs.receive_message(QueueUrl=events_queue, MaxNumberOfMessages=10)["Messages"]
+    record = {
+        "messageId": m["MessageId"],
+        "receiptHandle": m["ReceiptHandle"],
+        "body": m["Body"],
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": m["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:EventsQueue",
+        "awsRegion": "us-east-1",
+    }
+    assert invoke(unpacked, env, {"Records": [record]}, tmp_path) == {"batchItemFailures": []}
+    new_vpc = (clash["Vpc"]["VpcId"], member, "10.99.0.0/16")
+    assert new_vpc in table_state(session, out["TableName"])
+    subjects = sorted(n["Subject"] for n in drain())
+    assert subjects == ["VPCTracker: new latent overlap 10.99.0.0/16 / 10.99.0.0/16"] * 2
 
 
 @pytest.mark.slow

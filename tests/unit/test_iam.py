@@ -32,6 +32,11 @@ RESOLVED = {
 GETATT = {
     "Table.Arn": RESOLVED["${Table.Arn}"],
     "AccountQueue.Arn": "arn:aws:sqs:us-east-1:111122223333:hub-AccountQueue",
+    "EventsQueue.Arn": "arn:aws:sqs:us-east-1:111122223333:hub-EventsQueue",
+}
+REFS = {
+    "NotifyTopicArn": "arn:aws:sns:us-east-1:111122223333:vpctracker-findings",
+    "HubEventBusArn": "arn:aws:events:us-east-1:111122223333:event-bus/hub-vpc-changes",
 }
 
 
@@ -78,6 +83,8 @@ def resolve(node: Any) -> Any:
         return resolve(node["Fn::If"][1])
     if node == {"Ref": "AWS::NoValue"}:
         return _NOVALUE
+    if set(node) == {"Ref"} and node["Ref"] in REFS:
+        return REFS[node["Ref"]]
     return {k: r for k, r in ((k, resolve(v)) for k, v in node.items()) if r is not _NOVALUE}
 
 
@@ -139,6 +146,11 @@ def test_member_role_is_describe_only_and_trust_is_scoped() -> None:
     role = load_template(IAM / "member-role.yaml")["Resources"]["ReadOnlyRole"]["Properties"]
     assert "ManagedPolicyArns" not in role
     (policy,) = role["Policies"]
+    # The event-forwarding role may only put events on the hub's bus.
+    forwarder = load_template(IAM / "member-role.yaml")["Resources"]["EventForwarderRole"]
+    (fwd,) = forwarder["Properties"]["Policies"]
+    assert _actions(fwd["PolicyDocument"]) == {"events:PutEvents"}
+    assert fwd["PolicyDocument"]["Statement"][0]["Resource"] == {"Ref": "HubEventBusArn"}
     read_only = {
         "ec2:DescribeVpcs",
         "ec2:DescribeRegions",
@@ -230,6 +242,7 @@ def test_function_matches_the_package() -> None:
         "VPCTRACKER_QUEUE_URL",
         "VPCTRACKER_ACCOUNTS_PER_MESSAGE",
         "VPCTRACKER_EXTERNAL_ID_PARAMETER",
+        "VPCTRACKER_NOTIFY_TOPIC_ARN",
     } <= set(ENV_KEYS)
     # Issue 12, observation 8: no secret in the function's configuration.
     assert "VPCTRACKER_EXTERNAL_ID" not in env
