@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,17 @@ import boto3
 from collector.allocation import Allocation, allocate
 from collector.analysis import Audit
 from collector.config import Config
+from collector.live import event_target, rescan
 from collector.models import utc_now
 from collector.report import render_html, render_summary, render_table
-from collector.runner import RunOptions, RunSummary, dynamodb_client, run, run_audit
+from collector.runner import (
+    RunOptions,
+    RunSummary,
+    dynamodb_client,
+    remember_findings,
+    run,
+    run_audit,
+)
 from collector.store import create_table
 
 DEMO_REGIONS = [
@@ -54,6 +63,7 @@ class SimulatedOrg:
     # A VPC whose subnets fill its range, and one whose subnets are all in one AZ.
     no_room: str = ""
     single_az: str = ""
+    live_vpc: str = ""  # created after the first collect; announced through its event
 
 
 _SAFE_ENV = {
@@ -314,6 +324,7 @@ class DemoResult:
     audit: Audit
     allocation: Allocation
     report_audit: Audit
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
 def demo_run(accounts: int, regions: int) -> DemoResult:
@@ -344,7 +355,43 @@ def demo_run(accounts: int, regions: int) -> DemoResult:
         # The report is read after the reservation, as `vpctracker audit` would be: the
         # reserved block must show as reserved, not free.
         report_audit, _ = run_audit(cfg, options=opts)
-    return DemoResult(sim, summary, audit, allocation, report_audit)
+        live = _live_update(session, sim, cfg, summary, opts)
+    return DemoResult(sim, summary, audit, allocation, report_audit, live)
+
+
+def _live_update(
+    session: boto3.Session, sim: SimulatedOrg, cfg: Config, summary: RunSummary, opts: RunOptions
+) -> list[dict[str, Any]]:
+    """A VPC created in one account, its CloudTrail event delivered, the notification read back
+    from the topic's queue subscription (what a subscriber would receive)."""
+    remember_findings(cfg, summary, opts)  # the baseline, as `vpctracker collect` records it
+    sns, sqs = session.client("sns"), session.client("sqs")
+    topic = sns.create_topic(Name="vpctracker-findings")["TopicArn"]
+    inbox = sqs.create_queue(QueueName="findings-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    acct = [a for a in sim.accounts if a != sim.management_id][-2]
+    region = sim.regions[0]
+    vid = _named_vpc(member_clients(session, acct, region), "10.200.0.0/16", "copied-range")
+    sim.live_vpc = vid  # not in sim.vpcs: those are what the first collect found
+    event = {
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.ec2",
+        "account": acct,
+        "region": region,
+        "detail": {
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "CreateVpc",
+            "awsRegion": region,
+            "recipientAccountId": acct,
+            "responseElements": {"vpc": {"vpcId": vid, "cidrBlock": "10.200.0.0/16"}},
+        },
+    }
+    rescan(cfg, [event_target(event)], replace(opts, regions=()), topic)
+    messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
 
 
 def main(accounts: int = 12, regions: int = 3) -> int:
@@ -370,4 +417,11 @@ def main(accounts: int = 12, regions: int = 3) -> int:
     report = Path("demo-report.html").resolve()
     report.write_text(render_html(result.report_audit), encoding="utf-8")
     print(f"\n$ vpctracker audit --format html --output demo-report.html\nwrote {report}")
+    print(
+        f"\n# Live update: a VPC ({result.sim.live_vpc}, 10.200.0.0/16) is created in one "
+        "account; its CloudTrail event reaches the function, which rescans that one target "
+        "and publishes to the SNS topic:"
+    )
+    for n in result.notifications:
+        print(f"\nSubject: {n['Subject']}\n{n['Message']}")
     return result.summary.exit_code

@@ -88,3 +88,11 @@ def test_demo_shows_a_vpc_out_of_room_and_a_single_az_vpc(
     assert "HEADROOM" in out and "no-room" in out and "SINGLE-AZ VPCS" in out
     page = (tmp_path / "demo-report.html").read_text()
     assert '<section id="headroom">' in page and "no-room:" in page and 'id="lookup"' in page
+
+
+def test_demo_delivers_a_live_event_and_shows_its_notification() -> None:
+    """Issue 15: a VPC created after the first collect, its event, one notification."""
+    result = demo_run(accounts=4, regions=1)
+    (note,) = result.notifications
+    assert note["Subject"].startswith("VPCTracker: new latent overlap 10.200.0.0/16")
+    assert result.sim.live_vpc in note["Message"]
