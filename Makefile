@@ -79,7 +79,7 @@ $(STAMP_BENCH): pyproject.toml | $(STAMP_DEMO)
 
 bench: $(STAMP_BENCH) ## benchmark (docs/benchmarks.md); or ACCOUNTS=N [REGIONS VPCS LATENCY WORKERS BASELINE=1]
 ifeq ($(ACCOUNTS),)
-	$(BIN)/python -m bench.run --suite --workers $(WORKERS)
+	$(BIN)/python -m bench.run --suite --accounts 1000 --workers $(WORKERS)
 else
 	$(BIN)/python -m bench.run --accounts $(ACCOUNTS) --regions $(REGIONS) --vpcs $(VPCS) \
 	  --latency $(LATENCY) --workers $(WORKERS) $(if $(BASELINE),--baseline,) --analysis

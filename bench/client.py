@@ -81,6 +81,59 @@ def baseline() -> dict[str, Any]:
     }
 
 
+def threaded(workers: int = 32) -> dict[str, Any]:
+    """A naive threaded collector: 32 threads, a session and clients per target, the same calls
+    per target as VPCTracker, a put_item per VPC. What "just add threads" gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cpu0, t0 = _cpu(), time.perf_counter()
+    hub = boto3.Session(region_name="us-east-1")
+    orgs, sts, ddb = hub.client("organizations"), hub.client("sts"), hub.client("dynamodb")
+    accounts = [
+        a["Id"] for p in orgs.get_paginator("list_accounts").paginate() for a in p["Accounts"]
+    ]
+
+    def one_account(acct: str) -> int:
+        c = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{acct}:role/VPCTrackerReadOnly", RoleSessionName="naive"
+        )["Credentials"]
+        keys = {
+            "aws_access_key_id": c["AccessKeyId"],
+            "aws_secret_access_key": c["SecretAccessKey"],
+            "aws_session_token": c["SessionToken"],
+        }
+        regions = (
+            boto3.Session(**keys, region_name="us-east-1")
+            .client("ec2")
+            .describe_regions(AllRegions=True)["Regions"]
+        )
+        n = 0
+        for r in regions:
+            if r.get("OptInStatus") == "not-opted-in":
+                continue
+            ec2 = boto3.Session(**keys).client("ec2", region_name=r["RegionName"])
+            vpcs = ec2.describe_vpcs()["Vpcs"]
+            ec2.describe_subnets()
+            ec2.describe_vpc_peering_connections()
+            ec2.describe_transit_gateway_attachments()
+            for v in vpcs:
+                ddb.put_item(
+                    TableName="VPCTracker",
+                    Item={"VpcId": {"S": v["VpcId"]}, "OwnerId": {"S": v["OwnerId"]}},
+                )
+                n += 1
+        return n
+
+    with ThreadPoolExecutor(workers) as pool:
+        vpcs = sum(pool.map(one_account, accounts))
+    return {
+        "exit_code": 0,
+        "wall_s": time.perf_counter() - t0,
+        "cpu_s": _cpu() - cpu0,
+        "vpcs": vpcs,
+    }
+
+
 def percall(n: int = 300) -> dict[str, Any]:
     """CPU of one DescribeVpcs call on a warm, shared client (the unit of the lower bound)."""
     ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -94,7 +147,12 @@ def percall(n: int = 300) -> dict[str, Any]:
 def main() -> None:
     mode, out = sys.argv[1], Path(sys.argv[2])
     workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 32
-    result = {"collect": lambda: collect(workers), "baseline": baseline, "percall": percall}[mode]()
+    result = {
+        "collect": lambda: collect(workers),
+        "baseline": baseline,
+        "threaded": lambda: threaded(32),
+        "percall": percall,
+    }[mode]()
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.write_text(json.dumps(result))
 

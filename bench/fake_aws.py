@@ -19,6 +19,7 @@ import random
 import sys
 import zlib
 from collections import Counter
+from typing import Any
 from urllib.parse import parse_qs
 
 ALL_REGIONS = [
@@ -48,17 +49,32 @@ HUB = "000000000001"
 
 
 class Org:
-    """The generated organization: deterministic ids, CIDRs and VPC counts."""
+    """The generated organization: deterministic ids, CIDRs, tags, subnets and VPC counts.
+
+    `night` moves the organization on: each night a few targets gain a VPC and a few lose one,
+    so a second run is a steady-state run (everything stored, a little churn).
+    """
 
     def __init__(self, accounts: int, regions: int, vpcs: str) -> None:
         self.accounts = [f"{100000000000 + i:012d}" for i in range(accounts)]
         self.regions = ALL_REGIONS[:regions]
         lo, _, hi = vpcs.partition("-")
         self.vpc_lo, self.vpc_hi = int(lo), int(hi or lo)
+        self.night = 0
+
+    def opted_out(self, account: str) -> str | None:
+        """Opt-in regions differ per account: every 7th account has not enabled the last one."""
+        return self.regions[-1] if int(account) % 7 == 0 and len(self.regions) > 1 else None
 
     def vpc_count(self, account: str, region: str) -> int:
         span = self.vpc_hi - self.vpc_lo + 1
-        return self.vpc_lo + zlib.crc32(f"{account}{region}".encode()) % span
+        base = self.vpc_lo + zlib.crc32(f"{account}{region}".encode()) % span
+        churn = zlib.crc32(f"{account}{region}{self.night}".encode()) % 100
+        if self.night and churn == 0:
+            return base + 1  # created tonight
+        if self.night and churn == 1 and base:
+            return base - 1  # deleted tonight
+        return base
 
     def vpcs_xml(self, account: str, region: str) -> str:
         a = int(account) - 100000000000
@@ -67,24 +83,71 @@ class Org:
         for n in range(self.vpc_count(account, region)):
             vid = f"vpc-{a:08x}{r:02x}{n:07x}"
             cidr = f"10.{(a * 7 + r * 3 + n) % 256}.{(a // 256 + n * 16) % 256}.0/24"
+            second = (
+                f"<item><cidrBlock>100.{64 + n % 64}.{a % 256}.0/24</cidrBlock><associationId>"
+                f"vpc-cidr-assoc-2{vid[4:]}</associationId><cidrBlockState><state>associated"
+                "</state></cidrBlockState></item>"
+                if n % 3 == 0
+                else ""
+            )
+            ipv6 = (
+                f"<ipv6CidrBlockAssociationSet><item><ipv6CidrBlock>2600:1f18:{a % 65536:x}:"
+                f"{r * 16 + n:x}00::/56</ipv6CidrBlock><associationId>vpc-cidr-assoc-6{vid[4:]}"
+                "</associationId><ipv6CidrBlockState><state>associated</state>"
+                "</ipv6CidrBlockState><networkBorderGroup>x</networkBorderGroup></item>"
+                "</ipv6CidrBlockAssociationSet>"
+                if n % 2 == 0
+                else ""
+            )
             items.append(
                 f"<item><vpcId>{vid}</vpcId><ownerId>{account}</ownerId><state>available</state>"
                 f"<cidrBlock>{cidr}</cidrBlock><cidrBlockAssociationSet><item>"
                 f"<cidrBlock>{cidr}</cidrBlock><associationId>vpc-cidr-assoc-{vid[4:]}"
                 "</associationId><cidrBlockState><state>associated</state></cidrBlockState>"
-                "</item></cidrBlockAssociationSet><dhcpOptionsId>dopt-0a1b2c3d</dhcpOptionsId>"
+                f"</item>{second}</cidrBlockAssociationSet>{ipv6}"
+                "<dhcpOptionsId>dopt-0a1b2c3d</dhcpOptionsId>"
                 "<instanceTenancy>default</instanceTenancy><isDefault>false</isDefault>"
-                f"<tagSet><item><key>Name</key><value>{vid}</value></item></tagSet></item>"
+                f"<tagSet><item><key>Name</key><value>{vid}</value></item>"
+                "<item><key>CostCentre</key><value>cc-4711</value></item>"
+                "<item><key>Environment</key><value>production</value></item>"
+                "<item><key>aws:cloudformation:stack-name</key><value>landing-zone-network"
+                "</value></item></tagSet></item>"
             )
         return (
             f'<DescribeVpcsResponse xmlns="{EC2_NS}"><requestId>r</requestId>'
             f"<vpcSet>{''.join(items)}</vpcSet></DescribeVpcsResponse>"
         )
 
-    def regions_xml(self) -> str:
+    def subnets_xml(self, account: str, region: str) -> str:
+        a = int(account) - 100000000000
+        r = self.regions.index(region) if region in self.regions else 0
+        items = []
+        for n in range(self.vpc_count(account, region)):
+            vid = f"vpc-{a:08x}{r:02x}{n:07x}"
+            base = f"10.{(a * 7 + r * 3 + n) % 256}.{(a // 256 + n * 16) % 256}"
+            for k in range(2):
+                items.append(
+                    f"<item><subnetId>subnet-{a:08x}{r:02x}{n:05x}{k:02x}</subnetId>"
+                    f"<vpcId>{vid}</vpcId><ownerId>{account}</ownerId><state>available</state>"
+                    f"<cidrBlock>{base}.{k * 64}/26</cidrBlock>"
+                    f"<availableIpAddressCount>{40 + k}</availableIpAddressCount>"
+                    f"<availabilityZone>{region}{'ab'[k]}</availabilityZone>"
+                    f"<availabilityZoneId>use1-az{k + 1}</availabilityZoneId>"
+                    "<mapPublicIpOnLaunch>false</mapPublicIpOnLaunch>"
+                    f"<tagSet><item><key>Name</key><value>app-{k}</value></item></tagSet></item>"
+                )
+        return (
+            f'<DescribeSubnetsResponse xmlns="{EC2_NS}"><requestId>r</requestId>'
+            f"<subnetSet>{''.join(items)}</subnetSet></DescribeSubnetsResponse>"
+        )
+
+    def regions_xml(self, account: str) -> str:
+        off = self.opted_out(account)
         items = "".join(
             f"<item><regionName>{r}</regionName><regionEndpoint>ec2.{r}.amazonaws.com"
-            "</regionEndpoint><optInStatus>opt-in-not-required</optInStatus></item>"
+            "</regionEndpoint><optInStatus>"
+            + ("not-opted-in" if r == off else "opt-in-not-required")
+            + "</optInStatus></item>"
             for r in self.regions
         )
         return (
@@ -98,7 +161,6 @@ STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 EMPTY_EC2 = {
     "DescribeVpcPeeringConnections": "vpcPeeringConnectionSet",
     "DescribeTransitGatewayAttachments": "transitGatewayAttachments",
-    "DescribeSubnets": "subnetSet",
 }
 
 
@@ -145,35 +207,120 @@ TABLE_DESC = {
 }
 
 
-class Server:
-    """The request router; every answer is built from the org, nothing is stored."""
+MAX_ITEM = 400 * 1024
+PAGE = 1000  # items per Scan/Query page (DynamoDB pages by 1 MB; close enough here)
 
-    def __init__(self, org: Org, latency: float, jitter: float) -> None:
+
+def _size(item: dict[str, Any]) -> int:
+    return len(json.dumps(item))
+
+
+def _error(code: str, message: str, status: int = 400) -> tuple[str, str, int]:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message})
+    return body, "application/x-amz-json-1.0", status
+
+
+class Server:
+    """The request router. EC2, STS and Organizations answers are built from the org; DynamoDB
+    is a real (in-memory) table that enforces BatchWriteItem's rules, so a second run reads
+    back everything the first one wrote (the steady state)."""
+
+    def __init__(
+        self, org: Org, latency: float, jitter: float, unprocessed: float, throttle: float
+    ) -> None:
         self.org = org
         self.latency = latency
         self.jitter = jitter
+        self.unprocessed = unprocessed
+        self.throttle = throttle
         self.counts: Counter[str] = Counter()
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.rng = random.Random(0)
 
-    def route(self, headers: dict[str, str], body: bytes) -> tuple[str, str]:
+    def dynamodb(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
+        if self.throttle and op != "DescribeTable" and self.rng.random() < self.throttle:
+            return _error("ProvisionedThroughputExceededException", "Rate exceeded")
+        if op == "DescribeTable":
+            return json.dumps(TABLE_DESC), "application/x-amz-json-1.0", 200
+        if op == "BatchWriteItem":
+            return self.batch_write(req)
+        if op in ("PutItem", "DeleteItem", "GetItem", "UpdateItem"):
+            key = self._key(req.get("Item") or req.get("Key") or {})
+            out: dict[str, Any] = {}
+            if op == "PutItem":
+                if _size(req["Item"]) > MAX_ITEM:
+                    return _error("ValidationException", "Item size has exceeded the maximum")
+                self.items[key] = req["Item"]
+            elif op == "DeleteItem":
+                self.items.pop(key, None)
+            elif op == "GetItem" and key in self.items:
+                out = {"Item": self.items[key]}
+            return json.dumps(out), "application/x-amz-json-1.0", 200
+        if op in ("Query", "Scan"):
+            return self.read(op, req)
+        return _error("UnknownOperationException", op)
+
+    def batch_write(self, req: dict[str, Any]) -> tuple[str, str, int]:
+        ((table, requests),) = req["RequestItems"].items()
+        if not 1 <= len(requests) <= 25:
+            return _error("ValidationException", "Too many items requested for the BatchWriteItem")
+        keys = [
+            self._key(r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"])
+            for r in requests
+        ]
+        if len(set(keys)) != len(keys):
+            return _error("ValidationException", "Provided list of item keys contains duplicates")
+        if any(_size(r["PutRequest"]["Item"]) > MAX_ITEM for r in requests if "PutRequest" in r):
+            return _error("ValidationException", "Item size has exceeded the maximum allowed size")
+        left = []
+        for key, r in zip(keys, requests, strict=True):
+            if self.unprocessed and self.rng.random() < self.unprocessed:
+                left.append(r)
+            elif "PutRequest" in r:
+                self.items[key] = r["PutRequest"]["Item"]
+            else:
+                self.items.pop(key, None)
+        if left and len(left) == len(requests):
+            self.items[keys[0]] = requests[0]["PutRequest"]["Item"]  # some progress, always
+            left = left[1:]
+        out = {"UnprocessedItems": {table: left} if left else {}}
+        return json.dumps(out), "application/x-amz-json-1.0", 200
+
+    def read(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
+        if op == "Query":
+            owner = req["ExpressionAttributeValues"][":o"]["S"]
+            rows = sorted(
+                (i for (v, o), i in self.items.items() if o == owner and "Region" in i),
+                key=lambda i: i["Region"]["S"],
+            )
+        else:
+            rows = [i for _, i in sorted(self.items.items())]
+            total, seg = req.get("TotalSegments", 1), req.get("Segment", 0)
+            if total > 1:
+                rows = [i for i in rows if zlib.crc32(i["VpcId"]["S"].encode()) % total == seg]
+        start = int((req.get("ExclusiveStartKey") or {}).get("n", {}).get("N", 0))
+        page = rows[start : start + PAGE]
+        out: dict[str, Any] = {"Items": page, "Count": len(page), "ScannedCount": len(page)}
+        if start + PAGE < len(rows):
+            out["LastEvaluatedKey"] = {"n": {"N": str(start + PAGE)}}
+        return json.dumps(out), "application/x-amz-json-1.0", 200
+
+    @staticmethod
+    def _key(item: dict[str, Any]) -> tuple[str, str]:
+        return item.get("VpcId", {}).get("S", ""), item.get("OwnerId", {}).get("S", "")
+
+    def route(self, headers: dict[str, str], body: bytes) -> tuple[str, str, int]:
         target = headers.get("x-amz-target", "")
         if target.startswith("DynamoDB_20120810."):
             op = target.split(".", 1)[1]
             self.counts[f"dynamodb.{op}"] += 1
-            out: dict[str, object] = {}
-            if op == "DescribeTable":
-                out = TABLE_DESC
-            elif op in ("Query", "Scan"):
-                out = {"Items": [], "Count": 0, "ScannedCount": 0}
-            elif op == "BatchWriteItem":
-                out = {"UnprocessedItems": {}}
-            # PutItem (the baseline's write) answers {} like DynamoDB does.
-            return json.dumps(out), "application/x-amz-json-1.0"
+            return self.dynamodb(op, json.loads(body or b"{}"))
         if target.startswith("AWSOrganizationsV20161128."):
             self.counts["organizations.ListAccounts"] += 1
             req = json.loads(body or b"{}")
             start = int(req.get("NextToken") or 0)
             page = self.org.accounts[start : start + 20]  # 20 per page, as AWS does
-            out = {
+            out: dict[str, Any] = {
                 "Accounts": [
                     {
                         "Id": a,
@@ -187,35 +334,46 @@ class Server:
             }
             if start + 20 < len(self.org.accounts):
                 out["NextToken"] = str(start + 20)
-            return json.dumps(out), "application/x-amz-json-1.1"
+            return json.dumps(out), "application/x-amz-json-1.1", 200
         form = parse_qs(body.decode())
         action = form.get("Action", [""])[0]
         if action == "AssumeRole":
             self.counts["sts.AssumeRole"] += 1
-            return assume_role_xml(form["RoleArn"][0].split(":")[4]), "text/xml"
+            return assume_role_xml(form["RoleArn"][0].split(":")[4]), "text/xml", 200
         if action == "GetCallerIdentity":
             self.counts["sts.GetCallerIdentity"] += 1
-            return CALLER_XML, "text/xml"
+            return CALLER_XML, "text/xml", 200
         auth = headers.get("authorization", "")
         cred = auth.split("Credential=", 1)[1].split(",", 1)[0] if "Credential=" in auth else ""
-        key, _, _, region = (cred.split("/") + ["", "", "", ""])[:4]
+        # Credential=KEY/DATE/REGION/SERVICE/aws4_request: the region is the third field.
+        key, _, region = (cred.split("/") + ["", "", ""])[:3]
         account = key[4:16] if key.startswith("ASIA") else HUB
+        self.counts[f"ec2.{action}"] += 1
         if action == "DescribeRegions":
-            self.counts["ec2.DescribeRegions"] += 1
-            return self.org.regions_xml(), "text/xml"
+            return self.org.regions_xml(account), "text/xml", 200
         if action == "DescribeVpcs":
-            self.counts["ec2.DescribeVpcs"] += 1
-            return self.org.vpcs_xml(account, region), "text/xml"
+            return self.org.vpcs_xml(account, region), "text/xml", 200
+        if action == "DescribeSubnets":
+            return self.org.subnets_xml(account, region), "text/xml", 200
         if action in EMPTY_EC2:
-            self.counts[f"ec2.{action}"] += 1
             tag = EMPTY_EC2[action]
             return (
                 f'<{action}Response xmlns="{EC2_NS}"><requestId>r</requestId><{tag}/>'
                 f"</{action}Response>",
                 "text/xml",
+                200,
             )
-        self.counts[f"unknown.{action or target}"] += 1
-        return json.dumps({"__type": "UnknownOperationException"}), "application/json"
+        return json.dumps({"__type": "UnknownOperationException"}), "application/json", 400
+
+    def control(self, path: str) -> str:
+        """/__stats (request counts; `?reset` zeroes them), /__night (the org moves on)."""
+        if path.startswith("/__night"):
+            self.org.night += 1
+            return json.dumps({"night": self.org.night})
+        out = json.dumps({**self.counts, "_items": len(self.items)})
+        if "reset" in path:
+            self.counts.clear()
+        return out
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -228,17 +386,19 @@ class Server:
                     for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
                 }
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
-                if path.startswith("/__stats"):
-                    payload, ctype = json.dumps(dict(self.counts)), "application/json"
+                status = 200
+                if path.startswith("/__"):
+                    payload, ctype = self.control(path), "application/json"
                 else:
-                    payload, ctype = self.route(headers, body)
+                    payload, ctype, status = self.route(headers, body)
                     delay = self.latency + random.uniform(-self.jitter, self.jitter)
                     if delay > 0:
                         await asyncio.sleep(delay)
                 data = payload.encode()
+                reason = "OK" if status == 200 else "Bad Request"
                 writer.write(
-                    f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(data)}"
-                    f"\r\nx-amzn-RequestId: r\r\n\r\n".encode()
+                    f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
+                    f"Content-Length: {len(data)}\r\nx-amzn-RequestId: r\r\n\r\n".encode()
                     + data
                 )
                 await writer.drain()
@@ -249,7 +409,13 @@ class Server:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    server = Server(Org(args.accounts, args.regions, args.vpcs), args.latency, args.jitter)
+    server = Server(
+        Org(args.accounts, args.regions, args.vpcs),
+        args.latency,
+        args.jitter,
+        args.unprocessed,
+        args.throttle,
+    )
     srv = await asyncio.start_server(server.handle, "127.0.0.1", args.port, backlog=1024)
     port = srv.sockets[0].getsockname()[1]
     print(f"READY {port}", flush=True)
@@ -264,6 +430,8 @@ def main() -> None:
     p.add_argument("--vpcs", default="1-2", help="VPCs per (account, region): N or LO-HI")
     p.add_argument("--latency", type=float, default=0.1, help="seconds per request")
     p.add_argument("--jitter", type=float, default=0.0, help="+/- seconds of uniform jitter")
+    p.add_argument("--unprocessed", type=float, default=0.0, help="share of batch items held")
+    p.add_argument("--throttle", type=float, default=0.0, help="share of DynamoDB calls throttled")
     p.add_argument("--port", type=int, default=0)
     args = p.parse_args()
     random.seed(0)

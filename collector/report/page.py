@@ -148,6 +148,7 @@ def clash_blocks(groups: Iterable[OverlapGroup]) -> list[IPNetwork]:
             key=lambda x: (x[0].version, int(x[0].network_address), x[0].prefixlen),
         )
         owners_of: dict[IPNetwork, set[str]] = {}
+        found: set[IPNetwork] = set()
         # Frame: (version, last address, owner of a single-owner chain, chain has 2+ owners)
         stack: list[tuple[int, int, str, bool]] = []
         for net, owner in members:
@@ -157,11 +158,12 @@ def clash_blocks(groups: Iterable[OverlapGroup]) -> list[IPNetwork]:
                 stack.pop()
             multi = bool(stack) and (stack[-1][3] or stack[-1][2] != owner)
             if multi:
-                out.append(net)
+                found.add(net)
             stack.append((net.version, int(net.broadcast_address), owner, multi))
         # Identical blocks of two owners clash both ways; the sweep saw only the later one.
-        seen = set(out)
-        out.extend(n for n, owners in owners_of.items() if len(owners) > 1 and n not in seen)
+        # (A set per group: one rebuilt over every group so far made this quadratic.)
+        found.update(n for n, owners in owners_of.items() if len(owners) > 1)
+        out.extend(found)
     return out
 
 
