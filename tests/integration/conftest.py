@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -170,6 +172,28 @@ def check_json(
     return code, json.loads(out)
 
 
+@pytest.fixture
+def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server on 127.0.0.1, as AWS_ENDPOINT_URL. Backends live in this process and
+    outlive a server, so it starts from (and leaves) an empty world."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset)
+    try:
+        yield url
+    finally:
+        urllib.request.urlopen(reset)
+        server.stop()
+
+
 def now(day: int) -> datetime:
     """A fixed run time (day of November 2026)."""
     return datetime(2026, 11, day, 3, 0, tzinfo=UTC)
@@ -182,6 +206,7 @@ __all__ = [
     "build_org",
     "check_json",
     "cli",
+    "moto_url",
     "now",
     "scan_items",
 ]

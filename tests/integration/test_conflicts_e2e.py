@@ -6,59 +6,46 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from collector.demo import delete_default_vpc, member_clients
-from tests.integration.test_server_e2e import VPCTRACKER, free_port
+from tests.integration.test_server_e2e import VPCTRACKER
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, str], Path]]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset)
-    try:
-        session = boto3.Session(region_name="us-east-1")
-        orgs = session.client("organizations")
-        orgs.create_organization(FeatureSet="ALL")
-        ids = {"shared": session.client("sts").get_caller_identity()["Account"]}
-        for name in ("app-b", "app-c", "sandbox-d", "sandbox-e"):
-            ids[name] = orgs.create_account(Email=f"{name}@example.com", AccountName=name)[
-                "CreateAccountStatus"
-            ]["AccountId"]
-        ec2 = {n: member_clients(session, a, "us-east-1") for n, a in ids.items()}
-        for client in ec2.values():
-            delete_default_vpc(client)
-        cidr = {
-            "shared": "10.0.0.0/16",
-            "app-b": "10.40.0.0/16",
-            "app-c": "10.40.0.0/16",
-            "sandbox-d": "10.77.0.0/16",
-            "sandbox-e": "10.77.0.0/16",
-        }
-        vpc = {n: ec2[n].create_vpc(CidrBlock=c)["Vpc"]["VpcId"] for n, c in cidr.items()}
-        for peer in ("app-b", "app-c"):
-            pcx = ec2["shared"].create_vpc_peering_connection(
-                VpcId=vpc["shared"], PeerVpcId=vpc[peer], PeerOwnerId=ids[peer]
-            )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
-            ec2[peer].accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
-        cfg = tmp_path / "config.yaml"
-        cfg.write_text("regions: [us-east-1]\ntable: {name: VPCTracker-conflicts}\n")
-        assert cli("init-table", "--config", str(cfg)).returncode == 0
-        yield ids, cfg
-    finally:
-        urllib.request.urlopen(reset)
-        server.stop()
+def world(tmp_path: Path, moto_url: str) -> Iterator[tuple[dict[str, str], Path]]:
+    session = boto3.Session(region_name="us-east-1")
+    orgs = session.client("organizations")
+    orgs.create_organization(FeatureSet="ALL")
+    ids = {"shared": session.client("sts").get_caller_identity()["Account"]}
+    for name in ("app-b", "app-c", "sandbox-d", "sandbox-e"):
+        ids[name] = orgs.create_account(Email=f"{name}@example.com", AccountName=name)[
+            "CreateAccountStatus"
+        ]["AccountId"]
+    ec2 = {n: member_clients(session, a, "us-east-1") for n, a in ids.items()}
+    for client in ec2.values():
+        delete_default_vpc(client)
+    cidr = {
+        "shared": "10.0.0.0/16",
+        "app-b": "10.40.0.0/16",
+        "app-c": "10.40.0.0/16",
+        "sandbox-d": "10.77.0.0/16",
+        "sandbox-e": "10.77.0.0/16",
+    }
+    vpc = {n: ec2[n].create_vpc(CidrBlock=c)["Vpc"]["VpcId"] for n, c in cidr.items()}
+    for peer in ("app-b", "app-c"):
+        pcx = ec2["shared"].create_vpc_peering_connection(
+            VpcId=vpc["shared"], PeerVpcId=vpc[peer], PeerOwnerId=ids[peer]
+        )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+        ec2[peer].accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("regions: [us-east-1]\ntable: {name: VPCTracker-conflicts}\n")
+    assert cli("init-table", "--config", str(cfg)).returncode == 0
+    yield ids, cfg
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,19 +14,15 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from collector.demo import delete_default_vpc, member_clients
 from tests.integration.test_package import make_package
-from tests.integration.test_server_e2e import free_port
 
 ROOT = Path(__file__).parents[2]
 IAM = ROOT / "iam"
@@ -56,22 +52,6 @@ def code(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with zipfile.ZipFile(zip_path) as z:
         z.extractall(unpacked)
     return zip_path, unpacked
-
-
-@pytest.fixture
-def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset)
-    try:
-        yield url
-    finally:
-        urllib.request.urlopen(reset)
-        server.stop()
 
 
 def build_org(session: boto3.Session) -> dict[str, str]:
@@ -210,6 +190,21 @@ def invoke(
     return json.loads(result_file.read_text())
 
 
+def sqs_record_of(message: dict[str, Any]) -> dict[str, Any]:
+    """The Lambda SQS event record for a received message, as the event source mapping sends."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
+        "awsRegion": "us-east-1",
+    }
+
+
 def table_state(session: boto3.Session, table: str) -> set[tuple[str, str, str]]:
     pages = session.client("dynamodb").get_paginator("scan").paginate(TableName=table)
     return {
@@ -283,17 +278,7 @@ def test_single_invocation_stack(moto_url: str, code: tuple[Path, Path], tmp_pat
     events_queue = sqs.get_queue_url(QueueName=out["EventsQueueName"])["QueueUrl"]
     sqs.send_message(QueueUrl=events_queue, MessageBody=json.dumps(event))
     (m,) = sqs.receive_message(QueueUrl=events_queue, MaxNumberOfMessages=10)["Messages"]
-    record = {
-        "messageId": m["MessageId"],
-        "receiptHandle": m["ReceiptHandle"],
-        "body": m["Body"],
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": m["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:EventsQueue",
-        "awsRegion": "us-east-1",
-    }
+    record = sqs_record_of(m)
     assert invoke(unpacked, env, {"Records": [record]}, tmp_path) == {"batchItemFailures": []}
     new_vpc = (clash["Vpc"]["VpcId"], member, "10.99.0.0/16")
     assert new_vpc in table_state(session, out["TableName"])
@@ -320,20 +305,7 @@ def test_fan_out_stack(moto_url: str, code: tuple[Path, Path], tmp_path: Path) -
     )
     sqs = session.client("sqs")
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
-            "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:AccountQueue",
-            "awsRegion": "us-east-1",
-        }
-        for m in messages
-    ]
+    records = [sqs_record_of(m) for m in messages]
     assert len(records) == 2
     # A worker whose table is missing does none of the work: every message goes back.
     missing = invoke(

@@ -8,64 +8,48 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from collector.demo import delete_default_vpc, member_clients
 from tests.faultproxy import FaultProxy
-from tests.integration.test_server_e2e import VPCTRACKER, free_port
+from tests.integration.test_server_e2e import VPCTRACKER
 
 REGIONS = ("us-east-1", "eu-west-1")
 
 
 @pytest.fixture
-def world(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[FaultProxy, dict[str, str], Path]]:
+def world(tmp_path: Path, moto_url: str) -> Iterator[tuple[FaultProxy, dict[str, str], Path]]:
     """moto server with an organization (management + 3 members, one VPC per target), a
     table filled by a first fault-free collect, and the fault proxy in front of it."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    moto_url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)  # setup talks to moto directly
-    # Backends live in this process and outlive a server: start (and leave) an empty world.
-    reset = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset)
-    try:
-        session = boto3.Session(region_name="us-east-1")
-        clients = {svc: session.client(svc) for svc in ("organizations", "sts")}
-        clients["organizations"].create_organization(FeatureSet="ALL")
-        accounts = {"management": clients["sts"].get_caller_identity()["Account"]}
-        for i in range(3):
-            accounts[f"member-{i}"] = clients["organizations"].create_account(
-                Email=f"m{i}@example.com", AccountName=f"member-{i}"
-            )["CreateAccountStatus"]["AccountId"]
-        n = 0
-        for acct in accounts.values():
-            for region in REGIONS:
-                ec2 = member_clients(session, acct, region)
-                delete_default_vpc(ec2)
-                ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16")
-                n += 1
-        cfg = tmp_path / "config.yaml"
-        cfg.write_text(
-            f"regions: [{', '.join(REGIONS)}]\ntable: {{name: VPCTracker, region: us-east-1}}\n"
-            "scan: {max_workers: 2}\n"
-        )
-        with FaultProxy(moto_url) as proxy:
-            first = cli(proxy, "init-table", "--config", str(cfg))
-            assert first.returncode == 0, first.stderr
-            assert cli(proxy, "collect", "--config", str(cfg)).returncode == 0
-            yield proxy, accounts, cfg
-    finally:
-        urllib.request.urlopen(reset)
-        server.stop()
+    session = boto3.Session(region_name="us-east-1")
+    clients = {svc: session.client(svc) for svc in ("organizations", "sts")}
+    clients["organizations"].create_organization(FeatureSet="ALL")
+    accounts = {"management": clients["sts"].get_caller_identity()["Account"]}
+    for i in range(3):
+        accounts[f"member-{i}"] = clients["organizations"].create_account(
+            Email=f"m{i}@example.com", AccountName=f"member-{i}"
+        )["CreateAccountStatus"]["AccountId"]
+    n = 0
+    for acct in accounts.values():
+        for region in REGIONS:
+            ec2 = member_clients(session, acct, region)
+            delete_default_vpc(ec2)
+            ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16")
+            n += 1
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"regions: [{', '.join(REGIONS)}]\ntable: {{name: VPCTracker, region: us-east-1}}\n"
+        "scan: {max_workers: 2}\n"
+    )
+    with FaultProxy(moto_url) as proxy:
+        first = cli(proxy, "init-table", "--config", str(cfg))
+        assert first.returncode == 0, first.stderr
+        assert cli(proxy, "collect", "--config", str(cfg)).returncode == 0
+        yield proxy, accounts, cfg
 
 
 def env(proxy: FaultProxy) -> dict[str, str]:
