@@ -77,7 +77,7 @@ $(STAMP_BENCH): pyproject.toml | $(STAMP_DEMO)
 	$(BIN)/pip install -q -e '.[demo,bench]'
 	@touch $@
 
-bench: $(STAMP_BENCH) ## benchmark (docs/benchmarks.md); or ACCOUNTS=N [REGIONS VPCS LATENCY WORKERS BASELINE=1]
+bench: $(STAMP_BENCH) ## steady-state benchmark vs the physical bound and baselines (docs/benchmarks.md); or ACCOUNTS=N [REGIONS VPCS LATENCY WORKERS BASELINE=1]
 ifeq ($(ACCOUNTS),)
 	$(BIN)/python -m bench.run --suite --accounts 1000 --workers $(WORKERS)
 else
