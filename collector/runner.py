@@ -881,6 +881,9 @@ def run_check(
         connections=Connections.of(items.connectivity, items.route_tables),
         limits=limits_of(config),
     )
+    # A write run: the checked accounts' findings become known (announced only by the Lambda's
+    # nightly and event runs).
+    remember_findings(config, summary, opts, accounts=accounts, audit=audit)
     live = [v for v in items.vpcs if not v.Deleted]
     return CheckResult(
         list(accounts), summary, audit, not_scanned(summary, accounts, live), fail_on

@@ -320,3 +320,23 @@ def test_reservation_release_failure_is_reported(
     assert d["write_errors"] == {"AccessDeniedException": 1}
     assert d["reservations_released"] == []
     assert d["vpcs_written"] == d["vpcs_seen"]  # the collection itself landed
+
+
+def test_check_records_the_findings_it_sees_as_known(
+    org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15: every run that writes records its findings (check too), so the next nightly
+    or event run does not announce them as new."""
+    acct = org.accounts["workload-b"]
+    code, first = check_json(org, capsys, cfg, acct)
+    assert code == 3
+    assert first["scan"]["findings"]["first_baseline"] is True
+    # Only workload-b is in the table yet: its default VPC is its one finding.
+    assert first["scan"]["findings"]["new"] == first["scan"]["findings"]["known"] == 1
+    code, again = check_json(org, capsys, cfg, acct)
+    assert again["scan"]["findings"] == {
+        **again["scan"]["findings"],
+        "new": 0,
+        "resolved": 0,
+        "first_baseline": False,
+    }
