@@ -15,6 +15,7 @@ from collector.analysis import build_audit
 from collector.config import ReservedCidr
 from collector.models import Vpc
 from collector.report.page import render_html
+from tests.reliability.test_hostile import HOSTILE
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -182,17 +183,6 @@ def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
     assert "corp (192.168.0.0/16)" in d.find_element(By.ID, "lookup-result").text
     assert d.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
-
-
-HOSTILE = [
-    "<!--<script>",
-    "</script><img src=x onerror=alert(1)>",
-    '=HYPERLINK("http://x")',
-    "+cmd|' /C calc'!A0",
-    "x\nOVERLAP GROUPS: none",
-    "\x1b[2J",
-    "\u202eevil",
-]
 
 
 @pytest.mark.slow
