@@ -333,6 +333,15 @@ def cmd_collect(config: Config, args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _partial_live_scan(summary: RunSummary | None) -> bool:
+    """A `--live` answer over a partial scan would look cleaner than the truth: print what was
+    not scanned on stderr. True when the scan was interrupted (the caller exits 130)."""
+    if summary is None or not summary.exit_code:
+        return False
+    sys.stderr.write(render_summary(summary) + "\n")
+    return summary.interrupted
+
+
 def cmd_audit(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker audit`."""
     audit, summary = run_audit(
@@ -343,11 +352,8 @@ def cmd_audit(config: Config, args: argparse.Namespace) -> int:
         severity=args.severity,
         options=RunOptions(session=args.session, interrupted=args.interrupted),
     )
-    if summary is not None and summary.exit_code:
-        # A live audit over a partial scan would look cleaner than the truth: say so.
-        sys.stderr.write(render_summary(summary) + "\n")
-        if summary.interrupted:
-            return EXIT_INTERRUPTED
+    if _partial_live_scan(summary):
+        return EXIT_INTERRUPTED
     if audit.unreadable:
         sys.stderr.write(
             f"vpctracker: warning: {len(audit.unreadable)} table item(s) could not be read and "
@@ -463,13 +469,11 @@ def cmd_lookup(config: Config, args: argparse.Namespace) -> int:
         accounts=args.account,
         options=RunOptions(session=args.session, interrupted=args.interrupted),
     )
-    if summary is not None and summary.exit_code:
-        # A partial live scan cannot say "free": say what was not scanned, and stop.
-        sys.stderr.write(render_summary(summary) + "\n")
-        if summary.interrupted:
-            return EXIT_INTERRUPTED
-        if not result.found:
-            raise FatalError("the live scan was incomplete: cannot tell whether it is free")
+    if _partial_live_scan(summary):
+        return EXIT_INTERRUPTED
+    if summary is not None and summary.exit_code and not result.found:
+        # A partial live scan cannot say "free".
+        raise FatalError("the live scan was incomplete: cannot tell whether it is free")
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
     else:

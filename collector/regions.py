@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 # "opting-out" are in transition (a region being disabled may still hold VPCs), so they are
 # scanned, and a scan that fails there is a failure, never a skip.
 NOT_ENABLED = "not-opted-in"
-ENABLED_STATUSES = frozenset({"opt-in-not-required", "opted-in"})
 
 SKIP_NOT_ENABLED = "RegionNotEnabled"
 SKIP_NOT_OFFERED = "RegionNotOffered"
