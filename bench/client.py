@@ -3,6 +3,8 @@
     python -m bench.client collect  OUT.json --workers 32
     python -m bench.client baseline OUT.json
     python -m bench.client percall  OUT.json
+    python -m bench.client fill     OUT.json --items 100000
+    python -m bench.client audit    OUT.json      (the table read path; also: allocate)
 
 The fake endpoint is reached through AWS_ENDPOINT_URL, as any AWS-compatible endpoint would be.
 """
@@ -25,18 +27,39 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def collect(workers: int) -> dict[str, Any]:
-    """The real `vpctracker collect` code path (the CLI's main), measured."""
-    from collector.cli import main
-
+def _config(workers: int) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(
             f"regions: all\ntable: {{name: VPCTracker, region: us-east-1}}\n"
             f"scan: {{max_workers: {workers}}}\n"
         )
+    return f.name
+
+
+def cli(args: list[str], workers: int = 32) -> dict[str, Any]:
+    """One real `vpctracker` command (the CLI's main, output to stdout), measured."""
+    from collector.cli import main
+
+    config = _config(workers)
     cpu0, t0 = _cpu(), time.perf_counter()
-    code = main(["collect", "--config", f.name, "--format", "json"])
+    code = main([*args, "--config", config, "--format", "json"])
     return {"exit_code": code, "wall_s": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0}
+
+
+def collect(workers: int) -> dict[str, Any]:
+    """The real `vpctracker collect` code path, measured."""
+    return cli(["collect"], workers)
+
+
+def fill(n: int) -> dict[str, Any]:
+    """Write n synthetic VPC items with the collector's own writer (for the read path)."""
+    from bench.inventory import synthetic_vpcs
+    from collector.store import BatchWriter, to_item
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    with BatchWriter(ddb, "VPCTracker") as writer:
+        writer.add_all(to_item(v) for v in synthetic_vpcs(n))
+    return {"exit_code": 0, "items": n}
 
 
 def baseline() -> dict[str, Any]:
@@ -147,8 +170,12 @@ def percall(n: int = 300) -> dict[str, Any]:
 def main() -> None:
     mode, out = sys.argv[1], Path(sys.argv[2])
     workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 32
+    items = int(sys.argv[sys.argv.index("--items") + 1]) if "--items" in sys.argv else 0
     result = {
         "collect": lambda: collect(workers),
+        "fill": lambda: fill(items),
+        "audit": lambda: cli(["audit"]),
+        "allocate": lambda: cli(["allocate", "--pool", "172.16.0.0/12", "--prefix-length", "16"]),
         "baseline": baseline,
         "threaded": lambda: threaded(32),
         "percall": percall,

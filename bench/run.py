@@ -77,7 +77,7 @@ def next_night(url: str) -> None:
     urllib.request.urlopen(f"{url}/__night", timeout=10).read()  # noqa: S310 - loopback
 
 
-def client(mode: str, url: str, workers: int = 32) -> dict[str, Any]:
+def client(mode: str, url: str, workers: int = 32, items: int = 0) -> dict[str, Any]:
     """Run bench.client in a fresh process (its own CPU and RSS) against `url`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
@@ -91,7 +91,10 @@ def client(mode: str, url: str, workers: int = 32) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.client", mode, str(out), "--workers", str(workers)],
+            [
+                *(sys.executable, "-m", "bench.client", mode, str(out)),
+                *("--workers", str(workers), "--items", str(items)),
+            ],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -102,8 +105,11 @@ def client(mode: str, url: str, workers: int = 32) -> dict[str, Any]:
         if not out.exists():
             raise RuntimeError(f"bench client {mode} failed: {proc.stderr[-2000:]}")
         result: dict[str, Any] = json.loads(out.read_text())
-    if mode == "collect":
-        result["summary"] = json.loads(proc.stdout)
+    if mode in ("collect", "audit", "allocate"):
+        try:
+            result["summary"] = json.loads(proc.stdout)
+        except ValueError:
+            raise RuntimeError(f"bench client {mode}: {proc.stderr[-2000:]}") from None
     return result
 
 
@@ -192,6 +198,28 @@ def measure(
     return out
 
 
+def read_path(n: int, latency: float) -> dict[str, Any]:
+    """`audit` and `allocate` on a table of n VPC items (filled at no latency, read at
+    `latency` per request): the table read every report and allocation starts with."""
+    out: dict[str, Any] = {}
+    with fake_endpoint(1, 1, "1", 0.0, 0.0) as url:
+        client("fill", url, items=n)
+        urllib.request.urlopen(f"{url}/__latency?s={latency}", timeout=10).read()  # noqa: S310
+        for mode in ("audit", "allocate"):
+            stats(url, reset=True)
+            r = client(mode, url)
+            assert r["exit_code"] == 0, r
+            if mode == "audit":
+                assert r["summary"]["summary"]["unreadable_items"] == 0, r["summary"]["summary"]
+            out[f"{mode}_{n}_items_wall_s"] = round(r["wall_s"], 2)
+            out[f"{mode}_{n}_items_cpu_s"] = round(r["cpu_s"], 2)
+            out[f"{mode}_{n}_items_peak_rss_mb"] = round(r["peak_rss_mb"], 1)
+            out[f"{mode}_{n}_items_requests"] = sum(
+                v for k, v in stats(url).items() if not k.startswith("_")
+            )
+    return out
+
+
 def _random_blocks(n: int, seed: int) -> list[tuple[Any, int]]:
     rng = random.Random(seed)
     out = []
@@ -241,28 +269,13 @@ def report_and_lookup(n: int) -> dict[str, Any]:
     import tracemalloc
     from datetime import UTC, datetime
 
+    from bench.inventory import synthetic_vpcs
     from collector.analysis import build_audit
     from collector.analysis.lookup import BlockIndex, lookup
-    from collector.models import Vpc
     from collector.report import render_html
 
     t = datetime(2026, 11, 27, tzinfo=UTC)
-    vpcs = [
-        Vpc(
-            VpcId=f"vpc-{i:017x}",
-            OwnerId=f"{100000000000 + i % 1000:012d}",
-            CidrBlock=f"10.{i // 256 % 256}.{i % 256}.0/24",
-            IsDefault=False,
-            State="available",
-            Region="eu-west-1",
-            AccountName=f"acct-{i % 1000}",
-            CidrBlocks=(f"10.{i // 256 % 256}.{i % 256}.0/24",),
-            Name=f"vpc-{i}",
-            FirstSeen=t,
-            LastSeen=t,
-        )
-        for i in range(n)
-    ]
+    vpcs = synthetic_vpcs(n)
     audit = build_audit(vpcs, [], now=t)
     tracemalloc.start()
     t0 = time.perf_counter()

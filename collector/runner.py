@@ -57,6 +57,7 @@ from collector.store import (
     connectivity_item,
     delete_items,
     delete_reservation,
+    fast_reads,
     finding_item,
     finding_key,
     known_findings,
@@ -214,9 +215,13 @@ class RunOptions:
 
 
 def dynamodb_client(session: boto3.Session, config: Config) -> DynamoDBClient:
-    """The DynamoDB client for the configured table's region."""
-    return session.client(
-        "dynamodb", region_name=config.table.region, config=client_config(config.scan.max_workers)
+    """The DynamoDB client for the configured table's region (reads decoded fast)."""
+    return fast_reads(
+        session.client(
+            "dynamodb",
+            region_name=config.table.region,
+            config=client_config(config.scan.max_workers),
+        )
     )
 
 

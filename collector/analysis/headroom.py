@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from collector.models import Subnet, Vpc
+from collector.models import Subnet, Vpc, ipv4_span
 
 RESERVED_PER_SUBNET = 5  # network, VPC router, DNS, future use, broadcast
 
@@ -29,18 +29,15 @@ class HeadroomLimits:
 
 def usable(subnet: Subnet) -> int:
     """Addresses a subnet can hand out."""
-    return max(0, ipaddress.IPv4Network(subnet.CidrBlock).num_addresses - RESERVED_PER_SUBNET)
+    first, last = ipv4_span(subnet.CidrBlock)
+    return max(0, last - first + 1 - RESERVED_PER_SUBNET)
 
 
 def largest_free_block(blocks: Iterable[str], carved: Iterable[str]) -> str | None:
     """The widest aligned CIDR inside `blocks` that overlaps none of `carved` (None if full)."""
-    taken = sorted(
-        (int(n.network_address), int(n.broadcast_address))
-        for n in (ipaddress.IPv4Network(c) for c in carved)
-    )
-    best: ipaddress.IPv4Network | None = None
-    for block in map(ipaddress.IPv4Network, blocks):
-        start, end = int(block.network_address), int(block.broadcast_address)
+    taken = sorted(map(ipv4_span, carved))
+    best: tuple[int, int] | None = None  # (size, first): the widest, then the lowest
+    for start, end in map(ipv4_span, blocks):
         cursor = start
         for lo, hi in taken:
             if hi < cursor or lo > end:
@@ -50,23 +47,28 @@ def largest_free_block(blocks: Iterable[str], carved: Iterable[str]) -> str | No
             cursor = max(cursor, hi + 1)
         if cursor <= end:
             best = _widest(best, cursor, end)
-    return str(best) if best is not None else None
+    if best is None:
+        return None
+    size, first = best
+    return f"{ipaddress.IPv4Address(first)}/{32 - size.bit_length() + 1}"
 
 
-def _widest(
-    best: ipaddress.IPv4Network | None, first: int, last: int
-) -> ipaddress.IPv4Network | None:
-    for net in ipaddress.summarize_address_range(
-        ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)
-    ):
-        if best is None or net.prefixlen < best.prefixlen:
-            best = net
+def _widest(best: tuple[int, int] | None, first: int, last: int) -> tuple[int, int] | None:
+    """The widest aligned block in [first, last], if wider than `best` (first found wins)."""
+    while first <= last:
+        # The largest power of two that `first` is aligned to and that still fits.
+        size = first & -first if first else 1 << 32
+        while size > last - first + 1:
+            size >>= 1
+        if best is None or size > best[0]:
+            best = (size, first)
+        first += size
     return best
 
 
 def subnet_size(subnets: Iterable[Subnet]) -> int | None:
     """The VPC's most common subnet prefix length (ties: the larger subnet); None if none."""
-    counts = Counter(ipaddress.IPv4Network(s.CidrBlock).prefixlen for s in subnets)
+    counts = Counter(int(s.CidrBlock.rpartition("/")[2]) for s in subnets)
     if not counts:
         return None
     return min(counts, key=lambda p: (-counts[p], p))
@@ -95,7 +97,7 @@ class VpcHeadroom:
             return False
         if self.largest_free is None:
             return True
-        return ipaddress.IPv4Network(self.largest_free).prefixlen > self.subnet_size
+        return int(self.largest_free.rpartition("/")[2]) > self.subnet_size
 
     def reason(self, limits: HeadroomLimits) -> str | None:
         """`no-room`, `utilization`, or None when the VPC has headroom."""
@@ -126,8 +128,11 @@ class VpcHeadroom:
 
 def vpc_headroom(vpc: Vpc) -> VpcHeadroom:
     """Pure: one VPC's address use from its blocks and subnets."""
-    total = sum(usable(s) for s in vpc.Subnets)
-    available = sum(min(s.AvailableIpAddressCount, usable(s)) for s in vpc.Subnets)
+    room = [usable(s) for s in vpc.Subnets]
+    total = sum(room)
+    available = sum(
+        min(s.AvailableIpAddressCount, r) for s, r in zip(vpc.Subnets, room, strict=True)
+    )
     return VpcHeadroom(
         vpc=vpc,
         usable=total,

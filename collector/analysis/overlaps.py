@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from collector.config import ReservedCidr
@@ -110,9 +111,9 @@ class Member:
     vpc: Vpc | None = None
     reserved: str | None = None
 
-    @property
+    @cached_property
     def network(self) -> IPNetwork:
-        """The block as an ipaddress network."""
+        """The block as an ipaddress network (parsed once: sorting asks for it repeatedly)."""
         return ipaddress.ip_network(self.cidr)
 
     def to_dict(self) -> dict[str, str]:

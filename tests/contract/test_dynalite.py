@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from collector.cli import main
 from collector.config import Config
-from collector.models import Account, to_records
+from collector.models import Account, Subnet, to_records
 from collector.runner import RunOptions, read_inventory, run, run_audit
 from collector.store import (
     BatchWriter,
@@ -26,6 +28,7 @@ from collector.store import (
     check_table,
     create_table,
     delete_reservation,
+    fast_reads,
     list_reservations,
     load_inventory,
     query_account,
@@ -68,6 +71,57 @@ def test_store_against_dynalite(dynalite_url: str) -> None:
     assert list_reservations(ddb, "VPCTracker-store").reservations == [r]
     assert delete_reservation(ddb, "VPCTracker-store", "10.9.0.0/16") is True
     assert delete_reservation(ddb, "VPCTracker-store", "10.9.0.0/16") is False
+
+
+def _read_both_ways(plain: Any, fast: Any) -> None:
+    create_table(plain, "VPCTracker-fast", ttl=False)
+    raw = load_data("describe_vpcs_mixed.json")["Vpcs"]
+    acct = Account("111111111111", 'payments \u202e"<x>')
+    vpcs = to_records(raw, account=acct, region="eu-west-1", now=T).records
+    sn = Subnet(
+        SubnetId="subnet-0123456789abcdef0",
+        CidrBlock=vpcs[0].CidrBlock,
+        Ipv6CidrBlocks=("2600:1f18:4c3:a01::/64",),
+        AvailabilityZone="eu-west-1a",
+        AvailableIpAddressCount=251,
+        Name="app \u00e9",
+    )
+    vpcs[0] = vpcs[0].model_copy(update={"Subnets": (sn,), "Tags": {"k": "v\n", "aws:x": "\u00e9"}})
+    r = Reservation("10.9.0.0/16", "111111111111", T, int(T.timestamp()) + 3600, "n\u00f6te")
+    items = [to_item(v) for v in vpcs] + [reservation_item(r)]
+    odd = {"N": {"N": "-1.5e3"}, "L": {"L": [{"NULL": True}, {"BOOL": False}, {"SS": ["a"]}]}}
+    items.append({"VpcId": {"S": "other#x"}, "OwnerId": {"S": "o"}, **odd})
+    for item in items:
+        plain.put_item(TableName="VPCTracker-fast", Item=item)
+
+    def everything(client: Any) -> list[Any]:
+        pages = client.get_paginator("scan").paginate(
+            TableName="VPCTracker-fast", PaginationConfig={"PageSize": 2}
+        )
+        return sorted((i for p in pages for i in p["Items"]), key=lambda i: i["VpcId"]["S"])
+
+    assert everything(fast) == everything(plain)
+    assert len(everything(fast)) == len(items)
+    mine = query_account(fast, "VPCTracker-fast", "111111111111")
+    assert mine == query_account(plain, "VPCTracker-fast", "111111111111")
+    assert sorted(v.VpcId for v in mine.vpcs) == sorted(v.VpcId for v in vpcs)
+    assert next(v for v in mine.vpcs if v.Subnets).Subnets == (sn,)
+    with pytest.raises(ClientError) as err:
+        fast.scan(TableName="VPCTracker-absent")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_fast_reads_return_exactly_what_botocore_parses(dynalite_url: str) -> None:
+    # Scan and Query pages are handed over as JSON instead of going through botocore's parser:
+    # the same items, to the character, from two DynamoDB implementations we did not write.
+    def client() -> Any:
+        return boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
+
+    _read_both_ways(client(), fast_reads(client()))
+    with mock_aws():
+        _read_both_ways(
+            boto3.client("dynamodb", "us-east-1"), fast_reads(boto3.client("dynamodb", "us-east-1"))
+        )
 
 
 def test_collect_and_audit_with_dynalite_table(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from collector.models import Account, Vpc, to_records
+from collector.models import Account, Vpc, ipv4_span, to_records
 from tests.conftest import load_data
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -89,3 +92,27 @@ def test_a_vpc_listed_twice_is_kept_once() -> None:
     renamed = {**raw, "Tags": [{"Key": "Name", "Value": "later"}]}
     out = to_records([raw, renamed], account=ACCOUNT, region="us-east-1", now=NOW)
     assert [(v.VpcId, v.Name) for v in out.records] == [(raw["VpcId"], "later")]
+
+
+@given(
+    st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
+    | st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,4}){3}", fullmatch=True),
+    st.integers(0, 33) | st.sampled_from(["08", "", "-1"]),
+)
+@settings(max_examples=500)
+def test_the_fast_cidr_check_agrees_with_ipaddress(address: str, prefix: int | str) -> None:
+    # The fast path must accept exactly the canonical networks, and never let a bad one in.
+    cidr = f"{address}/{prefix}"
+    try:
+        net = ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError:
+        net = None
+    try:
+        span = ipv4_span(cidr)
+    except ValueError:
+        span = None
+    if span is not None:
+        assert net is not None and str(net) == cidr
+        assert span == (int(net.network_address), int(net.broadcast_address))
+    elif net is not None:
+        assert str(net) != cidr  # accepted by ipaddress only in a non-canonical spelling
