@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -113,6 +113,9 @@ class RunSummary:
     records: list[Vpc] = field(default_factory=list)
     connectivity: list[Connectivity] = field(default_factory=list)
     route_tables: list[TgwRouteTable] = field(default_factory=list)
+    # A full write run's one read of the table after its writes (departed marks and released
+    # reservations applied): the findings audit uses it instead of reading the table again.
+    inventory: Items | None = None
 
     @property
     def targets(self) -> int:
@@ -367,20 +370,11 @@ class TableSink:
 
     def finish(self, s: RunSummary, everyone: list[Account]) -> None:
         """Departed accounts (full runs), released reservations, and the final write stats."""
+        inventory = None
         try:
             # A run cut short (deadline, interrupt) leaves the departed-account sweep to the next.
             if s.full_org and not self.opts.stop() and not self.opts.interrupted():
-                marked, bad = _mark_departed(
-                    self.ddb,
-                    self.table,
-                    self.writer,
-                    {a.id: a for a in everyone},
-                    self.opts.clock(),
-                    self.retention,
-                    self.opts.retry,
-                )
-                s.marked_deleted += marked
-                s.unreadable_items.extend(u for u in bad if u not in s.unreadable_items)
+                inventory = self._sweep(s, {a.id: a for a in everyone})
         finally:
             stats = self.writer.close()
             with self._held_lock:
@@ -403,6 +397,38 @@ class TableSink:
                 log.error("could not release reservation %s: %s", cidr, code)
                 s.write_failures += 1
                 s.write_errors[code] = s.write_errors.get(code, 0) + 1
+        if inventory is not None and not s.write_failures:
+            # Only a view every write landed in may stand for the table.
+            released = set(s.reservations_released)
+            inventory.reservations = [r for r in inventory.reservations if r.cidr not in released]
+            s.inventory = inventory
+
+    def _sweep(self, s: RunSummary, org: dict[str, Account]) -> Items:
+        """Read the whole table once, mark the live items of departed accounts, and return the
+        table as it stands after those marks (for the findings audit)."""
+        # Writes for this run must be settled before we read the table back.
+        self.writer.flush()
+        try:
+            # Read everything first, then write: a retried read never double-counts.
+            items = self.opts.retry.call(
+                load_items, self.ddb, self.table, VPCS | RESERVATIONS | CONNECTIONS
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise FatalError(f"cannot read table {self.table}: {error_code(exc)}") from None
+        marked = departed_marks(items.vpcs, org, self.opts.clock(), self.retention)
+        self.writer.add_all(to_item(v) for v in marked.values())
+        items.vpcs = [marked.get(v.key, v) for v in items.vpcs]
+        s.marked_deleted += len(marked)
+        # As before the reads were merged: unreadable items of departed accounts are this
+        # run's (the others were reported by their account's own query, or by the audit).
+        s.unreadable_items.extend(
+            u
+            for u in items.unreadable
+            if u.VpcId.startswith("vpc-")
+            and departed_reason(u.OwnerId, org) is not None
+            and u not in s.unreadable_items
+        )
+        return items
 
     def _lease(self, account_id: str) -> None:
         """Take the account's lease, waiting up to `lease_wait` seconds; raise LeaseHeld."""
@@ -615,6 +641,18 @@ def mark_accounts_gone(
     return marked
 
 
+def departed_marks(
+    vpcs: Iterable[Vpc], org: Mapping[str, Account], now: datetime, retention_days: int
+) -> dict[tuple[str, str], Vpc]:
+    """Pure: the live VPCs of accounts that left the org or are no longer ACTIVE, marked."""
+    out = {}
+    for vpc in vpcs:
+        reason = None if vpc.Deleted else departed_reason(vpc.OwnerId, org)
+        if reason is not None:
+            out[vpc.key] = mark_deleted(vpc, now=now, reason=reason, retention_days=retention_days)
+    return out
+
+
 def _mark_departed(
     ddb: DynamoDBClient,
     table: str,
@@ -638,12 +676,7 @@ def _mark_departed(
                 continue
             if departed_reason(raw.get("OwnerId", {}).get("S", ""), org) is not None:
                 items.add(raw, VPCS)  # reservations and bookkeeping items are passed over
-        out = []
-        for vpc in items.vpcs:
-            reason = departed_reason(vpc.OwnerId, org)
-            assert reason is not None
-            out.append(mark_deleted(vpc, now=now, reason=reason, retention_days=retention_days))
-        return out, items.unreadable
+        return list(departed_marks(items.vpcs, org, now, retention_days).values()), items.unreadable
 
     try:
         # Read everything first, then write: a retried read never double-counts.
@@ -662,6 +695,7 @@ def run_audit(
     include_default: bool = False,
     severity: str | None = None,
     options: RunOptions | None = None,
+    inventory: Items | None = None,
 ) -> tuple[Audit, RunSummary | None]:
     """Audit the table (or, with `live`, a fresh in-memory collection that writes nothing).
 
@@ -678,7 +712,7 @@ def run_audit(
             route_tables=summary.route_tables,
         )
     else:
-        items = read_inventory(config, opts.session, opts.retry)
+        items = inventory or read_inventory(config, opts.session, opts.retry)
     audit = build_audit(
         items.vpcs,
         config.reserved_cidrs,
@@ -1005,7 +1039,9 @@ def remember_findings(
         return None
     try:
         if audit is None:
-            audit, _ = run_audit(config, accounts=accounts, options=options)
+            audit, _ = run_audit(
+                config, accounts=accounts, options=options, inventory=summary.inventory
+            )
         record = record_findings(config, audit, options, accounts=accounts, topic=topic)
     except (ClientError, BotoCoreError, FatalError, TableMissingError) as exc:
         code = error_code(exc)

@@ -6,9 +6,12 @@ from typing import Any
 
 import pytest
 
+from collector.analysis.findings import current_findings
 from collector.models import TargetStatus
+from collector.runner import RunOptions, dynamodb_client, remember_findings, run, run_audit
+from collector.store import known_findings
 from tests.faults import Faults
-from tests.integration.conftest import REGIONS, Org, now
+from tests.integration.conftest import FAST_RETRY, REGIONS, Org, now
 
 SCANNED = ("management", "workload-a", "workload-b", "sandbox")
 
@@ -258,6 +261,31 @@ def test_suspended_account_items_marked_on_full_run(org: Org) -> None:
     table = org.table()
     assert {table[k].DeletedReason for k in ours} == {"account-suspended"}
     assert all(not v.Deleted for k, v in table.items() if k[1] != acct)
+
+
+def test_a_full_collect_reads_the_table_once_and_its_findings_match_a_fresh_audit(
+    org: Org,
+) -> None:
+    # Issue 16 observation 2: the departed-account sweep and the findings audit each read the
+    # whole table. One read now serves both, with the sweep's marks applied to what it read.
+    org.run(at=now(1))
+    acct = org.accounts["workload-b"]
+    org.session.client("organizations").close_account(AccountId=acct)
+    opts = RunOptions(session=org.session, retry=FAST_RETRY, clock=lambda: now(2))
+    scans: list[str] = []
+    org.session.events.register("before-call.dynamodb.Scan", lambda **_: scans.append("x"))
+    summary = run(org.config(), opts)
+    remember_findings(org.config(), summary, opts)
+    assert summary.marked_deleted > 0 and summary.exit_code == 0
+    assert len(scans) == 1  # one page at this size: the whole table was read once
+    # What was recorded is what a fresh read of the table finds.
+    audit, _ = run_audit(org.config(), options=opts)
+    ddb = dynamodb_client(org.session, org.config())
+    assert set(known_findings(ddb, "VPCTracker")[1]) == set(current_findings(audit))
+    assert summary.findings is not None and summary.findings["known"] == len(
+        current_findings(audit)
+    )
+    assert not any(acct in key for key in current_findings(audit))
 
 
 def test_account_and_region_narrowing(org: Org) -> None:
