@@ -17,7 +17,7 @@ ACCOUNTS ?=
 REGIONS  ?= 17
 VPCS     ?= 1-2
 LATENCY  ?= 0.1
-WORKERS  ?= 32
+WORKERS  ?= 64
 STAMP_BENCH := $(VENV)/.stamp-bench
 
 .PHONY: help demo test check lint typecheck unit soak dynalite package bench bench-plot report-screenshot clean

@@ -142,7 +142,7 @@ class TableConfig(_Strict):
 class ScanConfig(_Strict):
     """How the fan-out runs."""
 
-    max_workers: Annotated[int, Field(ge=1, le=256)] = 32
+    max_workers: Annotated[int, Field(ge=1, le=256)] = 64
     # How long a run waits for an account another run is collecting before it reports that
     # account failed (LeaseHeld) rather than race it.
     lease_wait_seconds: Annotated[int, Field(ge=0, le=900)] = 60

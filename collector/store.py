@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 import logging
+import queue
 import random
 import threading
 import time
@@ -361,13 +362,83 @@ def query_account(client: DynamoDBClient, table: str, account_id: str) -> Items:
     return out
 
 
-def scan_items(client: DynamoDBClient, table: str) -> Iterator[dict[str, Any]]:
+# Whole-table reads run this many Scan segments side by side: one segment's page is on the wire
+# while another's is decoded (measured in docs/benchmarks.md).
+SCAN_SEGMENTS = 4
+_END = object()  # a segment's last page was handed over
+
+
+def scan_items(
+    client: DynamoDBClient, table: str, segments: int = SCAN_SEGMENTS
+) -> Iterator[dict[str, Any]]:
     """Stream every item of the table, page by page (raw AttributeValue maps).
 
     Strongly consistent: readers run right after a collection and must see what it wrote.
+    The `segments` parallel segments hand their pages over through a short queue, so memory
+    holds a few pages, not the table; a failed segment fails the whole read (its exception is
+    raised here) and a reader that stops early stops the segments.
     """
-    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        yield from page["Items"]
+    scan = _SegmentedScan(client, table, segments)
+    try:
+        yield from scan.items()
+    finally:
+        scan.close()
+
+
+class _SegmentedScan:
+    """The reader threads of one `scan_items` and the queue of pages they fill."""
+
+    def __init__(self, client: DynamoDBClient, table: str, segments: int) -> None:
+        self.client, self.table, self.segments = client, table, segments
+        self.pages: queue.Queue[Any] = queue.Queue(maxsize=2 * segments)
+        self.stop = threading.Event()
+        self.readers = [
+            threading.Thread(target=self._read, args=(n,), name=f"scan-{n}", daemon=True)
+            for n in range(segments)
+        ]
+        for t in self.readers:
+            t.start()
+
+    def items(self) -> Iterator[dict[str, Any]]:
+        """The items of every segment, in the order their pages arrive."""
+        finished = 0
+        while finished < self.segments:
+            value = self.pages.get()
+            if value is _END:
+                finished += 1
+            elif isinstance(value, BaseException):
+                raise value
+            else:
+                yield from value
+
+    def close(self) -> None:
+        """Stop the segments (a reader may stop early) and wait for their threads."""
+        self.stop.set()
+        for t in self.readers:
+            t.join()
+
+    def _hand_over(self, value: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.pages.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self, segment: int) -> None:
+        try:
+            for page in self.client.get_paginator("scan").paginate(
+                TableName=self.table,
+                ConsistentRead=True,
+                Segment=segment,
+                TotalSegments=self.segments,
+            ):
+                if not self._hand_over(page["Items"]):
+                    return
+            self._hand_over(_END)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the reading thread
+            self._hand_over(exc)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from collector.store import (
     query_account,
     release_lease,
     reservation_item,
+    scan_items,
     to_item,
 )
 from tests.conftest import load_data
@@ -102,6 +103,10 @@ def _read_both_ways(plain: Any, fast: Any) -> None:
 
     assert everything(fast) == everything(plain)
     assert len(everything(fast)) == len(items)
+    # Parallel segments: every item exactly once, whatever the segment count.
+    for segments in (1, 3, 4):
+        key = lambda i: i["VpcId"]["S"]  # noqa: E731
+        assert sorted(scan_items(fast, "VPCTracker-fast", segments), key=key) == everything(plain)
     mine = query_account(fast, "VPCTracker-fast", "111111111111")
     assert mine == query_account(plain, "VPCTracker-fast", "111111111111")
     assert sorted(v.VpcId for v in mine.vpcs) == sorted(v.VpcId for v in vpcs)

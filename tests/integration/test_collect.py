@@ -9,7 +9,7 @@ import pytest
 from collector.analysis.findings import current_findings
 from collector.models import TargetStatus
 from collector.runner import RunOptions, dynamodb_client, remember_findings, run, run_audit
-from collector.store import known_findings
+from collector.store import SCAN_SEGMENTS, known_findings
 from tests.faults import Faults
 from tests.integration.conftest import FAST_RETRY, REGIONS, Org, now
 
@@ -272,12 +272,17 @@ def test_a_full_collect_reads_the_table_once_and_its_findings_match_a_fresh_audi
     acct = org.accounts["workload-b"]
     org.session.client("organizations").close_account(AccountId=acct)
     opts = RunOptions(session=org.session, retry=FAST_RETRY, clock=lambda: now(2))
-    scans: list[str] = []
-    org.session.events.register("before-call.dynamodb.Scan", lambda **_: scans.append("x"))
+    scans: list[int] = []  # the segment of each first page: one entry per segment per pass
+
+    def first_pages(params: dict[str, Any], **_: Any) -> None:
+        if "ExclusiveStartKey" not in params:
+            scans.append(params.get("Segment", 0))
+
+    org.session.events.register("before-parameter-build.dynamodb.Scan", first_pages)
     summary = run(org.config(), opts)
     remember_findings(org.config(), summary, opts)
     assert summary.marked_deleted > 0 and summary.exit_code == 0
-    assert len(scans) == 1  # one page at this size: the whole table was read once
+    assert sorted(scans) == list(range(SCAN_SEGMENTS))  # the whole table, read once
     # What was recorded is what a fresh read of the table finds.
     audit, _ = run_audit(org.config(), options=opts)
     ddb = dynamodb_client(org.session, org.config())

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from collector.config import Config
 from collector.runner import RunOptions, dynamodb_client, run
@@ -151,6 +152,33 @@ def test_an_unreadable_item_of_an_account_does_not_stop_the_run(org: Org) -> Non
     assert summary.failures == [] and summary.ok == 8
     # Left exactly as it was: not marked deleted, not rewritten.
     assert stored_item(org, f"vpc-{99:017x}")["CidrBlock"] == {"S": "not-a-cidr"}
+
+
+def test_a_failed_scan_segment_fails_the_whole_read_and_a_reader_may_stop_early(org: Org) -> None:
+    # Whole-table reads run parallel segments; a table read missing one segment's items would
+    # make ranges look free, so one segment's error is the read's error.
+    org.run(at=now(1))
+    ddb = dynamodb_client(org.session, org.config())
+
+    def fail_segment_2(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Segment") == 2:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "Scan")
+
+    ddb.meta.events.register("before-parameter-build.dynamodb.Scan", fail_segment_2)
+    with pytest.raises(ClientError, match="InternalServerError"):
+        list(scan_items(ddb, "VPCTracker", segments=4))
+    ddb.meta.events.unregister("before-parameter-build.dynamodb.Scan", fail_segment_2)
+    # A reader that stops after one item leaves no segment thread behind.
+    before = threading.active_count()
+    reader = scan_items(ddb, "VPCTracker", segments=4)
+    assert next(reader)
+    reader.close()
+    assert threading.active_count() == before
+    assert (
+        len(list(scan_items(ddb, "VPCTracker", segments=4)))
+        == len(list(scan_items(ddb, "VPCTracker", segments=1)))
+        > 10
+    )
 
 
 # ---------------------------------------------------------------------------------------------

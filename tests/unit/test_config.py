@@ -96,7 +96,7 @@ def test_defaults_and_normalisation() -> None:
     cfg = parse_config({"reserved_cidrs": [{"cidr": "2001:DB8::/32", "name": "v6"}]})
     assert cfg.organization.role_name == "VPCTrackerReadOnly"
     assert cfg.regions == "all"
-    assert cfg.scan.max_workers == 32
+    assert cfg.scan.max_workers == 64
     assert cfg.home_region == cfg.table.region == "us-east-1"
     assert cfg.reserved_cidrs[0].cidr == "2001:db8::/32"
 
