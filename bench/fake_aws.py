@@ -308,6 +308,11 @@ class Server:
                 self._scan_rows[(total, seg)] = rows
         start = int((req.get("ExclusiveStartKey") or {}).get("n", {}).get("N", 0))
         page = rows[start : start + PAGE]
+        if "ProjectionExpression" in req:
+            # Pages stay as long: DynamoDB's 1 MB page limit counts the data read, not returned.
+            names = req.get("ExpressionAttributeNames", {})
+            keep = {names.get(t.strip(), t.strip()) for t in req["ProjectionExpression"].split(",")}
+            page = [{k: v for k, v in i.items() if k in keep} for i in page]
         out: dict[str, Any] = {"Items": page, "Count": len(page), "ScannedCount": len(page)}
         if start + PAGE < len(rows):
             out["LastEvaluatedKey"] = {"n": {"N": str(start + PAGE)}}

@@ -198,6 +198,10 @@ def measure(
     return out
 
 
+# A 1 MB Scan page inside one region: tens of milliseconds.
+READ_PAGE_LATENCY_S = 0.02
+
+
 def read_path(n: int, latency: float) -> dict[str, Any]:
     """`audit` and `allocate` on a table of n VPC items (filled at no latency, read at
     `latency` per request): the table read every report and allocation starts with."""
@@ -255,6 +259,7 @@ def analysis(
         out[f"brute_force_{brute}_s"] / max(out[f"overlap_{brute}_s"], 1e-6)
     )
     out.update(report_and_lookup(max(sizes[:2])))
+    out.update(read_path(max(sizes[:2]), READ_PAGE_LATENCY_S))
     used = [ipaddress.IPv4Network(((10 << 24) | (i << 8), 24)) for i in range(50_000)]
     random.Random(1).shuffle(used)
     t0 = time.perf_counter()

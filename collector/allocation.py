@@ -15,6 +15,7 @@ from collector.config import ConfigError, ReservedCidr
 from collector.errors import FatalError, RetryPolicy
 from collector.models import Connectivity, Reservation, TgwRouteTable, Vpc
 from collector.store import (
+    BLOCK_ATTRIBUTES,
     CONNECTIONS,
     RESERVATIONS,
     VPCS,
@@ -113,8 +114,11 @@ def allocate(
     retry = retry or RetryPolicy()
     for attempt in range(max_attempts):
         version = retry.call(allocation_version, ddb, table) if reserve_for else 0
-        kinds = VPCS | RESERVATIONS | (CONNECTIONS if connected_to else frozenset())
-        items = retry.call(load_items, ddb, table, kinds)
+        if connected_to:
+            items = retry.call(load_items, ddb, table, VPCS | RESERVATIONS | CONNECTIONS)
+        else:
+            # Blocks only: VPCs decoded without their subnets and tags (never written back).
+            items = retry.call(load_items, ddb, table, VPCS | RESERVATIONS, BLOCK_ATTRIBUTES)
         if items.unreadable:
             # Its range might be in use: handing out blocks as if it were free is the one
             # wrong answer an allocator must never give.

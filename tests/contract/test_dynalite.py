@@ -20,6 +20,9 @@ from collector.config import Config
 from collector.models import Account, Subnet, to_records
 from collector.runner import RunOptions, read_inventory, run, run_audit
 from collector.store import (
+    BLOCK_ATTRIBUTES,
+    RESERVATIONS,
+    VPCS,
     BatchWriter,
     Lease,
     Reservation,
@@ -31,6 +34,7 @@ from collector.store import (
     fast_reads,
     list_reservations,
     load_inventory,
+    load_items,
     query_account,
     release_lease,
     reservation_item,
@@ -107,6 +111,12 @@ def _read_both_ways(plain: Any, fast: Any) -> None:
     for segments in (1, 3, 4):
         key = lambda i: i["VpcId"]["S"]  # noqa: E731
         assert sorted(scan_items(fast, "VPCTracker-fast", segments), key=key) == everything(plain)
+    # allocate's projection: blocks and lifecycle only, still decodable, reservations whole.
+    projected = list(scan_items(fast, "VPCTracker-fast", attributes=BLOCK_ATTRIBUTES))
+    assert all(set(i) <= set(BLOCK_ATTRIBUTES) for i in projected) and len(projected) == len(items)
+    blocks = load_items(fast, "VPCTracker-fast", VPCS | RESERVATIONS, BLOCK_ATTRIBUTES)
+    assert blocks.unreadable == [] and blocks.reservations == [r]
+    assert sorted(v.CidrBlocks for v in blocks.vpcs) == sorted(v.CidrBlocks for v in vpcs)
     mine = query_account(fast, "VPCTracker-fast", "111111111111")
     assert mine == query_account(plain, "VPCTracker-fast", "111111111111")
     assert sorted(v.VpcId for v in mine.vpcs) == sorted(v.VpcId for v in vpcs)
