@@ -32,7 +32,7 @@ def synthetic_vpcs(n: int, accounts: int = 1000) -> list[Vpc]:
                 Subnets=tuple(
                     Subnet(
                         SubnetId=f"subnet-{i:015x}{k:02x}",
-                        CidrBlock=f"{net}.{k * 128}/25",
+                        CidrBlock=f"{net}.{k * 64}/26",
                         AvailabilityZone=f"eu-west-1{'ab'[k]}",
                         AvailabilityZoneId=f"euw1-az{k + 1}",
                         AvailableIpAddressCount=100 + k,

@@ -20,7 +20,7 @@ from typing import Any
 from collector.analysis import Audit, IPNetwork, OverlapGroup, vpc_blocks
 from collector.analysis.headroom import usable
 from collector.config import ReservedCidr
-from collector.models import Reservation, Subnet, Vpc, iso
+from collector.models import Reservation, Subnet, Vpc, ipv4_span, iso
 from collector.report.text import by_severity
 from collector.safety import script_json
 
@@ -177,12 +177,11 @@ def _pools(vpcs: list[Vpc], reserved: list[ReservedCidr]) -> list[ipaddress.IPv4
     """The standard pools, then reserved ranges and /8s that hold VPCs outside them."""
     pools = list(STANDARD_POOLS)
     extra = [ipaddress.ip_network(r.cidr) for r in reserved]
-    extra += [
-        ipaddress.IPv4Network(c).supernet(new_prefix=8)
-        for v in vpcs
-        for c in v.CidrBlocks
-        if ipaddress.IPv4Network(c).prefixlen > 8
-    ]
+    # The /8s first, as integers: 100k blocks fall in a few dozen of them.
+    slash8s = {
+        ipv4_span(c)[0] >> 24 for v in vpcs for c in v.CidrBlocks if int(c.rpartition("/")[2]) > 8
+    }
+    extra += [ipaddress.IPv4Network((a << 24, 8)) for a in sorted(slash8s)]
     for net in extra:
         if net.version == 4 and _pool_for(net, pools) is None:
             pools.append(net)
@@ -194,12 +193,19 @@ class _Grids:
 
     def __init__(self, pools: list[ipaddress.IPv4Network]) -> None:
         self.pools = pools
+        self.spans = [(int(p.network_address), int(p.broadcast_address), p) for p in pools]
         self.grids: dict[ipaddress.IPv4Network, Pool] = {}
 
     def covered(self, net: IPNetwork) -> list[Cell]:
-        pool = _pool_for(net, self.pools)
-        if pool is None:
+        if net.version != 4:
             return []  # IPv6: not drawn
+        return self.cells(int(net.network_address), int(net.broadcast_address))
+
+    def cells(self, first: int, last: int) -> list[Cell]:
+        """The cells an IPv4 block [first, last] covers in the first pool holding it."""
+        pool = next((p for lo, hi, p in self.spans if lo <= first and last <= hi), None)
+        if pool is None:
+            return []
         if pool not in self.grids:
             prefix = min(32, pool.prefixlen + CELLS_PER_POOL_BITS)
             self.grids[pool] = Pool(
@@ -210,9 +216,7 @@ class _Grids:
         g = self.grids[pool]
         shift = 32 - g.cell_prefix
         base = int(pool.network_address)
-        first = (int(net.network_address) - base) >> shift
-        last = (int(net.broadcast_address) - base) >> shift
-        return g.cells[first : last + 1]
+        return g.cells[(first - base) >> shift : ((last - base) >> shift) + 1]
 
 
 def _used_pct(s: Subnet) -> float:
@@ -251,7 +255,7 @@ def map_pools(
                 "Default": "yes" if v.IsDefault else "",
                 "Subnets": subnets,
             }
-            for cell in grids.covered(ipaddress.IPv4Network(c)):
+            for cell in grids.cells(*ipv4_span(c)):
                 cell.vpcs.append(info)
                 cell.accounts.add(v.OwnerId)
     for r in reserved:
@@ -460,22 +464,24 @@ def _reservations_table(reservations: list[Reservation]) -> str:
 
 def _ipv6_table(vpcs: list[Vpc]) -> str:
     """IPv6 blocks by the /48 they fall in (Amazon hands out /56s; BYOIP pools are /48s)."""
-    by_pool: dict[ipaddress.IPv6Network, list[tuple[ipaddress.IPv6Network, Vpc]]] = defaultdict(
-        list
-    )
+    # (address, prefix length, block as stored, VPC) per /48: integer keys, and the stored
+    # (canonical) text, since comparing and printing IPv6Network objects is slow at 100k.
+    by_pool: dict[ipaddress.IPv6Network, list[tuple[int, int, str, Vpc]]] = defaultdict(list)
     for v in vpcs:
         for c in v.Ipv6CidrBlocks:
             net = ipaddress.IPv6Network(c)
-            by_pool[net.supernet(new_prefix=min(48, net.prefixlen))].append((net, v))
+            pool = net.supernet(new_prefix=min(48, net.prefixlen))
+            by_pool[pool].append((int(net.network_address), net.prefixlen, c, v))
     if not by_pool:
         return "<p>No IPv6 blocks.</p>"
     rows = []
-    for pool in sorted(by_pool):
-        for net, v in sorted(by_pool[pool], key=lambda x: (x[0], x[1].VpcId)):
-            search = f"{pool} {net} {v.VpcId} {v.OwnerId} {v.AccountName} {v.Name or ''}"
+    for pool in sorted(by_pool, key=lambda p: (int(p.network_address), p.prefixlen)):
+        pool_text = str(pool)
+        for _, _, block, v in sorted(by_pool[pool], key=lambda x: (x[0], x[1], x[3].VpcId)):
+            search = f"{pool_text} {block} {v.VpcId} {v.OwnerId} {v.AccountName} {v.Name or ''}"
             rows.append(
-                f'<tr data-search="{_e(search.lower())}"><td><code>{_e(pool)}</code></td>'
-                f"<td><code>{_e(net)}</code></td><td>{_e(v.VpcId)}</td>"
+                f'<tr data-search="{_e(search.lower())}"><td><code>{_e(pool_text)}</code></td>'
+                f"<td><code>{_e(block)}</code></td><td>{_e(v.VpcId)}</td>"
                 f"<td>{_e(v.OwnerId)} {_e(v.AccountName)}</td><td>{_e(v.Region)}</td>"
                 f"<td>{_e(v.Name or '')}</td></tr>"
             )
