@@ -238,6 +238,8 @@ class Server:
         # Scan order, computed once per table version: sorting 100k items for every page
         # would spend the shared cores on the fake rather than on the client measured.
         self._scan_rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self.by_owner: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._query_rows: dict[str, list[dict[str, Any]]] = {}
         self.rng = random.Random(0)
 
     def dynamodb(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
@@ -255,9 +257,9 @@ class Server:
             if op == "PutItem":
                 if _size(req["Item"]) > MAX_ITEM:
                     return _error("ValidationException", "Item size has exceeded the maximum")
-                self.items[key] = req["Item"]
+                self._put(key, req["Item"])
             elif op == "DeleteItem":
-                self.items.pop(key, None)
+                self._delete(key)
             elif op == "GetItem" and key in self.items:
                 out = {"Item": self.items[key]}
             return json.dumps(out), "application/x-amz-json-1.0", 200
@@ -282,22 +284,26 @@ class Server:
             if self.unprocessed and self.rng.random() < self.unprocessed:
                 left.append(r)
             elif "PutRequest" in r:
-                self.items[key] = r["PutRequest"]["Item"]
+                self._put(key, r["PutRequest"]["Item"])
             else:
-                self.items.pop(key, None)
+                self._delete(key)
         if left and len(left) == len(requests):
-            self.items[keys[0]] = requests[0]["PutRequest"]["Item"]  # some progress, always
+            self._put(keys[0], requests[0]["PutRequest"]["Item"])  # some progress, always
             left = left[1:]
         out = {"UnprocessedItems": {table: left} if left else {}}
         return json.dumps(out), "application/x-amz-json-1.0", 200
 
     def read(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
         if op == "Query":
+            # The owner index: per owner, and sorted once per change of that owner's items
+            # (filtering the whole table for every page would put the fake on the clock).
             owner = req["ExpressionAttributeValues"][":o"]["S"]
-            rows = sorted(
-                (i for (v, o), i in self.items.items() if o == owner and "Region" in i),
-                key=lambda i: i["Region"]["S"],
-            )
+            if owner not in self._query_rows:
+                self._query_rows[owner] = sorted(
+                    (i for i in self.by_owner.get(owner, {}).values() if "Region" in i),
+                    key=lambda i: i["Region"]["S"],
+                )
+            rows = self._query_rows[owner]
         else:
             total, seg = req.get("TotalSegments", 1), req.get("Segment", 0)
             rows = self._scan_rows.get((total, seg), [])
@@ -317,6 +323,16 @@ class Server:
         if start + PAGE < len(rows):
             out["LastEvaluatedKey"] = {"n": {"N": str(start + PAGE)}}
         return json.dumps(out), "application/x-amz-json-1.0", 200
+
+    def _put(self, key: tuple[str, str], item: dict[str, Any]) -> None:
+        self.items[key] = item
+        self.by_owner.setdefault(key[1], {})[key] = item
+        self._query_rows.pop(key[1], None)
+
+    def _delete(self, key: tuple[str, str]) -> None:
+        self.items.pop(key, None)
+        self.by_owner.get(key[1], {}).pop(key, None)
+        self._query_rows.pop(key[1], None)
 
     @staticmethod
     def _key(item: dict[str, Any]) -> tuple[str, str]:

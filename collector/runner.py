@@ -712,7 +712,9 @@ def run_audit(
             route_tables=summary.route_tables,
         )
     else:
-        items = inventory or read_inventory(config, opts.session, opts.retry)
+        items = (
+            inventory if inventory is not None else read_inventory(config, opts.session, opts.retry)
+        )
     audit = build_audit(
         items.vpcs,
         config.reserved_cidrs,
