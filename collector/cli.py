@@ -30,7 +30,7 @@ from collector.config import (
     check_region,
     load_config,
 )
-from collector.errors import FatalError, error_code, error_message
+from collector.errors import FatalError, MalformedResponse, error_code, error_message
 from collector.models import iso, utc_now
 from collector.report import (
     render,
@@ -551,7 +551,7 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
             f"table {exc} not found: create it with `vpctracker init-table`, "
             "then fill it with `vpctracker collect`"
         )
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, MalformedResponse) as exc:
         return _fail(f"{error_code(exc)}: {error_message(exc)}")
     except KeyboardInterrupt:
         sys.stderr.write("vpctracker: interrupted\n")

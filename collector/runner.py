@@ -24,7 +24,7 @@ from collector.analysis.lookup import BlockIndex, LookupResult, lookup
 from collector.analysis.overlaps import IPNetwork
 from collector.config import Config, ConfigError
 from collector.credentials import AssumedRoles, member_session, partition_of
-from collector.errors import FatalError, RetryPolicy, error_code, error_message
+from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code, error_message
 from collector.lifecycle import changes, departed_reason, expires_at, mark_deleted, plan_target
 from collector.models import (
     Account,
@@ -413,7 +413,7 @@ class TableSink:
             items = self.opts.retry.call(
                 load_items, self.ddb, self.table, VPCS | RESERVATIONS | CONNECTIONS
             )
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, MalformedResponse) as exc:
             raise FatalError(f"cannot read table {self.table}: {error_code(exc)}") from None
         marked = departed_marks(items.vpcs, org, self.opts.clock(), self.retention)
         self.writer.add_all(to_item(v) for v in marked.values())
@@ -746,7 +746,7 @@ def read_inventory(
     try:
         retry.call(check_table, ddb, config.table.name)
         items = retry.call(load_items, ddb, config.table.name, VPCS | RESERVATIONS | CONNECTIONS)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, MalformedResponse) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     return items
 

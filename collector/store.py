@@ -20,7 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from collector.errors import RetryPolicy, error_code, error_message
+from collector.errors import MalformedResponse, RetryPolicy, error_code, error_message
 from collector.models import (
     Connectivity,
     Reservation,
@@ -285,6 +285,18 @@ def is_vpc_item(item: Mapping[str, Any]) -> bool:
 READ_OPERATIONS = ("Scan", "Query")
 
 
+def page_items(page: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A Scan or Query page's items; MalformedResponse (retried) for an answer without them.
+
+    botocore's JSON parser reads a proxy's HTML page with status 200 as an answer holding only
+    a `message`: taken as an empty page, it would make a table look empty and ranges free.
+    """
+    items = page.get("Items")
+    if not isinstance(items, list):
+        raise MalformedResponse("DynamoDB read answer has no Items list")
+    return items
+
+
 def _items_as_json(
     response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
 ) -> None:
@@ -297,7 +309,10 @@ def _items_as_json(
     """
     if response_dict.get("status_code") != 200 or not response_dict.get("body"):
         return
-    body = json.loads(response_dict["body"])
+    try:
+        body = json.loads(response_dict["body"])
+    except ValueError:
+        return  # a proxy's page with status 200: botocore's parser names it (and we retry)
     if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
         return
     customized_response_dict["Items"] = body.pop("Items")
@@ -357,7 +372,7 @@ def query_account(client: DynamoDBClient, table: str, account_id: str) -> Items:
         ExpressionAttributeValues={":o": {"S": account_id}},
     )
     for page in pages:
-        for raw in page["Items"]:
+        for raw in page_items(page):
             out.add(raw, VPCS)
     return out
 
@@ -459,7 +474,7 @@ class _SegmentedScan:
                 TotalSegments=self.segments,
                 **self.projection,
             ):
-                if not self._hand_over(page["Items"]):
+                if not self._hand_over(page_items(page)):
                     return
             self._hand_over(_END)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the reading thread
@@ -818,7 +833,7 @@ def list_reservations(client: DynamoDBClient, table: str) -> Items:
         ExpressionAttributeValues={":o": {"S": RESERVATION_OWNER}},
     )
     for page in pages:
-        for raw in page["Items"]:
+        for raw in page_items(page):
             out.add(raw, RESERVATIONS)
     return out
 
@@ -1043,7 +1058,7 @@ def query_changes(client: DynamoDBClient, table: str, since: str, until: str) ->
         },
     )
     for page in pages:
-        for raw in page["Items"]:
+        for raw in page_items(page):
             out.add(raw, CHANGES)
     return out
 
@@ -1074,7 +1089,7 @@ def known_findings(client: DynamoDBClient, table: str) -> tuple[bool, dict[str, 
         ExpressionAttributeValues={":o": _s(FINDING_OWNER)},
     )
     for page in pages:
-        for raw in page["Items"]:
+        for raw in page_items(page):
             if "Finding" in raw:
                 fid, finding = finding_from_item(raw)
                 known[fid] = finding

@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from collector.cli import main
 from collector.config import Config
+from collector.errors import MalformedResponse
 from collector.models import Account, Subnet, to_records
 from collector.runner import RunOptions, read_inventory, run, run_audit
 from collector.store import (
@@ -42,6 +43,7 @@ from collector.store import (
     to_item,
 )
 from tests.conftest import load_data
+from tests.factories import make_vpc
 from tests.integration.conftest import FAST_RETRY, build_org
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -124,6 +126,27 @@ def _read_both_ways(plain: Any, fast: Any) -> None:
     with pytest.raises(ClientError) as err:
         fast.scan(TableName="VPCTracker-absent")
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_read_page_that_is_not_json_is_a_malformed_answer_not_an_empty_table(
+    dynalite_url: str,
+) -> None:
+    # A proxy answering 200 with an HTML page: botocore reads it as an answer with no Items.
+    # Taken as an empty page the table would look empty and its ranges free; the JSON hook must
+    # not turn it into a bare ValueError (a traceback) either. One bounded error instead.
+    ddb = boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
+    create_table(ddb, "VPCTracker-proxy", ttl=False)
+
+    def proxy_page(response_dict: dict[str, Any], **_: Any) -> None:
+        response_dict["body"] = b"<html>Please log in</html>"
+
+    ddb.meta.events.register("before-parse.dynamodb.Scan", proxy_page)
+    fast_reads(ddb)
+    ddb.put_item(TableName="VPCTracker-proxy", Item=to_item(make_vpc(1, "10.1.0.0/16")))
+    with pytest.raises(MalformedResponse):
+        list(scan_items(ddb, "VPCTracker-proxy"))
+    with pytest.raises(MalformedResponse):
+        load_items(ddb, "VPCTracker-proxy", VPCS)
 
 
 def test_fast_reads_return_exactly_what_botocore_parses(dynalite_url: str) -> None:
