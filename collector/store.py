@@ -312,7 +312,9 @@ def _items_as_json(
     try:
         body = json.loads(response_dict["body"])
     except ValueError:
-        return  # a proxy's page with status 200: botocore's parser names it (and we retry)
+        # A proxy's page with status 200: left to botocore, which reads it as an answer
+        # without Items; `page_items` then raises MalformedResponse (retried).
+        return
     if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
         return
     customized_response_dict["Items"] = body.pop("Items")
