@@ -48,6 +48,15 @@ EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 HUB = "000000000001"
 
 
+def _project(item: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
+    """The item as a `ProjectionExpression` (top-level names only) returns it."""
+    if "ProjectionExpression" not in req:
+        return item
+    names = req.get("ExpressionAttributeNames", {})
+    keep = {names.get(t.strip(), t.strip()) for t in req["ProjectionExpression"].split(",")}
+    return {k: v for k, v in item.items() if k in keep}
+
+
 class Org:
     """The generated organization: deterministic ids, CIDRs, tags, subnets and VPC counts.
 
@@ -251,6 +260,8 @@ class Server:
             self._scan_rows.clear()
         if op == "BatchWriteItem":
             return self.batch_write(req)
+        if op == "BatchGetItem":
+            return self.batch_get(req)
         if op in ("PutItem", "DeleteItem", "GetItem", "UpdateItem"):
             key = self._key(req.get("Item") or req.get("Key") or {})
             out: dict[str, Any] = {}
@@ -293,6 +304,14 @@ class Server:
         out = {"UnprocessedItems": {table: left} if left else {}}
         return json.dumps(out), "application/x-amz-json-1.0", 200
 
+    def batch_get(self, req: dict[str, Any]) -> tuple[str, str, int]:
+        ((table, spec),) = req["RequestItems"].items()
+        if not 1 <= len(spec["Keys"]) <= 100:
+            return _error("ValidationException", "Too many items requested for the BatchGetItem")
+        found = [self.items[k] for k in map(self._key, spec["Keys"]) if k in self.items]
+        found = [_project(i, spec) for i in found]
+        return json.dumps({"Responses": {table: found}}), "application/x-amz-json-1.0", 200
+
     def read(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
         if op == "Query":
             # The owner index: per owner, and sorted once per change of that owner's items
@@ -314,11 +333,8 @@ class Server:
                 self._scan_rows[(total, seg)] = rows
         start = int((req.get("ExclusiveStartKey") or {}).get("n", {}).get("N", 0))
         page = rows[start : start + PAGE]
-        if "ProjectionExpression" in req:
-            # Pages stay as long: DynamoDB's 1 MB page limit counts the data read, not returned.
-            names = req.get("ExpressionAttributeNames", {})
-            keep = {names.get(t.strip(), t.strip()) for t in req["ProjectionExpression"].split(",")}
-            page = [{k: v for k, v in i.items() if k in keep} for i in page]
+        # Pages stay as long with a projection: DynamoDB's 1 MB page limit counts the data read.
+        page = [_project(i, req) for i in page]
         out: dict[str, Any] = {"Items": page, "Count": len(page), "ScannedCount": len(page)}
         if start + PAGE < len(rows):
             out["LastEvaluatedKey"] = {"n": {"N": str(start + PAGE)}}

@@ -18,7 +18,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import Audit, Connections, OverlapGroup, build_audit, vpc_blocks
-from collector.analysis.findings import current_findings, involving
+from collector.analysis.findings import iter_findings
 from collector.analysis.headroom import HeadroomLimits
 from collector.analysis.lookup import BlockIndex, LookupResult, lookup
 from collector.analysis.overlaps import IPNetwork
@@ -58,6 +58,7 @@ from collector.store import (
     delete_items,
     delete_reservation,
     fast_reads,
+    finding_bodies,
     finding_item,
     finding_key,
     known_findings,
@@ -971,8 +972,9 @@ def run_lookup(
 class FindingsRecord:
     """What recording the findings of a write run did."""
 
-    new: list[dict[str, Any]] = field(default_factory=list)
+    new: list[dict[str, Any]] = field(default_factory=list)  # to announce (none on a baseline)
     resolved: list[dict[str, Any]] = field(default_factory=list)
+    new_count: int = 0
     first_baseline: bool = False
     known: int = 0
     notified: int = 0
@@ -994,30 +996,51 @@ def record_findings(
     opts = options
     ddb = dynamodb_client(opts.session or boto3.Session(), config)
     table = config.table.name
-    baseline, known = opts.retry.call(known_findings, ddb, table)
-    current = current_findings(audit)
-    if accounts:
-        current, known = involving(current, accounts), involving(known, accounts)
-    out = FindingsRecord(
-        new=[f for k, f in current.items() if k not in known],
-        resolved=[f for k, f in known.items() if k not in current],
-        first_baseline=not baseline,
-        known=len(current),
+    now = opts.clock()
+    retention = config.table.deleted_retention_days
+    expires = expires_at(now, retention)
+    # An item still standing is written again once half its TTL has passed, so DynamoDB never
+    # deletes a finding (or the baseline) that stands: it would be announced a second time.
+    refresh_before = int(now.timestamp()) + retention * 86400 // 2
+    wanted = list(accounts) or None
+    known = opts.retry.call(
+        known_findings, ddb, table, accounts=wanted, refresh_before=refresh_before
     )
-    expires = expires_at(opts.clock(), config.table.deleted_retention_days)
+    out = FindingsRecord(first_baseline=not known.baseline)
+    unmatched = known.ids  # emptied as this run's findings are matched: what is left resolved
+    matched: set[str] = set()
     with BatchWriter(ddb, table, retry=opts.retry) as writer:
-        writer.add_all(finding_item(k, f, expires) for k, f in current.items() if k not in known)
-        if not baseline:
-            writer.add(baseline_item(iso(opts.clock()), expires))
+        for fid, build, _ in iter_findings(audit, wanted):
+            if fid in unmatched:
+                unmatched.discard(fid)
+                matched.add(fid)
+                if fid in known.rewrite:
+                    writer.add(finding_item(fid, build(), expires))
+            elif fid not in matched:
+                matched.add(fid)
+                body = build()
+                out.new_count += 1
+                if known.baseline:  # the first recording announces one message, not each
+                    out.new.append(body)
+                writer.add(finding_item(fid, body, expires))
+        if not known.baseline or (known.baseline_expires or 0) < refresh_before:
+            writer.add(baseline_item(iso(now), expires))
     if writer.stats.failed:
         raise FatalError(f"{writer.stats.failed} known-finding items could not be written")
-    opts.retry.call(delete_items, ddb, table, [finding_key(k) for k in known if k not in current])
+    out.known = len(matched)
+    stored = {fid: known.bodies[fid] for fid in unmatched if fid in known.bodies}
+    stored.update(
+        opts.retry.call(finding_bodies, ddb, table, [f for f in unmatched if f not in stored])
+    )
+    # One resolved meanwhile by another run is gone from the table: that run announced it.
+    out.resolved = [stored[fid] for fid in sorted(unmatched) if fid in stored]
+    opts.retry.call(delete_items, ddb, table, [finding_key(k) for k in unmatched])
     if topic:
         sns = (opts.session or boto3.Session()).client(
             "sns", region_name=topic.split(":")[3] or config.table.region
         )
         if out.first_baseline:
-            out.notified = publish_baseline(sns, topic, len(current), opts.retry)
+            out.notified = publish_baseline(sns, topic, out.known, opts.retry)
         else:
             out.notified = publish(sns, topic, out.new, out.resolved, opts.retry)
     return out
@@ -1053,7 +1076,7 @@ def remember_findings(
         return None
     summary.findings = {
         "known": record.known,
-        "new": len(record.new),
+        "new": record.new_count,
         "resolved": len(record.resolved),
         "first_baseline": record.first_baseline,
         "notified": record.notified,

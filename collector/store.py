@@ -20,7 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from collector.errors import MalformedResponse, RetryPolicy, error_code, error_message
+from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code, error_message
 from collector.models import (
     Connectivity,
     Reservation,
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 OWNER_INDEX = "OwnerRegionIndex"
 TTL_ATTRIBUTE = "ExpiresAt"
 BATCH_SIZE = 25  # BatchWriteItem's hard limit
+BATCH_GET_SIZE = 100  # BatchGetItem's
 
 
 class TableMissingError(Exception):
@@ -1066,11 +1067,14 @@ def query_changes(client: DynamoDBClient, table: str, since: str, until: str) ->
 
 
 def finding_item(finding_id: str, finding: dict[str, Any], expires_at: int) -> dict[str, Any]:
-    """A known finding: its id, and the finding as JSON (announced as is when it resolves)."""
+    """A known finding: its id, the finding as JSON (announced as is when it resolves) and the
+    accounts it involves on their own (`FindingAccounts`), so a night reads ids and accounts
+    without the bodies."""
     return {
         **finding_key(finding_id),
         "Region": _s("known"),  # in the owner index, so known findings are one Query
         "Finding": _s(json.dumps(finding, sort_keys=True)),
+        "FindingAccounts": {"L": [_s(a) for a in finding.get("accounts", [])]},
         "ExpiresAt": {"N": str(expires_at)},
     }
 
@@ -1080,22 +1084,93 @@ def finding_from_item(item: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return item["VpcId"]["S"].removeprefix(FINDING_PREFIX), json.loads(item["Finding"]["S"])
 
 
-def known_findings(client: DynamoDBClient, table: str) -> tuple[bool, dict[str, dict[str, Any]]]:
-    """(whether a baseline was ever recorded, the known findings by id), by two reads."""
-    baseline = "Item" in client.get_item(TableName=table, Key=BASELINE_KEY, ConsistentRead=True)
-    known: dict[str, dict[str, Any]] = {}
+@dataclass
+class KnownFindings:
+    """What recording needs of the known findings: their ids, not their bodies."""
+
+    baseline: bool  # findings were recorded at least once
+    baseline_expires: int | None
+    ids: set[str] = field(default_factory=set)
+    # Known ids whose item must be written again: its TTL falls before the refresh horizon (so
+    # DynamoDB never deletes a finding that still stands), or the previous version wrote it.
+    rewrite: set[str] = field(default_factory=set)
+    # Bodies already fetched (items of the previous version), by id.
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def known_findings(
+    client: DynamoDBClient,
+    table: str,
+    *,
+    accounts: Iterable[str] | None = None,
+    refresh_before: int = 0,
+) -> KnownFindings:
+    """The known findings (with `accounts`, those involving one of them): a consistent read of
+    the baseline marker, then one Query of ids, accounts and TTLs (no bodies)."""
+    wanted = None if accounts is None else frozenset(accounts)
+    marker = client.get_item(TableName=table, Key=BASELINE_KEY, ConsistentRead=True).get("Item")
+    known = KnownFindings(
+        baseline=marker is not None,
+        baseline_expires=int(marker["ExpiresAt"]["N"])
+        if marker and "ExpiresAt" in marker
+        else None,
+    )
+    legacy: list[str] = []
     pages = client.get_paginator("query").paginate(
         TableName=table,
         IndexName=OWNER_INDEX,
         KeyConditionExpression="OwnerId = :o",
         ExpressionAttributeValues={":o": _s(FINDING_OWNER)},
+        ProjectionExpression="VpcId, ExpiresAt, FindingAccounts",
     )
     for page in pages:
         for raw in page_items(page):
-            if "Finding" in raw:
-                fid, finding = finding_from_item(raw)
-                known[fid] = finding
-    return baseline, known
+            fid = raw["VpcId"]["S"].removeprefix(FINDING_PREFIX)
+            if "FindingAccounts" not in raw:
+                legacy.append(fid)
+                continue
+            if wanted is not None and wanted.isdisjoint(
+                a["S"] for a in raw["FindingAccounts"]["L"]
+            ):
+                continue
+            known.ids.add(fid)
+            if "ExpiresAt" not in raw or int(raw["ExpiresAt"]["N"]) < refresh_before:
+                known.rewrite.add(fid)
+    for fid, body in finding_bodies(client, table, legacy).items():
+        if wanted is None or not wanted.isdisjoint(body.get("accounts", [])):
+            known.ids.add(fid)
+            known.rewrite.add(fid)
+            known.bodies[fid] = body
+    return known
+
+
+def finding_bodies(
+    client: DynamoDBClient, table: str, finding_ids: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """The stored bodies of these known findings (100 a call); one deleted meanwhile is absent."""
+    keys = [finding_key(fid) for fid in finding_ids]
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), BATCH_GET_SIZE):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": keys[start : start + BATCH_GET_SIZE],
+                "ConsistentRead": True,
+                "ProjectionExpression": "VpcId, Finding",
+            }
+        }
+        for attempt in range(10):
+            resp = client.batch_get_item(RequestItems=request)
+            for raw in resp.get("Responses", {}).get(table, []):
+                if "Finding" in raw:
+                    fid, body = finding_from_item(raw)
+                    out[fid] = body
+            request = dict(resp.get("UnprocessedKeys") or {})
+            if not request:
+                break
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+        if request:
+            raise FatalError("known findings still unread after 10 attempts")
+    return out
 
 
 def delete_items(client: DynamoDBClient, table: str, keys: Iterable[Mapping[str, Any]]) -> None:
@@ -1110,7 +1185,7 @@ def delete_items(client: DynamoDBClient, table: str, keys: Iterable[Mapping[str,
                 break
             time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
         if batch:
-            raise RuntimeError(f"{len(batch)} deletes still unprocessed")
+            raise FatalError(f"{len(batch)} deletes still unprocessed after 10 attempts")
 
 
 def finding_key(finding_id: str) -> dict[str, Any]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from collector.analysis.audit import Audit
 from collector.analysis.conflicts import overlapping_pairs
-from collector.analysis.overlaps import Member
+from collector.analysis.overlaps import Conflict, Member
+from collector.models import Vpc
 
 
 def _finding_id(*identity: str) -> str:
@@ -24,42 +26,78 @@ def _finding_id(*identity: str) -> str:
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
 
 
-def _accounts(*members: Member) -> list[str]:
-    return sorted({m.vpc.OwnerId for m in members if m.vpc is not None})
+def _accounts(*members: Member) -> tuple[str, ...]:
+    return tuple(sorted({m.vpc.OwnerId for m in members if m.vpc is not None}))
 
 
-def current_findings(audit: Audit) -> dict[str, dict[str, Any]]:
-    """Every finding of the audit, by id."""
-    out: dict[str, dict[str, Any]] = {}
+FindingRef = tuple[str, Callable[[], dict[str, Any]], tuple[str, ...]]
+
+
+def iter_findings(audit: Audit, accounts: Iterable[str] | None = None) -> Iterator[FindingRef]:
+    """Every finding of the audit as (id, build its body, the accounts it involves); with
+    `accounts`, only those involving one of them.
+
+    Bodies are built on demand: where many VPCs share a range, a night has findings by the
+    hundred thousand and only the new ones need a body (kept all at once they were gigabytes).
+    """
+    wanted = None if accounts is None else frozenset(accounts)
     for g in audit.overlap_groups:
         conflicts = {frozenset((_ident(c.a), _ident(c.b))): c for c in g.conflicts}
         for a, b in overlapping_pairs(g.members):
-            hit = conflicts.get(frozenset((_ident(a), _ident(b))))
-            finding: dict[str, Any] = {
-                "kind": "overlap",
-                "severity": "conflict" if hit else "latent",
-                "a": a.to_dict(),
-                "b": b.to_dict(),
-                "accounts": _accounts(a, b),
-            }
-            if hit:
-                finding.update(at=hit.at, via=list(hit.via))
-            pair = sorted((_ident(a), _ident(b)))
-            out[_finding_id("overlap", finding["severity"], *pair)] = finding
+            involved = _accounts(a, b)
+            if wanted is not None and wanted.isdisjoint(involved):
+                continue
+            ia, ib = _ident(a), _ident(b)
+            hit = conflicts.get(frozenset((ia, ib)))
+            severity = "conflict" if hit else "latent"
+            yield (
+                _finding_id("overlap", severity, *sorted((ia, ib))),
+                partial(_overlap, a, b, severity, hit, involved),
+                involved,
+            )
     for v in audit.default_vpcs:
-        out[_finding_id("default-vpc", v.VpcId, v.OwnerId)] = {
-            "kind": "default-vpc",
-            "VpcId": v.VpcId,
-            "OwnerId": v.OwnerId,
-            "AccountName": v.AccountName,
-            "Region": v.Region,
-            "Cidr": v.CidrBlock,
-            "accounts": [v.OwnerId],
-        }
+        if wanted is None or v.OwnerId in wanted:
+            yield _finding_id("default-vpc", v.VpcId, v.OwnerId), partial(_default, v), (v.OwnerId,)
     for h in audit.headroom.headroom:
-        fid = _finding_id("headroom", h["VpcId"], h["OwnerId"], h["Reason"])
-        out[fid] = {"kind": "headroom", **h, "accounts": [h["OwnerId"]]}
-    return out
+        if wanted is None or h["OwnerId"] in wanted:
+            fid = _finding_id("headroom", h["VpcId"], h["OwnerId"], h["Reason"])
+            yield fid, partial(_headroom, h), (h["OwnerId"],)
+
+
+def current_findings(audit: Audit) -> dict[str, dict[str, Any]]:
+    """Every finding of the audit, by id, with its body."""
+    return {fid: build() for fid, build, _ in iter_findings(audit)}
+
+
+def _overlap(
+    a: Member, b: Member, severity: str, hit: Conflict | None, involved: tuple[str, ...]
+) -> dict[str, Any]:
+    finding: dict[str, Any] = {
+        "kind": "overlap",
+        "severity": severity,
+        "a": a.to_dict(),
+        "b": b.to_dict(),
+        "accounts": list(involved),
+    }
+    if hit:
+        finding.update(at=hit.at, via=list(hit.via))
+    return finding
+
+
+def _default(v: Vpc) -> dict[str, Any]:
+    return {
+        "kind": "default-vpc",
+        "VpcId": v.VpcId,
+        "OwnerId": v.OwnerId,
+        "AccountName": v.AccountName,
+        "Region": v.Region,
+        "Cidr": v.CidrBlock,
+        "accounts": [v.OwnerId],
+    }
+
+
+def _headroom(h: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "headroom", **h, "accounts": [h["OwnerId"]]}
 
 
 def involving(findings: dict[str, dict[str, Any]], accounts: Iterable[str]) -> dict[str, Any]:

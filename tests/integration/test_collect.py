@@ -286,7 +286,7 @@ def test_a_full_collect_reads_the_table_once_and_its_findings_match_a_fresh_audi
     # What was recorded is what a fresh read of the table finds.
     audit, _ = run_audit(org.config(), options=opts)
     ddb = dynamodb_client(org.session, org.config())
-    assert set(known_findings(ddb, "VPCTracker")[1]) == set(current_findings(audit))
+    assert known_findings(ddb, "VPCTracker").ids == set(current_findings(audit))
     assert summary.findings is not None and summary.findings["known"] == len(
         current_findings(audit)
     )
