@@ -5,6 +5,7 @@
     python -m bench.client percall  OUT.json
     python -m bench.client fill     OUT.json --items 100000
     python -m bench.client audit    OUT.json      (the table read path; also: allocate)
+    python -m bench.client events   OUT.json      (live updates: one event, then a burst)
 
 The fake endpoint is reached through AWS_ENDPOINT_URL, as any AWS-compatible endpoint would be.
 """
@@ -12,6 +13,7 @@ The fake endpoint is reached through AWS_ENDPOINT_URL, as any AWS-compatible end
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -170,6 +172,130 @@ def threaded(workers: int = 32) -> dict[str, Any]:
     }
 
 
+class _Context:
+    """A Lambda context with the whole 15 minutes ahead."""
+
+    function_name = "vpctracker"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def _cloudtrail(account: str, region: str, n: int) -> dict[str, Any]:
+    """A CreateVpc event as EventBridge delivers it (the fields the function reads)."""
+    return {
+        "version": "0",
+        "id": f"bench-{n}",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.ec2",
+        "account": account,
+        "time": "2026-11-27T03:00:00Z",
+        "region": region,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.08",
+            "eventTime": "2026-11-27T03:00:00Z",
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "CreateVpc",
+            "awsRegion": region,
+            "recipientAccountId": account,
+            "requestParameters": {"cidrBlock": "10.0.0.0/16"},
+            "responseElements": {"vpc": {"vpcId": "vpc-0bench"}},
+        },
+    }
+
+
+def _sqs_record(n: int, body: dict[str, Any], sent: float) -> dict[str, Any]:
+    return {
+        "messageId": f"m-{n}",
+        "receiptHandle": f"r-{n}",
+        "body": json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(sent * 1000))},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000001:vpctracker-events",
+        "awsRegion": "us-east-1",
+    }
+
+
+def _scans() -> int:
+    import urllib.request
+
+    url = os.environ["AWS_ENDPOINT_URL"] + "/__stats"
+    with urllib.request.urlopen(url) as r:  # noqa: S310 - the local fake endpoint
+        return int(json.load(r).get("ec2.DescribeVpcs", 0))
+
+
+def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]:
+    """Live updates at the hub, on the populated table: the function itself from an event's
+    arrival to its item written and notification published, one target at a time; then a
+    burst of `burst` events over `targets` targets delivered as the event source mapping
+    delivers them (SQS batches of `batch`, one invocation each)."""
+    import random
+    import statistics
+
+    from collector.handler import handler
+
+    os.environ.update(
+        VPCTRACKER_TABLE="VPCTracker",
+        VPCTRACKER_TABLE_REGION="us-east-1",
+        VPCTRACKER_REGIONS="all",
+        VPCTRACKER_MAX_WORKERS=str(workers),
+        VPCTRACKER_NOTIFY_TOPIC_ARN=f"arn:aws:sns:us-east-1:{'0' * 11}1:vpctracker-findings",
+    )
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    stored = sorted(
+        {
+            (i["OwnerId"]["S"], i["Region"]["S"])
+            for page in ddb.get_paginator("scan").paginate(
+                TableName="VPCTracker", ProjectionExpression="VpcId, OwnerId, Region"
+            )
+            for i in page["Items"]
+            if i["VpcId"]["S"].startswith("vpc-")
+        }
+    )
+    rng = random.Random(0)
+    chosen = rng.sample(stored, min(targets, len(stored)))
+    targets = len(chosen)
+    cpu0 = _cpu()
+    single: list[float] = []
+    for n, (account, region) in enumerate(chosen[:10]):
+        t0 = time.perf_counter()
+        answer = handler(_cloudtrail(account, region, n), _Context())
+        single.append(time.perf_counter() - t0)
+        assert answer.get("ok") is True, answer
+    stream = [chosen[n % targets] for n in range(burst)]
+    rng.shuffle(stream)
+    # The burst reaches the queue at once, a little (more than the clock skew the function
+    # allows) before the first batch is taken; after the single events' scans started, so
+    # none of those counts as having seen it.
+    time.sleep(3)
+    sent = time.time() - 2
+    scans0, t0, walls, failed = _scans(), time.perf_counter(), [], 0
+    for start in range(0, burst, batch):
+        records = [
+            _sqs_record(start + k, _cloudtrail(a, r, start + k), sent)
+            for k, (a, r) in enumerate(stream[start : start + batch])
+        ]
+        b0 = time.perf_counter()
+        failed += len(handler({"Records": records}, _Context())["batchItemFailures"])
+        walls.append(time.perf_counter() - b0)
+    return {
+        "exit_code": 0 if failed == 0 else 1,
+        "event_freshness_s": statistics.median(single),
+        "event_freshness_max_s": max(single),
+        "burst_events": burst,
+        "burst_targets": targets,
+        "burst_batches": len(walls),
+        "burst_scans": _scans() - scans0,
+        "burst_wall_s": time.perf_counter() - t0,
+        "burst_batch_max_s": max(walls),
+        "burst_failed_messages": failed,
+        "cpu_s": _cpu() - cpu0,
+    }
+
+
 def percall(n: int = 300) -> dict[str, Any]:
     """CPU of one DescribeVpcs call on a warm, shared client (the unit of the lower bound)."""
     ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -192,6 +318,7 @@ def main() -> None:
         "baseline": baseline,
         "threaded": lambda: threaded(32),
         "percall": percall,
+        "events": lambda: events(workers, targets=100, burst=1000, batch=100),
     }[mode]()
     result["peak_rss_mb"] = _peak_rss_mb()
     out.write_text(json.dumps(result))

@@ -48,6 +48,16 @@ EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 HUB = "000000000001"
 
 
+def _account(account: str) -> dict[str, Any]:
+    return {
+        "Id": account,
+        "Arn": f"arn:aws:organizations::{HUB}:account/o-x/{account}",
+        "Name": f"acct-{account[-6:]}",
+        "Email": f"{account}@example.com",
+        "Status": "ACTIVE",
+    }
+
+
 def _project(item: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     """The item as a `ProjectionExpression` (top-level names only) returns it."""
     if "ProjectionExpression" not in req:
@@ -66,6 +76,7 @@ class Org:
 
     def __init__(self, accounts: int, regions: int, vpcs: str) -> None:
         self.accounts = [f"{100000000000 + i:012d}" for i in range(accounts)]
+        self.account_set = frozenset(self.accounts)
         self.regions = ALL_REGIONS[:regions]
         lo, _, hi = vpcs.partition("-")
         self.vpc_lo, self.vpc_hi = int(lo), int(hi or lo)
@@ -191,6 +202,12 @@ CALLER_XML = (
     f"<Arn>arn:aws:sts::{HUB}:assumed-role/hub/bench</Arn><UserId>AROA:bench</UserId>"
     f"<Account>{HUB}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r"
     "</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+)
+
+PUBLISH_XML = (
+    '<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
+    "<MessageId>m</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId>"
+    "</ResponseMetadata></PublishResponse>"
 )
 
 TABLE_DESC = {
@@ -354,6 +371,20 @@ class Server:
     def _key(item: dict[str, Any]) -> tuple[str, str]:
         return item.get("VpcId", {}).get("S", ""), item.get("OwnerId", {}).get("S", "")
 
+    def organizations(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
+        self.counts[f"organizations.{op}"] += 1
+        if op == "DescribeAccount":
+            acct = req.get("AccountId", "")
+            if acct not in self.org.account_set:
+                return _error("AccountNotFoundException", "not in the organization")
+            return json.dumps({"Account": _account(acct)}), "application/x-amz-json-1.1", 200
+        start = int(req.get("NextToken") or 0)
+        page = self.org.accounts[start : start + 20]  # 20 per page, as AWS does
+        out: dict[str, Any] = {"Accounts": [_account(a) for a in page]}
+        if start + 20 < len(self.org.accounts):
+            out["NextToken"] = str(start + 20)
+        return json.dumps(out), "application/x-amz-json-1.1", 200
+
     def route(self, headers: dict[str, str], body: bytes) -> tuple[str, str, int]:
         target = headers.get("x-amz-target", "")
         if target.startswith("DynamoDB_20120810."):
@@ -361,30 +392,15 @@ class Server:
             self.counts[f"dynamodb.{op}"] += 1
             return self.dynamodb(op, json.loads(body or b"{}"))
         if target.startswith("AWSOrganizationsV20161128."):
-            self.counts["organizations.ListAccounts"] += 1
-            req = json.loads(body or b"{}")
-            start = int(req.get("NextToken") or 0)
-            page = self.org.accounts[start : start + 20]  # 20 per page, as AWS does
-            out: dict[str, Any] = {
-                "Accounts": [
-                    {
-                        "Id": a,
-                        "Arn": f"arn:aws:organizations::{HUB}:account/o-x/{a}",
-                        "Name": f"acct-{a[-6:]}",
-                        "Email": f"{a}@example.com",
-                        "Status": "ACTIVE",
-                    }
-                    for a in page
-                ]
-            }
-            if start + 20 < len(self.org.accounts):
-                out["NextToken"] = str(start + 20)
-            return json.dumps(out), "application/x-amz-json-1.1", 200
+            return self.organizations(target.split(".", 1)[1], json.loads(body or b"{}"))
         form = parse_qs(body.decode())
         action = form.get("Action", [""])[0]
         if action == "AssumeRole":
             self.counts["sts.AssumeRole"] += 1
             return assume_role_xml(form["RoleArn"][0].split(":")[4]), "text/xml", 200
+        if action == "Publish":
+            self.counts["sns.Publish"] += 1
+            return PUBLISH_XML, "text/xml", 200
         if action == "GetCallerIdentity":
             self.counts["sts.GetCallerIdentity"] += 1
             return CALLER_XML, "text/xml", 200

@@ -133,6 +133,7 @@ def measure(
     workers: int,
     baselines: tuple[str, ...] = (),
     seed_accounts: int = 3,
+    events: bool = False,
 ) -> dict[str, Any]:
     """One steady-state collect: a first run fills the table, the org moves on a night, and
     the second run (every VPC already stored, a few created or deleted) is measured. The CPU
@@ -145,6 +146,7 @@ def measure(
         stats(url, reset=True)
         run = client("collect", url, workers)
         counts = stats(url)
+        live = client("events", url, workers) if events else None
     requests = sum(v for k, v in counts.items() if not k.startswith("_"))
     need = required(counts)
     s = run["summary"]
@@ -177,6 +179,8 @@ def measure(
         "ratio_to_bound": round(run["wall_s"] / bound, 3),
         "peak_rss_mb": round(run["peak_rss_mb"], 1),
     }
+    if live is not None:
+        out["events"] = {k: round(v, 2) if isinstance(v, float) else v for k, v in live.items()}
     if "threaded" in baselines:
         # CPU-bound (a session and clients per target: ~0.4 s of CPU each on one core), so its
         # time is linear in the targets: measured on `seed_accounts` x 4 accounts and scaled.
@@ -408,6 +412,12 @@ def main() -> None:
     )
     p.add_argument("--analysis", action="store_true", help="also benchmark the analysis")
     p.add_argument(
+        "--events",
+        action="store_true",
+        help="also measure live updates on the populated table: one event at a time, then a "
+        "burst of 1,000 events over 100 targets in SQS batches of 100",
+    )
+    p.add_argument(
         "--analysis-sizes",
         default="10000,100000,1000000",
         help="block counts for the overlap benchmark",
@@ -423,7 +433,16 @@ def main() -> None:
     args = p.parse_args()
     if args.suite:
         rows = [
-            measure(args.accounts, 17, "1-2", 0.1, args.jitter, args.workers, ("threaded", "seed"))
+            measure(
+                args.accounts,
+                17,
+                "1-2",
+                0.1,
+                args.jitter,
+                args.workers,
+                ("threaded", "seed"),
+                events=True,
+            )
         ]
         args.analysis = True
     else:
@@ -439,11 +458,15 @@ def main() -> None:
                     args.jitter,
                     args.workers,
                     ("threaded", "seed") if args.baseline and n == counts[0] else (),
+                    events=args.events and n == counts[0],
                 )
             )
             print(f"# measured {n} accounts: {rows[-1]['wall_s']} s", file=sys.stderr, flush=True)
     print(f"machine: {CORES} cores, Python {sys.version.split()[0]}")
     print(table(rows))
+    for r in rows:
+        if "events" in r:
+            print("events: " + ", ".join(f"{k}={v}" for k, v in r["events"].items()))
     result: dict[str, Any] = {"runs": rows}
     if args.analysis:
         a = analysis(

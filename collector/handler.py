@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -366,14 +367,39 @@ def _rescan_events(
     settled one by one (a burst for one target is one scan). Returns (ids of the event
     records, their targets, what the rescan did)."""
     events = {_message_id(r): body for r in records if is_cloudtrail_event(body := _json(r))}
+    sent = {_message_id(r): _sent_at(r) for r in records}
     targets: dict[str, tuple[str, str]] = {}
+    current_since: dict[tuple[str, str], datetime] = {}
+    unknown: set[tuple[str, str]] = set()  # a message without a send time: always scanned
     for message_id, body in events.items():
         try:
-            targets[message_id] = event_target(body)
+            target = targets[message_id] = event_target(body)
         except ConfigError as exc:
             log.error("event %s not usable: %s", message_id, exc)
-    live = rescan(config, set(targets.values()), opts, _topic()) if targets else None
+            continue
+        at = sent.get(message_id)
+        if at is None:
+            unknown.add(target)
+        elif target not in current_since or at > current_since[target]:
+            current_since[target] = at
+    for target in unknown:
+        current_since.pop(target, None)
+    live = rescan(config, set(targets.values()), opts, _topic(), current_since) if targets else None
     return set(events), targets, live
+
+
+# SQS's clock and ours may differ by this much.
+CLOCK_SKEW = timedelta(seconds=1)
+
+
+def _sent_at(record: dict[str, Any]) -> datetime | None:
+    """When the queue received the message (after the change it reports was made), plus the
+    clock skew: a target scanned from then on already holds that change."""
+    attributes = record.get("attributes")
+    raw = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
+    if not isinstance(raw, str) or not raw.isdigit():
+        return None
+    return datetime.fromtimestamp(int(raw) / 1000, UTC) + CLOCK_SKEW
 
 
 def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +29,7 @@ from collector.scan import client_config
 log = logging.getLogger(__name__)
 
 CLOUDTRAIL = "AWS API Call via CloudTrail"
+ACCOUNT_LOOKUPS = 16  # DescribeAccount calls in flight at once
 Target = tuple[str, str]  # (account, region)
 
 
@@ -67,42 +70,66 @@ class Rescan:
 
 
 def rescan(
-    config: Config, targets: Iterable[Target], opts: RunOptions, topic: str | None
+    config: Config,
+    targets: Iterable[Target],
+    opts: RunOptions,
+    topic: str | None,
+    current_since: Mapping[Target, datetime] | None = None,
 ) -> Rescan:
-    """Scan each named target once (coalesced), record findings of the accounts it touched,
-    and announce the new ones on `topic`."""
+    """Scan each named target once (coalesced; one run for all of them), record findings of
+    the accounts it touched, and announce the new ones on `topic`. With `current_since`, a
+    target whose stored scan started at or after that time is not scanned again (another
+    invocation already saw the change)."""
     assert opts.session is not None
     by_account: dict[str, set[str]] = defaultdict(set)
     for acct, region in targets:
         by_account[acct].add(region)
     out = Rescan()
     org = opts.session.client(
-        "organizations", region_name=config.table.region, config=client_config(4)
+        "organizations", region_name=config.table.region, config=client_config(ACCOUNT_LOOKUPS)
     )
     in_ous = (
         opts.retry.call(get_ou_account_ids, org, config.organization.include_ous)
         if config.organization.include_ous
         else None
     )
-    scanned: list[str] = []
-    for account_id, regions in sorted(by_account.items()):
-        member, why = _member(org, opts, config, account_id, in_ous)
+    members: list[Account] = []
+    ids = sorted(by_account)
+    # One DescribeAccount per account, side by side: a batch names up to 100 accounts.
+    with ThreadPoolExecutor(max(1, min(len(ids), ACCOUNT_LOOKUPS))) as pool:
+        looked_up = list(pool.map(lambda a: _member(org, opts, config, a, in_ous), ids))
+    for account_id, (member, why) in zip(ids, looked_up, strict=True):
         if member is None:
-            out.skipped.update({(account_id, r): why for r in regions})
-            continue
-        summary = run(config, replace(opts, account_list=[member], regions=sorted(regions)))
-        out.summaries.append(summary)
-        failed = {f["region"]: f["error_code"] for f in summary.failures}
-        for region in regions:
-            code = failed.get(region) or failed.get("*")
-            if code or summary.write_failures or summary.unreadable_items:
-                out.failed[(account_id, region)] = code or "WriteFailed"
+            out.skipped.update({(account_id, r): why for r in by_account[account_id]})
+        else:
+            members.append(member)
+    if not members:
+        return out
+    summary = run(
+        config,
+        replace(
+            opts,
+            account_list=members,
+            regions=sorted({r for m in members for r in by_account[m.id]}),
+            targets={m.id: frozenset(by_account[m.id]) for m in members},
+            current_since=current_since,
+        ),
+    )
+    out.summaries.append(summary)
+    failed = {(f["account_id"], f["region"]): f["error_code"] for f in summary.failures}
+    unreadable = {u.OwnerId for u in summary.unreadable_items}
+    for m in members:
+        for region in by_account[m.id]:
+            code = failed.get((m.id, region)) or failed.get((m.id, "*"))
+            if code or summary.write_failures or m.id in unreadable:
+                out.failed[(m.id, region)] = code or "WriteFailed"
             else:
-                out.ok.add((account_id, region))
-        if summary.ok:
-            scanned.append(account_id)
+                out.ok.add((m.id, region))
+    # Accounts this run scanned (not those whose targets were all already current: the run
+    # that scanned them recorded their findings).
+    scanned = [m.id for m in members if m.id in summary.ok_accounts]
     if scanned:
-        record = remember_findings(config, out.summaries[-1], opts, accounts=scanned, topic=topic)
+        record = remember_findings(config, summary, opts, accounts=scanned, topic=topic)
         out.notified = record.notified if record else 0
     return out
 

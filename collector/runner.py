@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -216,6 +216,12 @@ class RunOptions:
     # Identifies this run's account leases; a fresh one per run unless a test fixes it.
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     sleep: Callable[[float], None] = time.sleep
+    # Live updates: scan only these regions of each account (narrower than `regions`, which
+    # applies to every account)...
+    targets: Mapping[str, Collection[str]] | None = None
+    # ...and not a target whose stored scan started at or after this time (read under the
+    # account's lease): the change that named it is already in the table.
+    current_since: Mapping[tuple[str, str], datetime] | None = None
 
 
 def dynamodb_client(session: boto3.Session, config: Config) -> DynamoDBClient:
@@ -285,6 +291,8 @@ class Prepared:
 
     existing: dict[str, list[Vpc]]
     unreadable: list[UnreadableItem]
+    # When the newest stored scan of each region started (live updates only).
+    scanned_at: dict[str, datetime] = field(default_factory=dict)
 
 
 class TableSink:
@@ -318,15 +326,17 @@ class TableSink:
     def existing(self, account: Account) -> Prepared:
         """Lease the account, then read its items by region (runs in a worker thread)."""
         self._lease(account.id)
+        kinds = VPCS | {"connectivity"} if self.opts.current_since else VPCS
         try:
-            items = self.opts.retry.call(query_account, self.ddb, self.table, account.id)
+            items = self.opts.retry.call(query_account, self.ddb, self.table, account.id, kinds)
         except BaseException:
             self._release_now(account.id)
             raise
         out: dict[str, list[Vpc]] = {}
         for item in items.vpcs:
             out.setdefault(item.Region, []).append(item)
-        return Prepared(out, items.unreadable)
+        scanned = {c.Region: c.LastSeen for c in items.connectivity if c.OwnerId == account.id}
+        return Prepared(out, items.unreadable, scanned)
 
     def abandon(self, account: Account) -> None:
         """The account failed after its lease was taken: give the lease back (worker thread)."""
@@ -548,7 +558,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     def prepare(account: Account) -> tuple[Prepared, RegionPlan]:
         state = sink.existing(account)
         try:
-            return state, scanner.regions_for(account)
+            return state, narrowed(scanner.regions_for(account), account.id, state, opts)
         except BaseException:
             sink.abandon(account)
             raise
@@ -584,6 +594,29 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
         sink.finish(summary, everyone)
     summary.duration_s = time.monotonic() - t0
     return summary
+
+
+# A target left unscanned because its stored scan started after the event that named it.
+SKIP_CURRENT = "AlreadyCurrent"
+
+
+def narrowed(plan: RegionPlan, account_id: str, state: Prepared, opts: RunOptions) -> RegionPlan:
+    """Pure: an account's region plan cut to the targets a live update named, less those whose
+    stored scan started at or after the event (`opts.current_since`)."""
+    if opts.targets is None:
+        return plan
+    named = set(opts.targets.get(account_id, ()))
+    since = opts.current_since or {}
+    out = RegionPlan(skipped=[(r, why) for r, why in plan.skipped if r in named])
+    for region in plan.scan:
+        if region not in named:
+            continue
+        after, scanned = since.get((account_id, region)), state.scanned_at.get(region)
+        if after is not None and scanned is not None and scanned >= after:
+            out.skipped.append((region, SKIP_CURRENT))
+        else:
+            out.scan.append(region)
+    return out
 
 
 def sweep_departed(config: Config, everyone: list[Account], options: RunOptions) -> int:

@@ -365,8 +365,11 @@ class Items:
             self.changes.append(value)
 
 
-def query_account(client: DynamoDBClient, table: str, account_id: str) -> Items:
-    """Every VPC item (live or deleted) of one account, through the owner index."""
+def query_account(
+    client: DynamoDBClient, table: str, account_id: str, kinds: frozenset[str] | None = None
+) -> Items:
+    """Every VPC item (live or deleted) of one account, through the owner index; with `kinds`,
+    its items of those kinds."""
     out = Items()
     pages = client.get_paginator("query").paginate(
         TableName=table,
@@ -376,7 +379,7 @@ def query_account(client: DynamoDBClient, table: str, account_id: str) -> Items:
     )
     for page in pages:
         for raw in page_items(page):
-            out.add(raw, VPCS)
+            out.add(raw, kinds or VPCS)
     return out
 
 
@@ -511,7 +514,7 @@ def load_items(
     out = Items()
     with paused_gc():
         for raw in scan_items(client, table, attributes=attributes):
-            out.add(raw, kinds)
+            out.add(raw, kinds or VPCS)
     return out
 
 

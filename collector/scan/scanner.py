@@ -100,6 +100,10 @@ class Scanner:
         prove a region off (see `plan_regions`).
         """
         try:
+            # Taken before the first call: LastSeen is when the scan that saw an item started,
+            # so anything changed before then is in it (live updates skip a target whose
+            # stored scan started after the event reached the hub).
+            now = self.clock()
             ec2 = self.clients.ec2(region)
             raw = self._with_refresh(account, lambda: get_vpcs(ec2))
             raw_subnets = self._with_refresh(account, lambda: get_subnets(ec2))
@@ -111,7 +115,6 @@ class Scanner:
             tables = (
                 self._with_refresh(account, lambda: get_route_tables(ec2, owned)) if owned else []
             )
-            now = self.clock()
             out = to_records(raw, account=account, region=region, now=now, raw_subnets=raw_subnets)
             conn, route_tables = to_connectivity(
                 account.id, region, peerings, attachments, tables, now=now

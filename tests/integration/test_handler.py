@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -310,8 +311,12 @@ def test_env_config_mapping() -> None:
 # Issue 12: lossless fan-out, failures every alarm sees, fresh metrics
 
 
-def sqs_record(message_id: str, body: Any) -> dict[str, Any]:
-    return {**load_data("events/sqs.json")["Records"][0], "messageId": message_id, "body": body}
+def sqs_record(message_id: str, body: Any, sent_at: float | None = None) -> dict[str, Any]:
+    """An SQS record as the event source mapping delivers it, sent now (or at `sent_at`)."""
+    record = load_data("events/sqs.json")["Records"][0]
+    sent = str(int((time.time() if sent_at is None else sent_at) * 1000))
+    attributes = {**record["attributes"], "SentTimestamp": sent}
+    return {**record, "messageId": message_id, "body": body, "attributes": attributes}
 
 
 def message(*accounts: str, names: bool = True) -> str:

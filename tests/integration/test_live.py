@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import pytest
@@ -109,6 +110,34 @@ def test_a_burst_in_one_batch_is_one_scan_per_target(org: Org, topic: Any) -> No
         "batchItemFailures": []
     }
     assert len(calls) == 2
+
+
+def test_a_burst_over_several_batches_is_one_scan_per_target(org: Org, topic: Any) -> None:
+    # The event source mapping delivers a burst in batches (BatchSize 100, several pollers):
+    # coalescing within one batch left a burst of 1,000 events over 100 targets at ~600 scans
+    # (measured). A target whose stored scan started after an event reached the queue already
+    # holds the change it reports, whichever invocation scanned it.
+    handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    topic()
+    time.sleep(2.5)  # the nightly scan started well before the burst was sent
+    sent = time.time() - 1.5  # the queue received the burst a moment ago
+    calls: list[Any] = []
+    org.session.events.register("before-call.ec2.DescribeVpcs", lambda **kw: calls.append(1))
+    stream = [("sandbox", "eu-west-1"), ("workload-a", "us-east-1")] * 6
+    for start in range(0, len(stream), 4):
+        records = [
+            sqs_record(f"e{start + k}", json.dumps(event_for(org, who, region)), sent)
+            for k, (who, region) in enumerate(stream[start : start + 4])
+        ]
+        answer = handler({"Records": records}, Context(), session=org.session)
+        assert answer == {"batchItemFailures": []}
+    assert len(calls) == 2  # three batches, two targets: one scan each
+    # A change reported after that scan started is scanned again.
+    later = sqs_record("late", json.dumps(event_for(org, "sandbox", "eu-west-1")), time.time() + 1)
+    assert handler({"Records": [later]}, Context(), session=org.session) == {
+        "batchItemFailures": []
+    }
+    assert len(calls) == 3
 
 
 def test_an_event_whose_scan_fails_is_retried_not_acknowledged(org: Org) -> None:
