@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import random
+import resource
 import sys
 import zlib
 from collections import Counter
@@ -435,7 +436,9 @@ class Server:
         if path.startswith("/__night"):
             self.org.night += 1
             return json.dumps({"night": self.org.night})
-        out = json.dumps({**self.counts, "_items": len(self.items)})
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        out = json.dumps({**self.counts, "_items": len(self.items), "_cpu_s": cpu})
         if "reset" in path:
             self.counts.clear()
         return out

@@ -280,3 +280,26 @@ def test_hub_stack_upgrades_and_never_clashes() -> None:
         res["DeadLetterAlarm"]["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     )
     assert res["WorkerFailuresAlarm"]["Properties"]["MetricName"] == "MessagesFailed"
+
+
+# How the code calls each DynamoDB action (boto3 method names and paginators).
+DYNAMODB_CALLS = re.compile(
+    r"\.(batch_get_item|batch_write_item|query|scan|get_item|put_item|update_item|delete_item|"
+    r"describe_table)\(|get_paginator\(\"(query|scan)\"\)"
+)
+
+
+def test_the_hub_may_make_every_dynamodb_call_the_code_makes() -> None:
+    # A call the hub role does not allow fails only in AWS (moto enforces no IAM): BatchGetItem,
+    # added to read stored findings, was missing from the policy.
+    source = "\n".join(p.read_text() for p in (IAM.parent / "collector").rglob("*.py"))
+    called = {
+        "dynamodb:" + "".join(w.title() for w in (a or b).split("_"))
+        for a, b in DYNAMODB_CALLS.findall(source)
+    }
+    assert "dynamodb:BatchGetItem" in called  # the pattern sees what it should
+    (policy,) = [d for n, d in inline_policies() if n.startswith("hub.yaml:FunctionRole")]
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    plain = json.loads((IAM / "policies/hub-permissions.json").read_text())
+    assert called <= set(by_sid["InventoryTable"]["Action"])
+    assert called <= _actions(plain)
