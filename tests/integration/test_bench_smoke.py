@@ -48,6 +48,7 @@ def test_bench_smoke() -> None:
             "--workers",
             "4",
             "--baseline",
+            "--events",
             "--analysis",
             "--analysis-sizes",
             "2000",
@@ -69,4 +70,8 @@ def test_bench_smoke() -> None:
     assert run["required_requests"] >= 11 * 4 + 4 * 2 + 1
     assert run["requests"] > run["required_requests"]
     assert result["analysis"]["overlap_2000_groups"] >= 0
+    # Live updates: 1,000 events over every target, in batches of 100, scan each target once.
+    events = run["events"]
+    assert events["burst_failed_messages"] == 0 and events["burst_batches"] == 10
+    assert events["burst_targets"] == 11 and events["burst_scans"] == 11
     assert "accounts | regions | targets" in proc.stdout
