@@ -1032,13 +1032,13 @@ def record_findings(
     now = opts.clock()
     retention = config.table.deleted_retention_days
     expires = expires_at(now, retention)
-    # An item still standing is written again once half its TTL has passed, so DynamoDB never
-    # deletes a finding (or the baseline) that stands: it would be announced a second time.
-    refresh_before = int(now.timestamp()) + retention * 86400 // 2
+    # An item still standing is written again once a quarter to three quarters of its TTL has
+    # passed (spread by id), so DynamoDB never deletes a finding (or the baseline) that stands:
+    # it would be announced a second time. Safe while some run records every retention / 4.
+    day0, ttl = int(now.timestamp()), retention * 86400
+    refresh = (day0 + ttl // 4, day0 + ttl * 3 // 4)
     wanted = list(accounts) or None
-    known = opts.retry.call(
-        known_findings, ddb, table, accounts=wanted, refresh_before=refresh_before
-    )
+    known = opts.retry.call(known_findings, ddb, table, accounts=wanted, refresh=refresh)
     out = FindingsRecord(first_baseline=not known.baseline)
     unmatched = known.ids  # emptied as this run's findings are matched: what is left resolved
     matched: set[str] = set()
@@ -1056,7 +1056,7 @@ def record_findings(
                 if known.baseline:  # the first recording announces one message, not each
                     out.new.append(body)
                 writer.add(finding_item(fid, body, expires))
-        if not known.baseline or (known.baseline_expires or 0) < refresh_before:
+        if not known.baseline or (known.baseline_expires or 0) < day0 + ttl // 2:
             writer.add(baseline_item(iso(now), expires))
     if writer.stats.failed:
         raise FatalError(f"{writer.stats.failed} known-finding items could not be written")

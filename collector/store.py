@@ -1106,10 +1106,14 @@ def known_findings(
     table: str,
     *,
     accounts: Iterable[str] | None = None,
-    refresh_before: int = 0,
+    refresh: tuple[int, int] = (0, 0),
 ) -> KnownFindings:
     """The known findings (with `accounts`, those involving one of them): a consistent read of
-    the baseline marker, then one Query of ids, accounts and TTLs (no bodies)."""
+    the baseline marker, then one Query of ids, accounts and TTLs (no bodies).
+
+    `refresh` = (earliest, latest) epoch seconds: an item whose TTL falls before a point of
+    that window, fixed per id, is due for rewriting; findings first recorded on one night are
+    so rewritten over many nights, not all on one."""
     wanted = None if accounts is None else frozenset(accounts)
     marker = client.get_item(TableName=table, Key=BASELINE_KEY, ConsistentRead=True).get("Item")
     known = KnownFindings(
@@ -1137,7 +1141,7 @@ def known_findings(
             ):
                 continue
             known.ids.add(fid)
-            if "ExpiresAt" not in raw or int(raw["ExpiresAt"]["N"]) < refresh_before:
+            if "ExpiresAt" not in raw or int(raw["ExpiresAt"]["N"]) < _due(fid, refresh):
                 known.rewrite.add(fid)
     for fid, body in finding_bodies(client, table, legacy).items():
         if wanted is None or not wanted.isdisjoint(body.get("accounts", [])):
@@ -1145,6 +1149,16 @@ def known_findings(
             known.rewrite.add(fid)
             known.bodies[fid] = body
     return known
+
+
+def _due(finding_id: str, window: tuple[int, int]) -> int:
+    """The point of `window` at which this finding's item is rewritten (spread by its id)."""
+    earliest, latest = window
+    try:
+        share = int(finding_id[:8], 16) / 0x1_0000_0000
+    except ValueError:
+        share = 1.0
+    return earliest + int((latest - earliest) * share)
 
 
 def finding_bodies(

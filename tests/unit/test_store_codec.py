@@ -56,3 +56,16 @@ def test_table_schema_is_the_public_contract() -> None:
     assert d["BillingMode"] == "PAY_PER_REQUEST"
     (gsi,) = d["GlobalSecondaryIndexes"]
     assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["OwnerId", "Region"]
+
+
+def test_standing_findings_are_rewritten_over_a_window_not_all_on_one_night() -> None:
+    from collector.store import _due
+
+    window = (1_000, 2_000)
+    assert _due("0" * 24, window) == 1_000
+    assert 1_999 <= _due("f" * 24, window) <= 2_000
+    dues = [_due(f"{n * 2654435761 % 2**32:08x}" + "0" * 16, window) for n in range(1_000)]
+    assert all(1_000 <= d <= 2_000 for d in dues)
+    # Spread over the whole window: each tenth of it holds some of them.
+    assert {(d - 1_000) // 100 for d in dues} >= set(range(10))
+    assert _due("not-hex", window) == 2_000  # never earlier than the latest point
