@@ -48,6 +48,7 @@ from collector.store import (
     VPCS,
     BatchWriter,
     Items,
+    KnownFindings,
     Lease,
     TableMissingError,
     acquire_lease,
@@ -1020,11 +1021,13 @@ def record_findings(
     *,
     accounts: Sequence[str] = (),
     topic: str | None = None,
+    known: KnownFindings | None = None,
 ) -> FindingsRecord:
     """Store the findings this write run saw as known, and (with `topic`) announce the new and
     resolved ones, once each. With `accounts`, only findings involving them are compared (an
     event rescan of one account never resolves another account's findings). The very first
     recording (no baseline marker yet) announces one baseline message instead of each finding.
+    `known` is `read_known(...)` of the same accounts when the caller read it already.
     """
     opts = options
     ddb = dynamodb_client(opts.session or boto3.Session(), config)
@@ -1032,13 +1035,10 @@ def record_findings(
     now = opts.clock()
     retention = config.table.deleted_retention_days
     expires = expires_at(now, retention)
-    # An item still standing is written again once a quarter to three quarters of its TTL has
-    # passed (spread by id), so DynamoDB never deletes a finding (or the baseline) that stands:
-    # it would be announced a second time. Safe while some run records every retention / 4.
     day0, ttl = int(now.timestamp()), retention * 86400
-    refresh = (day0 + ttl // 4, day0 + ttl * 3 // 4)
     wanted = list(accounts) or None
-    known = opts.retry.call(known_findings, ddb, table, accounts=wanted, refresh=refresh)
+    if known is None:
+        known = read_known(config, options, accounts)
     out = FindingsRecord(first_baseline=not known.baseline)
     unmatched = known.ids  # emptied as this run's findings are matched: what is left resolved
     matched: set[str] = set()
@@ -1079,6 +1079,21 @@ def record_findings(
     return out
 
 
+def read_known(config: Config, options: RunOptions, accounts: Sequence[str] = ()) -> KnownFindings:
+    """The known findings a recording compares with (of `accounts`, when given)."""
+    opts = options
+    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    day0 = int(opts.clock().timestamp())
+    ttl = config.table.deleted_retention_days * 86400
+    # An item still standing is written again once a quarter to three quarters of its TTL has
+    # passed (spread by id), so DynamoDB never deletes a finding (or the baseline) that stands:
+    # it would be announced a second time. Safe while some run records every retention / 4.
+    refresh = (day0 + ttl // 4, day0 + ttl * 3 // 4)
+    return opts.retry.call(
+        known_findings, ddb, config.table.name, accounts=list(accounts) or None, refresh=refresh
+    )
+
+
 def remember_findings(
     config: Config,
     summary: RunSummary,
@@ -1096,11 +1111,17 @@ def remember_findings(
     if summary.interrupted:
         return None
     try:
-        if audit is None:
-            audit, _ = run_audit(
-                config, accounts=accounts, options=options, inventory=summary.inventory
+        # The known findings are read while the table is read and audited: both wait on the
+        # network (measured: an event at 100 x 17, 100 ms a call, 6.0 -> 4.6 s).
+        with ThreadPoolExecutor(1, thread_name_prefix="known") as pool:
+            known = pool.submit(read_known, config, options, accounts)
+            if audit is None:
+                audit, _ = run_audit(
+                    config, accounts=accounts, options=options, inventory=summary.inventory
+                )
+            record = record_findings(
+                config, audit, options, accounts=accounts, topic=topic, known=known.result()
             )
-        record = record_findings(config, audit, options, accounts=accounts, topic=topic)
     except (ClientError, BotoCoreError, FatalError, TableMissingError) as exc:
         code = error_code(exc)
         log.error("findings not recorded: %s", code)
