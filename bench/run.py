@@ -170,6 +170,7 @@ def measure(
         "targets": targets,
         "steady_state": True,
         "vpcs_written": s["vpcs_written"],
+        "known_findings": (s.get("findings") or {}).get("known"),
         "marked_deleted": s["marked_deleted"],
         "wall_s": round(run["wall_s"], 2),
         "client_cpu_s": round(run["cpu_s"], 2),
