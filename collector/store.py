@@ -514,7 +514,7 @@ def load_items(
     out = Items()
     with paused_gc():
         for raw in scan_items(client, table, attributes=attributes):
-            out.add(raw, kinds or VPCS)
+            out.add(raw, kinds)
     return out
 
 
