@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import ipaddress
 import json
 import os
@@ -256,6 +257,10 @@ def analysis(
         groups = find_overlap_groups(blocks)
         out[f"overlap_{n}_s"] = round(time.perf_counter() - t0, 3)
         out[f"overlap_{n}_groups"] = len(groups)
+    # The million blocks above, still alive, made the collector's full passes land inside the
+    # small timing below (0.52 s for 3,000 blocks): free them first.
+    del blocks, groups
+    gc.collect()
     small = _random_blocks(brute, 7)
     t0 = time.perf_counter()
     fast = find_overlap_groups(small)
