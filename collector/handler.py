@@ -399,7 +399,10 @@ def _sent_at(record: dict[str, Any]) -> datetime | None:
     raw = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
     if not isinstance(raw, str) or not raw.isdigit():
         return None
-    return datetime.fromtimestamp(int(raw) / 1000, UTC) + CLOCK_SKEW
+    try:
+        return datetime.fromtimestamp(int(raw) / 1000, UTC) + CLOCK_SKEW
+    except (OverflowError, OSError, ValueError):  # not a time: scan, as without one
+        return None
 
 
 def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> dict[str, Any]:

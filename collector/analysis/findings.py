@@ -100,11 +100,5 @@ def _headroom(h: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "headroom", **h, "accounts": [h["OwnerId"]]}
 
 
-def involving(findings: dict[str, dict[str, Any]], accounts: Iterable[str]) -> dict[str, Any]:
-    """The findings that involve any of these accounts."""
-    wanted = set(accounts)
-    return {k: f for k, f in findings.items() if wanted & set(f.get("accounts", []))}
-
-
 def _ident(m: Member) -> str:
     return f"{m.vpc.VpcId}|{m.vpc.OwnerId}|{m.cidr}" if m.vpc else f"reserved|{m.reserved}|{m.cidr}"

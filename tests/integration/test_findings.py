@@ -8,11 +8,16 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from collector.analysis.findings import current_findings, involving, iter_findings
+from collector.analysis.findings import current_findings, iter_findings
 from collector.runner import RunOptions, dynamodb_client, record_findings, run_audit
 from collector.store import FINDING_OWNER, OWNER_INDEX
 from tests.integration.conftest import FAST_RETRY, Org, now
 from tests.integration.test_live import topic  # noqa: F401
+
+
+def involving(findings: dict[str, dict[str, Any]], accounts: list[str]) -> dict[str, Any]:
+    """The reference: findings whose `accounts` meet these (what a narrowed recording compares)."""
+    return {k: f for k, f in findings.items() if set(accounts) & set(f.get("accounts", []))}
 
 
 def options(org: Org, at: datetime) -> RunOptions:

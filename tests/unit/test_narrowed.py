@@ -49,3 +49,13 @@ def test_a_target_scanned_since_the_event_is_current() -> None:
 def test_without_a_send_time_a_target_is_always_scanned() -> None:
     opts = RunOptions(targets={ACCT: {"eu-west-1"}}, current_since={})
     assert narrowed(plan(), ACCT, state(eu_west_1=T), opts).scan == ["eu-west-1"]
+
+
+def test_a_message_send_time_is_the_queue_s_plus_the_clock_skew() -> None:
+    from collector.handler import _sent_at
+
+    sent = _sent_at({"attributes": {"SentTimestamp": "1545082649183"}})
+    assert sent == datetime(2018, 12, 17, 21, 37, 30, 183000, tzinfo=UTC)
+    # Without a usable send time the target is scanned, never skipped.
+    for record in ({}, {"attributes": {}}, {"attributes": {"SentTimestamp": "9" * 30}}):
+        assert _sent_at(record) is None
