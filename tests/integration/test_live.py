@@ -119,8 +119,11 @@ def test_a_burst_over_several_batches_is_one_scan_per_target(org: Org, topic: An
     # holds the change it reports, whichever invocation scanned it.
     handler(load_data("events/scheduled.json"), Context(), session=org.session)
     topic()
-    time.sleep(2.5)  # the nightly scan started well before the burst was sent
-    sent = time.time() - 1.5  # the queue received the burst a moment ago
+    # LastSeen is stored to the second (floored) and a send time counts from 1 s after it,
+    # so both sides keep more than a second: the nightly scan started well before the burst
+    # was sent, the burst was sent 3 s before the first batch's scan.
+    time.sleep(4.5)
+    sent = time.time() - 3
     calls: list[Any] = []
     org.session.events.register("before-call.ec2.DescribeVpcs", lambda **kw: calls.append(1))
     stream = [("sandbox", "eu-west-1"), ("workload-a", "us-east-1")] * 6
