@@ -1035,7 +1035,6 @@ def record_findings(
     now = opts.clock()
     retention = config.table.deleted_retention_days
     expires = expires_at(now, retention)
-    day0, ttl = int(now.timestamp()), retention * 86400
     wanted = list(accounts) or None
     if known is None:
         known = read_known(config, options, accounts)
@@ -1056,7 +1055,7 @@ def record_findings(
                 if known.baseline:  # the first recording announces one message, not each
                     out.new.append(body)
                 writer.add(finding_item(fid, body, expires))
-        if not known.baseline or (known.baseline_expires or 0) < day0 + ttl // 2:
+        if known.baseline_due:
             writer.add(baseline_item(iso(now), expires))
     if writer.stats.failed:
         raise FatalError(f"{writer.stats.failed} known-finding items could not be written")
@@ -1086,8 +1085,9 @@ def read_known(config: Config, options: RunOptions, accounts: Sequence[str] = ()
     day0 = int(opts.clock().timestamp())
     ttl = config.table.deleted_retention_days * 86400
     # An item still standing is written again once a quarter to three quarters of its TTL has
-    # passed (spread by id), so DynamoDB never deletes a finding (or the baseline) that stands:
-    # it would be announced a second time. Safe while some run records every retention / 4.
+    # passed (spread by id; the baseline marker at half), so DynamoDB never deletes a finding
+    # (or the baseline) that stands: it would be announced a second time. Safe while some run
+    # records every retention / 4.
     refresh = (day0 + ttl // 4, day0 + ttl * 3 // 4)
     return opts.retry.call(
         known_findings, ddb, config.table.name, accounts=list(accounts) or None, refresh=refresh

@@ -1092,7 +1092,7 @@ class KnownFindings:
     """What recording needs of the known findings: their ids, not their bodies."""
 
     baseline: bool  # findings were recorded at least once
-    baseline_expires: int | None
+    baseline_due: bool  # the marker is missing or due for rewriting (the middle of `refresh`)
     ids: set[str] = field(default_factory=set)
     # Known ids whose item must be written again: its TTL falls before the refresh horizon (so
     # DynamoDB never deletes a finding that still stands), or the previous version wrote it.
@@ -1116,11 +1116,9 @@ def known_findings(
     so rewritten over many nights, not all on one."""
     wanted = None if accounts is None else frozenset(accounts)
     marker = client.get_item(TableName=table, Key=BASELINE_KEY, ConsistentRead=True).get("Item")
+    expires = int(marker["ExpiresAt"]["N"]) if marker and "ExpiresAt" in marker else 0
     known = KnownFindings(
-        baseline=marker is not None,
-        baseline_expires=int(marker["ExpiresAt"]["N"])
-        if marker and "ExpiresAt" in marker
-        else None,
+        baseline=marker is not None, baseline_due=expires < (refresh[0] + refresh[1]) // 2
     )
     legacy: list[str] = []
     pages = client.get_paginator("query").paginate(
