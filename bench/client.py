@@ -69,7 +69,8 @@ def collect(workers: int) -> dict[str, Any]:
 def fill(n: int) -> dict[str, Any]:
     """Write n synthetic VPC items with the collector's own writer (for the read path)."""
     from bench.inventory import synthetic_vpcs
-    from collector.store import BatchWriter, to_item
+    from collector.store.vpcs import to_item
+    from collector.store.writer import BatchWriter
 
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     with BatchWriter(ddb, "VPCTracker") as writer:

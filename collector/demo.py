@@ -19,21 +19,18 @@ from typing import Any
 
 import boto3
 
-from collector.allocation import Allocation, allocate
 from collector.analysis import Audit
 from collector.config import Config
+from collector.jobs.allocate import Allocation, allocate
+from collector.jobs.audit import run_audit
+from collector.jobs.collect import run
+from collector.jobs.findings import remember_findings
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.summary import RunSummary
 from collector.live import event_target, rescan
 from collector.models import utc_now
 from collector.report import render_html, render_summary, render_table
-from collector.runner import (
-    RunOptions,
-    RunSummary,
-    dynamodb_client,
-    remember_findings,
-    run,
-    run_audit,
-)
-from collector.store import create_table
+from collector.store.table import create_table
 
 DEMO_REGIONS = [
     "us-east-1",

@@ -22,20 +22,15 @@ from botocore.exceptions import ClientError
 
 from collector.config import Config, ConfigError, check_account_id
 from collector.errors import FatalError, error_code
+from collector.jobs.audit import run_audit
+from collector.jobs.collect import list_target_accounts, run
+from collector.jobs.departed import mark_accounts_gone, sweep_departed
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.summary import RunSummary
 from collector.models import Account, DeletionReason
-from collector.runner import (
-    RunOptions,
-    RunSummary,
-    dynamodb_client,
-    list_target_accounts,
-    mark_accounts_gone,
-    run,
-    run_audit,
-    sweep_departed,
-)
 from collector.safety import brief
 from collector.scan import DEADLINE_CODE, INTERRUPTED_CODE, client_config
-from collector.store import part_done, put_dispatch
+from collector.store.dispatch import part_done, put_dispatch
 
 log = logging.getLogger(__name__)
 

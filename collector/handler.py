@@ -37,18 +37,15 @@ from collector.config import (
 )
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
 from collector.fanout import MessageFailed, WorkResult, dispatch, parse_message, work
+from collector.jobs.audit import run_audit
+from collector.jobs.check import run_check
+from collector.jobs.collect import run
+from collector.jobs.findings import remember_findings
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.summary import RunSummary
 from collector.live import Rescan, event_target, is_cloudtrail_event, rescan, target_statuses
-from collector.runner import (
-    RunOptions,
-    RunSummary,
-    dynamodb_client,
-    remember_findings,
-    run,
-    run_audit,
-    run_check,
-)
 from collector.safety import brief, one_line
-from collector.store import TableMissingError, check_table
+from collector.store.table import TableMissingError, check_table
 from collector.telemetry import publish, setup_logging
 
 log = logging.getLogger("collector.handler")

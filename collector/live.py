@@ -20,9 +20,12 @@ from botocore.exceptions import ClientError
 
 from collector.config import Config, ConfigError, check_account_id, check_region_shape
 from collector.errors import error_code
+from collector.jobs.collect import run
+from collector.jobs.findings import remember_findings
+from collector.jobs.options import RunOptions
+from collector.jobs.summary import RunSummary
 from collector.models import Account
 from collector.organization import get_ou_account_ids
-from collector.runner import RunOptions, RunSummary, remember_findings, run
 from collector.safety import brief
 from collector.scan import client_config
 

@@ -15,7 +15,7 @@ from collector.models import iso
 from collector.safety import terminal as t
 
 if TYPE_CHECKING:
-    from collector.runner import RunSummary
+    from collector.jobs.summary import RunSummary
 
 
 def _member_line(m: Member) -> str:

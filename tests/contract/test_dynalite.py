@@ -18,30 +18,25 @@ from moto import mock_aws
 from collector.cli import main
 from collector.config import Config
 from collector.errors import MalformedResponse
-from collector.models import Account, Subnet, to_records
-from collector.runner import RunOptions, read_inventory, run, run_audit
-from collector.store import (
+from collector.jobs.audit import read_inventory, run_audit
+from collector.jobs.collect import run
+from collector.jobs.options import RunOptions
+from collector.models import Account, Reservation, Subnet, to_records
+from collector.store.leases import Lease, acquire_lease, release_lease
+from collector.store.reader import fast_reads, scan_items
+from collector.store.registry import (
     BLOCK_ATTRIBUTES,
     RESERVATIONS,
     VPCS,
-    BatchWriter,
-    Lease,
-    Reservation,
-    TableMissingError,
-    acquire_lease,
-    check_table,
-    create_table,
-    delete_reservation,
-    fast_reads,
     list_reservations,
     load_inventory,
     load_items,
     query_account,
-    release_lease,
-    reservation_item,
-    scan_items,
-    to_item,
 )
+from collector.store.reservations import delete_reservation, reservation_item
+from collector.store.table import TableMissingError, check_table, create_table
+from collector.store.vpcs import to_item
+from collector.store.writer import BatchWriter
 from tests.conftest import load_data
 from tests.factories import make_vpc
 from tests.integration.conftest import FAST_RETRY, build_org

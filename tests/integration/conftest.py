@@ -19,9 +19,13 @@ from collector.cli import main
 from collector.config import Config
 from collector.demo import delete_default_vpc, member_clients
 from collector.errors import RetryPolicy
+from collector.jobs.collect import run
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.summary import RunSummary
 from collector.models import Vpc
-from collector.runner import RunOptions, RunSummary, dynamodb_client, run
-from collector.store import create_table, from_item, is_vpc_item, scan_items
+from collector.store.reader import scan_items
+from collector.store.table import create_table
+from collector.store.vpcs import from_item, is_vpc_item
 from tests.faults import Faults
 
 REGIONS = ["us-east-1", "eu-west-1"]

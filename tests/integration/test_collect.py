@@ -7,9 +7,13 @@ from typing import Any
 import pytest
 
 from collector.analysis.findings import current_findings
+from collector.jobs.audit import run_audit
+from collector.jobs.collect import run
+from collector.jobs.findings import remember_findings
+from collector.jobs.options import RunOptions, dynamodb_client
 from collector.models import TargetStatus
-from collector.runner import RunOptions, dynamodb_client, remember_findings, run, run_audit
-from collector.store import SCAN_SEGMENTS, known_findings
+from collector.store.findings import known_findings
+from collector.store.reader import SCAN_SEGMENTS
 from tests.faults import Faults
 from tests.integration.conftest import FAST_RETRY, REGIONS, Org, now
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.allocation import allocate
 from collector.cli import main
+from collector.jobs.allocate import allocate
+from collector.jobs.options import dynamodb_client
 from collector.models import utc_now
-from collector.runner import dynamodb_client
-from collector.store import list_reservations
+from collector.store.registry import list_reservations
 from tests.faults import Faults
 from tests.integration.conftest import Org, check_json, cli, now
 

@@ -16,8 +16,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from collector.config import Config
-from collector.runner import RunOptions, dynamodb_client, run
-from collector.store import BatchWriter, scan_items, to_item
+from collector.jobs.collect import run
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.store.reader import scan_items
+from collector.store.vpcs import to_item
+from collector.store.writer import BatchWriter
 from tests.factories import make_vpc
 from tests.faults import Faults
 from tests.integration.conftest import FAST_RETRY, Org, check_json, cli, now

@@ -9,8 +9,11 @@ from functools import partial
 from typing import Any
 
 from collector.analysis.findings import current_findings, iter_findings
-from collector.runner import RunOptions, dynamodb_client, record_findings, run_audit
-from collector.store import FINDING_OWNER, OWNER_INDEX
+from collector.jobs.audit import run_audit
+from collector.jobs.findings import record_findings
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.store.findings import OWNER as FINDING_OWNER
+from collector.store.table import OWNER_INDEX
 from tests.integration.conftest import FAST_RETRY, Org, now
 from tests.integration.test_live import topic  # noqa: F401
 

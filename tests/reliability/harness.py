@@ -14,10 +14,14 @@ from moto.moto_api._internal import mock_random
 from collector.config import Config
 from collector.demo import member_clients
 from collector.errors import RetryPolicy
+from collector.jobs.collect import run
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.summary import RunSummary
 from collector.models import Vpc
-from collector.runner import RunOptions, RunSummary, dynamodb_client, run
 from collector.scan import ALL_REGIONS
-from collector.store import create_table, from_item, is_vpc_item, scan_items
+from collector.store.reader import scan_items
+from collector.store.table import create_table
+from collector.store.vpcs import from_item, is_vpc_item
 from tests.faults import ACCOUNT_LEVEL, Faults
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2"]

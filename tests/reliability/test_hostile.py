@@ -11,9 +11,9 @@ import re
 import pytest
 
 from collector.analysis import Audit, build_audit
+from collector.jobs.summary import RunSummary
 from collector.models import TargetResult, TargetStatus
 from collector.report import render_csv, render_html, render_json, render_summary, render_table
-from collector.runner import RunSummary
 from collector.safety import csv_cell, script_json, terminal
 from tests.factories import T, make_vpc
 
@@ -121,7 +121,7 @@ def test_html_embeds_the_data_intact_and_escapes_the_markup() -> None:
 
 def test_lambda_check_result_is_exact_json(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Lambda result is data: it carries the names exactly and serializes cleanly."""
-    from collector.runner import CheckResult
+    from collector.jobs.check import CheckResult
 
     audit = hostile_audit(HOSTILE)
     result = CheckResult(["100000000000"], RunSummary(started_at=T), audit).to_dict()

@@ -12,8 +12,9 @@ import pytest
 from moto import mock_aws
 
 from collector.cli import main
-from collector.runner import dynamodb_client
-from collector.store import create_table, scan_items
+from collector.jobs.options import dynamodb_client
+from collector.store.reader import scan_items
+from collector.store.table import create_table
 from tests.faults import Faults
 from tests.integration.conftest import build_org
 

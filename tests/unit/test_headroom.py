@@ -22,7 +22,7 @@ from collector.analysis.headroom import (
 from collector.analysis.lookup import BlockIndex, lookup, parse_query
 from collector.config import ReservedCidr
 from collector.models import Account, Reservation, Subnet, to_records
-from collector.store import from_item, to_item
+from collector.store.vpcs import from_item, to_item
 from tests.factories import make_vpc
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)

@@ -8,13 +8,8 @@ from datetime import UTC, datetime
 from collector.analysis import build_audit
 from collector.config import ReservedCidr
 from collector.models import Vpc
-from collector.report.page import (
-    PALETTE,
-    AccountStyles,
-    clash_blocks,
-    map_pools,
-    render_html,
-)
+from collector.report.addressmap import PALETTE, AccountStyles, clash_blocks, map_pools
+from collector.report.page import render_html
 from tests.factories import make_vpc
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)

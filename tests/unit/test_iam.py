@@ -13,7 +13,7 @@ import pytest
 import yaml
 from parliament import analyze_policy_string
 
-from collector.store import OWNER_INDEX, table_definition
+from collector.store.table import OWNER_INDEX, table_definition
 
 IAM = Path(__file__).parents[2] / "iam"
 TEMPLATES = sorted(IAM.glob("*.yaml"))

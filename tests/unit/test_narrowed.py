@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from collector.jobs.collect import SKIP_CURRENT, narrowed
+from collector.jobs.options import RunOptions
+from collector.jobs.sinks import Prepared
 from collector.regions import RegionPlan
-from collector.runner import SKIP_CURRENT, Prepared, RunOptions, narrowed
 
 T = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 ACCT = "111111111111"

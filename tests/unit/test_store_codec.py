@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from collector.lifecycle import mark_deleted
 from collector.models import Account, to_records
-from collector.store import from_item, table_definition, to_item
+from collector.store.table import table_definition
+from collector.store.vpcs import from_item, to_item
 from tests.conftest import load_data
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -59,7 +60,7 @@ def test_table_schema_is_the_public_contract() -> None:
 
 
 def test_standing_findings_are_rewritten_over_a_window_not_all_on_one_night() -> None:
-    from collector.store import _due
+    from collector.store.findings import _due
 
     window = (1_000, 2_000)
     assert _due("0" * 24, window) == 1_000

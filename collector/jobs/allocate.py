@@ -1,4 +1,4 @@
-"""CIDR allocation: the next free block of a pool, optionally reserved in the table."""
+"""Job — allocate: the next free block of a pool from one table read, optionally reserved."""
 
 from __future__ import annotations
 
@@ -14,15 +14,8 @@ from collector.analysis import Connections, IPNetwork, domain_blocks, first_free
 from collector.config import ConfigError, ReservedCidr
 from collector.errors import FatalError, RetryPolicy
 from collector.models import Connectivity, Reservation, TgwRouteTable, Vpc
-from collector.store import (
-    BLOCK_ATTRIBUTES,
-    CONNECTIONS,
-    RESERVATIONS,
-    VPCS,
-    allocation_version,
-    load_items,
-    put_reservation,
-)
+from collector.store.registry import BLOCK_ATTRIBUTES, CONNECTIONS, RESERVATIONS, VPCS, load_items
+from collector.store.reservations import allocation_version, put_reservation
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

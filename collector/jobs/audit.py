@@ -1,0 +1,87 @@
+"""Job — audit: read the table (or scan live into memory) and analyse it into one `Audit`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from collector.analysis import Audit, Connections, build_audit
+from collector.analysis.headroom import HeadroomLimits
+from collector.config import Config
+from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code
+from collector.jobs.collect import run
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.summary import RunSummary
+from collector.store.registry import CONNECTIONS, RESERVATIONS, VPCS, Items, load_items
+from collector.store.table import check_table
+
+if TYPE_CHECKING:
+    pass
+
+
+def run_audit(
+    config: Config,
+    *,
+    live: bool = False,
+    accounts: Sequence[str] = (),
+    include_default: bool = False,
+    severity: str | None = None,
+    options: RunOptions | None = None,
+    inventory: Items | None = None,
+) -> tuple[Audit, RunSummary | None]:
+    """Audit the table (or, with `live`, a fresh in-memory collection that writes nothing).
+
+    `accounts` keeps only findings involving those accounts; the whole organization is still
+    read, because an overlap is always between an account and someone else.
+    """
+    opts = options or RunOptions()
+    summary = None
+    if live:
+        summary = run(config, replace(opts, write=False, accounts=()))
+        items = Items(
+            vpcs=summary.records,
+            connectivity=summary.connectivity,
+            route_tables=summary.route_tables,
+        )
+    else:
+        items = (
+            inventory if inventory is not None else read_inventory(config, opts.session, opts.retry)
+        )
+    audit = build_audit(
+        items.vpcs,
+        config.reserved_cidrs,
+        now=opts.clock(),
+        include_default=include_default,
+        accounts=accounts,
+        unreadable=items.unreadable,
+        reservations=items.reservations,
+        connections=Connections.of(items.connectivity, items.route_tables),
+        severity=severity,
+        limits=limits_of(config),
+    )
+    return audit, summary
+
+
+def limits_of(config: Config) -> HeadroomLimits:
+    """The headroom thresholds of a config."""
+    return HeadroomLimits(config.headroom.used_pct, config.headroom.subnet_free_pct)
+
+
+def read_inventory(
+    config: Config, session: boto3.Session | None = None, retry: RetryPolicy | None = None
+) -> Items:
+    """Every VPC and reservation item of the table, and the items that could not be read
+    (reported by callers, never silently dropped), in one pass; FatalError/TableMissingError
+    when the table cannot be read."""
+    ddb = dynamodb_client(session or boto3.Session(), config)
+    retry = retry or RetryPolicy()
+    try:
+        retry.call(check_table, ddb, config.table.name)
+        items = retry.call(load_items, ddb, config.table.name, VPCS | RESERVATIONS | CONNECTIONS)
+    except (ClientError, BotoCoreError, MalformedResponse) as exc:
+        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
+    return items

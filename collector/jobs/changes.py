@@ -1,0 +1,34 @@
+"""Job — changes: what appeared, disappeared or changed since a time (one Query)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from collector.config import Config
+from collector.errors import FatalError, error_code
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.models import iso
+from collector.store.registry import query_changes
+from collector.store.table import check_table
+
+if TYPE_CHECKING:
+    pass
+
+
+def run_changes(
+    config: Config, since: datetime, options: RunOptions | None = None
+) -> dict[str, Any]:
+    """What appeared, disappeared or changed since `since` (the `changes` JSON shape)."""
+    opts = options or RunOptions()
+    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    until = opts.clock()
+    try:
+        opts.retry.call(check_table, ddb, config.table.name)
+        items = opts.retry.call(query_changes, ddb, config.table.name, iso(since), iso(until))
+    except (ClientError, BotoCoreError) as exc:
+        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
+    return {"since": iso(since), "until": iso(until), "changes": items.changes}

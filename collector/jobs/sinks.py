@@ -1,0 +1,275 @@
+"""Job — collect, where results go: the table (leases, lifecycle marks, changes, reservations
+released, the closing sweep) or memory."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from collector.analysis import vpc_blocks
+from collector.config import Config
+from collector.errors import FatalError, MalformedResponse, error_code
+from collector.jobs.departed import departed_marks
+from collector.jobs.options import RunOptions
+from collector.jobs.summary import RunSummary
+from collector.lifecycle import changes, departed_reason, expires_at, plan_target
+from collector.models import Account, TargetResult, UnreadableItem, Vpc, iso
+from collector.store.changes import change_item
+from collector.store.connectivity import connectivity_item, route_table_item
+from collector.store.leases import Lease, acquire_lease, release_lease
+from collector.store.registry import (
+    CONNECTIONS,
+    RESERVATIONS,
+    VPCS,
+    Items,
+    list_reservations,
+    load_items,
+    query_account,
+)
+from collector.store.reservations import delete_reservation
+from collector.store.vpcs import to_item
+from collector.store.writer import BatchWriter
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 900  # a killed run's leases free themselves after this (DynamoDB TTL + checks)
+
+
+class LeaseHeld(Exception):
+    """Another run is collecting this account (its error code in summaries: LeaseHeld)."""
+
+
+@dataclass
+class Prepared:
+    """An account's table state read before scanning it."""
+
+    existing: dict[str, list[Vpc]]
+    unreadable: list[UnreadableItem]
+    # When the newest stored scan of each region started (live updates only).
+    scanned_at: dict[str, datetime] = field(default_factory=dict)
+
+
+class TableSink:
+    """Where an `ok` target's records go in a normal run: the table, with lifecycle marking.
+
+    Each account is leased before its items are read and released once its writes settled,
+    so two overlapping runs never interleave writes for one account.
+    """
+
+    def __init__(self, ddb: DynamoDBClient, config: Config, opts: RunOptions) -> None:
+        self.ddb = ddb
+        self.table = config.table.name
+        self.retention = config.table.deleted_retention_days
+        self.lease_wait = config.scan.lease_wait_seconds
+        self.opts = opts
+        workers = config.scan.max_workers
+        self.writer = BatchWriter(
+            ddb, self.table, threads=min(8, max(2, workers // 4)), retry=opts.retry
+        )
+        # Reservations are few; a VPC that shows up with a reserved block releases it.
+        self.reservations = {
+            (r.cidr, r.owner): r
+            for r in opts.retry.call(list_reservations, ddb, self.table).reservations
+        }
+        self.to_release: set[str] = set()
+        self._held: set[str] = set()  # accounts whose lease this run holds
+        self._held_lock = threading.Lock()
+        self._settling: deque[tuple[int, str]] = deque()  # (writer sequence, account)
+        self._releaser = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lease")
+
+    def existing(self, account: Account) -> Prepared:
+        """Lease the account, then read its items by region (runs in a worker thread)."""
+        self._lease(account.id)
+        kinds = VPCS | {"connectivity"} if self.opts.current_since else VPCS
+        try:
+            items = self.opts.retry.call(query_account, self.ddb, self.table, account.id, kinds)
+        except BaseException:
+            self._release_now(account.id)
+            raise
+        out: dict[str, list[Vpc]] = {}
+        for item in items.vpcs:
+            out.setdefault(item.Region, []).append(item)
+        scanned = {c.Region: c.LastSeen for c in items.connectivity if c.OwnerId == account.id}
+        return Prepared(out, items.unreadable, scanned)
+
+    def abandon(self, account: Account) -> None:
+        """The account failed after its lease was taken: give the lease back (worker thread)."""
+        self._release_now(account.id)
+
+    def accept(self, result: TargetResult, prepared: Prepared, s: RunSummary) -> None:
+        """Write one ok target: seen records, and live items it no longer returned as deleted."""
+        plan = plan_target(
+            result.records,
+            prepared.existing.get(result.region, []),
+            now=self.opts.clock(),
+            retention_days=self.retention,
+            invalid_ids=[i.vpc_id for i in result.invalid],
+        )
+        self.writer.add_all(to_item(v) for v in [*plan.seen, *plan.marked])
+        expires = expires_at(self.opts.clock(), self.retention)
+        for n, c in enumerate(
+            changes(
+                plan.seen,
+                prepared.existing.get(result.region, []),
+                plan.marked,
+                now=self.opts.clock(),
+            )
+        ):
+            self.writer.add(change_item(c, n, expires))
+        if result.connectivity is not None:
+            self.writer.add(connectivity_item(result.connectivity, expires))
+            self.writer.add_all(route_table_item(t, expires) for t in result.route_tables)
+        s.vpcs_seen += len(plan.seen)
+        s.marked_deleted += len(plan.marked)
+        if self.reservations:
+            for v in plan.seen:
+                self.to_release.update(
+                    c for c in vpc_blocks(v) if (c, v.OwnerId) in self.reservations
+                )
+
+    def account_done(self, account: Account) -> None:
+        """Release the account's lease once every item queued for it so far has settled."""
+        if account.id in self._held:
+            self._settling.append((self.writer.added, account.id))
+        self._release_settled()
+
+    def finish(self, s: RunSummary, everyone: list[Account]) -> None:
+        """Departed accounts (full runs), released reservations, and the final write stats."""
+        inventory = None
+        try:
+            # A run cut short (deadline, interrupt) leaves the departed-account sweep to the next.
+            if s.full_org and not self.opts.stop() and not self.opts.interrupted():
+                inventory = self._sweep(s, {a.id: a for a in everyone})
+        finally:
+            stats = self.writer.close()
+            with self._held_lock:
+                leftover = list(self._held)
+            for acct in leftover:
+                self._releaser.submit(self._release_now, acct)
+            self._releaser.shutdown(wait=True)
+        s.vpcs_written = stats.written_vpcs
+        s.items_written = stats.written
+        s.write_failures = stats.failed
+        s.write_errors = dict(stats.errors)
+        for cidr in sorted(self.to_release):
+            try:
+                if self.opts.retry.call(delete_reservation, self.ddb, self.table, cidr):
+                    s.reservations_released.append(cidr)
+            except (ClientError, BotoCoreError) as exc:
+                # The collection itself succeeded; the stale reservation expires by its TTL.
+                # Report it with the write failures rather than losing the whole summary.
+                code = error_code(exc)
+                log.error("could not release reservation %s: %s", cidr, code)
+                s.write_failures += 1
+                s.write_errors[code] = s.write_errors.get(code, 0) + 1
+        if inventory is not None and not s.write_failures:
+            # Only a view every write landed in may stand for the table.
+            released = set(s.reservations_released)
+            inventory.reservations = [r for r in inventory.reservations if r.cidr not in released]
+            s.inventory = inventory
+
+    def _sweep(self, s: RunSummary, org: dict[str, Account]) -> Items:
+        """Read the whole table once, mark the live items of departed accounts, and return the
+        table as it stands after those marks (for the findings audit)."""
+        # Writes for this run must be settled before we read the table back.
+        self.writer.flush()
+        try:
+            # Read everything first, then write: a retried read never double-counts.
+            items = self.opts.retry.call(
+                load_items, self.ddb, self.table, VPCS | RESERVATIONS | CONNECTIONS
+            )
+        except (ClientError, BotoCoreError, MalformedResponse) as exc:
+            raise FatalError(f"cannot read table {self.table}: {error_code(exc)}") from None
+        marked = departed_marks(items.vpcs, org, self.opts.clock(), self.retention)
+        self.writer.add_all(to_item(v) for v in marked.values())
+        items.vpcs = [marked.get(v.key, v) for v in items.vpcs]
+        s.marked_deleted += len(marked)
+        # As before the reads were merged: unreadable items of departed accounts are this
+        # run's (the others were reported by their account's own query, or by the audit).
+        s.unreadable_items.extend(
+            u
+            for u in items.unreadable
+            if u.VpcId.startswith("vpc-")
+            and departed_reason(u.OwnerId, org) is not None
+            and u not in s.unreadable_items
+        )
+        return items
+
+    def _lease(self, account_id: str) -> None:
+        """Take the account's lease, waiting up to `lease_wait` seconds; raise LeaseHeld."""
+        deadline = time.monotonic() + self.lease_wait
+        while True:
+            # Wall-clock time, not the run's clock: leases are compared across runs.
+            now = datetime.now(UTC).replace(microsecond=0)
+            lease = Lease(
+                account_id,
+                self.opts.run_id,
+                now,
+                int((now + timedelta(seconds=LEASE_SECONDS)).timestamp()),
+            )
+            holder = self.opts.retry.call(
+                acquire_lease, self.ddb, self.table, lease, int(now.timestamp())
+            )
+            if holder is None:
+                with self._held_lock:
+                    self._held.add(account_id)
+                return
+            if time.monotonic() >= deadline or self.opts.interrupted():
+                raise LeaseHeld(
+                    f"another run ({holder.run_id}, started {iso(holder.started_at)}) is "
+                    "collecting this account; try again when it has finished"
+                )
+            self.opts.sleep(random.uniform(0.5, 2.0))
+
+    def _release_settled(self) -> None:
+        settled = self.writer.settled()
+        while self._settling and self._settling[0][0] <= settled:
+            _, acct = self._settling.popleft()
+            self._releaser.submit(self._release_now, acct)
+
+    def _release_now(self, account_id: str) -> None:
+        with self._held_lock:
+            if account_id not in self._held:
+                return
+            self._held.discard(account_id)
+        try:
+            self.opts.retry.call(release_lease, self.ddb, self.table, account_id, self.opts.run_id)
+        except Exception as exc:  # noqa: BLE001 - the lease's TTL frees it; the run goes on
+            log.warning("could not release lease of %s: %s", account_id, error_code(exc))
+
+
+class MemorySink:
+    """Where records go in a `write=False` run (audit --live): memory only, nothing written."""
+
+    def existing(self, account: Account) -> Prepared:
+        """Nothing is read from a table."""
+        return Prepared({}, [])
+
+    def abandon(self, account: Account) -> None:
+        """Nothing is held."""
+
+    def accept(self, result: TargetResult, prepared: Prepared, s: RunSummary) -> None:
+        """Keep the records."""
+        s.records.extend(result.records)
+        if result.connectivity is not None:
+            s.connectivity.append(result.connectivity)
+        s.route_tables.extend(result.route_tables)
+        s.vpcs_seen += len(result.records)
+
+    def account_done(self, account: Account) -> None:
+        """Nothing is held."""
+
+    def finish(self, s: RunSummary, everyone: list[Account]) -> None:
+        """Nothing to flush."""

@@ -1,0 +1,136 @@
+"""Jobs — the summary of a collection run: what `collect --format json` prints and the Lambda
+returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from collector.models import (
+    Connectivity,
+    TargetResult,
+    TargetStatus,
+    TgwRouteTable,
+    UnreadableItem,
+    Vpc,
+    iso,
+)
+from collector.store.registry import Items
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass
+class RunSummary:
+    """What a run did. `to_dict()` is the `collect --format json` output."""
+
+    started_at: datetime
+    full_org: bool = False
+    accounts: int = 0
+    accounts_done: int = 0
+    ok: int = 0
+    skipped: int = 0
+    failed: int = 0
+    vpcs_seen: int = 0
+    vpcs_written: int = 0
+    items_written: int = 0  # VPC items and connectivity items
+    marked_deleted: int = 0
+    shared_ignored: int = 0
+    write_failures: int = 0
+    write_errors: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    skips: list[dict[str, str]] = field(default_factory=list)
+    invalid_records: list[dict[str, str | None]] = field(default_factory=list)
+    duration_s: float = 0.0
+    reservations_released: list[str] = field(default_factory=list)
+    unreadable_items: list[UnreadableItem] = field(default_factory=list)
+    # Accounts with at least one target scanned successfully (not in the JSON summary).
+    ok_accounts: set[str] = field(default_factory=set)
+    # What recording this run's findings did (new / resolved / known), when it was recorded.
+    findings: dict[str, Any] | None = None
+    # Ctrl-C / SIGTERM: work under way was abandoned and reported `Interrupted`.
+    interrupted: bool = False
+    # Only filled by write=False runs; never part of the JSON summary.
+    records: list[Vpc] = field(default_factory=list)
+    connectivity: list[Connectivity] = field(default_factory=list)
+    route_tables: list[TgwRouteTable] = field(default_factory=list)
+    # A full write run's one read of the table after its writes (departed marks and released
+    # reservations applied): the findings audit uses it instead of reading the table again.
+    inventory: Items | None = None
+
+    @property
+    def targets(self) -> int:
+        """Targets finished so far."""
+        return self.ok + self.skipped + self.failed
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every target was ok or skipped, every write landed and every item it needed
+        could be read; 130 when interrupted; else 2."""
+        if self.interrupted:
+            return 130
+        return 2 if self.failed or self.write_failures or self.unreadable_items else 0
+
+    def add(self, result: TargetResult, account_name: str) -> None:
+        """Count one finished target."""
+        if result.status is TargetStatus.OK:
+            self.ok += 1
+            self.ok_accounts.add(result.account_id)
+        elif result.status is TargetStatus.SKIPPED:
+            self.skipped += 1
+            self.skips.append(
+                {
+                    "account_id": result.account_id,
+                    "region": result.region,
+                    "reason": result.error_code or result.message or "",
+                }
+            )
+        else:
+            self.failed += 1
+            self.failures.append(
+                {
+                    "account_id": result.account_id,
+                    "account_name": account_name,
+                    "region": result.region,
+                    "error_code": result.error_code or "Unknown",
+                    "message": result.message or "",
+                }
+            )
+        self.shared_ignored += result.shared_ignored
+        self.invalid_records.extend(
+            {"account_id": i.account_id, "region": i.region, "vpc_id": i.vpc_id, "reason": i.reason}
+            for i in result.invalid
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (stable keys: scripts read it)."""
+        return {
+            "started_at": iso(self.started_at),
+            "duration_s": round(self.duration_s, 3),
+            "full_org": self.full_org,
+            "accounts": self.accounts,
+            "targets": {
+                "total": self.targets,
+                "ok": self.ok,
+                "skipped": self.skipped,
+                "failed": self.failed,
+            },
+            "vpcs_seen": self.vpcs_seen,
+            "vpcs_written": self.vpcs_written,
+            "items_written": self.items_written,
+            "marked_deleted": self.marked_deleted,
+            "invalid_records": len(self.invalid_records),
+            "shared_vpcs_ignored": self.shared_ignored,
+            "write_failures": self.write_failures,
+            "write_errors": self.write_errors,
+            "reservations_released": self.reservations_released,
+            "unreadable_items": [u.to_dict() for u in self.unreadable_items],
+            "interrupted": self.interrupted,
+            "findings": self.findings,
+            "failures": sorted(self.failures, key=lambda f: (f["account_id"], f["region"])),
+            "skipped": sorted(self.skips, key=lambda f: (f["account_id"], f["region"])),
+            "invalid": self.invalid_records,
+            "exit_code": self.exit_code,
+        }

@@ -1,0 +1,62 @@
+"""Store — DynamoDB AttributeValue helpers that every item kind's codec shares (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from collector.models import UnreadableItem, iso
+
+
+def s(v: str) -> dict[str, Any]:
+    """A string attribute."""
+    return {"S": v}
+
+
+def ts(v: datetime) -> dict[str, Any]:
+    """A time attribute (ISO-8601 UTC string, as stored)."""
+    return {"S": iso(v)}
+
+
+def n(v: int) -> dict[str, Any]:
+    """A number attribute."""
+    return {"N": str(v)}
+
+
+def plain(value: Mapping[str, Any]) -> Any:
+    """One AttributeValue as plain Python (L, M, N, NULL; anything else as its text)."""
+    ((kind, v),) = value.items()
+    if kind == "L":
+        return [plain(x) for x in v]
+    if kind == "M":
+        return {k: plain(x) for k, x in v.items()}
+    if kind == "N":
+        return int(v) if v.lstrip("-").isdigit() else float(v)
+    if kind == "NULL":
+        return None
+    return v
+
+
+def item_key(item: Mapping[str, Any]) -> tuple[str, str]:
+    """(VpcId, OwnerId) of a raw item, as strings ("" where missing or not a string)."""
+
+    def text(name: str) -> str:
+        value = item.get(name)
+        return str(value.get("S", "")) if isinstance(value, Mapping) else ""
+
+    return text("VpcId"), text("OwnerId")
+
+
+def unreadable(item: Mapping[str, Any], exc: BaseException) -> UnreadableItem:
+    """Describe an item that failed to decode, in one bounded line without its values."""
+    vpc_id, owner = item_key(item)
+    if isinstance(exc, ValidationError):
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "item"
+        reason = f"{where}: {err['msg']}"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    return UnreadableItem(vpc_id, owner, " ".join(reason.split())[:200])

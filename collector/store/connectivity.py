@@ -1,0 +1,55 @@
+"""Store — connectivity: one item per (account, region) target (`conn#<account>#<region>`),
+rewritten by every ok scan of it, and one per TGW route table (`tgw-rtb#<id>`), written by the
+scan of the TGW owner's account.
+
+Readers use only the route tables a current connectivity item lists; every item carries the
+deletion retention as its TTL, so stale ones expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import BaseModel
+
+from collector.models import Connectivity, TgwRouteTable
+from collector.store.attributes import s
+
+PREFIX = "conn#"
+ROUTE_TABLE_PREFIX = "tgw-rtb#"
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def _encode(model: BaseModel, vpc_id: str, expires_at: int) -> dict[str, Any]:
+    plain = {k: v for k, v in model.model_dump(mode="json").items() if v is not None}
+    item: dict[str, Any] = {k: _SERIALIZER.serialize(v) for k, v in plain.items()}
+    item["VpcId"] = s(vpc_id)
+    item["ExpiresAt"] = {"N": str(expires_at)}
+    return item
+
+
+def _decode(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items() if k != "VpcId"}
+
+
+def connectivity_item(conn: Connectivity, expires_at: int) -> dict[str, Any]:
+    """Serialize a target's connectivity (OwnerId and Region are its key and index key)."""
+    return _encode(conn, f"{PREFIX}{conn.OwnerId}#{conn.Region}", expires_at)
+
+
+def connectivity_from_item(item: Mapping[str, Any]) -> Connectivity:
+    """Deserialize a connectivity item (unknown attributes ignored)."""
+    return Connectivity.model_validate(_decode(item))
+
+
+def route_table_item(table: TgwRouteTable, expires_at: int) -> dict[str, Any]:
+    """Serialize a TGW route table."""
+    return _encode(table, ROUTE_TABLE_PREFIX + table.Id, expires_at)
+
+
+def route_table_from_item(item: Mapping[str, Any]) -> TgwRouteTable:
+    """Deserialize a TGW route table item."""
+    return TgwRouteTable.model_validate(_decode(item))

@@ -1,0 +1,151 @@
+"""Store — the registry of item kinds: the one place that knows every key prefix, and the reads
+that decode items through it.
+
+One table holds several kinds of item, told apart by the prefix of `VpcId` (the partition key).
+A reader asks for the kinds it wants; an item of a kind it did not ask for, or of a kind this
+version does not know (written by a newer one), is passed over. A new kind is one store module
+and one entry in `ITEM_KINDS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from collector.models import Connectivity, Reservation, TgwRouteTable, UnreadableItem, Vpc
+from collector.store import changes, connectivity, dispatch, findings, leases, reservations, vpcs
+from collector.store.attributes import item_key, unreadable
+from collector.store.reader import paused_gc, query_index, scan_items
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ItemKind:
+    """One kind of table item: its key prefix and how to decode it."""
+
+    name: str
+    prefix: str
+    decode: Callable[[Mapping[str, Any]], Any]
+
+
+def _raw(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    return item
+
+
+ITEM_KINDS: dict[str, ItemKind] = {
+    "vpc": ItemKind("vpc", vpcs.PREFIX, vpcs.from_item),
+    "reservation": ItemKind("reservation", reservations.PREFIX, reservations.reservation_from_item),
+    "lease": ItemKind("lease", leases.PREFIX, leases.lease_from_item),
+    "lock": ItemKind("lock", reservations.LOCK_PREFIX, _raw),
+    "dispatch": ItemKind("dispatch", dispatch.PREFIX, _raw),
+    "connectivity": ItemKind(
+        "connectivity", connectivity.PREFIX, connectivity.connectivity_from_item
+    ),
+    "route-table": ItemKind(
+        "route-table", connectivity.ROUTE_TABLE_PREFIX, connectivity.route_table_from_item
+    ),
+    "change": ItemKind("change", changes.PREFIX, changes.change_from_item),
+    "finding": ItemKind("finding", findings.PREFIX, _raw),
+}
+VPCS = frozenset({"vpc"})
+RESERVATIONS = frozenset({"reservation"})
+CONNECTIONS = frozenset({"connectivity", "route-table"})
+CHANGES = frozenset({"change"})
+
+# What `allocate` needs of an item: a VPC's blocks and lifecycle, a reservation whole.
+BLOCK_ATTRIBUTES = (*vpcs.BLOCK_ATTRIBUTES, *reservations.ATTRIBUTES)
+
+
+def kind_of(item: Mapping[str, Any]) -> ItemKind | None:
+    """The registered kind of a raw item, or None for an unknown kind."""
+    vpc_id, _ = item_key(item)
+    for kind in ITEM_KINDS.values():
+        if vpc_id.startswith(kind.prefix):
+            return kind
+    return None
+
+
+@dataclass
+class Items:
+    """Decoded items of the kinds a reader asked for, and those that could not be decoded."""
+
+    vpcs: list[Vpc] = field(default_factory=list)
+    reservations: list[Reservation] = field(default_factory=list)
+    connectivity: list[Connectivity] = field(default_factory=list)
+    route_tables: list[TgwRouteTable] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[UnreadableItem] = field(default_factory=list)
+
+    def add(self, raw: Mapping[str, Any], kinds: frozenset[str]) -> None:
+        """Decode one raw item into its list, if its kind was asked for."""
+        kind = kind_of(raw)
+        if kind is None or kind.name not in kinds:
+            return
+        try:
+            value = kind.decode(raw)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            bad = unreadable(raw, exc)
+            log.warning("unreadable table item %s: %s", bad, bad.reason)
+            self.unreadable.append(bad)
+            return
+        if kind.name == "vpc":
+            self.vpcs.append(value)
+        elif kind.name == "reservation":
+            self.reservations.append(value)
+        elif kind.name == "connectivity":
+            self.connectivity.append(value)
+        elif kind.name == "route-table":
+            self.route_tables.append(value)
+        elif kind.name == "change":
+            self.changes.append(value)
+
+
+def query_account(
+    client: DynamoDBClient, table: str, account_id: str, kinds: frozenset[str] | None = None
+) -> Items:
+    """Every VPC item (live or deleted) of one account, through the owner index; with `kinds`,
+    its items of those kinds."""
+    out = Items()
+    for raw in query_index(client, table, account_id):
+        out.add(raw, kinds or VPCS)
+    return out
+
+
+def query_changes(client: DynamoDBClient, table: str, since: str, until: str) -> Items:
+    """Changes recorded between two ISO times (inclusive), oldest first."""
+    out = Items()
+    # "~" sorts after the time's own suffixes.
+    for raw in query_index(client, table, changes.OWNER, between=(since, until + "~")):
+        out.add(raw, CHANGES)
+    return out
+
+
+def list_reservations(client: DynamoDBClient, table: str) -> Items:
+    """Every reservation item (expired ones included; filter with `Reservation.active`)."""
+    out = Items()
+    for raw in query_index(client, table, reservations.OWNER):
+        out.add(raw, RESERVATIONS)
+    return out
+
+
+def load_items(
+    client: DynamoDBClient, table: str, kinds: frozenset[str], attributes: Sequence[str] = ()
+) -> Items:
+    """Every item of the given kinds, in one pass over the table (only `attributes` of each,
+    if given: enough for the reader, not whole items to rewrite)."""
+    out = Items()
+    with paused_gc():
+        for raw in scan_items(client, table, attributes=attributes):
+            out.add(raw, kinds)
+    return out
+
+
+def load_inventory(client: DynamoDBClient, table: str) -> Items:
+    """Every VPC item of the table (live and deleted), and the items that could not be read."""
+    return load_items(client, table, VPCS)

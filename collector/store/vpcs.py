@@ -1,0 +1,89 @@
+"""Store — VPC items (`VpcId` = the VPC's id, `OwnerId` = its account): the hand-written codec
+of the inventory's own records.
+
+Written by hand rather than with boto3's TypeSerializer: the shape is fixed, this is the hot path
+of a large scan, and it keeps lists as L (SS cannot be empty).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from collector.models import Subnet, Vpc
+from collector.store.attributes import item_key, plain, s, ts
+
+PREFIX = "vpc-"
+
+# What `allocate` needs of a VPC item: its blocks and lifecycle. Not the subnets and tags,
+# most of the item's bytes: the read moves and decodes far less.
+BLOCK_ATTRIBUTES = (
+    *("VpcId", "OwnerId", "CidrBlock", "IsDefault", "State", "Region", "AccountName"),
+    *("CidrBlocks", "Ipv6CidrBlocks", "FirstSeen", "LastSeen"),
+    *("Deleted", "DeletedAt", "DeletedReason", "ExpiresAt"),
+)
+
+
+def to_item(vpc: Vpc) -> dict[str, Any]:
+    """Serialize a record to a DynamoDB item (AttributeValue map)."""
+    item: dict[str, Any] = {
+        "VpcId": s(vpc.VpcId),
+        "OwnerId": s(vpc.OwnerId),
+        "CidrBlock": s(vpc.CidrBlock),
+        "IsDefault": {"BOOL": vpc.IsDefault},
+        "State": s(vpc.State),
+        "Region": s(vpc.Region),
+        "AccountName": s(vpc.AccountName),
+        "CidrBlocks": {"L": [s(c) for c in vpc.CidrBlocks]},
+        "Ipv6CidrBlocks": {"L": [s(c) for c in vpc.Ipv6CidrBlocks]},
+        "Tags": {"M": {k: s(v) for k, v in vpc.Tags.items()}},
+        "Subnets": {"L": [_subnet_item(sn) for sn in vpc.Subnets]},
+        "FirstSeen": ts(vpc.FirstSeen),
+        "LastSeen": ts(vpc.LastSeen),
+        "Deleted": {"BOOL": vpc.Deleted},
+    }
+    optional: dict[str, str | None] = {
+        "Name": vpc.Name,
+        "DhcpOptionsId": vpc.DhcpOptionsId,
+        "InstanceTenancy": vpc.InstanceTenancy,
+        "DeletedReason": vpc.DeletedReason,
+        "DeletedAt": None if vpc.DeletedAt is None else ts(vpc.DeletedAt)["S"],
+    }
+    item.update({k: s(v) for k, v in optional.items() if v is not None})
+    if vpc.ExpiresAt is not None:
+        item["ExpiresAt"] = {"N": str(vpc.ExpiresAt)}
+    return item
+
+
+def _subnet_item(sn: Subnet) -> dict[str, Any]:
+    m: dict[str, Any] = {
+        "SubnetId": s(sn.SubnetId),
+        "CidrBlock": s(sn.CidrBlock),
+        "AvailabilityZone": s(sn.AvailabilityZone),
+        "AvailableIpAddressCount": {"N": str(sn.AvailableIpAddressCount)},
+        "MapPublicIpOnLaunch": {"BOOL": sn.MapPublicIpOnLaunch},
+    }
+    if sn.Ipv6CidrBlocks:
+        m["Ipv6CidrBlocks"] = {"L": [s(c) for c in sn.Ipv6CidrBlocks]}
+    if sn.AvailabilityZoneId:
+        m["AvailabilityZoneId"] = s(sn.AvailabilityZoneId)
+    if sn.Name is not None:
+        m["Name"] = s(sn.Name)
+    return {"M": m}
+
+
+def from_item(item: Mapping[str, Any]) -> Vpc:
+    """Deserialize a table item into a record (raises ValueError if it cannot be read).
+
+    Attributes the record does not know are ignored (a newer version may have added them).
+    """
+    try:
+        decoded = {k: plain(v) for k, v in item.items()}
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError(f"not a DynamoDB item ({type(exc).__name__})") from None
+    return Vpc.model_validate(decoded)
+
+
+def is_vpc_item(item: Mapping[str, Any]) -> bool:
+    """True for VPC items, False for reservations and other bookkeeping items."""
+    return item_key(item)[0].startswith(PREFIX)

@@ -1,0 +1,234 @@
+"""Store — writing: items batched 25 a call in the background, every unprocessed item retried,
+failures counted (never dropped), a watermark of what has settled; batched deletes."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from collector.errors import FatalError, RetryPolicy, error_code, error_message
+from collector.store.attributes import item_key
+from collector.store.vpcs import is_vpc_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 25  # BatchWriteItem's hard limit
+
+
+@dataclass
+class WriteStats:
+    """What the writer did; `failed` items never reached the table and are reported."""
+
+    written: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    # Of `written`, the VPC items (the rest: connectivity and other bookkeeping items).
+    written_vpcs: int = 0
+
+
+class BatchWriter:
+    """Buffers items and writes them with BatchWriteItem, 25 a call, flushing in the background.
+
+    Every UnprocessedItems entry is retried with jittered exponential backoff until written;
+    items still unwritten after `max_attempts` (or on a non-retryable error) are counted in
+    `stats.failed`, never dropped silently. Thread-safe `add`; `close()` waits for all flushes.
+
+    A key added twice before its batch is sent is written once, the later item winning
+    (DynamoDB rejects a whole batch that names one key twice). A batch DynamoDB rejects as
+    invalid (one oversized item, say) is split until the bad item is alone, so one bad item
+    never fails the others of its batch.
+
+    Each added item gets a sequence number; `settled()` says up to which number every item
+    has reached the table or failed, so a caller can act once some items are settled.
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        *,
+        threads: int = 4,
+        max_attempts: int = 10,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._max_attempts = max_attempts
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._buffer: dict[tuple[str, str], dict[str, Any]] = {}
+        self._buffer_first = 0  # sequence number of the oldest buffered item
+        self._added = 0
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ddb-writer")
+        # Bounded in-flight batches: back-pressure instead of an unbounded queue in memory.
+        self._slots = threading.BoundedSemaphore(threads * 2)
+        self._futures: dict[Future[None], int] = {}  # in flight -> its oldest sequence number
+        self.stats = WriteStats()
+
+    @property
+    def added(self) -> int:
+        """Sequence number of the last item added (0 before the first)."""
+        return self._added
+
+    def settled(self) -> int:
+        """Every item with a sequence number up to this one is written or counted failed."""
+        with self._lock:
+            oldest = [*self._futures.values()]
+            if self._buffer:
+                oldest.append(self._buffer_first)
+            return min(oldest) - 1 if oldest else self._added
+
+    def add(self, item: dict[str, Any]) -> None:
+        """Queue one item; a full batch is handed to a background flush."""
+        key = item_key(item)
+        with self._lock:
+            self._added += 1
+            if not self._buffer:
+                self._buffer_first = self._added
+            self._buffer[key] = item
+            if len(self._buffer) < BATCH_SIZE:
+                return
+            batch, first = self._take()
+        self._submit(batch, first)
+
+    def add_all(self, items: Iterable[dict[str, Any]]) -> None:
+        """Queue several items."""
+        for item in items:
+            self.add(item)
+
+    def flush(self) -> None:
+        """Send whatever is buffered and wait until every batch so far is settled."""
+        with self._lock:
+            batch, first = self._take()
+        if batch:
+            self._submit(batch, first)
+        with self._lock:
+            futures = list(self._futures)
+        for f in futures:
+            f.result()
+
+    def close(self) -> WriteStats:
+        """Flush, stop the background threads and return the final stats."""
+        self.flush()
+        self._pool.shutdown(wait=True)
+        return self.stats
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _take(self) -> tuple[list[dict[str, Any]], int]:
+        # Caller holds the lock.
+        batch, self._buffer = list(self._buffer.values()), {}
+        return batch, self._buffer_first
+
+    def _submit(self, batch: list[dict[str, Any]], first: int) -> None:
+        self._slots.acquire()
+        fut = self._pool.submit(self._write_isolated, batch)
+        with self._lock:
+            self._futures[fut] = first
+        fut.add_done_callback(self._done)
+
+    def _done(self, fut: Future[None]) -> None:
+        self._slots.release()
+        with self._lock:
+            self._futures.pop(fut, None)
+
+    def _write_isolated(self, batch: list[dict[str, Any]]) -> None:
+        """Write a batch; if DynamoDB rejects it as invalid, halve it until the culprit is alone."""
+        rejected = self._write(batch)
+        if rejected is None:
+            return
+        code, message, rest = rejected
+        if len(rest) == 1:
+            self._record(1, 0, code, message)
+            return
+        half = len(rest) // 2
+        self._write_isolated(rest[:half])
+        self._write_isolated(rest[half:])
+
+    def _write(self, batch: list[dict[str, Any]]) -> tuple[str, str, list[dict[str, Any]]] | None:
+        """Write until done; if DynamoDB rejects the batch as invalid, return (code, message,
+        the items not yet written) for the caller to split."""
+        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": i}} for i in batch]
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                resp = self._retry.call(
+                    self._client.batch_write_item, RequestItems={self._table: requests}
+                )
+            except Exception as exc:  # noqa: BLE001 - every failure is counted, none escapes
+                code = error_code(exc)
+                if code == "ValidationException":
+                    return code, error_message(exc), [r["PutRequest"]["Item"] for r in requests]
+                self._record(len(requests), 0, code, error_message(exc))
+                return None
+            unprocessed = resp.get("UnprocessedItems", {}).get(self._table, [])
+            self._record(
+                0,
+                len(requests) - len(unprocessed),
+                None,
+                None,
+                _vpc_count(requests) - _vpc_count(unprocessed),
+            )
+            if not unprocessed:
+                return None
+            requests = [dict(r) for r in unprocessed]
+            # AWS: "we strongly recommend that you use an exponential backoff algorithm" when
+            # BatchWriteItem returns unprocessed items.
+            self._sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))
+        self._record(
+            len(requests),
+            0,
+            "UnprocessedItems",
+            f"{len(requests)} items still unprocessed after {self._max_attempts} tries",
+        )
+        return None
+
+    def _record(
+        self,
+        failed: int,
+        written: int,
+        code: str | None,
+        message: str | None,
+        written_vpcs: int = 0,
+    ) -> None:
+        with self._lock:
+            self.stats.written += written
+            self.stats.written_vpcs += written_vpcs
+            if failed:
+                self.stats.failed += failed
+                assert code is not None
+                self.stats.errors[code] = self.stats.errors.get(code, 0) + failed
+                log.error("DynamoDB write failed for %d items: %s %s", failed, code, message)
+
+
+def _vpc_count(requests: Iterable[Mapping[str, Any]]) -> int:
+    return sum(is_vpc_item(r["PutRequest"]["Item"]) for r in requests)
+
+
+def delete_items(client: DynamoDBClient, table: str, keys: Iterable[Mapping[str, Any]]) -> None:
+    """Delete items by key, 25 a call, retrying what DynamoDB leaves unprocessed."""
+    requests = [{"DeleteRequest": {"Key": dict(k)}} for k in keys]
+    for start in range(0, len(requests), BATCH_SIZE):
+        batch: list[dict[str, Any]] = requests[start : start + BATCH_SIZE]
+        for attempt in range(10):
+            resp = client.batch_write_item(RequestItems={table: batch})  # type: ignore[dict-item]
+            batch = [dict(r) for r in resp.get("UnprocessedItems", {}).get(table, [])]
+            if not batch:
+                break
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+        if batch:
+            raise FatalError(f"{len(batch)} deletes still unprocessed after 10 attempts")
