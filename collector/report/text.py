@@ -7,15 +7,21 @@ forge a line such as "OVERLAP GROUPS: none" or rewrite what is on screen.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from collector.analysis import Audit, Conflict, Member, OverlapGroup
 from collector.analysis.lookup import LookupResult
 from collector.models import iso
 from collector.safety import terminal as t
 
-if TYPE_CHECKING:
-    from collector.jobs.summary import RunSummary
+
+class Summary(Protocol):
+    """What the summary renderer needs of a run: its public JSON shape (`collect --format
+    json`), so the text and the JSON of one run can never disagree."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run summary's JSON shape."""
+        ...
 
 
 def _member_line(m: Member) -> str:
@@ -108,32 +114,36 @@ def _headroom_lines(audit: Audit) -> list[str]:
     return lines
 
 
-def render_summary(s: RunSummary) -> str:
+def render_summary(summary: Summary) -> str:
     """Human-readable run summary."""
+    s = summary.to_dict()
+    n = s["targets"]
     lines = [
-        f"Accounts: {s.accounts}   targets: {s.targets} "
-        f"({s.ok} ok, {s.skipped} skipped, {s.failed} failed)   {s.duration_s:.1f} s",
-        f"VPCs seen: {s.vpcs_seen}   VPC items written: {s.vpcs_written}   "
-        f"marked deleted: {s.marked_deleted}   invalid records: {len(s.invalid_records)}",
+        f"Accounts: {s['accounts']}   targets: {n['total']} "
+        f"({n['ok']} ok, {n['skipped']} skipped, {n['failed']} failed)   {s['duration_s']:.1f} s",
+        f"VPCs seen: {s['vpcs_seen']}   VPC items written: {s['vpcs_written']}   "
+        f"marked deleted: {s['marked_deleted']}   invalid records: {s['invalid_records']}",
     ]
-    if s.interrupted:
+    if s["interrupted"]:
         lines.append("INTERRUPTED: targets not finished are listed as Interrupted; none marked")
-    if s.write_failures:
-        errs = ", ".join(f"{k}: {v}" for k, v in sorted(s.write_errors.items()))
-        lines.append(f"WRITE FAILURES: {s.write_failures} items not stored ({t(errs)})")
-    if s.unreadable_items:
+    if s["write_failures"]:
+        errs = ", ".join(f"{k}: {v}" for k, v in sorted(s["write_errors"].items()))
+        lines.append(f"WRITE FAILURES: {s['write_failures']} items not stored ({t(errs)})")
+    if s["unreadable_items"]:
         lines.append("Unreadable table items (left as they are, never marked):")
-        lines.extend(f"  {t(u)}: {t(u.reason)}" for u in s.unreadable_items)
-    if s.failures:
+        lines.extend(
+            f"  {t(u['VpcId'])}/{t(u['OwnerId'])}: {t(u['reason'])}" for u in s["unreadable_items"]
+        )
+    if s["failures"]:
         lines.append("Failed targets:")
-        for f in sorted(s.failures, key=lambda f: (f["account_id"], f["region"])):
+        for f in s["failures"]:  # sorted by account and region
             name = f" ({t(f['account_name'])})" if f["account_name"] else ""
             lines.append(
                 f"  {f['account_id']}{name}  {f['region']}  {t(f['error_code'])}: {t(f['message'])}"
             )
-    if s.invalid_records:
+    if s["invalid"]:
         lines.append("Invalid records (not written):")
-        for i in s.invalid_records:
+        for i in s["invalid"]:
             lines.append(f"  {i['account_id']}  {i['region']}  {t(i['vpc_id'])}: {t(i['reason'])}")
     return "\n".join(lines)
 
