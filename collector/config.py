@@ -131,12 +131,21 @@ class OrganizationConfig(_Strict):
 
 
 class TableConfig(_Strict):
-    """The central DynamoDB table."""
+    """The central DynamoDB table, and the ledger table beside it."""
 
     name: Annotated[str, _check_pattern(TABLE_NAME_RE, "DynamoDB table name")] = "VPCTracker"
     region: RegionName = "us-east-1"
     # How long an item marked Deleted stays before DynamoDB TTL removes it.
     deleted_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # Known findings, the notification outbox and changes live in their own table, so reads
+    # of the whole inventory never read them (a Scan reads every item of a table, and a sparse
+    # index cannot be read strongly consistent). null: `<name>-ledger`.
+    ledger_name: Annotated[str, _check_pattern(TABLE_NAME_RE, "DynamoDB table name")] | None = None
+
+    @property
+    def ledger(self) -> str:
+        """The ledger table's name."""
+        return self.ledger_name or f"{self.name}-ledger"
 
 
 class ScanConfig(_Strict):
@@ -169,6 +178,36 @@ class ReservedCidr(_Strict):
     on_prem: bool = False
 
 
+class ExpectedOverlap(_Strict):
+    """A range many VPCs reuse on purpose (pod networking, never routed between VPCs): blocks
+    inside it are not findings unless some network reaches two of them."""
+
+    cidr: Cidr
+    reason: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class OverlapsConfig(_Strict):
+    """How overlaps are judged."""
+
+    expected: list[ExpectedOverlap] = []
+
+
+# SNS topic ARN: arn:<partition>:sns:<region>:<account>:<name>.
+TOPIC_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?\Z"
+)
+
+
+class NotifyConfig(_Strict):
+    """Where new, changed and resolved findings are announced."""
+
+    # null: findings are recorded and their announcements kept pending (in the ledger's
+    # outbox) for the next run that has a topic (the function's nightly or event run).
+    topic_arn: Annotated[str, _check_pattern(TOPIC_ARN_RE, "SNS topic ARN")] | None = None
+    # One recording publishes at most this many messages; the rest go into one digest.
+    max_messages: Annotated[int, Field(ge=1, le=100)] = 10
+
+
 class Config(_Strict):
     """The whole validated `config.yaml`."""
 
@@ -179,6 +218,8 @@ class Config(_Strict):
     scan: ScanConfig = ScanConfig()
     reserved_cidrs: list[ReservedCidr] = []
     headroom: HeadroomConfig = HeadroomConfig()
+    overlaps: OverlapsConfig = OverlapsConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     @field_validator("regions", mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 
 from collector.analysis import Audit
-from collector.config import Config
+from collector.config import Config, NotifyConfig
 from collector.jobs.allocate import Allocation, allocate
 from collector.jobs.audit import run_audit
 from collector.jobs.collect import run
@@ -333,7 +333,8 @@ def demo_run(accounts: int, regions: int) -> DemoResult:
         sim = build_simulated_org(session, accounts, regions)
         cfg = demo_config()
         ddb = dynamodb_client(session, cfg)
-        create_table(ddb, cfg.table.name)
+        for name in (cfg.table.name, cfg.table.ledger):
+            create_table(ddb, name)
         # `regions: all` is the config users run with; moto answers DescribeRegions with every
         # region, so the demo narrows to the regions it populated, like `--region` does.
         opts = RunOptions(session=session, regions=sim.regions)
@@ -386,7 +387,11 @@ def _live_update(
             "responseElements": {"vpc": {"vpcId": vid, "cidrBlock": "10.200.0.0/16"}},
         },
     }
-    rescan(cfg, [event_target(event)], replace(opts, regions=()), topic)
+    rescan(
+        cfg.model_copy(update={"notify": NotifyConfig(topic_arn=topic)}),
+        [event_target(event)],
+        replace(opts, regions=()),
+    )
     messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
     return [json.loads(m["Body"]) for m in messages]
 

@@ -30,7 +30,7 @@ from collector.jobs.summary import RunSummary
 from collector.models import Account, DeletionReason
 from collector.safety import brief
 from collector.scan import DEADLINE_CODE, INTERRUPTED_CODE, client_config
-from collector.store.dispatch import part_done, put_dispatch
+from collector.store.dispatch import Progress, part_done, put_dispatch
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,15 @@ DISPATCH_TTL = timedelta(days=3)
 class MessageFailed(Exception):
     """A message not fully done: report it for retry (and, in the end, the dead-letter queue).
 
-    `summary` is what the message's run did, so its failed targets are still counted."""
+    `summary` is what the message's run did, so its failed targets are still counted;
+    `accounts` the message's accounts that failed (all of them when none could be told)."""
 
-    def __init__(self, message: str, summary: RunSummary | None = None) -> None:
+    def __init__(
+        self, message: str, summary: RunSummary | None = None, accounts: Sequence[str] = ()
+    ) -> None:
         super().__init__(message)
         self.summary = summary
+        self.accounts = list(accounts)
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,14 @@ class WorkResult:
 
     summary: RunSummary
     gone: dict[str, DeletionReason]
-    last_of_night: bool = False
+    # Set on the message that finished the night: the accounts whose findings stand as they
+    # were (their parts finished failed).
+    night: Progress | None = None
+
+    @property
+    def last_of_night(self) -> bool:
+        """This message finished the night's fan-out."""
+        return self.night is not None
 
 
 def work(config: Config, opts: RunOptions, message: WorkerMessage) -> WorkResult:
@@ -178,7 +189,7 @@ def work(config: Config, opts: RunOptions, message: WorkerMessage) -> WorkResult
     cut = {f["error_code"] for f in summary.failures} & {DEADLINE_CODE, INTERRUPTED_CODE}
     if cut:
         raise MessageFailed(
-            f"cut short ({', '.join(sorted(cut))}): {len(failed)} accounts left", summary
+            f"cut short ({', '.join(sorted(cut))}): {len(failed)} accounts left", summary, failed
         )
     gone = _known_gone(config, opts, failed) if failed else {}
     if gone:
@@ -191,15 +202,27 @@ def work(config: Config, opts: RunOptions, message: WorkerMessage) -> WorkResult
             f"{summary.write_failures} write failure(s), "
             f"{len(summary.unreadable_items)} unreadable item(s)",
             summary,
+            still or [a.id for a in message.accounts],
         )
     result = WorkResult(summary, gone)
-    if message.dispatch_id is not None and message.part is not None:
-        ddb = dynamodb_client(opts.session, config)
-        done, parts = opts.retry.call(
-            part_done, ddb, config.table.name, message.dispatch_id, message.part
-        )
-        result.last_of_night = done == parts
+    progress = finish_part(config, opts, message)
+    if progress is not None and progress.complete:
+        result.night = progress
     return result
+
+
+def finish_part(
+    config: Config, opts: RunOptions, message: WorkerMessage, failed: Sequence[str] = ()
+) -> Progress | None:
+    """Mark the message's part of its night finished (with `failed` accounts: finished failed,
+    on its last receive); None for a message of no night."""
+    if message.dispatch_id is None or message.part is None:
+        return None
+    assert opts.session is not None
+    ddb = dynamodb_client(opts.session, config)
+    return opts.retry.call(
+        part_done, ddb, config.table.name, message.dispatch_id, message.part, failed
+    )
 
 
 def _known_gone(

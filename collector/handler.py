@@ -36,15 +36,24 @@ from collector.config import (
     parse_config,
 )
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
-from collector.fanout import MessageFailed, WorkResult, dispatch, parse_message, work
+from collector.fanout import (
+    MessageFailed,
+    WorkerMessage,
+    dispatch,
+    finish_part,
+    parse_message,
+    work,
+)
 from collector.jobs.audit import run_audit
 from collector.jobs.check import run_check
 from collector.jobs.collect import run
-from collector.jobs.findings import remember_findings
+from collector.jobs.findings import FindingsRecord, remember_findings
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.live import Rescan, event_target, is_cloudtrail_event, rescan, target_statuses
 from collector.safety import brief, one_line
+from collector.scan import ALL_REGIONS
+from collector.store.dispatch import Progress
 from collector.store.table import TableMissingError, check_table
 from collector.telemetry import publish, setup_logging
 
@@ -52,6 +61,8 @@ log = logging.getLogger("collector.handler")
 
 # Stop starting new work when this much time is left, so the summary is written and returned.
 SAFETY_MARGIN_MS = 60_000
+# How many times the queue delivers a message before its dead-letter queue takes it.
+MAX_RECEIVES = "VPCTRACKER_MAX_RECEIVES"
 # The external id's SecureString parameter, read once per container (cold start).
 EXTERNAL_ID_PARAMETER = "VPCTRACKER_EXTERNAL_ID_PARAMETER"
 _cold: dict[str, str] = {}
@@ -74,6 +85,9 @@ ENV_KEYS: dict[str, str] = {
     "VPCTRACKER_RESERVED_CIDRS": "reserved_cidrs",
     "VPCTRACKER_HEADROOM_USED_PCT": "headroom.used_pct",
     "VPCTRACKER_HEADROOM_SUBNET_FREE_PCT": "headroom.subnet_free_pct",
+    "VPCTRACKER_LEDGER_TABLE": "table.ledger_name",
+    "VPCTRACKER_NOTIFY_TOPIC_ARN": "notify.topic_arn",
+    "VPCTRACKER_NOTIFY_MAX_MESSAGES": "notify.max_messages",
 }
 LIST_KEYS = {
     "organization.include_accounts",
@@ -81,6 +95,7 @@ LIST_KEYS = {
     "organization.include_ous",
 }
 INT_KEYS = {
+    "notify.max_messages",
     "scan.max_workers",
     "scan.lease_wait_seconds",
     "table.deleted_retention_days",
@@ -292,16 +307,12 @@ def _json(record: Mapping[str, Any]) -> Any:
         return None
 
 
-def _topic() -> str | None:
-    return os.environ.get("VPCTRACKER_NOTIFY_TOPIC_ARN") or None
-
-
 def _event(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]:
     """A CloudTrail event delivered directly: rescan its target, announce new findings."""
     target = event_target(request.records[0])
-    result = rescan(config, [target], opts, _topic())
+    result = rescan(config, [target], opts)
     for s in result.summaries:
-        publish("event", run_metrics(s))
+        publish("event", {**run_metrics(s), "NotifyFailures": result.notify_failures})
     out: dict[str, Any] = {
         "ok": result.done(target),
         "rescanned": target_statuses(result),
@@ -316,19 +327,32 @@ def _event(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]
 
 def _scheduled(config: Config, opts: RunOptions) -> dict[str, Any]:
     summary = run(config, opts)
-    audit, _ = run_audit(config, options=opts)
-    remember_findings(config, summary, opts, topic=_topic(), audit=audit)
-    totals = audit.to_dict()["summary"]
+    record = remember_findings(config, summary, opts)
+    totals = _night_metrics(config, opts, record, summary)
+    log.info("scheduled run: %d targets, %d failed", summary.targets, summary.failed)
+    return {"ok": summary.exit_code == 0, "summary": summary.to_dict(), "audit": totals}
+
+
+def _night_metrics(
+    config: Config, opts: RunOptions, record: FindingsRecord | None, summary: RunSummary
+) -> dict[str, Any]:
+    """Publish the night's metrics (`Mode=scheduled`) from the audit its recording compared
+    (or, when the recording failed, a fresh one); returns that audit's summary."""
+    if record is not None and record.audit is not None:
+        audit = record.audit
+    else:
+        audit, _ = run_audit(config, options=opts, inventory=summary.inventory)
+    totals: dict[str, Any] = audit.to_dict()["summary"]
     publish(
         "scheduled",
         {
-            **run_metrics(summary),
+            **(run_metrics(summary) if summary.targets else {}),
             "OverlapGroups": totals["overlap_groups"],
             "DefaultVpcs": totals["default_vpcs"],
+            "NotifyFailures": record.notify_failures if record else 0,
         },
     )
-    log.info("scheduled run: %d targets, %d failed", summary.targets, summary.failed)
-    return {"ok": summary.exit_code == 0, "summary": summary.to_dict(), "audit": totals}
+    return totals
 
 
 def _direct(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]:
@@ -381,12 +405,45 @@ def _rescan_events(
             current_since[target] = at
     for target in unknown:
         current_since.pop(target, None)
-    live = rescan(config, set(targets.values()), opts, _topic(), current_since) if targets else None
+    live = rescan(config, set(targets.values()), opts, current_since) if targets else None
     return set(events), targets, live
 
 
 # SQS's clock and ours may differ by this much.
 CLOCK_SKEW = timedelta(seconds=1)
+
+
+def _event_done(target: tuple[str, str] | None, live: Rescan | None) -> None:
+    """Raise MessageFailed unless the event's target was rescanned (or provably needs not be)."""
+    if target is None or live is None or not live.done(target):
+        why = live.failed.get(target, "not rescanned") if live and target else "bad event"
+        raise MessageFailed(f"event target {target}: {why}")
+
+
+def _dead_lettered(
+    config: Config,
+    opts: RunOptions,
+    record: SQSRecord,
+    message: WorkerMessage | None,
+    exc: BaseException,
+) -> Progress | None:
+    """A message failed on its last receive goes to the dead-letter queue: its part of the night
+    is finished, failed, so one account that keeps failing does not keep the night from being
+    recorded. Returns the night when that finished it."""
+    if message is None or not _last_receive(record):
+        return None
+    failed = exc.accounts if isinstance(exc, MessageFailed) else []
+    night = finish_part(config, opts, message, failed or [a.id for a in message.accounts])
+    return night if night is not None and night.complete else None
+
+
+def _last_receive(record: SQSRecord) -> bool:
+    """This is the message's last receive: failing it moves it to the dead-letter queue
+    (`VPCTRACKER_MAX_RECEIVES`, the queue's maxReceiveCount; 3 as the stack sets it)."""
+    raw = os.environ.get(MAX_RECEIVES, "3")
+    limit = int(raw) if raw.isdigit() and len(raw) < 4 else 3
+    count = record.attributes.approximate_receive_count
+    return count.isdigit() and len(count) < 10 and int(count) >= limit
 
 
 def _sent_at(record: dict[str, Any]) -> datetime | None:
@@ -412,7 +469,7 @@ def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> di
     except (TableMissingError, ClientError, BotoCoreError) as exc:
         return _failed(one_line(_describe(exc)), request.records, "worker cannot start")
     total = RunSummary(started_at=opts.clock())
-    finished: list[WorkResult] = []
+    nights: list[Progress] = []  # the fan-out nights this batch finished
     events, targets, live = _rescan_events(config, request.records, opts)
 
     def add(s: RunSummary) -> None:
@@ -422,20 +479,23 @@ def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> di
 
     def record_handler(record: SQSRecord) -> None:
         if record.message_id in events:
-            target = targets.get(record.message_id)
-            if target is None or live is None or not live.done(target):
-                why = live.failed.get(target, "not rescanned") if live and target else "bad event"
-                raise MessageFailed(f"event target {target}: {why}")
+            _event_done(targets.get(record.message_id), live)
             return
+        message: WorkerMessage | None = None
         try:
-            result = work(config, opts, parse_message(record.raw_event.get("body")))
+            message = parse_message(record.raw_event.get("body"))
+            result = work(config, opts, message)
         except (ConfigError, MessageFailed, FatalError, ClientError, BotoCoreError) as exc:
             log.error("message %s not done: %s", record.message_id, one_line(_describe(exc)))
             if isinstance(exc, MessageFailed) and exc.summary is not None:
                 add(exc.summary)
+            night = _dead_lettered(config, opts, record, message, exc)
+            if night is not None:
+                nights.append(night)
             raise
-        finished.append(result)
         add(result.summary)
+        if result.night is not None:
+            nights.append(result.night)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     response = process_partial_response(
@@ -447,15 +507,17 @@ def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> di
     for s in live.summaries if live else []:
         add(s)
     failures = len(response.get("batchItemFailures", []))
-    publish("worker", {**run_metrics(total), "MessagesFailed": failures})
-    if any(r.last_of_night for r in finished):
-        # The night's last message: audit the table as every worker left it.
-        audit, _ = run_audit(config, options=opts)
-        remember_findings(config, total, opts, topic=_topic(), audit=audit)
-        totals = audit.to_dict()["summary"]
-        publish(
-            "scheduled",
-            {"OverlapGroups": totals["overlap_groups"], "DefaultVpcs": totals["default_vpcs"]},
-        )
-        log.info("fan-out night complete: %s", totals)
+    notify = live.notify_failures if live else 0
+    publish("worker", {**run_metrics(total), "MessagesFailed": failures, "NotifyFailures": notify})
+    for night in nights:
+        _record_night(config, opts, total, night)
     return {"batchItemFailures": list(response.get("batchItemFailures", []))}
+
+
+def _record_night(config: Config, opts: RunOptions, total: RunSummary, night: Progress) -> None:
+    """A fan-out night's last message: record the findings of the table as every worker left
+    it; those of accounts whose part finished failed stand as they were."""
+    frozen = {(a, ALL_REGIONS) for a in night.failed_accounts}
+    record = remember_findings(config, total, opts, frozen=frozen)
+    totals = _night_metrics(config, opts, record, RunSummary(started_at=opts.clock()))
+    log.info("fan-out night complete: %s", totals)

@@ -66,6 +66,7 @@ class Rescan:
     skipped: dict[Target, str] = field(default_factory=dict)  # target -> why not scanned
     summaries: list[RunSummary] = field(default_factory=list)
     notified: int = 0
+    notify_failures: int = 0
 
     def done(self, target: Target) -> bool:
         """Scanned, or provably nothing to scan (account gone or outside the config)."""
@@ -76,11 +77,10 @@ def rescan(
     config: Config,
     targets: Iterable[Target],
     opts: RunOptions,
-    topic: str | None,
     current_since: Mapping[Target, datetime] | None = None,
 ) -> Rescan:
-    """Scan each named target once (coalesced; one run for all of them), record findings of
-    the accounts it touched, and announce the new ones on `topic`. With `current_since`, a
+    """Scan each named target once (coalesced; one run for all of them), record what that
+    changed of the findings, and announce it (on `notify.topic_arn`). With `current_since`, a
     target whose stored scan started at or after that time is not scanned again (another
     invocation already saw the change)."""
     assert opts.session is not None
@@ -132,8 +132,9 @@ def rescan(
     # that scanned them recorded their findings).
     scanned = [m.id for m in members if m.id in summary.ok_accounts]
     if scanned:
-        record = remember_findings(config, summary, opts, accounts=scanned, topic=topic)
+        record = remember_findings(config, summary, opts, accounts=scanned)
         out.notified = record.notified if record else 0
+        out.notify_failures = record.notify_failures if record else 0
     return out
 
 

@@ -139,6 +139,21 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class KnownFinding:
+    """A finding the ledger knows (no body): its id, whose it is, and the state it was recorded
+    in, so a recording can tell new, changed and resolved findings apart."""
+
+    id: str
+    account: str
+    region: str
+    kind: str
+    state: str
+    group: str  # overlap: the span of its group when recorded
+    cidr: str
+    expires_at: int = 0
+
+
+@dataclass(frozen=True)
 class UnreadableItem:
     """A table item of a known kind that could not be decoded: reported, never rewritten
     (and never taken as free space)."""

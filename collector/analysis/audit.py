@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,8 +12,50 @@ from collector.analysis.conflicts import Connections, annotate
 from collector.analysis.headroom import Headroom, HeadroomLimits, find_headroom
 from collector.analysis.overlaps import OverlapGroup, overlap_groups
 from collector.analysis.space import default_vpcs
-from collector.config import ReservedCidr
+from collector.config import ExpectedOverlap, ReservedCidr
 from collector.models import Reservation, UnreadableItem, Vpc, iso
+
+
+@dataclass(frozen=True)
+class ExpectedGroup:
+    """An overlap group every VPC block of which lies in an `overlaps.expected` range and that
+    no network reaches twice: reuse by design, not a finding."""
+
+    group: OverlapGroup
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The audit JSON shape (`expected_overlaps`): collapsed to counts."""
+        return {
+            "span": self.group.span,
+            "reason": self.reason,
+            "blocks": sum(m.vpc is not None for m in self.group.members),
+            "accounts": len(self.group.owners),
+        }
+
+
+def expected_group(group: OverlapGroup, expected: list[ExpectedOverlap]) -> ExpectedGroup | None:
+    """The group as expected reuse, or None when it is a finding (a block outside every expected
+    range, or a conflict)."""
+    if group.severity == "conflict" or not expected:
+        return None
+    reason = None
+    for m in group.members:
+        if m.vpc is None:
+            continue
+        net = m.network
+        hit = next(
+            (
+                e
+                for e in expected
+                if (r := ipaddress.ip_network(e.cidr)).version == net.version and net.subnet_of(r)  # type: ignore[arg-type]
+            ),
+            None,
+        )
+        if hit is None:
+            return None
+        reason = reason or hit.reason
+    return ExpectedGroup(group, reason) if reason is not None else None
 
 
 @dataclass
@@ -32,6 +75,8 @@ class Audit:
     # Active reservations (the HTML map draws them: `free` must mean free for `allocate`).
     reservations: list[Reservation] = field(default_factory=list)
     headroom: Headroom = field(default_factory=Headroom)
+    # Groups of expected reuse (config `overlaps.expected`): listed apart, not findings.
+    expected: list[ExpectedGroup] = field(default_factory=list)
 
     @property
     def conflicts(self) -> int:
@@ -64,6 +109,7 @@ class Audit:
             "headroom": list(self.headroom.headroom),
             "exhausted_subnets": list(self.headroom.exhausted_subnets),
             "single_az": list(self.headroom.single_az),
+            "expected_overlaps": [e.to_dict() for e in self.expected],
             "summary": {
                 "overlap_groups": len(self.overlap_groups),
                 "vpcs_in_overlaps": self.vpcs_in_overlaps,
@@ -73,6 +119,7 @@ class Audit:
                 "headroom": len(self.headroom.headroom),
                 "exhausted_subnets": len(self.headroom.exhausted_subnets),
                 "single_az": len(self.headroom.single_az),
+                "expected_overlaps": len(self.expected),
             },
         }
 
@@ -89,6 +136,7 @@ def build_audit(
     connections: Connections | None = None,
     severity: str | None = None,
     limits: HeadroomLimits | None = None,
+    expected: Iterable[ExpectedOverlap] = (),
 ) -> Audit:
     """Audit live VPCs; with `accounts`, keep only findings that involve those accounts.
 
@@ -100,6 +148,17 @@ def build_audit(
         connections or Connections(),
         reserved,
     )
+    ranges = list(expected)
+    reuse: list[ExpectedGroup] = []
+    if ranges:
+        kept = []
+        for g in groups:
+            e = expected_group(g, ranges)
+            if e is None:
+                kept.append(g)
+            else:
+                reuse.append(e)
+        groups = kept
     if severity is not None:
         groups = [g for g in groups if g.severity == severity]
     defaults = default_vpcs(live)
@@ -108,6 +167,7 @@ def build_audit(
     if wanted:
         headroom = headroom.only(wanted)
         groups = [g for g in groups if g.owners & wanted]
+        reuse = [e for e in reuse if e.group.owners & wanted]
         defaults = [v for v in defaults if v.OwnerId in wanted]
     return Audit(
         generated_at=now,
@@ -120,4 +180,5 @@ def build_audit(
         unreadable=list(unreadable),
         reservations=[r for r in reservations if r.active(now)],
         headroom=headroom,
+        expected=reuse,
     )

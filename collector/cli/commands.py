@@ -58,13 +58,16 @@ class Progress:
 def cmd_init_table(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker init-table`."""
     ddb = dynamodb_client(args.session, config)
-    created = create_table(ddb, config.table.name, ttl=False)
-    state = "created" if created else "already exists"
-    print(f"table {config.table.name} in {config.table.region}: {state}")
-    if not enable_ttl(ddb, config.table.name):
+    ttl = True
+    for name in (config.table.name, config.table.ledger):
+        created = create_table(ddb, name, ttl=False)
+        state = "created" if created else "already exists"
+        print(f"table {name} in {config.table.region}: {state}")
+        ttl = enable_ttl(ddb, name) and ttl
+    if not ttl:
         sys.stderr.write(
             "vpctracker: warning: this endpoint does not support DynamoDB TTL; items marked "
-            "deleted and expired reservations will not be removed automatically\n"
+            "deleted, expired reservations and old changes will not be removed automatically\n"
         )
     return EXIT_OK
 

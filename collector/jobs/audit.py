@@ -62,6 +62,7 @@ def run_audit(
         connections=Connections.of(items.connectivity, items.route_tables),
         severity=severity,
         limits=limits_of(config),
+        expected=config.overlaps.expected,
     )
     return audit, summary
 

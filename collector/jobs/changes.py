@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,9 +15,6 @@ from collector.models import iso
 from collector.store.registry import query_changes
 from collector.store.table import check_table
 
-if TYPE_CHECKING:
-    pass
-
 
 def run_changes(
     config: Config, since: datetime, options: RunOptions | None = None
@@ -26,9 +23,15 @@ def run_changes(
     opts = options or RunOptions()
     ddb = dynamodb_client(opts.session or boto3.Session(), config)
     until = opts.clock()
-    try:
-        opts.retry.call(check_table, ddb, config.table.name)
-        items = opts.retry.call(query_changes, ddb, config.table.name, iso(since), iso(until))
-    except (ClientError, BotoCoreError) as exc:
-        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
-    return {"since": iso(since), "until": iso(until), "changes": items.changes}
+    out: list[dict[str, Any]] = []
+    # The ledger holds them; the inventory table those the previous version wrote, until the
+    # first recording after the upgrade moves them.
+    for table in (config.table.ledger, config.table.name):
+        try:
+            opts.retry.call(check_table, ddb, table)
+            items = opts.retry.call(query_changes, ddb, table, iso(since), iso(until))
+        except (ClientError, BotoCoreError) as exc:
+            raise FatalError(f"cannot read table {table}: {error_code(exc)}") from None
+        out += items.changes
+    out.sort(key=lambda c: str(c["time"]))
+    return {"since": iso(since), "until": iso(until), "changes": out}

@@ -6,20 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from collector.analysis import Audit, Connections, OverlapGroup, build_audit
 from collector.config import Config, ConfigError
-from collector.jobs.audit import limits_of, read_inventory
+from collector.jobs.audit import limits_of
 from collector.jobs.collect import run
-from collector.jobs.findings import remember_findings
+from collector.jobs.findings import read_view, remember_findings
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
 from collector.models import Vpc, iso
 from collector.scan import ALL_REGIONS
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -182,7 +179,8 @@ def run_check(
         raise ConfigError("check needs at least one --account")
     opts = replace(options or RunOptions(), accounts=accounts, write=True)
     summary = run(config, opts)
-    items = read_inventory(config, opts.session, opts.retry)
+    view = read_view(config, opts)
+    items = view.items
     audit = build_audit(
         items.vpcs,
         config.reserved_cidrs,
@@ -192,10 +190,11 @@ def run_check(
         reservations=items.reservations,
         connections=Connections.of(items.connectivity, items.route_tables),
         limits=limits_of(config),
+        expected=config.overlaps.expected,
     )
-    # A write run: the checked accounts' findings become known (announced only by the Lambda's
-    # nightly and event runs).
-    remember_findings(config, summary, opts, accounts=accounts, audit=audit)
+    # A write run: what the checked accounts' scan changed is recorded, and announced (now with
+    # `notify.topic_arn`, else by the next run that has a topic).
+    remember_findings(config, summary, opts, accounts=accounts, view=view)
     live = [v for v in items.vpcs if not v.Deleted]
     return CheckResult(
         list(accounts), summary, audit, not_scanned(summary, accounts, live), fail_on

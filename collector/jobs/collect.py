@@ -84,7 +84,9 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     ddb = dynamodb_client(hub, config)
     try:
         if opts.write:
+            # The ledger too: changes and findings are written there.
             opts.retry.call(check_table, ddb, config.table.name)
+            opts.retry.call(check_table, ddb, config.table.ledger)
         sts = hub.client("sts", region_name=config.table.region, config=boto_cfg)
         partition = partition_of(opts.retry.call(sts.get_caller_identity)["Arn"])
         sink: TableSink | MemorySink = TableSink(ddb, config, opts) if opts.write else MemorySink()

@@ -1,133 +1,138 @@
-"""Job — findings: record what a write run saw as known, and announce what is new or resolved."""
+"""Job — findings: record what the inventory says as known findings in the ledger, and announce
+what is new, changed or resolved, once.
+
+One recording at a time: each takes the ledger's `recording` lease, and compares an inventory
+read after the newest recording's own read ended (it reads again when the view it was handed is
+older), so concurrent runs (event, nightly, check) never announce a false `resolved`. Every
+transition is written to the outbox before the state it announces, and an announcement leaves
+the outbox only once SNS accepted its message: a failed publish, a kill or a run without a topic
+leaves it for the next recording of any kind.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from collector.analysis import Audit
-from collector.analysis.findings import iter_findings
+from collector.analysis import Audit, Connections, routing_domains
+from collector.analysis.findings import (
+    Comparison,
+    Finding,
+    compare,
+    iter_findings,
+    message_groups,
+)
+from collector.analysis.lookup import BlockIndex
 from collector.config import Config
-from collector.errors import FatalError, error_code
-from collector.jobs.audit import run_audit
+from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code
+from collector.jobs.audit import read_inventory, run_audit
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.lifecycle import expires_at
-from collector.models import iso
-from collector.notify import publish, publish_baseline
+from collector.models import KnownFinding, iso
+from collector.notify import Announcement, Message, messages
+from collector.scan import ALL_REGIONS
+from collector.store.changes import legacy_changes
 from collector.store.findings import (
-    KnownFindings,
-    baseline_item,
+    LEGACY_BASELINE_KEY,
+    Pending,
+    all_known,
+    due_for_rewrite,
     finding_bodies,
     finding_item,
     finding_key,
-    known_findings,
+    known_of,
+    legacy_baseline,
+    legacy_keys,
+    marker_item,
+    outbox_item,
+    outbox_key,
+    pending,
+    read_marker,
 )
+from collector.store.leases import release_lease, take_lease
+from collector.store.registry import Items
 from collector.store.table import TableMissingError
 from collector.store.writer import BatchWriter, delete_items
 
 if TYPE_CHECKING:
-    pass
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
 
 log = logging.getLogger(__name__)
+
+RECORDING = "recording"  # the ledger lease every recording holds
+RECORDING_SECONDS = 300  # a killed recording's lease frees itself after this
+# Clocks of two recorders (a laptop, the function) may differ by this much.
+CLOCK_SKEW = timedelta(seconds=2)
+# A narrowed recording reads its scope's findings one account at a time up to this many
+# accounts; past it, every known finding (one Query per shard) costs fewer calls.
+SCOPE_QUERIES = 32
+
+
+@dataclass
+class View:
+    """An inventory and when it was read (the read's start and end, wall clock)."""
+
+    items: Items
+    started: datetime
+    ended: datetime
 
 
 @dataclass
 class FindingsRecord:
-    """What recording the findings of a write run did."""
+    """What one recording did (`summary.findings` in the run summary's JSON)."""
 
-    new: list[dict[str, Any]] = field(default_factory=list)  # to announce (none on a baseline)
-    resolved: list[dict[str, Any]] = field(default_factory=list)
-    new_count: int = 0
-    first_baseline: bool = False
     known: int = 0
-    notified: int = 0
+    new: int = 0
+    changed: int = 0
+    resolved: int = 0
+    first_baseline: bool = False
+    upgraded: bool = False
+    notified: int = 0  # messages SNS accepted
+    pending: int = 0  # announcements left for a later recording
+    notify_failures: int = 0  # messages SNS did not accept
+    duration_s: float = 0.0  # from taking the lease to releasing it
+    audit: Audit | None = None  # the whole organization's audit it compared
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `findings` object of a run summary."""
+        return {
+            "known": self.known,
+            "new": self.new,
+            "changed": self.changed,
+            "resolved": self.resolved,
+            "first_baseline": self.first_baseline,
+            "notified": self.notified,
+            "pending": self.pending,
+            "notify_failures": self.notify_failures,
+            "duration_s": round(self.duration_s, 3),
+        }
 
 
-def record_findings(
-    config: Config,
-    audit: Audit,
-    options: RunOptions,
-    *,
-    accounts: Sequence[str] = (),
-    topic: str | None = None,
-    known: KnownFindings | None = None,
-) -> FindingsRecord:
-    """Store the findings this write run saw as known, and (with `topic`) announce the new and
-    resolved ones, once each. With `accounts`, only findings involving them are compared (an
-    event rescan of one account never resolves another account's findings). The very first
-    recording (no baseline marker yet) announces one baseline message instead of each finding.
-    `known` is `read_known(...)` of the same accounts when the caller read it already.
-    """
-    opts = options
-    ddb = dynamodb_client(opts.session or boto3.Session(), config)
-    table = config.table.name
-    now = opts.clock()
-    retention = config.table.deleted_retention_days
-    expires = expires_at(now, retention)
-    wanted = list(accounts) or None
-    if known is None:
-        known = read_known(config, options, accounts)
-    out = FindingsRecord(first_baseline=not known.baseline)
-    unmatched = known.ids  # emptied as this run's findings are matched: what is left resolved
-    matched: set[str] = set()
-    with BatchWriter(ddb, table, retry=opts.retry) as writer:
-        for fid, build, _ in iter_findings(audit, wanted):
-            if fid in unmatched:
-                unmatched.discard(fid)
-                matched.add(fid)
-                if fid in known.rewrite:
-                    writer.add(finding_item(fid, build(), expires))
-            elif fid not in matched:
-                matched.add(fid)
-                body = build()
-                out.new_count += 1
-                if known.baseline:  # the first recording announces one message, not each
-                    out.new.append(body)
-                writer.add(finding_item(fid, body, expires))
-        if known.baseline_due:
-            writer.add(baseline_item(iso(now), expires))
-    if writer.stats.failed:
-        raise FatalError(f"{writer.stats.failed} known-finding items could not be written")
-    out.known = len(matched)
-    stored = {fid: known.bodies[fid] for fid in unmatched if fid in known.bodies}
-    stored.update(
-        opts.retry.call(finding_bodies, ddb, table, [f for f in unmatched if f not in stored])
-    )
-    # One resolved meanwhile by another run is gone from the table: that run announced it.
-    out.resolved = [stored[fid] for fid in sorted(unmatched) if fid in stored]
-    opts.retry.call(delete_items, ddb, table, [finding_key(k) for k in unmatched])
-    if topic:
-        sns = (opts.session or boto3.Session()).client(
-            "sns", region_name=topic.split(":")[3] or config.table.region
-        )
-        if out.first_baseline:
-            out.notified = publish_baseline(sns, topic, out.known, opts.retry)
-        else:
-            out.notified = publish(sns, topic, out.new, out.resolved, opts.retry)
-    return out
+def now_utc() -> datetime:
+    """Wall-clock time: reads are compared across recorders, never with a run's injected clock."""
+    return datetime.now(UTC)
 
 
-def read_known(config: Config, options: RunOptions, accounts: Sequence[str] = ()) -> KnownFindings:
-    """The known findings a recording compares with (of `accounts`, when given)."""
-    opts = options
-    ddb = dynamodb_client(opts.session or boto3.Session(), config)
-    day0 = int(opts.clock().timestamp())
-    ttl = config.table.deleted_retention_days * 86400
-    # An item still standing is written again once a quarter to three quarters of its TTL has
-    # passed (spread by id; the baseline marker at half), so DynamoDB never deletes a finding
-    # (or the baseline) that stands: it would be announced a second time. Safe while some run
-    # records every retention / 4.
-    refresh = (day0 + ttl // 4, day0 + ttl * 3 // 4)
-    return opts.retry.call(
-        known_findings, ddb, config.table.name, accounts=list(accounts) or None, refresh=refresh
-    )
+def read_view(config: Config, options: RunOptions) -> View:
+    """The whole inventory, with when it was read."""
+    started = now_utc()
+    items = read_inventory(config, options.session, options.retry)
+    return View(items, started, now_utc())
+
+
+def frozen_targets(summary: RunSummary) -> set[tuple[str, str]]:
+    """(account, region) of every failed target of a run (region `*`: the whole account)."""
+    return {(f["account_id"], f["region"]) for f in summary.failures}
 
 
 def remember_findings(
@@ -136,39 +141,351 @@ def remember_findings(
     options: RunOptions,
     *,
     accounts: Sequence[str] = (),
-    topic: str | None = None,
-    audit: Audit | None = None,
+    view: View | None = None,
+    frozen: Collection[tuple[str, str]] | None = None,
 ) -> FindingsRecord | None:
-    """After a write run: audit the table and record (and with `topic` announce) its findings.
+    """After a write run: record (and, with `notify.topic_arn`, announce) its findings.
 
     A failure here is the run's write failure (exit 2, named), never a lost summary. Nothing is
-    recorded after an interrupted run: what it saw is partial.
+    recorded after an interrupted run: what it saw is partial. `accounts` narrows the recording
+    to what a rescan of those accounts touched; `view` is the inventory the run already read
+    (the full collect's sweep); `frozen` defaults to the run's failed targets.
     """
     if summary.interrupted:
         return None
+    if view is None and summary.inventory is not None and summary.inventory_read is not None:
+        view = View(summary.inventory, *summary.inventory_read)
     try:
-        # The known findings are read while the table is read and audited: both wait on the
-        # network (measured: an event at 100 x 17, 100 ms a call, 6.0 -> 4.6 s).
-        with ThreadPoolExecutor(1, thread_name_prefix="known") as pool:
-            known = pool.submit(read_known, config, options, accounts)
-            if audit is None:
-                audit, _ = run_audit(
-                    config, accounts=accounts, options=options, inventory=summary.inventory
-                )
-            record = record_findings(
-                config, audit, options, accounts=accounts, topic=topic, known=known.result()
-            )
-    except (ClientError, BotoCoreError, FatalError, TableMissingError) as exc:
+        record = record_findings(
+            config,
+            options,
+            accounts=accounts,
+            view=view,
+            frozen=frozen_targets(summary) if frozen is None else frozen,
+        )
+    except (ClientError, BotoCoreError, FatalError, MalformedResponse, TableMissingError) as exc:
         code = error_code(exc)
-        log.error("findings not recorded: %s", code)
+        log.error("findings not recorded: %s: %s", code, exc)
         summary.write_failures += 1
         summary.write_errors[f"FindingsNotRecorded:{code}"] = 1
         return None
-    summary.findings = {
-        "known": record.known,
-        "new": record.new_count,
-        "resolved": len(record.resolved),
-        "first_baseline": record.first_baseline,
-        "notified": record.notified,
-    }
+    summary.findings = record.to_dict()
     return record
+
+
+def record_findings(
+    config: Config,
+    options: RunOptions,
+    *,
+    accounts: Sequence[str] = (),
+    view: View | None = None,
+    frozen: Collection[tuple[str, str]] = (),
+) -> FindingsRecord:
+    """Record the findings of the inventory under the recording lease; see the module."""
+    opts = options
+    t0 = time.monotonic()
+    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    ledger = config.table.ledger
+    holder = take_lease(
+        ddb,
+        ledger,
+        RECORDING,
+        opts.run_id,
+        hold_seconds=RECORDING_SECONDS,
+        wait_seconds=config.scan.lease_wait_seconds,
+        call=opts.retry.call,
+        sleep=opts.sleep,
+        give_up=opts.interrupted,
+    )
+    if holder is not None:
+        raise FatalError(
+            f"another recording ({holder.run_id}, started {iso(holder.started_at)}) holds the "
+            "findings; this run's findings are left to the next one"
+        )
+    try:
+        record = _Recording(config, opts, ddb, accounts, frozen).run(view)
+        record.duration_s = time.monotonic() - t0
+        return record
+    finally:
+        try:
+            opts.retry.call(release_lease, ddb, ledger, RECORDING, opts.run_id)
+        except (ClientError, BotoCoreError) as exc:  # its TTL frees it
+            log.warning("could not release the recording lease: %s", error_code(exc))
+
+
+class _Recording:
+    """One recording, under the lease."""
+
+    def __init__(
+        self,
+        config: Config,
+        opts: RunOptions,
+        ddb: DynamoDBClient,
+        accounts: Sequence[str],
+        frozen: Collection[tuple[str, str]],
+    ) -> None:
+        self.config, self.opts, self.ddb = config, opts, ddb
+        self.ledger = config.table.ledger
+        self.accounts = frozenset(accounts)
+        self.frozen = set(frozen)
+        self.now = opts.clock()
+        self.at = iso(self.now)
+        self.expires = expires_at(self.now, config.table.deleted_retention_days)
+        self.out = FindingsRecord()
+
+    def run(self, view: View | None) -> FindingsRecord:
+        retry = self.opts.retry
+        marker = retry.call(read_marker, self.ddb, self.ledger)
+        if view is None or (
+            marker.read_end is not None and view.started < marker.read_end + CLOCK_SKEW
+        ):
+            # Another recording compared a newer view than ours: ours could make what it saw
+            # look resolved. Read again, now that no recording can come between.
+            view = read_view(self.config, self.opts)
+        audit, _ = run_audit(self.config, options=self.opts, inventory=view.items)
+        self.out.audit = audit
+        self._freeze_unreadable(view.items)
+        current = list(iter_findings(audit, self.config.overlaps.expected))
+        full = not self.accounts
+        upgrading = (
+            full
+            and not marker.baselined
+            and retry.call(legacy_baseline, self.ddb, self.config.table.name)
+        )
+        known, in_scope = self._known(audit, view.items, full)
+        cmp = compare(current, known, in_scope=in_scope, frozen=self._is_frozen)
+        announce = marker.baselined
+        outbox = retry.call(pending, self.ddb, self.ledger)
+        entries = self._announcements(cmp) if announce else []
+        if full and not marker.baselined and not upgrading:
+            entries.append(self._baseline(current))
+            self.out.first_baseline = True
+        self._write(cmp, entries, outbox, marker_baselined=marker.baselined or full, view=view)
+        if upgrading:
+            self._upgrade()
+            self.out.upgraded = True
+        self._count(cmp)
+        self._publish()
+        return self.out
+
+    # ----- what to compare ----------------------------------------------------------------
+
+    def _is_frozen(self, account: str, region: str) -> bool:
+        return (account, region) in self.frozen or (account, ALL_REGIONS) in self.frozen
+
+    def _freeze_unreadable(self, items: Items) -> None:
+        # An item the audit cannot read (a VPC, or what routes to one) might change a finding:
+        # its account's findings stand as they are (the item's key names the account).
+        for u in items.unreadable:
+            self.frozen.add((u.OwnerId, ALL_REGIONS))
+
+    def _known(
+        self, audit: Audit, items: Items, full: bool
+    ) -> tuple[dict[str, KnownFinding], Callable[[str], bool]]:
+        retry = self.opts.retry
+        if full:
+            return retry.call(all_known, self.ddb, self.ledger), lambda _a: True
+        mine = retry.call(known_of, self.ddb, self.ledger, self.accounts)
+        scope = affected_accounts(self.accounts, audit, items, mine.values())
+        if len(scope) > SCOPE_QUERIES:
+            known = retry.call(all_known, self.ddb, self.ledger)
+        else:
+            known = {**mine, **retry.call(known_of, self.ddb, self.ledger, scope - self.accounts)}
+        return known, scope.__contains__
+
+    # ----- what to write -------------------------------------------------------------------
+
+    def _announcements(self, cmp: Comparison) -> list[Announcement]:
+        resolved = cmp.resolved
+        bodies = (
+            self.opts.retry.call(finding_bodies, self.ddb, self.ledger, resolved)
+            if resolved
+            else {}
+        )
+        spans = [f.group for f in cmp.new if f.kind == "overlap"]
+        spans += [f.group for f, _ in cmp.changed if f.kind == "overlap"]
+        spans += [k.group for k in resolved if k.kind == "overlap" and k.group]
+        groups = message_groups(spans)
+        out = [self._entry(f, "new", groups) for f in cmp.new]
+        out += [self._entry(f, "changed", groups, previous=k.state) for f, k in cmp.changed]
+        for k in resolved:
+            body = bodies.get(k.id)
+            if body is None:
+                continue  # resolved meanwhile by another recording, which announced it
+            out.append(
+                Announcement(
+                    self.at,
+                    k.id,
+                    "resolved",
+                    k.kind,
+                    k.state,
+                    groups.get(k.group, k.group),
+                    body,
+                )
+            )
+        return out
+
+    def _entry(
+        self, f: Finding, transition: str, groups: Mapping[str, str], previous: str = ""
+    ) -> Announcement:
+        return Announcement(
+            self.at,
+            f.id,
+            transition,
+            f.kind,
+            f.state,
+            groups.get(f.group, f.group),
+            f.build(),
+            previous,
+        )
+
+    def _baseline(self, current: Sequence[Finding]) -> Announcement:
+        counts: dict[str, int] = {}
+        for f in current:
+            if not self._is_frozen(f.account, f.region):
+                key = f"{f.kind} {f.state}".strip()
+                counts[key] = counts.get(key, 0) + 1
+        return Announcement(
+            self.at,
+            "baseline",
+            "baseline",
+            "baseline",
+            "",
+            "",
+            {"known": sum(counts.values()), "counts": counts},
+        )
+
+    def _write(
+        self,
+        cmp: Comparison,
+        entries: Sequence[Announcement],
+        outbox: Sequence[Pending],
+        *,
+        marker_baselined: bool,
+        view: View,
+    ) -> None:
+        # The newest pending announcement of each finding: one already waiting to be made is
+        # not written twice (a recording whose state writes failed is repeated by the next).
+        latest: dict[str, tuple[str, str]] = {}
+        for p in outbox:
+            latest[p.finding_id] = (p.transition, str(p.message.get("state", "")))
+        fresh = [e for e in entries if latest.get(e.id) != (e.transition, e.state)]
+        self._flush([outbox_item(self.at, e.to_message(), self.expires) for e in fresh], "outbox")
+        day0 = int(self.now.timestamp())
+        ttl = self.config.table.deleted_retention_days * 86400
+        window = (day0 + ttl // 4, day0 + ttl * 3 // 4)
+        puts = [self._item(f) for f in cmp.new]
+        puts += [self._item(f) for f, _ in cmp.changed]
+        puts += [self._item(f) for f, k in cmp.standing if due_for_rewrite(k, window)]
+        self._flush(puts, "known-finding")
+        if cmp.resolved:
+            self.opts.retry.call(
+                delete_items,
+                self.ddb,
+                self.ledger,
+                [finding_key(k.account, k.id) for k in cmp.resolved],
+            )
+        self._flush([marker_item(marker_baselined, view.ended, self.now, self.expires)], "baseline")
+        self.out.pending = len(fresh) + len(outbox)
+
+    def _item(self, f: Finding) -> dict[str, Any]:
+        known = KnownFinding(f.id, f.account, f.region, f.kind, f.state, f.group, f.cidr)
+        return finding_item(known, f.build(), self.expires, self.now)
+
+    def _flush(self, items: Iterable[dict[str, Any]], what: str) -> None:
+        with BatchWriter(self.ddb, self.ledger, retry=self.opts.retry) as writer:
+            writer.add_all(items)
+        if writer.stats.failed:
+            raise FatalError(f"{writer.stats.failed} {what} items could not be written")
+
+    def _count(self, cmp: Comparison) -> None:
+        self.out.new = len(cmp.new)
+        self.out.changed = len(cmp.changed)
+        self.out.resolved = len(cmp.resolved)
+        self.out.known = len(cmp.new) + len(cmp.changed) + len(cmp.standing)
+
+    def _upgrade(self) -> None:
+        """The previous version's per-pair findings (and its changes) leave the inventory table:
+        findings are known again above, silently; changes move to the ledger."""
+        table, retry = self.config.table.name, self.opts.retry
+        changes = retry.call(legacy_changes, self.ddb, table)
+        self._flush(changes, "change")
+        keys = [LEGACY_BASELINE_KEY, *retry.call(legacy_keys, self.ddb, table)]
+        keys += [{"VpcId": c["VpcId"], "OwnerId": c["OwnerId"]} for c in changes]
+        retry.call(delete_items, self.ddb, table, keys)
+
+    # ----- announcing ----------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        topic = self.config.notify.topic_arn
+        if not topic:
+            return  # left pending for a run that has a topic
+        outbox = self.opts.retry.call(pending, self.ddb, self.ledger)
+        if not outbox:
+            self.out.pending = 0
+            return
+        by_key = {(p.finding_id, p.transition, p.at): p for p in outbox}
+        sns = (self.opts.session or boto3.Session()).client(
+            "sns", region_name=topic.split(":")[3] or self.config.table.region
+        )
+        batch = messages(
+            (Announcement.of(p.message) for p in outbox), self.config.notify.max_messages
+        )
+        left = len(outbox)
+        for m in batch:
+            if not publish_message(sns, topic, m, self.opts.retry):
+                self.out.notify_failures += 1
+                continue
+            self.out.notified += 1
+            done = [by_key[(a.id, a.transition, a.at)] for a in m.announcements]
+            self.opts.retry.call(delete_items, self.ddb, self.ledger, [outbox_key(p) for p in done])
+            left -= len(done)
+        self.out.pending = left
+
+
+def publish_message(sns: SNSClient, topic: str, message: Message, retry: RetryPolicy) -> bool:
+    """Publish one message; False (logged) when SNS did not accept it."""
+    try:
+        retry.call(
+            sns.publish,
+            TopicArn=topic,
+            Subject=message.subject,
+            Message=message.body,
+            MessageAttributes=message.attributes,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        log.error("notification not published (left pending): %s", error_code(exc))
+        return False
+    return True
+
+
+def affected_accounts(
+    accounts: Collection[str],
+    audit: Audit,
+    items: Items,
+    known: Iterable[KnownFinding],
+) -> set[str]:
+    """Pure: the accounts whose findings a rescan of `accounts` can change: theirs; those in an
+    overlap group with one of their blocks; those whose blocks overlap a block of theirs that
+    was known to clash (it may have left, resolving the others); those that share a routing
+    domain with one of their VPCs or one they own (a new peering or TGW route can make a clash
+    of two other accounts reachable)."""
+    scope = set(accounts)
+    for g in audit.overlap_groups:
+        if g.owners & scope:
+            scope |= g.owners
+    for e in audit.expected:
+        if e.group.owners & set(accounts):
+            scope |= e.group.owners
+    old = [k.cidr for k in known if k.kind == "overlap" and k.cidr]
+    if old:
+        index = BlockIndex(items.vpcs)
+        for cidr in old:
+            scope |= {v.OwnerId for _, v in index.overlapping(ipaddress.ip_network(cidr))}
+    conns = Connections.of(items.connectivity, items.route_tables)
+    owned = {t.Id for t in conns.route_tables if t.OwnerId in accounts}
+    for d in routing_domains(conns):
+        owners = {owner for _, owner in d.vpcs}
+        if owners & set(accounts) or d.at in owned:
+            scope |= owners
+    return scope

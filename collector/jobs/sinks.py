@@ -4,13 +4,11 @@ released, the closing sweep) or memory."""
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,7 +23,7 @@ from collector.lifecycle import changes, departed_reason, expires_at, plan_targe
 from collector.models import Account, TargetResult, UnreadableItem, Vpc, iso
 from collector.store.changes import change_item
 from collector.store.connectivity import connectivity_item, route_table_item
-from collector.store.leases import Lease, acquire_lease, release_lease
+from collector.store.leases import release_lease, take_lease
 from collector.store.registry import (
     CONNECTIONS,
     RESERVATIONS,
@@ -78,6 +76,8 @@ class TableSink:
         self.writer = BatchWriter(
             ddb, self.table, threads=min(8, max(2, workers // 4)), retry=opts.retry
         )
+        # Changes go to the ledger, which whole-inventory reads never read.
+        self.ledger = BatchWriter(ddb, config.table.ledger, threads=2, retry=opts.retry)
         # Reservations are few; a VPC that shows up with a reserved block releases it.
         self.reservations = {
             (r.cidr, r.owner): r
@@ -127,7 +127,7 @@ class TableSink:
                 now=self.opts.clock(),
             )
         ):
-            self.writer.add(change_item(c, n, expires))
+            self.ledger.add(change_item(c, n, expires))
         if result.connectivity is not None:
             self.writer.add(connectivity_item(result.connectivity, expires))
             self.writer.add_all(route_table_item(t, expires) for t in result.route_tables)
@@ -154,15 +154,18 @@ class TableSink:
                 inventory = self._sweep(s, {a.id: a for a in everyone})
         finally:
             stats = self.writer.close()
+            ledger = self.ledger.close()
             with self._held_lock:
                 leftover = list(self._held)
             for acct in leftover:
                 self._releaser.submit(self._release_now, acct)
             self._releaser.shutdown(wait=True)
         s.vpcs_written = stats.written_vpcs
-        s.items_written = stats.written
-        s.write_failures = stats.failed
+        s.items_written = stats.written + ledger.written
+        s.write_failures = stats.failed + ledger.failed
         s.write_errors = dict(stats.errors)
+        for code, n in ledger.errors.items():
+            s.write_errors[code] = s.write_errors.get(code, 0) + n
         for cidr in sorted(self.to_release):
             try:
                 if self.opts.retry.call(delete_reservation, self.ddb, self.table, cidr):
@@ -185,6 +188,7 @@ class TableSink:
         table as it stands after those marks (for the findings audit)."""
         # Writes for this run must be settled before we read the table back.
         self.writer.flush()
+        started = datetime.now(UTC)
         try:
             # Read everything first, then write: a retried read never double-counts.
             items = self.opts.retry.call(
@@ -192,6 +196,7 @@ class TableSink:
             )
         except (ClientError, BotoCoreError, MalformedResponse) as exc:
             raise FatalError(f"cannot read table {self.table}: {error_code(exc)}") from None
+        s.inventory_read = (started, datetime.now(UTC))
         marked = departed_marks(items.vpcs, org, self.opts.clock(), self.retention)
         self.writer.add_all(to_item(v) for v in marked.values())
         items.vpcs = [marked.get(v.key, v) for v in items.vpcs]
@@ -209,29 +214,24 @@ class TableSink:
 
     def _lease(self, account_id: str) -> None:
         """Take the account's lease, waiting up to `lease_wait` seconds; raise LeaseHeld."""
-        deadline = time.monotonic() + self.lease_wait
-        while True:
-            # Wall-clock time, not the run's clock: leases are compared across runs.
-            now = datetime.now(UTC).replace(microsecond=0)
-            lease = Lease(
-                account_id,
-                self.opts.run_id,
-                now,
-                int((now + timedelta(seconds=LEASE_SECONDS)).timestamp()),
+        holder = take_lease(
+            self.ddb,
+            self.table,
+            account_id,
+            self.opts.run_id,
+            hold_seconds=LEASE_SECONDS,
+            wait_seconds=self.lease_wait,
+            call=self.opts.retry.call,
+            sleep=self.opts.sleep,
+            give_up=self.opts.interrupted,
+        )
+        if holder is not None:
+            raise LeaseHeld(
+                f"another run ({holder.run_id}, started {iso(holder.started_at)}) is "
+                "collecting this account; try again when it has finished"
             )
-            holder = self.opts.retry.call(
-                acquire_lease, self.ddb, self.table, lease, int(now.timestamp())
-            )
-            if holder is None:
-                with self._held_lock:
-                    self._held.add(account_id)
-                return
-            if time.monotonic() >= deadline or self.opts.interrupted():
-                raise LeaseHeld(
-                    f"another run ({holder.run_id}, started {iso(holder.started_at)}) is "
-                    "collecting this account; try again when it has finished"
-                )
-            self.opts.sleep(random.uniform(0.5, 2.0))
+        with self._held_lock:
+            self._held.add(account_id)
 
     def _release_settled(self) -> None:
         settled = self.writer.settled()

@@ -59,6 +59,9 @@ class RunSummary:
     # A full write run's one read of the table after its writes (departed marks and released
     # reservations applied): the findings audit uses it instead of reading the table again.
     inventory: Items | None = None
+    # When that read started and ended (wall clock): a findings recording compares it only if
+    # no other recording compared a newer view since.
+    inventory_read: tuple[datetime, datetime] | None = None
 
     @property
     def targets(self) -> int:

@@ -23,6 +23,7 @@ CSV_COLUMNS = [
     "Reserved",
     # Appended, not inserted: scripts that read columns by position keep working.
     "severity",
+    "reason",  # expected-overlap rows: why the configuration expects the reuse
 ]
 
 
@@ -75,6 +76,8 @@ def render_csv(audit: Audit) -> str:
         row({"finding": "exhausted-subnet", **{k: f[k] for k in who}, "Cidr": f["Cidr"]})
     for f in h.single_az:
         row({"finding": "single-az", **{k: f[k] for k in who}})
+    for e in audit.expected:
+        row({"finding": "expected-overlap", "span": e.group.span, "reason": e.reason})
     return buf.getvalue()
 
 

@@ -286,6 +286,23 @@ def _bar(pct: float | None) -> str:
     )
 
 
+def _expected_section(audit: Audit) -> str:
+    """Expected reuse (`overlaps.expected`): collapsed, since none of it is a finding."""
+    if not audit.expected:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(d['span'])}</td><td>{_e(d['reason'])}</td><td>{d['blocks']}</td>"
+        f"<td>{d['accounts']}</td></tr>"
+        for d in (e.to_dict() for e in audit.expected)
+    )
+    return (
+        f'<details id="expected"><summary>Expected overlaps ({len(audit.expected)}): reuse '
+        "the configuration expects, not findings</summary><table><thead><tr><th>span</th>"
+        "<th>reason</th><th>blocks</th><th>accounts</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></details>"
+    )
+
+
 def render_html(audit: Audit) -> str:
     """The whole self-contained page."""
     pools = map_pools(audit.vpcs, audit.reserved, audit.overlap_groups, audit.reservations)
@@ -342,7 +359,7 @@ def render_html(audit: Audit) -> str:
 <input id="filter" type="search" placeholder="account, name, region, CIDR, VPC id"
  autocomplete="off"> <span id="filter-count"></span></section>
 <section id="overlaps"><h2>Overlap groups ({s["overlap_groups"]})</h2>
-{_groups_table(audit)}</section>
+{_groups_table(audit)}{_expected_section(audit)}</section>
 <section id="defaults"><h2>Default VPCs ({s["default_vpcs"]})</h2>
 {_defaults_table(audit)}</section>
 <section id="reservations"><h2>Reservations ({len(audit.reservations)})</h2>

@@ -75,6 +75,13 @@ def render_table(audit: Audit) -> str:
             )
     else:
         lines.append("No default VPCs left.")
+    if audit.expected:
+        lines += ["", "EXPECTED OVERLAPS (overlaps.expected; not findings)"]
+        for e in (x.to_dict() for x in audit.expected):
+            lines.append(
+                f"  {e['span']:<22} {t(e['reason'])}: {e['blocks']} blocks in "
+                f"{e['accounts']} accounts"
+            )
     lines += _headroom_lines(audit)
     if audit.unreadable:
         lines += ["", f"UNREADABLE TABLE ITEMS ({len(audit.unreadable)}, not in this audit)"]

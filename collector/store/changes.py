@@ -1,13 +1,18 @@
-"""Store — changes: one item per change a write saw (`change#<time>#<VpcId>#<n>`), under OwnerId
-`change` in the owner index with the time as its sort key, so `vpctracker changes --since` is
-one Query. Each carries the retention TTL."""
+"""Store — changes: one item per change a write saw (`change#<time>#<VpcId>#<n>`), in the ledger
+table under OwnerId `change` in the owner index with the time as its sort key, so `vpctracker
+changes --since` is one Query. Each carries the retention TTL. (The previous version kept them
+in the inventory table: read there too until the upgrade moves them.)"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collector.store.attributes import s
+from collector.store.reader import query_index
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 PREFIX = "change#"
 OWNER = "change"
@@ -45,3 +50,8 @@ def change_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
         "Cidr": get("CCidr"),
         "detail": get("Cdetail"),
     }
+
+
+def legacy_changes(client: DynamoDBClient, table: str) -> list[dict[str, Any]]:
+    """The previous version's change items, whole, from the inventory table."""
+    return list(query_index(client, table, OWNER))

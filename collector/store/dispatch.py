@@ -1,12 +1,17 @@
 """Store — fan-out progress (`dispatch#<id>`).
 
 The dispatcher records how many messages a night has; each worker records its message's part as
-done (a set: a redelivered message counts once). The worker that completes the set is the last,
-and audits the table as the workers left it.
+done (a set: a redelivered message counts once), and a message on its last receive that still
+failed as done too, with its failed accounts: it goes to the dead-letter queue, and one account
+that keeps failing must not keep the whole night from being recorded. The worker that completes
+the set is the last, and records the night's findings as the workers left the table (those of
+the failed accounts stand as they were).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from collector.store.attributes import s
@@ -36,15 +41,45 @@ def put_dispatch(
     )
 
 
-def part_done(client: DynamoDBClient, table: str, dispatch_id: str, part: int) -> tuple[int, int]:
-    """Mark one message of a fan-out done; returns (parts done, parts in all)."""
+@dataclass(frozen=True)
+class Progress:
+    """How far a night's fan-out is."""
+
+    done: int  # parts finished (ok, or failed on their last receive)
+    parts: int
+    failed_accounts: frozenset[str]  # accounts of parts that finished failed
+
+    @property
+    def complete(self) -> bool:
+        """Every part has finished."""
+        return self.done >= self.parts
+
+
+def part_done(
+    client: DynamoDBClient,
+    table: str,
+    dispatch_id: str,
+    part: int,
+    failed_accounts: Sequence[str] = (),
+) -> Progress:
+    """Mark one message of a fan-out finished (with `failed_accounts`: finished failed, on its
+    last receive); returns where the night stands."""
+    update = "ADD Done :p"
+    values: dict[str, Any] = {":p": {"NS": [str(part)]}}
+    if failed_accounts:
+        update += ", FailedAccounts :a"
+        values[":a"] = {"SS": sorted(set(failed_accounts))}
     resp = client.update_item(
         TableName=table,
         Key=_dispatch_key(dispatch_id),
-        UpdateExpression="ADD Done :p",
+        UpdateExpression=update,
         ConditionExpression="attribute_exists(Parts)",
-        ExpressionAttributeValues={":p": {"NS": [str(part)]}},
+        ExpressionAttributeValues=values,
         ReturnValues="ALL_NEW",
     )
     item = resp["Attributes"]
-    return len(item["Done"]["NS"]), int(item["Parts"]["N"])
+    return Progress(
+        len(item["Done"]["NS"]),
+        int(item["Parts"]["N"]),
+        frozenset(item.get("FailedAccounts", {}).get("SS", [])),
+    )

@@ -1,103 +1,282 @@
-"""Store — known findings: one item per finding a write run saw (`finding#<id>`), plus a
-baseline marker, so a new finding is one not known yet and "none known" differs from "never
-recorded". Each carries the retention TTL and is rewritten while its finding stands."""
+"""Store — the ledger's findings: known findings, the outbox of announcements, the baseline.
+
+These live in the ledger table (config `table.ledger_name`), never in the inventory table, so a
+read of the whole inventory never reads them.
+
+- A known finding is `finding#<shard>` / `<account>#<id>`: an account's findings are one strongly
+  consistent Query (its shard, `begins_with` its id), every finding is one Query per shard (16,
+  side by side). It holds the finding's state and group (projected reads need nothing else), its
+  body as JSON (announced as is when it resolves) and the retention TTL, rewritten while it
+  stands.
+- An outbox entry is `outbox` / `<recorded at>#<id>#<transition>`: written before the state it
+  announces, deleted only once SNS accepted its message, so a kill or a failed publish leaves it
+  for the next recording of any kind.
+- The baseline is `baseline` / `findings`: when a full-organization recording first set it, and
+  the end of the inventory read the latest recording compared (a later recording whose own read
+  started before that reads again, so it never resolves what a newer view saw).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from collector.models import KnownFinding, iso
 from collector.store.attributes import s
-from collector.store.reader import batch_get, query_index
+from collector.store.reader import batch_get, page_items, query_index
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 PREFIX = "finding#"
-OWNER = "finding"
-BASELINE_KEY = {"VpcId": {"S": "finding#baseline"}, "OwnerId": {"S": OWNER}}
+SHARDS = 16
+OUTBOX = "outbox"
+BASELINE_KEY = {"VpcId": {"S": "baseline"}, "OwnerId": {"S": "findings"}}
+# The attributes a recording reads of every known finding (never the body).
+_PROJECTION: dict[str, Any] = {
+    "ProjectionExpression": "OwnerId, #k, #st, #g, #c, #r, ExpiresAt",
+    "ExpressionAttributeNames": {
+        "#k": "Kind",
+        "#st": "FState",
+        "#g": "Group",
+        "#c": "Cidr",
+        "#r": "FRegion",
+    },
+}
 
 
-def finding_key(finding_id: str) -> dict[str, Any]:
-    """The table key of a known finding."""
-    return {"VpcId": s(PREFIX + finding_id), "OwnerId": s(OWNER)}
+def shard(account: str) -> str:
+    """The partition an account's findings live in."""
+    return f"{PREFIX}{int(hashlib.sha256(account.encode()).hexdigest()[:8], 16) % SHARDS:02d}"
 
 
-def finding_item(finding_id: str, finding: dict[str, Any], expires_at: int) -> dict[str, Any]:
-    """A known finding: its id, the finding as JSON (announced as is when it resolves) and the
-    accounts it involves on their own (`FindingAccounts`), so a night reads ids and accounts
-    without the bodies."""
+def finding_key(account: str, finding_id: str) -> dict[str, Any]:
+    """The ledger key of one known finding."""
+    return {"VpcId": s(shard(account)), "OwnerId": s(f"{account}#{finding_id}")}
+
+
+def finding_item(
+    known: KnownFinding, body: Mapping[str, Any], expires_at: int, at: datetime
+) -> dict[str, Any]:
+    """A known finding as a ledger item."""
     return {
-        **finding_key(finding_id),
-        "Region": s("known"),  # in the owner index, so known findings are one Query
-        "Finding": s(json.dumps(finding, sort_keys=True)),
-        "FindingAccounts": {"L": [s(a) for a in finding.get("accounts", [])]},
+        **finding_key(known.account, known.id),
+        "Kind": s(known.kind),
+        "FState": s(known.state),
+        "Group": s(known.group),
+        "Cidr": s(known.cidr),
+        "FRegion": s(known.region),
+        "Finding": s(json.dumps(body, sort_keys=True)),
+        "RecordedAt": s(iso(at)),
         "ExpiresAt": {"N": str(expires_at)},
     }
 
 
-def finding_from_item(item: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(finding id, finding) of a known-finding item."""
-    return item["VpcId"]["S"].removeprefix(PREFIX), json.loads(item["Finding"]["S"])
+def known_from_item(item: Mapping[str, Any]) -> KnownFinding:
+    """A known finding (without its body) from a (projected) ledger item."""
+    account, _, fid = item["OwnerId"]["S"].partition("#")
 
+    def text(name: str) -> str:
+        return str(item[name]["S"]) if name in item else ""
 
-def baseline_item(at: str, expires_at: int) -> dict[str, Any]:
-    """The marker that findings have been recorded at least once."""
-    return {**BASELINE_KEY, "RecordedAt": s(at), "ExpiresAt": {"N": str(expires_at)}}
-
-
-@dataclass
-class KnownFindings:
-    """What recording needs of the known findings: their ids, not their bodies."""
-
-    baseline: bool  # findings were recorded at least once
-    baseline_due: bool  # the marker is missing or due for rewriting (the middle of `refresh`)
-    ids: set[str] = field(default_factory=set)
-    # Known ids whose item must be written again: its TTL falls before the refresh horizon (so
-    # DynamoDB never deletes a finding that still stands), or the previous version wrote it.
-    rewrite: set[str] = field(default_factory=set)
-    # Bodies already fetched (items of the previous version), by id.
-    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def known_findings(
-    client: DynamoDBClient,
-    table: str,
-    *,
-    accounts: Iterable[str] | None = None,
-    refresh: tuple[int, int] = (0, 0),
-) -> KnownFindings:
-    """The known findings (with `accounts`, those involving one of them): a consistent read of
-    the baseline marker, then one Query of ids, accounts and TTLs (no bodies).
-
-    `refresh` = (earliest, latest) epoch seconds: an item whose TTL falls before a point of
-    that window, fixed per id, is due for rewriting; findings first recorded on one night are
-    so rewritten over many nights, not all on one."""
-    wanted = None if accounts is None else frozenset(accounts)
-    marker = client.get_item(TableName=table, Key=BASELINE_KEY, ConsistentRead=True).get("Item")
-    expires = int(marker["ExpiresAt"]["N"]) if marker and "ExpiresAt" in marker else 0
-    known = KnownFindings(
-        baseline=marker is not None, baseline_due=expires < (refresh[0] + refresh[1]) // 2
+    return KnownFinding(
+        id=fid,
+        account=account,
+        region=text("FRegion"),
+        kind=text("Kind"),
+        state=text("FState"),
+        group=text("Group"),
+        cidr=text("Cidr"),
+        expires_at=int(item["ExpiresAt"]["N"]) if "ExpiresAt" in item else 0,
     )
-    legacy: list[str] = []
-    for raw in query_index(client, table, OWNER, projection="VpcId, ExpiresAt, FindingAccounts"):
-        fid = raw["VpcId"]["S"].removeprefix(PREFIX)
-        if "FindingAccounts" not in raw:
-            legacy.append(fid)
-            continue
-        if wanted is not None and wanted.isdisjoint(a["S"] for a in raw["FindingAccounts"]["L"]):
-            continue
-        known.ids.add(fid)
-        if "ExpiresAt" not in raw or int(raw["ExpiresAt"]["N"]) < _due(fid, refresh):
-            known.rewrite.add(fid)
-    for fid, body in finding_bodies(client, table, legacy).items():
-        if wanted is None or not wanted.isdisjoint(body.get("accounts", [])):
-            known.ids.add(fid)
-            known.rewrite.add(fid)
-            known.bodies[fid] = body
-    return known
+
+
+def _query(client: DynamoDBClient, table: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    pages = client.get_paginator("query").paginate(
+        TableName=table, ConsistentRead=True, **_PROJECTION, **kwargs
+    )
+    for page in pages:
+        yield from page_items(page)
+
+
+def known_of(
+    client: DynamoDBClient, table: str, accounts: Iterable[str]
+) -> dict[str, KnownFinding]:
+    """The known findings of these accounts: one Query each, side by side."""
+    wanted = sorted(set(accounts))
+
+    def one(account: str) -> list[KnownFinding]:
+        return [
+            known_from_item(raw)
+            for raw in _query(
+                client,
+                table,
+                KeyConditionExpression="VpcId = :p AND begins_with(OwnerId, :a)",
+                ExpressionAttributeValues={":p": s(shard(account)), ":a": s(account + "#")},
+            )
+        ]
+
+    return _gather(one, wanted)
+
+
+def all_known(client: DynamoDBClient, table: str) -> dict[str, KnownFinding]:
+    """Every known finding: one Query per shard, side by side."""
+
+    def one(n: int) -> list[KnownFinding]:
+        return [
+            known_from_item(raw)
+            for raw in _query(
+                client,
+                table,
+                KeyConditionExpression="VpcId = :p",
+                ExpressionAttributeValues={":p": s(f"{PREFIX}{n:02d}")},
+            )
+        ]
+
+    return _gather(one, range(SHARDS))
+
+
+def _gather(fn: Any, keys: Iterable[Any]) -> dict[str, KnownFinding]:
+    keys = list(keys)
+    out: dict[str, KnownFinding] = {}
+    if not keys:
+        return out
+    with ThreadPoolExecutor(min(SHARDS, len(keys)), thread_name_prefix="known") as pool:
+        for found in pool.map(fn, keys):
+            out.update((k.id, k) for k in found)
+    return out
+
+
+def finding_bodies(
+    client: DynamoDBClient, table: str, known: Iterable[KnownFinding]
+) -> dict[str, dict[str, Any]]:
+    """The stored bodies of these known findings (100 a call); one deleted meanwhile is absent."""
+    keys = [finding_key(k.account, k.id) for k in known]
+    out: dict[str, dict[str, Any]] = {}
+    for raw in batch_get(client, table, keys, "OwnerId, Finding", what="known findings"):
+        if "Finding" in raw:
+            out[raw["OwnerId"]["S"].partition("#")[2]] = json.loads(raw["Finding"]["S"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The outbox
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One announcement not yet accepted by SNS."""
+
+    key: str  # the entry's sort key: `<recorded at>#<id>#<transition>`
+    at: str  # when the recording that wrote it compared
+    message: dict[str, Any]  # {id, transition, kind, state, group, account, region, finding}
+
+    @property
+    def finding_id(self) -> str:
+        """The id of the finding it announces."""
+        return str(self.message["id"])
+
+    @property
+    def transition(self) -> str:
+        """new, changed, resolved (or baseline)."""
+        return str(self.message["transition"])
+
+
+def outbox_item(at: str, message: Mapping[str, Any], expires_at: int) -> dict[str, Any]:
+    """An announcement to make: its time, finding id and transition are its key."""
+    return {
+        "VpcId": s(OUTBOX),
+        "OwnerId": s(f"{at}#{message['id']}#{message['transition']}"),
+        "Message": s(json.dumps(message, sort_keys=True)),
+        "ExpiresAt": {"N": str(expires_at)},
+    }
+
+
+def outbox_key(entry: Pending) -> dict[str, Any]:
+    """The ledger key of an outbox entry."""
+    return {"VpcId": s(OUTBOX), "OwnerId": s(entry.key)}
+
+
+def pending(client: DynamoDBClient, table: str) -> list[Pending]:
+    """Every announcement not yet made, oldest first (one strongly consistent Query)."""
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        ConsistentRead=True,
+        KeyConditionExpression="VpcId = :o",
+        ExpressionAttributeValues={":o": s(OUTBOX)},
+    )
+    out = []
+    for page in pages:
+        for raw in page_items(page):
+            key = raw["OwnerId"]["S"]
+            out.append(Pending(key, key.split("#", 1)[0], json.loads(raw["Message"]["S"])))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The baseline marker
+
+
+@dataclass(frozen=True)
+class Marker:
+    """The ledger's baseline marker."""
+
+    baselined: bool  # a full-organization recording has set the baseline
+    read_end: datetime | None  # the end of the inventory read the latest recording compared
+    expires_at: int
+
+
+def read_marker(client: DynamoDBClient, table: str) -> Marker:
+    """The baseline marker (strongly consistent); not baselined when absent."""
+    item = client.get_item(TableName=table, Key=BASELINE_KEY, ConsistentRead=True).get("Item")
+    if not item:
+        return Marker(False, None, 0)
+    end = item.get("ReadEnd", {}).get("S")
+    return Marker(
+        baselined=bool(item.get("Baselined", {}).get("BOOL", False)),
+        read_end=datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None,
+        expires_at=int(item["ExpiresAt"]["N"]) if "ExpiresAt" in item else 0,
+    )
+
+
+def marker_item(
+    baselined: bool, read_end: datetime, at: datetime, expires_at: int
+) -> dict[str, Any]:
+    """The baseline marker as a ledger item."""
+    return {
+        **BASELINE_KEY,
+        "Baselined": {"BOOL": baselined},
+        "ReadEnd": s(read_end.isoformat()),
+        "RecordedAt": s(iso(at)),
+        "ExpiresAt": {"N": str(expires_at)},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The previous version's per-pair findings, in the inventory table (`finding#<id>` / `finding`,
+# and the marker `finding#baseline`): read once at the upgrade, then deleted.
+
+LEGACY_OWNER = "finding"
+LEGACY_BASELINE_KEY = {"VpcId": {"S": "finding#baseline"}, "OwnerId": {"S": LEGACY_OWNER}}
+
+
+def legacy_baseline(client: DynamoDBClient, table: str) -> bool:
+    """The previous version recorded findings in the inventory table."""
+    item = client.get_item(TableName=table, Key=LEGACY_BASELINE_KEY, ConsistentRead=True)
+    return "Item" in item
+
+
+def legacy_keys(client: DynamoDBClient, table: str) -> list[dict[str, Any]]:
+    """The keys of the previous version's finding items (and marker) in the inventory table."""
+    return [
+        {"VpcId": raw["VpcId"], "OwnerId": raw["OwnerId"]}
+        for raw in query_index(client, table, LEGACY_OWNER, projection="VpcId, OwnerId")
+    ]
 
 
 def _due(finding_id: str, window: tuple[int, int]) -> int:
@@ -110,10 +289,8 @@ def _due(finding_id: str, window: tuple[int, int]) -> int:
     return earliest + int((latest - earliest) * share)
 
 
-def finding_bodies(
-    client: DynamoDBClient, table: str, finding_ids: Iterable[str]
-) -> dict[str, dict[str, Any]]:
-    """The stored bodies of these known findings (100 a call); one deleted meanwhile is absent."""
-    keys = [finding_key(fid) for fid in finding_ids]
-    items = batch_get(client, table, keys, "VpcId, Finding", what="known findings")
-    return dict(finding_from_item(raw) for raw in items if "Finding" in raw)
+def due_for_rewrite(known: KnownFinding, window: tuple[int, int]) -> bool:
+    """A standing finding's item is written again once its TTL falls before a point of the
+    refresh `window`, fixed per id, so DynamoDB never deletes a finding that stands (it would be
+    announced again) and findings first recorded together are rewritten over many nights."""
+    return known.expires_at < _due(known.id, window)

@@ -9,9 +9,11 @@ lease of a run that was killed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -93,3 +95,34 @@ def release_lease(client: DynamoDBClient, table: str, account_id: str, run_id: s
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
+
+
+def take_lease(
+    client: DynamoDBClient,
+    table: str,
+    account_id: str,
+    run_id: str,
+    *,
+    hold_seconds: int,
+    wait_seconds: float,
+    call: Callable[..., Lease | None] = lambda fn, *args: fn(*args),
+    sleep: Callable[[float], None] = time.sleep,
+    give_up: Callable[[], bool] = lambda: False,
+) -> Lease | None:
+    """Take the lease `account_id` (an account, or a name such as `recording`) for `run_id`,
+    trying again every second or so for up to `wait_seconds`; None once it is ours, else the
+    holder that kept it. `call` runs each attempt (a retry policy); `give_up` ends the wait early.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        # Wall-clock time, not a run's injected clock: leases are compared across runs.
+        now = datetime.now(UTC).replace(microsecond=0)
+        lease = Lease(
+            account_id, run_id, now, int((now + timedelta(seconds=hold_seconds)).timestamp())
+        )
+        holder = call(acquire_lease, client, table, lease, int(now.timestamp()))
+        if holder is None:
+            return None
+        if time.monotonic() >= deadline or give_up():
+            return holder
+        sleep(random.uniform(0.5, 2.0))

@@ -51,7 +51,11 @@ ITEM_KINDS: dict[str, ItemKind] = {
         "route-table", connectivity.ROUTE_TABLE_PREFIX, connectivity.route_table_from_item
     ),
     "change": ItemKind("change", changes.PREFIX, changes.change_from_item),
+    # Known findings: the ledger's (and, until the upgrade deletes them, the previous
+    # version's in the inventory table).
     "finding": ItemKind("finding", findings.PREFIX, _raw),
+    "outbox": ItemKind("outbox", findings.OUTBOX, _raw),
+    "baseline": ItemKind("baseline", findings.BASELINE_KEY["VpcId"]["S"], _raw),
 }
 VPCS = frozenset({"vpc"})
 RESERVATIONS = frozenset({"reservation"})

@@ -175,7 +175,8 @@ def test_collect_and_audit_with_dynalite_table(
                 "scan": {"max_workers": 4},
             }
         )
-        create_table(session.client("dynamodb"), "VPCTracker-collect", ttl=False)
+        for name in ("VPCTracker-collect", "VPCTracker-collect-ledger"):
+            create_table(session.client("dynamodb"), name, ttl=False)
         opts = RunOptions(session=session, retry=FAST_RETRY, clock=lambda: T)
         first = run(cfg, opts)
         assert first.exit_code == 0 and first.vpcs_written == first.vpcs_seen > 2
@@ -207,11 +208,18 @@ def test_init_table_without_ttl_support_warns_and_succeeds(
     cfg.write_text("table: {name: VPCTracker-init, region: us-east-1}\n")
     assert main(["init-table", "--config", str(cfg)]) == 0
     out, err = capsys.readouterr()
-    assert out == "table VPCTracker-init in us-east-1: created\n"
+    # The inventory table and, beside it, the ledger.
+    assert out == (
+        "table VPCTracker-init in us-east-1: created\n"
+        "table VPCTracker-init-ledger in us-east-1: created\n"
+    )
     assert err.startswith("vpctracker: warning: this endpoint does not support DynamoDB TTL")
     assert len(err.splitlines()) == 1
     assert main(["init-table", "--config", str(cfg)]) == 0
-    assert capsys.readouterr().out == "table VPCTracker-init in us-east-1: already exists\n"
+    assert capsys.readouterr().out == (
+        "table VPCTracker-init in us-east-1: already exists\n"
+        "table VPCTracker-init-ledger in us-east-1: already exists\n"
+    )
 
 
 def test_leases_and_isolated_batches_against_dynalite(dynalite_url: str) -> None:

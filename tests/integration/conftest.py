@@ -135,7 +135,8 @@ def org() -> Iterator[Org]:
         o.create_vpc("management", "us-east-1", "10.0.0.0/16", "hub")
         o.create_vpc("excluded", "us-east-1", "10.50.0.0/16")
         o.create_vpc("suspended", "us-east-1", "10.60.0.0/16")
-        create_table(dynamodb_client(session, o.config()), "VPCTracker")
+        for name in ("VPCTracker", "VPCTracker-ledger"):
+            create_table(dynamodb_client(session, o.config()), name)
         yield o
 
 

@@ -12,7 +12,7 @@ from collector.jobs.collect import run
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.models import TargetStatus
-from collector.store.findings import known_findings
+from collector.store.findings import all_known
 from collector.store.reader import SCAN_SEGMENTS
 from tests.faults import Faults
 from tests.integration.conftest import FAST_RETRY, REGIONS, Org, now
@@ -290,11 +290,11 @@ def test_a_full_collect_reads_the_table_once_and_its_findings_match_a_fresh_audi
     # What was recorded is what a fresh read of the table finds.
     audit, _ = run_audit(org.config(), options=opts)
     ddb = dynamodb_client(org.session, org.config())
-    assert known_findings(ddb, "VPCTracker").ids == set(current_findings(audit))
+    assert set(all_known(ddb, "VPCTracker-ledger")) == set(current_findings(audit))
     assert summary.findings is not None and summary.findings["known"] == len(
         current_findings(audit)
     )
-    assert not any(acct in key for key in current_findings(audit))
+    assert not any(f["OwnerId"] == acct for f in current_findings(audit).values())
 
 
 def test_account_and_region_narrowing(org: Org) -> None:

@@ -93,6 +93,9 @@ def test_demo_shows_a_vpc_out_of_room_and_a_single_az_vpc(
 def test_demo_delivers_a_live_event_and_shows_its_notification() -> None:
     """Issue 15: a VPC created after the first collect, its event, one notification."""
     result = demo_run(accounts=4, regions=1)
-    (note,) = result.notifications
-    assert note["Subject"].startswith("VPCTracker: new latent overlap 10.200.0.0/16")
+    # The collect before it had no topic: its baseline message waited for the event's run.
+    baseline, note = result.notifications
+    assert baseline["Subject"] == "VPCTracker: baseline recorded"
+    # The copy and the shared-services VPC it copied start to overlap: both new, one message.
+    assert note["Subject"].startswith("VPCTracker: overlap 10.200.0.0/16: 2 new")
     assert result.sim.live_vpc in note["Message"]

@@ -283,7 +283,8 @@ def test_single_invocation_stack(moto_url: str, code: tuple[Path, Path], tmp_pat
     new_vpc = (clash["Vpc"]["VpcId"], member, "10.99.0.0/16")
     assert new_vpc in table_state(session, out["TableName"])
     subjects = sorted(n["Subject"] for n in drain())
-    assert subjects == ["VPCTracker: new latent overlap 10.99.0.0/16 / 10.99.0.0/16"] * 2
+    # Issue 22: the joiner is one new finding of the group it joined, in one message.
+    assert subjects == ["VPCTracker: overlap 10.99.0.0/16: 1 new (latent)"]
 
 
 @pytest.mark.slow

@@ -75,6 +75,7 @@ def test_scheduled_event_runs_the_org(
         "headroom": 0,
         "exhausted_subnets": 0,
         "single_az": 0,
+        "expected_overlaps": 0,
     }
     (metrics,) = emf_lines(capsys.readouterr().out)
     assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "VPCTracker"

@@ -69,32 +69,37 @@ def test_an_event_rescans_its_target_and_announces_the_new_clash_once(org: Org, 
     assert result == {
         "ok": True,
         "rescanned": [{"account": org.accounts["sandbox"], "region": "us-east-1"}],
-        "notified": 2,  # the new VPC clashes with workload-a's and workload-b's 10.1.0.0/16
+        # One message: the new VPC's block is one new finding of the group it joined (it
+        # clashes with workload-a's and workload-b's 10.1.0.0/16, whose findings stand).
+        "notified": 1,
     }
     assert len(calls) == 1  # exactly that target
     after = org.table()
     assert (clash, org.accounts["sandbox"]) in after
     untouched = {k: v.LastSeen for k, v in before.items() if k[1] != org.accounts["sandbox"]}
     assert untouched == {k: after[k].LastSeen for k in untouched}
-    messages = topic()
-    assert len(messages) == 2
-    for m in messages:
-        assert m["Subject"].startswith("VPCTracker: new latent overlap 10.1.0.0/16")
-        body = m["Message"]
-        assert clash in body and org.accounts["sandbox"] in body and "sandbox" in body
-        finding = json.loads(body.split("--- finding (JSON) ---\n", 1)[1])
-        assert finding["kind"] == "overlap" and finding["state"] == "new"
-        assert json.loads(m["MessageAttributes"]["finding"]["Value"]) == finding
+    (m,) = topic()
+    assert m["Subject"] == "VPCTracker: overlap 10.1.0.0/16: 1 new (latent)"
+    body = m["Message"]
+    assert clash in body and org.accounts["sandbox"] in body and "sandbox" in body
+    data = json.loads(body.split("--- findings (JSON) ---\n", 1)[1])
+    (new,) = data["findings"]
+    assert (new["transition"], new["kind"], new["state"]) == ("new", "overlap", "latent")
+    assert new["finding"]["VpcId"] == clash and new["finding"]["clashes"] == 2
+    ids = json.loads(m["MessageAttributes"]["findings"]["Value"])
+    assert ids == [{"id": new["id"], "transition": "new", "at": new["at"]}]
     # A replay of the same event announces nothing new.
     again = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
     assert again["notified"] == 0 and topic() == []
-    # Deleting it resolves both findings, each announced once.
+    # Deleting it resolves its finding: one message, once.
     org.ec2("sandbox", "us-east-1").delete_vpc(VpcId=clash)
     gone = handler(
         event_for(org, "sandbox", "us-east-1", "DeleteVpc"), Context(), session=org.session
     )
-    assert gone["notified"] == 2
-    assert {m["Subject"].split(" ")[1] for m in topic()} == {"resolved"}
+    assert gone["notified"] == 1
+    (m,) = topic()
+    assert m["Subject"] == "VPCTracker: overlap 10.1.0.0/16: 1 resolved (latent)"
+    assert json.loads(m["MessageAttributes"]["findings"]["Value"])[0]["id"] == new["id"]
     assert org.table()[(clash, org.accounts["sandbox"])].Deleted
 
 

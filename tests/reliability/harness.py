@@ -105,7 +105,9 @@ def build_world(session: boto3.Session, accounts: int, seed: int) -> World:
                     )
                 n += 1
     for name in (TABLE, REFERENCE):
-        create_table(dynamodb_client(session, World(session, ids, session).config(name)), name)
+        config = World(session, ids, session).config(name)
+        for table in (name, config.table.ledger):
+            create_table(dynamodb_client(session, config), table)
     return World(session, ids, boto3.Session(region_name="us-east-1"))
 
 

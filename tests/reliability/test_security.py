@@ -44,7 +44,8 @@ def test_no_secrets_anywhere(
         session = boto3.Session(region_name="us-east-1")
         org = build_org(session)
         org.create_vpc("workload-a", "us-east-1", "10.1.0.0/16", "a")
-        create_table(dynamodb_client(session, org.config()), "VPCTracker")
+        for name in ("VPCTracker", "VPCTracker-ledger"):
+            create_table(dynamodb_client(session, org.config()), name)
 
         def remember(parsed: dict[str, Any], **_: Any) -> None:
             c = parsed.get("Credentials") or {}

@@ -27,10 +27,13 @@ RESOLVED = {
     "${ExistingTableName}": "VPCTracker",
     "${ExternalIdParameter}": "/vpctracker/external-id",
     "${Table.Arn}": "arn:aws:dynamodb:us-east-1:111122223333:table/VPCTracker",
+    "${ExistingLedgerTableName}": "VPCTracker-ledger",
+    "${LedgerTable.Arn}": "arn:aws:dynamodb:us-east-1:111122223333:table/VPCTracker-ledger",
     "${LogGroup.Arn}": "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/hub-collector:*",
 }
 GETATT = {
     "Table.Arn": RESOLVED["${Table.Arn}"],
+    "LedgerTable.Arn": RESOLVED["${LedgerTable.Arn}"],
     "AccountQueue.Arn": "arn:aws:sqs:us-east-1:111122223333:hub-AccountQueue",
     "EventsQueue.Arn": "arn:aws:sqs:us-east-1:111122223333:hub-EventsQueue",
 }
@@ -184,7 +187,10 @@ def test_hub_role_is_least_privilege() -> None:
         for a in _actions({"Statement": [by_sid["ListOrganization"]]})
     )
     table = by_sid["InventoryTable"]
-    assert table["Resource"] == [GETATT["Table.Arn"], GETATT["Table.Arn"] + "/index/*"]
+    assert table["Resource"] == [
+        *(GETATT["Table.Arn"], GETATT["Table.Arn"] + "/index/*"),
+        *(GETATT["LedgerTable.Arn"], GETATT["LedgerTable.Arn"] + "/index/*"),
+    ]
     assert not any(
         a in ("dynamodb:*", "dynamodb:DeleteTable", "dynamodb:CreateTable") for a in table["Action"]
     )
@@ -242,7 +248,7 @@ def test_function_matches_the_package() -> None:
         "VPCTRACKER_QUEUE_URL",
         "VPCTRACKER_ACCOUNTS_PER_MESSAGE",
         "VPCTRACKER_EXTERNAL_ID_PARAMETER",
-        "VPCTRACKER_NOTIFY_TOPIC_ARN",
+        "VPCTRACKER_MAX_RECEIVES",
     } <= set(ENV_KEYS)
     # Issue 12, observation 8: no secret in the function's configuration.
     assert "VPCTRACKER_EXTERNAL_ID" not in env

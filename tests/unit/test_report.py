@@ -59,6 +59,7 @@ def test_json_golden() -> None:
         "headroom",
         "exhausted_subnets",
         "single_az",
+        "expected_overlaps",
         "summary",
     ]
 
@@ -81,5 +82,5 @@ def test_empty_audit() -> None:
     text = render_table(build_audit([], [], now=T))
     assert "No overlapping ranges." in text and "No default VPCs left." in text
     assert render_csv(build_audit([], [], now=T)).strip() == (
-        "finding,group,span,VpcId,OwnerId,AccountName,Region,Cidr,Reserved,severity"
+        "finding,group,span,VpcId,OwnerId,AccountName,Region,Cidr,Reserved,severity,reason"
     )
