@@ -247,10 +247,73 @@ def _error(code: str, message: str, status: int = 400) -> tuple[str, str, int]:
     return body, "application/x-amz-json-1.0", status
 
 
+class Table:
+    """One in-memory table: its items, by owner (the owner index) and by partition key (base-table
+    queries), and the scan order, computed once per version of the table."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        # Scan order, computed once per table version: sorting 100k items for every page
+        # would spend the shared cores on the fake rather than on the client measured.
+        self.scan_rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self.by_owner: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self.by_partition: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self.query_rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def put(self, key: tuple[str, str], item: dict[str, Any]) -> None:
+        self.items[key] = item
+        self.by_owner.setdefault(key[1], {})[key] = item
+        self.by_partition.setdefault(key[0], {})[key] = item
+        self._changed(key)
+
+    def delete(self, key: tuple[str, str]) -> None:
+        self.items.pop(key, None)
+        self.by_owner.get(key[1], {}).pop(key, None)
+        self.by_partition.get(key[0], {}).pop(key, None)
+        self._changed(key)
+
+    def _changed(self, key: tuple[str, str]) -> None:
+        self.scan_rows.clear()
+        self.query_rows.pop(("index", key[1]), None)
+        self.query_rows.pop(("base", key[0]), None)
+
+    def rows(self, req: dict[str, Any]) -> list[dict[str, Any]]:
+        values = req.get("ExpressionAttributeValues", {})
+        if "IndexName" in req:
+            # The owner index: per owner, sorted once per change of that owner's items
+            # (filtering the whole table for every page would put the fake on the clock).
+            owner = values[":o"]["S"]
+            if ("index", owner) not in self.query_rows:
+                self.query_rows[("index", owner)] = sorted(
+                    (i for i in self.by_owner.get(owner, {}).values() if "Region" in i),
+                    key=lambda i: i["Region"]["S"],
+                )
+            return self.query_rows[("index", owner)]
+        # The base table: one partition, sorted by the sort key; `begins_with` narrows it.
+        part = (values.get(":p") or values.get(":o") or {}).get("S", "")
+        if ("base", part) not in self.query_rows:
+            self.query_rows[("base", part)] = [
+                i for _, i in sorted(self.by_partition.get(part, {}).items())
+            ]
+        rows = self.query_rows[("base", part)]
+        prefix = values.get(":a", {}).get("S")
+        if prefix is not None:
+            rows = [i for i in rows if i["OwnerId"]["S"].startswith(prefix)]
+        return rows
+
+    def scan(self, total: int, seg: int) -> list[dict[str, Any]]:
+        if (total, seg) not in self.scan_rows:
+            rows = [i for _, i in sorted(self.items.items())]
+            if total > 1:
+                rows = [i for i in rows if zlib.crc32(i["VpcId"]["S"].encode()) % total == seg]
+            self.scan_rows[(total, seg)] = rows
+        return self.scan_rows[(total, seg)]
+
+
 class Server:
     """The request router. EC2, STS and Organizations answers are built from the org; DynamoDB
-    is a real (in-memory) table that enforces BatchWriteItem's rules, so a second run reads
-    back everything the first one wrote (the steady state)."""
+    is real (in-memory) tables that enforce BatchWriteItem's rules, so a second run reads back
+    everything the first one wrote (the steady state)."""
 
     def __init__(
         self, org: Org, latency: float, jitter: float, unprocessed: float, throttle: float
@@ -261,43 +324,44 @@ class Server:
         self.unprocessed = unprocessed
         self.throttle = throttle
         self.counts: Counter[str] = Counter()
-        self.items: dict[tuple[str, str], dict[str, Any]] = {}
-        # Scan order, computed once per table version: sorting 100k items for every page
-        # would spend the shared cores on the fake rather than on the client measured.
-        self._scan_rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
-        self.by_owner: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        self._query_rows: dict[str, list[dict[str, Any]]] = {}
+        self.tables: dict[str, Table] = {}
         self.rng = random.Random(0)
+
+    def table(self, name: str) -> Table:
+        if name not in self.tables:
+            self.tables[name] = Table()
+        return self.tables[name]
 
     def dynamodb(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
         if self.throttle and op != "DescribeTable" and self.rng.random() < self.throttle:
             return _error("ProvisionedThroughputExceededException", "Rate exceeded")
         if op == "DescribeTable":
-            return json.dumps(TABLE_DESC), "application/x-amz-json-1.0", 200
-        if op in ("BatchWriteItem", "PutItem", "DeleteItem", "UpdateItem"):
-            self._scan_rows.clear()
+            desc = {"Table": {**TABLE_DESC["Table"], "TableName": req.get("TableName", "")}}
+            return json.dumps(desc), "application/x-amz-json-1.0", 200
         if op == "BatchWriteItem":
             return self.batch_write(req)
         if op == "BatchGetItem":
             return self.batch_get(req)
         if op in ("PutItem", "DeleteItem", "GetItem", "UpdateItem"):
+            table = self.table(req.get("TableName", ""))
             key = self._key(req.get("Item") or req.get("Key") or {})
             out: dict[str, Any] = {}
             if op == "PutItem":
                 if _size(req["Item"]) > MAX_ITEM:
                     return _error("ValidationException", "Item size has exceeded the maximum")
-                self._put(key, req["Item"])
+                table.put(key, req["Item"])
             elif op == "DeleteItem":
-                self._delete(key)
-            elif op == "GetItem" and key in self.items:
-                out = {"Item": self.items[key]}
+                table.delete(key)
+            elif op == "GetItem" and key in table.items:
+                out = {"Item": table.items[key]}
             return json.dumps(out), "application/x-amz-json-1.0", 200
         if op in ("Query", "Scan"):
             return self.read(op, req)
         return _error("UnknownOperationException", op)
 
     def batch_write(self, req: dict[str, Any]) -> tuple[str, str, int]:
-        ((table, requests),) = req["RequestItems"].items()
+        ((name, requests),) = req["RequestItems"].items()
+        table = self.table(name)
         if not 1 <= len(requests) <= 25:
             return _error("ValidationException", "Too many items requested for the BatchWriteItem")
         keys = [
@@ -313,42 +377,34 @@ class Server:
             if self.unprocessed and self.rng.random() < self.unprocessed:
                 left.append(r)
             elif "PutRequest" in r:
-                self._put(key, r["PutRequest"]["Item"])
+                table.put(key, r["PutRequest"]["Item"])
             else:
-                self._delete(key)
+                table.delete(key)
         if left and len(left) == len(requests):
-            self._put(keys[0], requests[0]["PutRequest"]["Item"])  # some progress, always
+            first = requests[0]
+            if "PutRequest" in first:  # some progress, always
+                table.put(keys[0], first["PutRequest"]["Item"])
+            else:
+                table.delete(keys[0])
             left = left[1:]
-        out = {"UnprocessedItems": {table: left} if left else {}}
+        out = {"UnprocessedItems": {name: left} if left else {}}
         return json.dumps(out), "application/x-amz-json-1.0", 200
 
     def batch_get(self, req: dict[str, Any]) -> tuple[str, str, int]:
-        ((table, spec),) = req["RequestItems"].items()
+        ((name, spec),) = req["RequestItems"].items()
+        table = self.table(name)
         if not 1 <= len(spec["Keys"]) <= 100:
             return _error("ValidationException", "Too many items requested for the BatchGetItem")
-        found = [self.items[k] for k in map(self._key, spec["Keys"]) if k in self.items]
+        found = [table.items[k] for k in map(self._key, spec["Keys"]) if k in table.items]
         found = [_project(i, spec) for i in found]
-        return json.dumps({"Responses": {table: found}}), "application/x-amz-json-1.0", 200
+        return json.dumps({"Responses": {name: found}}), "application/x-amz-json-1.0", 200
 
     def read(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
+        table = self.table(req.get("TableName", ""))
         if op == "Query":
-            # The owner index: per owner, and sorted once per change of that owner's items
-            # (filtering the whole table for every page would put the fake on the clock).
-            owner = req["ExpressionAttributeValues"][":o"]["S"]
-            if owner not in self._query_rows:
-                self._query_rows[owner] = sorted(
-                    (i for i in self.by_owner.get(owner, {}).values() if "Region" in i),
-                    key=lambda i: i["Region"]["S"],
-                )
-            rows = self._query_rows[owner]
+            rows = table.rows(req)
         else:
-            total, seg = req.get("TotalSegments", 1), req.get("Segment", 0)
-            rows = self._scan_rows.get((total, seg), [])
-            if (total, seg) not in self._scan_rows:
-                rows = [i for _, i in sorted(self.items.items())]
-                if total > 1:
-                    rows = [i for i in rows if zlib.crc32(i["VpcId"]["S"].encode()) % total == seg]
-                self._scan_rows[(total, seg)] = rows
+            rows = table.scan(req.get("TotalSegments", 1), req.get("Segment", 0))
         start = int((req.get("ExclusiveStartKey") or {}).get("n", {}).get("N", 0))
         page = rows[start : start + PAGE]
         # Pages stay as long with a projection: DynamoDB's 1 MB page limit counts the data read.
@@ -357,16 +413,6 @@ class Server:
         if start + PAGE < len(rows):
             out["LastEvaluatedKey"] = {"n": {"N": str(start + PAGE)}}
         return json.dumps(out), "application/x-amz-json-1.0", 200
-
-    def _put(self, key: tuple[str, str], item: dict[str, Any]) -> None:
-        self.items[key] = item
-        self.by_owner.setdefault(key[1], {})[key] = item
-        self._query_rows.pop(key[1], None)
-
-    def _delete(self, key: tuple[str, str]) -> None:
-        self.items.pop(key, None)
-        self.by_owner.get(key[1], {}).pop(key, None)
-        self._query_rows.pop(key[1], None)
 
     @staticmethod
     def _key(item: dict[str, Any]) -> tuple[str, str]:
@@ -438,7 +484,9 @@ class Server:
             return json.dumps({"night": self.org.night})
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
-        out = json.dumps({**self.counts, "_items": len(self.items), "_cpu_s": cpu})
+        items = {f"_items_{name}": len(tbl.items) for name, tbl in self.tables.items()}
+        inventory = len(self.tables["VPCTracker"].items) if "VPCTracker" in self.tables else 0
+        out = json.dumps({**self.counts, "_items": inventory, **items, "_cpu_s": cpu})
         if "reset" in path:
             self.counts.clear()
         return out
