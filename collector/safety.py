@@ -4,8 +4,10 @@ Everything an account admin can set (VPC tags and Names, account names) and ever
 event can contain reaches people through renderers. Each output kind has its own hazard, and
 its own neutralizer here, used by every renderer of that kind:
 
-- text for terminals: control characters (C0, C1: ESC sequences, `\\n`) and bidirectional
-  overrides would let a Name forge lines or reorder what is shown; they become visible escapes;
+- text for terminals (and notifications): control characters (C0, C1: ESC sequences, `\\n`),
+  bidirectional overrides and every other character that renders as nothing (zero-width,
+  format, private-use characters, Hangul fillers) would let a Name forge lines, reorder what is
+  shown or pass for another name; they become visible escapes;
 - CSV for spreadsheets: a cell starting with `=`, `+`, `-`, `@`, TAB or CR is a formula
   (OWASP "CSV injection"); it gets a leading `'`;
 - JSON inside an HTML `<script>`: `<`, `>`, `&` and U+2028/2029 are written as `\\uXXXX`, so no
@@ -19,14 +21,21 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-# C0 controls, DEL, C1 controls; bidirectional marks, embeddings, overrides and isolates;
-# Unicode line and paragraph separators (terminals and editors break lines at them).
-_UNSAFE_TEXT = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
+# Characters a terminal, a mail client or a chat renders as nothing (or as something else) that
+# a Name could use to spoof another: C0 and C1 controls and DEL (ESC sequences, line breaks);
+# every format character (Unicode category Cf: bidirectional marks, overrides and isolates, the
+# zero-width space and joiners, the word joiner, the soft hyphen, the byte-order mark, the tag
+# characters of the U+E0000 block); line and paragraph separators (Zl, Zp); private-use
+# characters (Co), which render as whatever a font puts there; and the Hangul fillers, letters
+# that render blank.
+_HANGUL_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co"})
+# In ASCII text only C0 controls and DEL can be unsafe: most strings take this fast path.
+_ASCII_UNSAFE = re.compile("[\x00-\x1f\x7f]")
 _CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _SCRIPT_ESCAPES = {
     "<": "\\u003c",
@@ -41,13 +50,27 @@ MAX_ERROR = 300
 
 
 def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return _escape(match.group())
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def terminal(value: object) -> str:
-    """`value` as text that cannot move the cursor, forge a line or reorder the display."""
-    return _UNSAFE_TEXT.sub(_visible, str(value))
+    """`value` as text that cannot move the cursor, forge a line, reorder the display or hide a
+    character (each unsafe character is shown as its escape, e.g. `\u200b`)."""
+    text = str(value)
+    if text.isascii():
+        return _ASCII_UNSAFE.sub(_visible, text)
+    return "".join(_escape(ch) if _unsafe(ch) else ch for ch in text)
+
+
+def _unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in _UNSAFE_CATEGORIES or ch in _HANGUL_FILLERS
 
 
 def csv_cell(value: Any) -> Any:

@@ -7,6 +7,8 @@ import csv
 import io
 import json
 import re
+import sys
+import unicodedata
 
 import pytest
 
@@ -31,11 +33,35 @@ HOSTILE = [
     "\rCR",
     "a\u2028b\u2029c",
     "\x85NEL\x9bC1",
+    # Issue 23, observation 6: characters that render as nothing, so a Name can pass for
+    # another: zero-width space, byte-order mark, word joiner, soft hyphen, Hangul filler,
+    # tag characters, a private-use character.
+    "pay\u200bments",
+    "\ufeffprod",
+    "wo\u2060rd",
+    "soft\u00adhyphen",
+    "\u3164filler",
+    "tag\U000e0041\U000e007f",
+    "\ue000private",
 ]
-# Controls and bidi marks that must never reach a terminal raw.
-RAW_CONTROL = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
+
+
+def _raw_unsafe() -> re.Pattern[str]:
+    """Every character that must never reach a terminal raw (a line break between records aside):
+    controls, format characters, separators, private use and the Hangul fillers."""
+    chars = [
+        chr(cp)
+        for cp in range(sys.maxunicode + 1)
+        if cp != 0x0A
+        and (
+            unicodedata.category(chr(cp)) in ("Cc", "Cf", "Zl", "Zp", "Co")
+            or chr(cp) in "\u115f\u1160\u3164\uffa0"
+        )
+    ]
+    return re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+
+
+RAW_CONTROL = _raw_unsafe()
 
 
 def hostile_audit(names: list[str]) -> Audit:
