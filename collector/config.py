@@ -21,16 +21,18 @@ from pydantic import (
 
 from collector.safety import brief, one_line
 
-ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+# Anchored with `\Z` (`$` also matches before a final newline: "123456789012\n" would pass) and
+# ASCII-only (`\d` and `\w` otherwise take any script's digits and letters, which AWS refuses).
+ACCOUNT_ID_RE = re.compile(r"^\d{12}\Z", re.ASCII)
 # Every region name AWS has published follows this shape (us-east-1, us-gov-west-1,
 # cn-northwest-1, ap-southeast-5, us-isob-east-1); a typo such as "us-east1" does not.
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$")
-ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
-SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
-TABLE_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}\Z", re.ASCII)
+OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}\Z", re.ASCII)
+ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
+SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}\Z", re.ASCII)
+TABLE_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}\Z", re.ASCII)
 # What STS accepts as ExternalId: https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
-EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z", re.ASCII)
 # Keys whose values are never repeated in a message, valid or not.
 SECRET_KEYS = frozenset({"organization.external_id"})
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a megabyte is not a config
@@ -194,7 +196,8 @@ class OverlapsConfig(_Strict):
 
 # SNS topic ARN: arn:<partition>:sns:<region>:<account>:<name>.
 TOPIC_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?\Z"
+    r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?\Z",
+    re.ASCII,
 )
 
 
@@ -302,14 +305,58 @@ def load_config(path: str | Path) -> Config:
     return parse_config(data, str(p))
 
 
+# A config is a few levels deep; thousands of `[` would exhaust Python's stack in the composer.
+MAX_DEPTH = 32
+# The longest integer a config needs (a retention in days) has a few digits; Python refuses to
+# parse more than 4,300 (a ValueError no YAML error handler expects).
+MAX_INT_DIGITS = 18
+
+
 class _ConfigLoader(yaml.SafeLoader):
-    """SafeLoader without aliases: a config needs none, and nine lines of nested aliases
-    (a "billion laughs" file) expand to gigabytes in anything that walks the result."""
+    """SafeLoader that refuses what no config needs and a hostile file could use: aliases (nine
+    lines of nested aliases, a "billion laughs", expand to gigabytes in anything that walks the
+    result), nesting past `MAX_DEPTH`, integers past `MAX_INT_DIGITS` digits, and a key given
+    twice in one mapping (YAML would keep the last one silently)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
         if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             raise yaml.constructor.ConstructorError(
                 None, None, "YAML aliases (*name) are not allowed in a config", mark
             )
-        return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {brief(key)} given twice", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        digits = sum(c.isdigit() for c in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"an integer of {digits} digits is not a config value", node.start_mark
+            )
+        return super().construct_yaml_int(node)
+
+
+_ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)

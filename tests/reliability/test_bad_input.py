@@ -158,6 +158,24 @@ CASES = [
         "organization.role_name: not a valid IAM role name (got 'x\\x1b[2J\\nOVERLAP GROUPS",
     ),
     ("a: " + "x" * 2_000_000 + "\n", ["collect"], "larger than 1024 KiB; not a config file"),
+    # Issue 23, observation 5: hostile YAML ended in tracebacks, or was read wrong silently.
+    ("a: " + "[" * 5_000 + "]" * 5_000 + "\n", ["collect"], "nested deeper than 32 levels"),
+    (
+        "table: {deleted_retention_days: " + "9" * 5_000 + "}\n",
+        ["collect"],
+        "an integer of 5000 digits is not a config value",
+    ),
+    ("table: {name: A1}\ntable: {name: B2}\n", ["collect"], "key 'table' given twice"),
+    (
+        'organization: {include_accounts: ["123456789012\\n"]}\n',  # a YAML escape: a newline
+        ["collect"],
+        "organization.include_accounts[0]: not a 12-digit AWS account id (got '123456789012\\n')",
+    ),
+    (
+        "organization: {role_name: 'rôle'}\n",
+        ["collect"],
+        "organization.role_name: not a valid IAM role name (got 'rôle')",
+    ),
 ]
 
 
