@@ -18,13 +18,11 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from collector.config import Config, ConfigError, check_account_id
-from collector.errors import FatalError, error_code
+from collector.errors import FatalError
 from collector.jobs.audit import run_audit
 from collector.jobs.collect import list_target_accounts, run
-from collector.jobs.departed import mark_accounts_gone, sweep_departed
+from collector.jobs.departed import confirm_departed, mark_accounts_gone, sweep_departed
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.models import Account, DeletionReason
@@ -230,19 +228,4 @@ def _known_gone(
 ) -> dict[str, DeletionReason]:
     """Which of these accounts Organizations says are suspended or no longer members."""
     assert opts.session is not None
-    org = opts.session.client(
-        "organizations", region_name=config.table.region, config=client_config(4)
-    )
-    out: dict[str, DeletionReason] = {}
-    for account_id in account_ids:
-        try:
-            raw = opts.retry.call(org.describe_account, AccountId=account_id)["Account"]
-        except ClientError as exc:
-            if error_code(exc) == "AccountNotFoundException":
-                out[account_id] = "account-left-org"
-                continue
-            raise
-        status = raw.get("State") or raw.get("Status") or "ACTIVE"
-        if status != "ACTIVE":
-            out[account_id] = "account-suspended"
-    return out
+    return confirm_departed(opts.session, config, account_ids, opts.retry)

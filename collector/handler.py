@@ -50,7 +50,14 @@ from collector.jobs.collect import run
 from collector.jobs.findings import FindingsRecord, remember_findings
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
-from collector.live import Rescan, event_target, is_cloudtrail_event, rescan, target_statuses
+from collector.live import (
+    Rescan,
+    changes_tgw,
+    event_target,
+    is_cloudtrail_event,
+    rescan,
+    target_statuses,
+)
 from collector.safety import brief, one_line
 from collector.scan import ALL_REGIONS
 from collector.store.dispatch import Progress
@@ -108,7 +115,8 @@ def _env_value(path: str, raw: str) -> Any:
     if path in LIST_KEYS:
         return [x.strip() for x in raw.split(",") if x.strip()]
     if path in INT_KEYS:
-        return int(raw) if raw.strip().lstrip("-").isdigit() else raw
+        number = _small_int(raw.strip())
+        return raw if number is None else number
     if path == "regions":
         return "all" if raw.strip() == "all" else [x.strip() for x in raw.split(",") if x.strip()]
     if path == "reserved_cidrs":
@@ -121,6 +129,15 @@ def _env_value(path: str, raw: str) -> Any:
             out.append({"name": name.strip(), "cidr": cidr.strip()})
         return out
     return raw
+
+
+def _small_int(raw: str) -> int | None:
+    """`raw` as an int when it is a few ASCII digits (and a sign); else None (the config's own
+    validation then names the variable). Never Python's ValueError past 4,300 digits."""
+    digits = raw.removeprefix("-")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 9:
+        return int(raw)
+    return None
 
 
 def config_from_env(env: Mapping[str, str], session: boto3.Session | None = None) -> Config:
@@ -191,11 +208,23 @@ def _ids(value: Any, name: str, check: Callable[[str], str]) -> list[str]:
     return list(value)
 
 
+# The top-level fields of an EventBridge event (its envelope).
+ENVELOPE = frozenset(
+    {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+)
+
+
 def parse_event(event: Any) -> Request:
     """Classify and validate an invocation event."""
     if not isinstance(event, dict):
         raise ConfigError(f"event: must be a JSON object (got {brief(event)})")
-    if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
+    if event.get("detail-type") == "Scheduled Event":
+        # The documented shape only: EventBridge's envelope from its scheduler, nothing else (an
+        # event that merely says "aws.events" with accounts in it is not a whole-org run).
+        extra = set(event) - ENVELOPE
+        if event.get("source") != "aws.events" or extra:
+            what = f"unknown key {brief(sorted(extra)[0])}" if extra else "source is not aws.events"
+            raise ConfigError(f"event: not a scheduled event ({what})")
         return Request("scheduled")
     if is_cloudtrail_event(event):
         return Request("event", records=[event])
@@ -310,7 +339,8 @@ def _json(record: Mapping[str, Any]) -> Any:
 def _event(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]:
     """A CloudTrail event delivered directly: rescan its target, announce new findings."""
     target = event_target(request.records[0])
-    result = rescan(config, [target], opts)
+    follow = [target] if changes_tgw(request.records[0]) else []
+    result = rescan(config, [target], opts, follow=follow)
     for s in result.summaries:
         publish("event", {**run_metrics(s), "NotifyFailures": result.notify_failures})
     out: dict[str, Any] = {
@@ -369,11 +399,12 @@ def _direct(config: Config, request: Request, opts: RunOptions) -> dict[str, Any
 
 def _dispatch(config: Config, opts: RunOptions, queue_url: str) -> dict[str, Any]:
     raw = os.environ.get("VPCTRACKER_ACCOUNTS_PER_MESSAGE", "10")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    per_message = _small_int(raw)
+    if per_message is None or not 1 <= per_message <= 100:
         raise ConfigError(
             f"VPCTRACKER_ACCOUNTS_PER_MESSAGE: must be a whole number 1-100 (got {brief(raw)})"
         )
-    result = dispatch(config, opts, queue_url, int(raw))
+    result = dispatch(config, opts, queue_url, per_message)
     publish(
         "dispatch",
         {"AccountsQueued": result["accounts"], "MarkedDeparted": result["marked_deleted"]},
@@ -392,9 +423,12 @@ def _rescan_events(
     targets: dict[str, tuple[str, str]] = {}
     current_since: dict[tuple[str, str], datetime] = {}
     unknown: set[tuple[str, str]] = set()  # a message without a send time: always scanned
+    follow: set[tuple[str, str]] = set()  # their event changed a TGW attachment
     for message_id, body in events.items():
         try:
             target = targets[message_id] = event_target(body)
+            if changes_tgw(body):
+                follow.add(target)
         except ConfigError as exc:
             log.error("event %s not usable: %s", message_id, exc)
             continue
@@ -405,7 +439,7 @@ def _rescan_events(
             current_since[target] = at
     for target in unknown:
         current_since.pop(target, None)
-    live = rescan(config, set(targets.values()), opts, current_since) if targets else None
+    live = rescan(config, set(targets.values()), opts, current_since, follow) if targets else None
     return set(events), targets, live
 
 
@@ -440,10 +474,9 @@ def _dead_lettered(
 def _last_receive(record: SQSRecord) -> bool:
     """This is the message's last receive: failing it moves it to the dead-letter queue
     (`VPCTRACKER_MAX_RECEIVES`, the queue's maxReceiveCount; 3 as the stack sets it)."""
-    raw = os.environ.get(MAX_RECEIVES, "3")
-    limit = int(raw) if raw.isdigit() and len(raw) < 4 else 3
-    count = record.attributes.approximate_receive_count
-    return count.isdigit() and len(count) < 10 and int(count) >= limit
+    limit = _small_int(os.environ.get(MAX_RECEIVES, "3")) or 3
+    count = _small_int(record.attributes.approximate_receive_count or "")
+    return count is not None and count >= limit
 
 
 def _sent_at(record: dict[str, Any]) -> datetime | None:
@@ -451,7 +484,7 @@ def _sent_at(record: dict[str, Any]) -> datetime | None:
     clock skew: a target scanned from then on already holds that change."""
     attributes = record.get("attributes")
     raw = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
-    if not isinstance(raw, str) or not raw.isdigit():
+    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit() or len(raw) > 15:
         return None
     try:
         return datetime.fromtimestamp(int(raw) / 1000, UTC) + CLOCK_SKEW

@@ -6,12 +6,12 @@ what exists, so it leaves the table as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from collector.models import Account, DeletionReason, Vpc, iso
+from collector.models import DeletionReason, Vpc, iso
 
 
 @dataclass
@@ -73,16 +73,6 @@ def plan_target(
                 mark_deleted(old, now=now, reason="not-found", retention_days=retention_days)
             )
     return out
-
-
-def departed_reason(owner_id: str, org: Mapping[str, Account]) -> DeletionReason | None:
-    """Why an account's items are gone on a full-org run: suspended, left, or None if ACTIVE."""
-    account = org.get(owner_id)
-    if account is None:
-        return "account-left-org"
-    if account.status != "ACTIVE":
-        return "account-suspended"
-    return None
 
 
 def changes(

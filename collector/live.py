@@ -10,29 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from collector.config import Config, ConfigError, check_account_id, check_region_shape
-from collector.errors import error_code
-from collector.jobs.collect import run
+from collector.config import Config, ConfigError, check_account_id, check_region
+from collector.jobs.collect import follow_tgw_owners, run, scannable
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
-from collector.models import Account
-from collector.organization import get_ou_account_ids
 from collector.safety import brief
-from collector.scan import client_config
 
 log = logging.getLogger(__name__)
 
 CLOUDTRAIL = "AWS API Call via CloudTrail"
-ACCOUNT_LOOKUPS = 16  # DescribeAccount calls in flight at once
 Target = tuple[str, str]  # (account, region)
 
 
@@ -42,19 +34,34 @@ def is_cloudtrail_event(event: Any) -> bool:
 
 
 def event_target(event: Mapping[str, Any]) -> Target:
-    """Pure: the (account, region) an event names; ConfigError if it names none."""
+    """Pure: the (account, region) an event names; ConfigError if it names none, names a region
+    this botocore does not know, or if its CloudTrail record names another target than the
+    envelope. The envelope's `account` and `region` decide: EventBridge sets them from where the
+    call was made; the record's `recipientAccountId` and `awsRegion` are the caller's data."""
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
     assert isinstance(detail, dict)
-    account = detail.get("recipientAccountId") or event.get("account")
-    region = detail.get("awsRegion") or event.get("region")
+    account, region = event.get("account"), event.get("region")
     try:
         check_account_id(str(account))
-        check_region_shape(str(region))
+        check_region(str(region))
     except ValueError as exc:
         raise ConfigError(
             f"event: no account and region to rescan ({exc}; got {brief(account)}, {brief(region)})"
         ) from None
+    for key, envelope in (("recipientAccountId", account), ("awsRegion", region)):
+        if key in detail and detail[key] != envelope:
+            raise ConfigError(
+                f"event: detail.{key} {brief(detail[key])} is not the envelope's {brief(envelope)}"
+            )
     return str(account), str(region)
+
+
+def changes_tgw(event: Mapping[str, Any]) -> bool:
+    """Pure: the event's call changes a Transit Gateway attachment or its routing (then the
+    TGW's owner, whose route tables it changed, is rescanned too)."""
+    detail = event.get("detail")
+    name = detail.get("eventName") if isinstance(detail, dict) else None
+    return isinstance(name, str) and "TransitGateway" in name
 
 
 @dataclass
@@ -78,34 +85,22 @@ def rescan(
     targets: Iterable[Target],
     opts: RunOptions,
     current_since: Mapping[Target, datetime] | None = None,
+    follow: Collection[Target] = (),
 ) -> Rescan:
     """Scan each named target once (coalesced; one run for all of them), record what that
     changed of the findings, and announce it (on `notify.topic_arn`). With `current_since`, a
     target whose stored scan started at or after that time is not scanned again (another
-    invocation already saw the change)."""
+    invocation already saw the change). The targets in `follow` (their event changed a TGW
+    attachment) also have the owners of their attachments' TGWs rescanned."""
     assert opts.session is not None
     by_account: dict[str, set[str]] = defaultdict(set)
     for acct, region in targets:
         by_account[acct].add(region)
     out = Rescan()
-    org = opts.session.client(
-        "organizations", region_name=config.table.region, config=client_config(ACCOUNT_LOOKUPS)
-    )
-    in_ous = (
-        opts.retry.call(get_ou_account_ids, org, config.organization.include_ous)
-        if config.organization.include_ous
-        else None
-    )
-    members: list[Account] = []
-    ids = sorted(by_account)
     # One DescribeAccount per account, side by side: a batch names up to 100 accounts.
-    with ThreadPoolExecutor(max(1, min(len(ids), ACCOUNT_LOOKUPS))) as pool:
-        looked_up = list(pool.map(lambda a: _member(org, opts, config, a, in_ous), ids))
-    for account_id, (member, why) in zip(ids, looked_up, strict=True):
-        if member is None:
-            out.skipped.update({(account_id, r): why for r in by_account[account_id]})
-        else:
-            members.append(member)
+    members, why = scannable(opts.session, config, sorted(by_account), opts.retry)
+    for account_id, reason in why.items():
+        out.skipped.update({(account_id, r): reason for r in by_account[account_id]})
     if not members:
         return out
     summary = run(
@@ -131,34 +126,16 @@ def rescan(
     # Accounts this run scanned (not those whose targets were all already current: the run
     # that scanned them recorded their findings).
     scanned = [m.id for m in members if m.id in summary.ok_accounts]
+    owners = follow_tgw_owners(config, summary, [t for t in follow if t in out.ok], opts)
+    if owners is not None:
+        out.summaries.append(owners)
+        summary.absorb(owners)
+        scanned += sorted(owners.ok_accounts - set(scanned))
     if scanned:
         record = remember_findings(config, summary, opts, accounts=scanned)
         out.notified = record.notified if record else 0
         out.notify_failures = record.notify_failures if record else 0
     return out
-
-
-def _member(
-    org: Any, opts: RunOptions, config: Config, account_id: str, in_ous: set[str] | None
-) -> tuple[Account | None, str]:
-    """The account if a normal run would scan it, else (None, why not)."""
-    orgcfg = config.organization
-    if account_id in orgcfg.exclude_accounts or (
-        orgcfg.include_accounts and account_id not in orgcfg.include_accounts
-    ):
-        return None, "ExcludedByConfig"
-    if in_ous is not None and account_id not in in_ous:
-        return None, "ExcludedByConfig"
-    try:
-        raw = opts.retry.call(org.describe_account, AccountId=account_id)["Account"]
-    except ClientError as exc:
-        if error_code(exc) == "AccountNotFoundException":
-            return None, "NotInOrganization"  # the nightly run marks its items
-        raise
-    status = raw.get("State") or raw.get("Status") or "ACTIVE"
-    if status != "ACTIVE":
-        return None, "AccountNotActive"
-    return Account(account_id, raw.get("Name", ""), str(status)), ""
 
 
 def target_statuses(rescan_result: Rescan) -> list[dict[str, str]]:

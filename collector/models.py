@@ -116,6 +116,9 @@ class Vpc(BaseModel):
     DeletedAt: datetime | None = None
     DeletedReason: DeletionReason | None = None
     ExpiresAt: int | None = None  # epoch seconds, DynamoDB TTL attribute
+    # What the table could not give back whole (an item too large, its part missing): those
+    # attributes are empty here; the VPC's blocks are whole.
+    Incomplete: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:

@@ -29,7 +29,7 @@ DIGEST_LINES = 20  # findings a digest names before "and N more"
 GROUP_LINES = 50  # transitions a group message spells out before "and N more"
 
 # The order messages go out in when a recording has more than its cap: what to act on first.
-_PRIORITY = {"baseline": 0, "overlap": 1, "default-vpc": 2, "headroom": 3}
+_PRIORITY = {"baseline": 0, "overlap": 1, "reservation": 1, "default-vpc": 2, "headroom": 3}
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,14 @@ def _single_lines(a: Announcement) -> tuple[str, list[str]]:
     if a.kind == "default-vpc":
         subject = f"VPCTracker: {verb} default VPC in {f.get('OwnerId')} {f.get('Region')}"
         return subject, [f"A default VPC is {verb}:", f"  {_who(f)}"]
+    if a.kind == "reservation":
+        subject = f"VPCTracker: {verb} VPC inside reservation {f.get('Cidr')}"
+        return subject, [
+            f"A VPC inside another account's reservation is {verb}:",
+            f"  {_who({**f, 'Cidr': f.get('VpcCidr')})}",
+            f"  inside {f.get('Cidr')}, reserved for {f.get('ReservedFor')} until "
+            f"{f.get('ReservedUntil')}",
+        ]
     reason = f.get("Reason", a.state)
     subject = f"VPCTracker: {verb} headroom finding for {f.get('VpcId')} ({reason})"
     state = f"{a.previous} -> {a.state}" if verb == "changed" else reason

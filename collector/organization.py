@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
+from collector.errors import error_code
 from collector.models import Account
 
 if TYPE_CHECKING:
@@ -36,6 +39,18 @@ def get_ou_account_ids(client: OrganizationsClient, ou_ids: Iterable[str]) -> se
         ):
             stack.extend(c["Id"] for c in ou_page["Children"])
     return found
+
+
+def describe_account(client: OrganizationsClient, account_id: str) -> Account | None:
+    """The account as Organizations describes it now, or None when it is not a member (AWS call
+    only; any other error raises)."""
+    try:
+        raw = client.describe_account(AccountId=account_id)["Account"]
+    except ClientError as exc:
+        if error_code(exc) == "AccountNotFoundException":
+            return None
+        raise
+    return _account(raw)
 
 
 def _account(raw: Any) -> Account:

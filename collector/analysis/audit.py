@@ -10,8 +10,9 @@ from typing import Any
 
 from collector.analysis.conflicts import Connections, annotate
 from collector.analysis.headroom import Headroom, HeadroomLimits, find_headroom
+from collector.analysis.lookup import BlockIndex
 from collector.analysis.overlaps import OverlapGroup, overlap_groups
-from collector.analysis.space import default_vpcs
+from collector.analysis.space import default_vpcs, reservation_overlaps
 from collector.config import ExpectedOverlap, ReservedCidr
 from collector.models import Reservation, UnreadableItem, Vpc, iso
 
@@ -77,6 +78,8 @@ class Audit:
     headroom: Headroom = field(default_factory=Headroom)
     # Groups of expected reuse (config `overlaps.expected`): listed apart, not findings.
     expected: list[ExpectedGroup] = field(default_factory=list)
+    # VPC blocks inside another account's active reservation.
+    reservation_overlaps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def conflicts(self) -> int:
@@ -110,6 +113,7 @@ class Audit:
             "exhausted_subnets": list(self.headroom.exhausted_subnets),
             "single_az": list(self.headroom.single_az),
             "expected_overlaps": [e.to_dict() for e in self.expected],
+            "reservation_overlaps": list(self.reservation_overlaps),
             "summary": {
                 "overlap_groups": len(self.overlap_groups),
                 "vpcs_in_overlaps": self.vpcs_in_overlaps,
@@ -120,6 +124,7 @@ class Audit:
                 "exhausted_subnets": len(self.headroom.exhausted_subnets),
                 "single_az": len(self.headroom.single_az),
                 "expected_overlaps": len(self.expected),
+                "reservation_overlaps": len(self.reservation_overlaps),
             },
         }
 
@@ -162,12 +167,15 @@ def build_audit(
     if severity is not None:
         groups = [g for g in groups if g.severity == severity]
     defaults = default_vpcs(live)
+    active = [r for r in reservations if r.active(now)]
+    taken = reservation_overlaps(BlockIndex(live), active, now) if active else []
     headroom = find_headroom(live, limits or HeadroomLimits())
     wanted = set(accounts)
     if wanted:
         headroom = headroom.only(wanted)
         groups = [g for g in groups if g.owners & wanted]
         reuse = [e for e in reuse if e.group.owners & wanted]
+        taken = [t for t in taken if t["OwnerId"] in wanted or t["ReservedFor"] in wanted]
         defaults = [v for v in defaults if v.OwnerId in wanted]
     return Audit(
         generated_at=now,
@@ -178,7 +186,8 @@ def build_audit(
         vpcs=live,
         reserved=reserved,
         unreadable=list(unreadable),
-        reservations=[r for r in reservations if r.active(now)],
+        reservations=active,
         headroom=headroom,
         expected=reuse,
+        reservation_overlaps=taken,
     )

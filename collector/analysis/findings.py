@@ -10,6 +10,7 @@ acts on, keyed so that the same finding seen again has the same id.
   while it is a conflict.
 - **default-vpc**: one per default VPC left.
 - **headroom**: one per VPC short of room or addresses; its state is the reason.
+- **reservation**: one per VPC block inside another account's active reservation.
 
 `compare` is the recording's decision (which findings are new, changed, resolved); it is pure,
 so the property tests drive it over random histories.
@@ -34,7 +35,7 @@ from collector.models import KnownFinding, Vpc
 # How many of the blocks a block clashes with a finding names (conflict partners first).
 MOST_RELEVANT = 5
 
-KINDS = ("overlap", "default-vpc", "headroom")
+KINDS = ("overlap", "default-vpc", "headroom", "reservation")
 
 
 def finding_id(*identity: str) -> str:
@@ -175,6 +176,17 @@ def iter_findings(audit: Audit, expected: Iterable[ExpectedOverlap] = ()) -> Ite
             cidr=v.CidrBlock,
             build=partial(_default, v),
         )
+    for r in audit.reservation_overlaps:
+        yield Finding(
+            id=finding_id("reservation", r["VpcId"], r["OwnerId"], r["VpcCidr"], r["Cidr"]),
+            kind="reservation",
+            state="",
+            account=r["OwnerId"],
+            region=r["Region"],
+            group="",
+            cidr=r["VpcCidr"],
+            build=partial(_reservation, r),
+        )
     for h in audit.headroom.headroom:
         yield Finding(
             id=finding_id("headroom", h["VpcId"], h["OwnerId"]),
@@ -231,6 +243,10 @@ def _default(v: Vpc) -> dict[str, Any]:
         "Cidr": v.CidrBlock,
         "accounts": [v.OwnerId],
     }
+
+
+def _reservation(r: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "reservation", **r, "accounts": [r["OwnerId"]]}
 
 
 def _headroom(h: dict[str, Any]) -> dict[str, Any]:

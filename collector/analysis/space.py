@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
+from collector.analysis.lookup import BlockIndex
 from collector.analysis.overlaps import IPNetwork
-from collector.models import Vpc
+from collector.models import Reservation, Vpc, iso
 
 
 def default_vpcs(vpcs: Iterable[Vpc]) -> list[Vpc]:
@@ -15,6 +18,33 @@ def default_vpcs(vpcs: Iterable[Vpc]) -> list[Vpc]:
         (v for v in vpcs if v.IsDefault and not v.Deleted),
         key=lambda v: (v.OwnerId, v.Region, v.VpcId),
     )
+
+
+def reservation_overlaps(
+    index: BlockIndex, reservations: Iterable[Reservation], now: datetime
+) -> list[dict[str, Any]]:
+    """Pure: live VPC blocks inside (or over) an active reservation of another account: a VPC
+    built where `allocate` had promised the range to someone else. The owner's own VPCs in its
+    reservation are not findings (its matching VPC releases the reservation)."""
+    out = []
+    for r in sorted(reservations, key=lambda r: r.cidr):
+        if not r.active(now):
+            continue
+        for cidr, vpc in index.overlapping(ipaddress.ip_network(r.cidr)):
+            if vpc.OwnerId != r.owner:
+                out.append(
+                    {
+                        "Cidr": r.cidr,
+                        "ReservedFor": r.owner,
+                        "ReservedUntil": iso(datetime.fromtimestamp(r.expires_at, now.tzinfo)),
+                        "VpcId": vpc.VpcId,
+                        "OwnerId": vpc.OwnerId,
+                        "AccountName": vpc.AccountName,
+                        "Region": vpc.Region,
+                        "VpcCidr": cidr,
+                    }
+                )
+    return out
 
 
 def first_free(pool: IPNetwork, prefix_length: int, used: Iterable[IPNetwork]) -> IPNetwork | None:

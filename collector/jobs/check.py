@@ -11,7 +11,7 @@ from typing import Any
 from collector.analysis import Audit, Connections, OverlapGroup, build_audit
 from collector.config import Config, ConfigError
 from collector.jobs.audit import limits_of
-from collector.jobs.collect import run
+from collector.jobs.collect import follow_tgw_owners, run
 from collector.jobs.findings import read_view, remember_findings
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
@@ -80,9 +80,19 @@ class CheckResult:
         return len(h.headroom) + len(h.exhausted_subnets) + len(h.single_az)
 
     @property
+    def failing_reservations(self) -> list[dict[str, Any]]:
+        """VPCs inside another account's active reservation, when overlaps fail the gate."""
+        return self.audit.reservation_overlaps if "overlap" in self.fail_on else []
+
+    @property
     def findings(self) -> int:
         """Findings of the kinds in `fail_on` that involve the checked accounts."""
-        return len(self.failing_groups) + len(self.failing_defaults) + self.failing_headroom
+        return (
+            len(self.failing_groups)
+            + len(self.failing_defaults)
+            + self.failing_headroom
+            + len(self.failing_reservations)
+        )
 
     def warnings(self) -> dict[str, list[Any]]:
         """Findings the gate reports but does not fail on, in the audit's JSON shapes."""
@@ -94,6 +104,9 @@ class CheckResult:
                 if not self._fails(g)
             ],
             "default_vpcs": [] if "default-vpc" in self.fail_on else shown["default_vpcs"],
+            "reservation_overlaps": (
+                [] if "overlap" in self.fail_on else shown["reservation_overlaps"]
+            ),
             **{k: [] if "headroom" in self.fail_on else shown[k] for k in HEADROOM_KEYS},
         }
 
@@ -179,6 +192,13 @@ def run_check(
         raise ConfigError("check needs at least one --account")
     opts = replace(options or RunOptions(), accounts=accounts, write=True)
     summary = run(config, opts)
+    # The checked accounts' attachments change their TGW owners' route tables with no call in
+    # those accounts: rescan them, so a conflict through the TGW is seen now, not tomorrow. A
+    # failed owner rescan is this check's failure (its verdict would rest on stale routes).
+    attached = [k for k in summary.tgw_owners if k[0] in set(accounts)]
+    owners = follow_tgw_owners(config, summary, attached, opts)
+    if owners is not None:
+        summary.absorb(owners)
     view = read_view(config, opts)
     items = view.items
     audit = build_audit(

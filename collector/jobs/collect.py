@@ -4,9 +4,9 @@ result to a sink (the table, or memory for `--live`). The one `run(...)` behind 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,13 +18,87 @@ from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.sinks import MemorySink, Prepared, TableSink
 from collector.jobs.summary import RunSummary
 from collector.models import Account, TargetStatus
-from collector.organization import get_accounts, get_ou_account_ids, select_accounts
+from collector.organization import (
+    describe_account,
+    get_accounts,
+    get_ou_account_ids,
+    select_accounts,
+)
 from collector.regions import RegionPlan
 from collector.scan import RegionalClients, Scanner, client_config, fan_out
 from collector.store.table import check_table
 
-if TYPE_CHECKING:
-    pass
+ACCOUNT_LOOKUPS = 16  # DescribeAccount calls in flight at once
+
+
+def scannable(
+    session: boto3.Session, config: Config, account_ids: Sequence[str], retry: RetryPolicy
+) -> tuple[list[Account], dict[str, str]]:
+    """Of these accounts, those a normal run would scan (asked of Organizations one by one, 16
+    at a time: no listing of the whole organization), and why each other one is not:
+    `ExcludedByConfig`, `NotInOrganization` or `AccountNotActive`."""
+    orgcfg = config.organization
+    org = session.client(
+        "organizations", region_name=config.table.region, config=client_config(ACCOUNT_LOOKUPS)
+    )
+    in_ous = retry.call(get_ou_account_ids, org, orgcfg.include_ous) if orgcfg.include_ous else None
+    why: dict[str, str] = {}
+    ask = []
+    for a in sorted(set(account_ids)):
+        if (
+            a in orgcfg.exclude_accounts
+            or (orgcfg.include_accounts and a not in orgcfg.include_accounts)
+            or in_ous is not None
+            and a not in in_ous
+        ):
+            why[a] = "ExcludedByConfig"
+        else:
+            ask.append(a)
+    members = []
+    with ThreadPoolExecutor(max(1, min(len(ask), ACCOUNT_LOOKUPS))) as pool:
+        found = list(pool.map(lambda a: retry.call(describe_account, org, a), ask))
+    for a, account in zip(ask, found, strict=True):
+        if account is None:
+            why[a] = "NotInOrganization"  # the nightly run marks its items
+        elif account.status != "ACTIVE":
+            why[a] = "AccountNotActive"
+        else:
+            members.append(account)
+    return members, why
+
+
+def follow_tgw_owners(
+    config: Config,
+    summary: RunSummary,
+    targets: Iterable[tuple[str, str]],
+    opts: RunOptions,
+) -> RunSummary | None:
+    """Rescan the TGW owners of these targets' attachments in the same region (their route
+    tables change when a new attachment is associated and propagated, with no call in their
+    account), so conflicts through the TGW are current; None when there is none to rescan."""
+    rescanned = {a for a, _ in targets}
+    wanted: dict[str, set[str]] = {}
+    for account, region in targets:
+        for owner in summary.tgw_owners.get((account, region), ()):
+            if owner not in rescanned:
+                wanted.setdefault(owner, set()).add(region)
+    if not wanted:
+        return None
+    assert opts.session is not None
+    members, _ = scannable(opts.session, config, sorted(wanted), opts.retry)
+    if not members:
+        return None
+    return run(
+        config,
+        replace(
+            opts,
+            accounts=(),
+            account_list=members,
+            regions=sorted({r for m in members for r in wanted[m.id]}),
+            targets={m.id: frozenset(wanted[m.id]) for m in members},
+            current_since=None,
+        ),
+    )
 
 
 def list_target_accounts(

@@ -1,9 +1,18 @@
 """Job — collect, the departed sweep: items of accounts suspended or gone from the organization
-are marked deleted."""
+are marked deleted, once Organizations confirms it.
+
+A run lists the organization when it starts; an account created (or reinstated) since is not on
+that list, and a `check` or a live event may have written its VPC meanwhile. Marking it would
+make `lookup` say free and `allocate` hand out its range. So an account is marked only when
+`DescribeAccount`, asked at sweep time, says it is suspended or not a member; and an item whose
+`LastSeen` is not older than the run itself (a scan that started after this run did) is never
+marked by it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -11,40 +20,134 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.config import Config
-from collector.errors import FatalError, RetryPolicy, error_code
+from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code
 from collector.jobs.options import RunOptions, dynamodb_client
-from collector.lifecycle import departed_reason, mark_deleted
-from collector.models import Account, DeletionReason, UnreadableItem, Vpc
+from collector.lifecycle import mark_deleted
+from collector.models import Account, DeletionReason, Vpc
+from collector.organization import describe_account
+from collector.scan import client_config
 from collector.store.reader import scan_items
 from collector.store.registry import VPCS, Items, query_account
-from collector.store.vpcs import to_item
+from collector.store.vpcs import shrink, vpc_items
 from collector.store.writer import BatchWriter
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+ACCOUNT_LOOKUPS = 16  # DescribeAccount calls in flight at once
+
+
+def candidates(vpcs: Iterable[Vpc], org: Mapping[str, Account]) -> set[str]:
+    """Pure: owners of live VPCs that the run's listing does not show ACTIVE."""
+    out = set()
+    for v in vpcs:
+        if not v.Deleted:
+            account = org.get(v.OwnerId)
+            if account is None or account.status != "ACTIVE":
+                out.add(v.OwnerId)
+    return out
+
+
+def confirm_departed(
+    session: boto3.Session, config: Config, account_ids: Iterable[str], retry: RetryPolicy
+) -> dict[str, DeletionReason]:
+    """Which of these accounts Organizations says, now, are suspended or not members (16
+    `DescribeAccount` calls side by side); an ACTIVE one is left out."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    org = session.client(
+        "organizations", region_name=config.table.region, config=client_config(ACCOUNT_LOOKUPS)
+    )
+    with ThreadPoolExecutor(min(len(ids), ACCOUNT_LOOKUPS)) as pool:
+        found = list(pool.map(lambda a: retry.call(describe_account, org, a), ids))
+    out: dict[str, DeletionReason] = {}
+    for account_id, account in zip(ids, found, strict=True):
+        if account is None:
+            out[account_id] = "account-left-org"
+        elif account.status != "ACTIVE":
+            out[account_id] = "account-suspended"
+    return out
+
+
+def departed_marks(
+    vpcs: Iterable[Vpc],
+    gone: Mapping[str, DeletionReason],
+    now: datetime,
+    retention_days: int,
+    *,
+    seen_before: datetime | None = None,
+) -> dict[tuple[str, str], Vpc]:
+    """Pure: the live VPCs of confirmed departed accounts, marked; with `seen_before`, only
+    those last seen by a scan that started before it (never what a later scan wrote)."""
+    out = {}
+    for vpc in vpcs:
+        reason = None if vpc.Deleted else gone.get(vpc.OwnerId)
+        if reason is None or (seen_before is not None and vpc.LastSeen >= seen_before):
+            continue
+        out[vpc.key] = mark_deleted(vpc, now=now, reason=reason, retention_days=retention_days)
+    return out
+
+
+def sweep(
+    session: boto3.Session,
+    config: Config,
+    vpcs: Sequence[Vpc],
+    org: Mapping[str, Account],
+    *,
+    now: datetime,
+    run_started: datetime,
+    retry: RetryPolicy,
+) -> dict[tuple[str, str], Vpc]:
+    """The marks of a full run's sweep: the live VPCs of accounts the listing no longer shows
+    ACTIVE and Organizations confirms gone, seen before the run started."""
+    gone = confirm_departed(session, config, candidates(vpcs, org), retry)
+    retention = config.table.deleted_retention_days
+    return departed_marks(vpcs, gone, now, retention, seen_before=run_started)
+
+
+def _write(ddb: DynamoDBClient, config: Config, marked: Iterable[Vpc], retry: RetryPolicy) -> int:
+    """Write marked items; FatalError when some could not be."""
+    n = 0
+    with BatchWriter(ddb, config.table.name, retry=retry, shrink=shrink) as writer:
+        for vpc in marked:
+            writer.add_all(vpc_items(vpc, vpc.ExpiresAt or 0))
+            n += 1
+    if writer.stats.failed:
+        raise FatalError(f"{writer.stats.failed} items of departed accounts could not be written")
+    return n
 
 
 def sweep_departed(config: Config, everyone: list[Account], options: RunOptions) -> int:
     """Mark items of accounts no longer ACTIVE or gone from the org (the fan-out dispatcher's
     share of a full-org run); returns how many were marked."""
     opts = options
-    ddb = dynamodb_client(opts.session or boto3.Session(), config)
-    writer = BatchWriter(ddb, config.table.name, retry=opts.retry)
+    session = opts.session or boto3.Session()
+    ddb = dynamodb_client(session, config)
+    started = opts.clock()
+    org = {a.id: a for a in everyone}
+
+    def live_of_others() -> Items:
+        # Only the items of accounts not ACTIVE in the listing are decoded.
+        items = Items()
+        for raw in scan_items(ddb, config.table.name):
+            if raw.get("Deleted", {}).get("BOOL", False):
+                continue
+            owner = org.get(raw.get("OwnerId", {}).get("S", ""))
+            if owner is None or owner.status != "ACTIVE":
+                items.add(raw, VPCS)  # reservations and bookkeeping items are passed over
+        items.complete()
+        return items
+
     try:
-        marked, _ = _mark_departed(
-            ddb,
-            config.table.name,
-            writer,
-            {a.id: a for a in everyone},
-            opts.clock(),
-            config.table.deleted_retention_days,
-            opts.retry,
-        )
-    finally:
-        stats = writer.close()
-    if stats.failed:
-        raise FatalError(f"{stats.failed} departed-account items could not be written")
-    return marked
+        # Read everything first, then write: a retried read never double-counts.
+        items = opts.retry.call(live_of_others)
+    except (ClientError, BotoCoreError, MalformedResponse) as exc:
+        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
+    marks = sweep(
+        session, config, items.vpcs, org, now=started, run_started=started, retry=opts.retry
+    )
+    return _write(ddb, config, marks.values(), opts.retry)
 
 
 def mark_accounts_gone(
@@ -54,73 +157,10 @@ def mark_accounts_gone(
     (a fan-out worker's accounts); returns how many were marked."""
     opts = options
     ddb = dynamodb_client(opts.session or boto3.Session(), config)
-    now = opts.clock()
-    writer = BatchWriter(ddb, config.table.name, retry=opts.retry)
-    marked = 0
-    try:
-        for account_id, reason in gone.items():
-            items = opts.retry.call(query_account, ddb, config.table.name, account_id)
-            for vpc in items.vpcs:
-                if not vpc.Deleted:
-                    writer.add(
-                        to_item(
-                            mark_deleted(
-                                vpc,
-                                now=now,
-                                reason=reason,
-                                retention_days=config.table.deleted_retention_days,
-                            )
-                        )
-                    )
-                    marked += 1
-    finally:
-        stats = writer.close()
-    if stats.failed:
-        raise FatalError(f"{stats.failed} items of departed accounts could not be written")
-    return marked
-
-
-def departed_marks(
-    vpcs: Iterable[Vpc], org: Mapping[str, Account], now: datetime, retention_days: int
-) -> dict[tuple[str, str], Vpc]:
-    """Pure: the live VPCs of accounts that left the org or are no longer ACTIVE, marked."""
-    out = {}
-    for vpc in vpcs:
-        reason = None if vpc.Deleted else departed_reason(vpc.OwnerId, org)
-        if reason is not None:
-            out[vpc.key] = mark_deleted(vpc, now=now, reason=reason, retention_days=retention_days)
-    return out
-
-
-def _mark_departed(
-    ddb: DynamoDBClient,
-    table: str,
-    writer: BatchWriter,
-    org: dict[str, Account],
-    now: datetime,
-    retention_days: int,
-    retry: RetryPolicy,
-) -> tuple[int, list[UnreadableItem]]:
-    """Mark live items of accounts that left the org or are no longer ACTIVE.
-
-    Returns how many were marked and the items that could not be read (left as they are).
-    """
-    # Writes for this run must be settled before we read the table back.
-    writer.flush()
-
-    def departed() -> tuple[list[Vpc], list[UnreadableItem]]:
-        items = Items()
-        for raw in scan_items(ddb, table):
-            if raw.get("Deleted", {}).get("BOOL", False):
-                continue
-            if departed_reason(raw.get("OwnerId", {}).get("S", ""), org) is not None:
-                items.add(raw, VPCS)  # reservations and bookkeeping items are passed over
-        return list(departed_marks(items.vpcs, org, now, retention_days).values()), items.unreadable
-
-    try:
-        # Read everything first, then write: a retried read never double-counts.
-        marked, bad = retry.call(departed)
-    except (ClientError, BotoCoreError) as exc:
-        raise FatalError(f"cannot read table {table}: {error_code(exc)}") from None
-    writer.add_all(to_item(v) for v in marked)
-    return len(marked), bad
+    vpcs = [
+        v
+        for account_id in gone
+        for v in opts.retry.call(query_account, ddb, config.table.name, account_id).vpcs
+    ]
+    marks = departed_marks(vpcs, gone, opts.clock(), config.table.deleted_retention_days)
+    return _write(ddb, config, marks.values(), opts.retry)

@@ -11,18 +11,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import vpc_blocks
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
-from collector.jobs.departed import departed_marks
+from collector.jobs.departed import sweep
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
-from collector.lifecycle import changes, departed_reason, expires_at, plan_target
+from collector.lifecycle import changes, expires_at, plan_target
 from collector.models import Account, TargetResult, UnreadableItem, Vpc, iso
 from collector.store.changes import change_item
-from collector.store.connectivity import connectivity_item, route_table_item
+from collector.store.connectivity import connectivity_items, route_table_items
 from collector.store.leases import release_lease, take_lease
 from collector.store.registry import (
     CONNECTIONS,
@@ -34,7 +35,7 @@ from collector.store.registry import (
     query_account,
 )
 from collector.store.reservations import delete_reservation
-from collector.store.vpcs import to_item
+from collector.store.vpcs import shrink, vpc_items
 from collector.store.writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -68,13 +69,14 @@ class TableSink:
 
     def __init__(self, ddb: DynamoDBClient, config: Config, opts: RunOptions) -> None:
         self.ddb = ddb
+        self.config = config
         self.table = config.table.name
         self.retention = config.table.deleted_retention_days
         self.lease_wait = config.scan.lease_wait_seconds
         self.opts = opts
         workers = config.scan.max_workers
         self.writer = BatchWriter(
-            ddb, self.table, threads=min(8, max(2, workers // 4)), retry=opts.retry
+            ddb, self.table, threads=min(8, max(2, workers // 4)), retry=opts.retry, shrink=shrink
         )
         # Changes go to the ledger, which whole-inventory reads never read.
         self.ledger = BatchWriter(ddb, config.table.ledger, threads=2, retry=opts.retry)
@@ -117,8 +119,9 @@ class TableSink:
             retention_days=self.retention,
             invalid_ids=[i.vpc_id for i in result.invalid],
         )
-        self.writer.add_all(to_item(v) for v in [*plan.seen, *plan.marked])
         expires = expires_at(self.opts.clock(), self.retention)
+        for v in [*plan.seen, *plan.marked]:
+            self.writer.add_all(vpc_items(v, expires))
         for n, c in enumerate(
             changes(
                 plan.seen,
@@ -129,8 +132,9 @@ class TableSink:
         ):
             self.ledger.add(change_item(c, n, expires))
         if result.connectivity is not None:
-            self.writer.add(connectivity_item(result.connectivity, expires))
-            self.writer.add_all(route_table_item(t, expires) for t in result.route_tables)
+            self.writer.add_all(connectivity_items(result.connectivity, expires))
+            for t in result.route_tables:
+                self.writer.add_all(route_table_items(t, expires))
         s.vpcs_seen += len(plan.seen)
         s.marked_deleted += len(plan.marked)
         if self.reservations:
@@ -164,6 +168,9 @@ class TableSink:
         s.items_written = stats.written + ledger.written
         s.write_failures = stats.failed + ledger.failed
         s.write_errors = dict(stats.errors)
+        s.incomplete_items = [
+            {"VpcId": vpc, "OwnerId": owner, "reason": why} for vpc, owner, why in stats.incomplete
+        ]
         for code, n in ledger.errors.items():
             s.write_errors[code] = s.write_errors.get(code, 0) + n
         for cidr in sorted(self.to_release):
@@ -197,17 +204,27 @@ class TableSink:
         except (ClientError, BotoCoreError, MalformedResponse) as exc:
             raise FatalError(f"cannot read table {self.table}: {error_code(exc)}") from None
         s.inventory_read = (started, datetime.now(UTC))
-        marked = departed_marks(items.vpcs, org, self.opts.clock(), self.retention)
-        self.writer.add_all(to_item(v) for v in marked.values())
+        marked = sweep(
+            self.opts.session or boto3.Session(),
+            self.config,
+            items.vpcs,
+            org,
+            now=self.opts.clock(),
+            run_started=s.started_at,
+            retry=self.opts.retry,
+        )
+        expires = expires_at(self.opts.clock(), self.retention)
+        for v in marked.values():
+            self.writer.add_all(vpc_items(v, expires))
         items.vpcs = [marked.get(v.key, v) for v in items.vpcs]
         s.marked_deleted += len(marked)
-        # As before the reads were merged: unreadable items of departed accounts are this
-        # run's (the others were reported by their account's own query, or by the audit).
+        # As before the reads were merged: unreadable items of accounts not in the listing are
+        # this run's (the others were reported by their account's own query, or by the audit).
         s.unreadable_items.extend(
             u
             for u in items.unreadable
             if u.VpcId.startswith("vpc-")
-            and departed_reason(u.OwnerId, org) is not None
+            and u.OwnerId not in {a for a, acct in org.items() if acct.status == "ACTIVE"}
             and u not in s.unreadable_items
         )
         return items

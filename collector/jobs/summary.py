@@ -40,6 +40,8 @@ class RunSummary:
     shared_ignored: int = 0
     write_failures: int = 0
     write_errors: dict[str, int] = field(default_factory=dict)
+    # VPC items DynamoDB refused whole (past every split), stored with their blocks only.
+    incomplete_items: list[dict[str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     skips: list[dict[str, str]] = field(default_factory=list)
     invalid_records: list[dict[str, str | None]] = field(default_factory=list)
@@ -48,6 +50,9 @@ class RunSummary:
     unreadable_items: list[UnreadableItem] = field(default_factory=list)
     # Accounts with at least one target scanned successfully (not in the JSON summary).
     ok_accounts: set[str] = field(default_factory=set)
+    # (account, region) of an ok target -> owners of the TGWs its attachments go to (a new
+    # attachment changes their route tables without a call in their account).
+    tgw_owners: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     # What recording this run's findings did (new / resolved / known), when it was recorded.
     findings: dict[str, Any] | None = None
     # Ctrl-C / SIGTERM: work under way was abandoned and reported `Interrupted`.
@@ -70,17 +75,45 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every target was ok or skipped, every write landed and every item it needed
-        could be read; 130 when interrupted; else 2."""
+        """0 when every target was ok or skipped, every write landed whole and every item it
+        needed could be read; 130 when interrupted; else 2."""
         if self.interrupted:
             return 130
-        return 2 if self.failed or self.write_failures or self.unreadable_items else 0
+        incomplete = self.write_failures or self.unreadable_items or self.incomplete_items
+        return 2 if self.failed or incomplete else 0
+
+    def absorb(self, other: RunSummary) -> None:
+        """Fold a follow-up run (the TGW owners a check or an event rescanned) into this one:
+        its targets, failures and writes count as this run's."""
+        for key in (
+            "ok",
+            "skipped",
+            "failed",
+            "vpcs_seen",
+            "vpcs_written",
+            "items_written",
+            "marked_deleted",
+            "write_failures",
+        ):
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+        for code, n in other.write_errors.items():
+            self.write_errors[code] = self.write_errors.get(code, 0) + n
+        self.failures += other.failures
+        self.skips += other.skips
+        self.unreadable_items += other.unreadable_items
+        self.incomplete_items += other.incomplete_items
+        self.ok_accounts |= other.ok_accounts
+        self.interrupted = self.interrupted or other.interrupted
 
     def add(self, result: TargetResult, account_name: str) -> None:
         """Count one finished target."""
         if result.status is TargetStatus.OK:
             self.ok += 1
             self.ok_accounts.add(result.account_id)
+            for a in result.connectivity.Attachments if result.connectivity else ():
+                if a.TransitGatewayOwnerId != result.account_id:
+                    key = (result.account_id, result.region)
+                    self.tgw_owners.setdefault(key, set()).add(a.TransitGatewayOwnerId)
         elif result.status is TargetStatus.SKIPPED:
             self.skipped += 1
             self.skips.append(
@@ -130,6 +163,7 @@ class RunSummary:
             "write_errors": self.write_errors,
             "reservations_released": self.reservations_released,
             "unreadable_items": [u.to_dict() for u in self.unreadable_items],
+            "incomplete_items": self.incomplete_items,
             "interrupted": self.interrupted,
             "findings": self.findings,
             "failures": sorted(self.failures, key=lambda f: (f["account_id"], f["region"])),

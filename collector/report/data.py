@@ -76,6 +76,16 @@ def render_csv(audit: Audit) -> str:
         row({"finding": "exhausted-subnet", **{k: f[k] for k in who}, "Cidr": f["Cidr"]})
     for f in h.single_az:
         row({"finding": "single-az", **{k: f[k] for k in who}})
+    for r in audit.reservation_overlaps:
+        row(
+            {
+                "finding": "reservation-overlap",
+                "span": r["Cidr"],
+                **{k: r[k] for k in who},
+                "Cidr": r["VpcCidr"],
+                "reason": f"reserved for {r['ReservedFor']} until {r['ReservedUntil']}",
+            }
+        )
     for e in audit.expected:
         row({"finding": "expected-overlap", "span": e.group.span, "reason": e.reason})
     return buf.getvalue()

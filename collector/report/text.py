@@ -75,6 +75,14 @@ def render_table(audit: Audit) -> str:
             )
     else:
         lines.append("No default VPCs left.")
+    if audit.reservation_overlaps:
+        lines += ["", "VPCS INSIDE ANOTHER ACCOUNT'S RESERVATION"]
+        for r in audit.reservation_overlaps:
+            lines.append(
+                f"  {r['VpcCidr']:<18} {r['VpcId']:<22} {r['OwnerId']} "
+                f"{t(r['AccountName']) or '-':<24} {r['Region']:<15} in {r['Cidr']} reserved for "
+                f"{r['ReservedFor']} until {r['ReservedUntil']}"
+            )
     if audit.expected:
         lines += ["", "EXPECTED OVERLAPS (overlaps.expected; not findings)"]
         for e in (x.to_dict() for x in audit.expected):
@@ -140,6 +148,11 @@ def render_summary(summary: Summary) -> str:
         lines.append("Unreadable table items (left as they are, never marked):")
         lines.extend(
             f"  {t(u['VpcId'])}/{t(u['OwnerId'])}: {t(u['reason'])}" for u in s["unreadable_items"]
+        )
+    if s["incomplete_items"]:
+        lines.append("Stored incomplete (DynamoDB refused them whole; their blocks are stored):")
+        lines.extend(
+            f"  {t(i['VpcId'])}/{t(i['OwnerId'])}: {t(i['reason'])}" for i in s["incomplete_items"]
         )
     if s["failures"]:
         lines.append("Failed targets:")

@@ -15,6 +15,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import BaseModel
 
 from collector.models import Connectivity, TgwRouteTable
+from collector.store import parts
 from collector.store.attributes import s
 
 PREFIX = "conn#"
@@ -40,6 +41,14 @@ def connectivity_item(conn: Connectivity, expires_at: int) -> dict[str, Any]:
     return _encode(conn, f"{PREFIX}{conn.OwnerId}#{conn.Region}", expires_at)
 
 
+def connectivity_items(conn: Connectivity, expires_at: int) -> list[dict[str, Any]]:
+    """The items of a target's connectivity: one, or a main item and parts for a TGW owner
+    with thousands of attachments and peerings."""
+    return parts.split(
+        connectivity_item(conn, expires_at), ("Attachments", "Peerings", "RouteTables"), expires_at
+    )
+
+
 def connectivity_from_item(item: Mapping[str, Any]) -> Connectivity:
     """Deserialize a connectivity item (unknown attributes ignored)."""
     return Connectivity.model_validate(_decode(item))
@@ -48,6 +57,15 @@ def connectivity_from_item(item: Mapping[str, Any]) -> Connectivity:
 def route_table_item(table: TgwRouteTable, expires_at: int) -> dict[str, Any]:
     """Serialize a TGW route table."""
     return _encode(table, ROUTE_TABLE_PREFIX + table.Id, expires_at)
+
+
+def route_table_items(table: TgwRouteTable, expires_at: int) -> list[dict[str, Any]]:
+    """The items of a TGW route table: one, or a main item and parts (5,000 associations)."""
+    return parts.split(
+        route_table_item(table, expires_at),
+        ("Associations", "Propagations", "StaticRoutes"),
+        expires_at,
+    )
 
 
 def route_table_from_item(item: Mapping[str, Any]) -> TgwRouteTable:

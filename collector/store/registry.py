@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from collector.models import Connectivity, Reservation, TgwRouteTable, UnreadableItem, Vpc
-from collector.store import changes, connectivity, dispatch, findings, leases, reservations, vpcs
+from collector.store import (
+    changes,
+    connectivity,
+    dispatch,
+    findings,
+    leases,
+    parts,
+    reservations,
+    vpcs,
+)
 from collector.store.attributes import item_key, unreadable
 from collector.store.reader import paused_gc, query_index, scan_items
 
@@ -55,6 +64,8 @@ ITEM_KINDS: dict[str, ItemKind] = {
     # version's in the inventory table).
     "finding": ItemKind("finding", findings.PREFIX, _raw),
     "outbox": ItemKind("outbox", findings.OUTBOX, _raw),
+    # Parts of an item too large for one (see store.parts): read with the kind they belong to.
+    "part": ItemKind("part", parts.PREFIX, _raw),
     "baseline": ItemKind("baseline", findings.BASELINE_KEY["VpcId"]["S"], _raw),
 }
 VPCS = frozenset({"vpc"})
@@ -77,7 +88,10 @@ def kind_of(item: Mapping[str, Any]) -> ItemKind | None:
 
 @dataclass
 class Items:
-    """Decoded items of the kinds a reader asked for, and those that could not be decoded."""
+    """Decoded items of the kinds a reader asked for, and those that could not be decoded.
+
+    An item split into parts (store.parts) is decoded once its parts are in: `complete()`, which
+    every reader calls after its last page, joins them."""
 
     vpcs: list[Vpc] = field(default_factory=list)
     reservations: list[Reservation] = field(default_factory=list)
@@ -85,18 +99,45 @@ class Items:
     route_tables: list[TgwRouteTable] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[UnreadableItem] = field(default_factory=list)
+    # Split items waiting for their parts, and the parts seen, by the main item's key.
+    _split: list[tuple[Mapping[str, Any], ItemKind]] = field(default_factory=list, repr=False)
+    _parts: dict[tuple[str, str], list[Mapping[str, Any]]] = field(default_factory=dict, repr=False)
 
     def add(self, raw: Mapping[str, Any], kinds: frozenset[str]) -> None:
         """Decode one raw item into its list, if its kind was asked for."""
         kind = kind_of(raw)
-        if kind is None or kind.name not in kinds:
+        if kind is None:
             return
+        if kind.name == "part":
+            self._parts.setdefault(parts.part_of(raw), []).append(raw)
+            return
+        if kind.name not in kinds:
+            return
+        if "Parts" in raw:
+            self._split.append((raw, kind))
+            return
+        self._decode(raw, kind)
+
+    def complete(self) -> Items:
+        """Decode the split items with their parts (after the last page of a read)."""
+        for raw, kind in self._split:
+            joined, missing = parts.join(raw, self._parts.get(item_key(raw), []))
+            if missing and kind.name != "vpc":
+                # What routes where, in part: the audit cannot speak for it.
+                self._unreadable(raw, ValueError(f"parts missing: {', '.join(missing)}"))
+                continue
+            if missing:
+                # The VPC's blocks are whole: allocate and lookup still see its range.
+                joined["Incomplete"] = {"L": [{"S": m} for m in missing]}
+            self._decode(joined, kind)
+        self._split, self._parts = [], {}
+        return self
+
+    def _decode(self, raw: Mapping[str, Any], kind: ItemKind) -> None:
         try:
             value = kind.decode(raw)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            bad = unreadable(raw, exc)
-            log.warning("unreadable table item %s: %s", bad, bad.reason)
-            self.unreadable.append(bad)
+            self._unreadable(raw, exc)
             return
         if kind.name == "vpc":
             self.vpcs.append(value)
@@ -109,6 +150,11 @@ class Items:
         elif kind.name == "change":
             self.changes.append(value)
 
+    def _unreadable(self, raw: Mapping[str, Any], exc: BaseException) -> None:
+        bad = unreadable(raw, exc)
+        log.warning("unreadable table item %s: %s", bad, bad.reason)
+        self.unreadable.append(bad)
+
 
 def query_account(
     client: DynamoDBClient, table: str, account_id: str, kinds: frozenset[str] | None = None
@@ -118,7 +164,7 @@ def query_account(
     out = Items()
     for raw in query_index(client, table, account_id):
         out.add(raw, kinds or VPCS)
-    return out
+    return out.complete()
 
 
 def query_changes(client: DynamoDBClient, table: str, since: str, until: str) -> Items:
@@ -147,7 +193,7 @@ def load_items(
     with paused_gc():
         for raw in scan_items(client, table, attributes=attributes):
             out.add(raw, kinds)
-    return out
+        return out.complete()
 
 
 def load_inventory(client: DynamoDBClient, table: str) -> Items:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from collector.models import Subnet, Vpc
+from collector.store import parts
 from collector.store.attributes import item_key, plain, s, ts
 
 PREFIX = "vpc-"
@@ -42,6 +43,8 @@ def to_item(vpc: Vpc) -> dict[str, Any]:
         "LastSeen": ts(vpc.LastSeen),
         "Deleted": {"BOOL": vpc.Deleted},
     }
+    if vpc.Incomplete:
+        item["Incomplete"] = {"L": [s(x) for x in vpc.Incomplete]}
     optional: dict[str, str | None] = {
         "Name": vpc.Name,
         "DhcpOptionsId": vpc.DhcpOptionsId,
@@ -87,3 +90,21 @@ def from_item(item: Mapping[str, Any]) -> Vpc:
 def is_vpc_item(item: Mapping[str, Any]) -> bool:
     """True for VPC items, False for reservations and other bookkeeping items."""
     return item_key(item)[0].startswith(PREFIX)
+
+
+def vpc_items(vpc: Vpc, parts_expire: int) -> list[dict[str, Any]]:
+    """The table items of one VPC record: one, or for a VPC too large for an item (a thousand
+    subnets), a main item and parts that expire at `parts_expire` unless written again."""
+    return parts.split(to_item(vpc), ("Subnets",), parts_expire)
+
+
+def shrink(item: dict[str, Any]) -> dict[str, Any] | None:
+    """A VPC item DynamoDB refused (too large whatever we estimated), cut to its blocks and
+    lifecycle and marked incomplete: the range stays visible to `allocate` and `lookup`."""
+    if not is_vpc_item(item):
+        return None
+    keep = {k: v for k, v in item.items() if k in (*BLOCK_ATTRIBUTES, "Name")}
+    if "Name" in keep and len(keep["Name"].get("S", "")) > 1024:
+        del keep["Name"]
+    keep["Incomplete"] = {"L": [s("Subnets"), s("Tags")]}
+    return keep

@@ -33,6 +33,8 @@ class WriteStats:
     errors: dict[str, int] = field(default_factory=dict)
     # Of `written`, the VPC items (the rest: connectivity and other bookkeeping items).
     written_vpcs: int = 0
+    # Items DynamoDB refused whole, written cut down: (VpcId, OwnerId, why).
+    incomplete: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class BatchWriter:
@@ -60,9 +62,13 @@ class BatchWriter:
         max_attempts: int = 10,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        shrink: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     ) -> None:
         self._client = client
         self._table = table
+        # An item DynamoDB refuses on its own (too large, say) is written cut down by this,
+        # when it can be (store.vpcs.shrink: a VPC's blocks), rather than lost.
+        self._shrink = shrink
         self._max_attempts = max_attempts
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -154,6 +160,14 @@ class BatchWriter:
             return
         code, message, rest = rejected
         if len(rest) == 1:
+            smaller = self._shrink(rest[0]) if self._shrink else None
+            if smaller is not None and self._write([smaller]) is None:
+                with self._lock:
+                    self.stats.incomplete.append((*item_key(rest[0]), f"{code}: {message}"))
+                log.error(
+                    "item %s written without its large attributes: %s", item_key(rest[0]), code
+                )
+                return
             self._record(1, 0, code, message)
             return
         half = len(rest) // 2

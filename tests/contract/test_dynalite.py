@@ -251,3 +251,28 @@ def test_leases_and_isolated_batches_against_dynalite(dynalite_url: str) -> None
     with BatchWriter(ddb, "VPCTracker-lease", threads=2) as w:
         w.add_all(items)
     assert (w.stats.written, w.stats.failed) == (9, 1)
+
+
+def test_the_item_size_formula_agrees_with_dynalite(dynalite_url: str) -> None:
+    """Issue 23, observation 2: sizes computed with DynamoDB's formula, checked against a
+    DynamoDB we did not write: an item at the limit is taken, one byte more is refused, and a
+    VPC too large for one item is written in parts and read back whole."""
+    from collector.store.parts import MAX_ITEM, item_size
+    from collector.store.vpcs import vpc_items
+    from tests.unit.test_store_parts import huge_vpc
+
+    ddb = boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
+    create_table(ddb, "VPCTracker-size", ttl=False)
+    base = {"VpcId": {"S": "vpc-00000000000000001"}, "OwnerId": {"S": "111111111111"}}
+    pad = MAX_ITEM - item_size({**base, "Pad": {"S": ""}})
+    at_limit = {**base, "Pad": {"S": "x" * pad}}
+    assert item_size(at_limit) == MAX_ITEM
+    ddb.put_item(TableName="VPCTracker-size", Item=at_limit)
+    with pytest.raises(ClientError) as refused:
+        ddb.put_item(TableName="VPCTracker-size", Item={**base, "Pad": {"S": "x" * (pad + 1)}})
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    vpc = huge_vpc()
+    with BatchWriter(ddb, "VPCTracker-size") as writer:
+        writer.add_all(vpc_items(vpc, 2_000_000_000))
+    assert writer.stats.failed == 0
+    assert load_items(fast_reads(ddb), "VPCTracker-size", VPCS).vpcs[-1] == vpc

@@ -24,8 +24,8 @@ from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.models import Vpc
 from collector.store.reader import scan_items
+from collector.store.registry import VPCS, load_items
 from collector.store.table import create_table
-from collector.store.vpcs import from_item, is_vpc_item
 from tests.faults import Faults
 
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -77,9 +77,9 @@ class Org:
         return run(config or self.config(), opts)
 
     def table(self, name: str = "VPCTracker") -> dict[tuple[str, str], Vpc]:
+        # Through the registry, as every reader: an item too large for one is joined from parts.
         ddb = dynamodb_client(self.session, self.config())
-        vpcs = map(from_item, filter(is_vpc_item, scan_items(ddb, name)))
-        return {(v.VpcId, v.OwnerId): v for v in vpcs}
+        return {(v.VpcId, v.OwnerId): v for v in load_items(ddb, name, VPCS).vpcs}
 
 
 def build_org(session: boto3.Session) -> Org:

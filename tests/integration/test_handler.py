@@ -225,6 +225,18 @@ def test_sqs_bad_message_is_reported_for_retry(org: Org, env: None) -> None:
             "event.accounts[200000]: not a 12-digit AWS account id (got 'xxxx",
         ),
         ({"accounts": ["\x1b[2J\u202eevil"]}, "(got '\\x1b[2J\\u202eevil')"),
+        # Issue 23, observation 7: only the documented shapes start a run; this one started a
+        # whole-organization run.
+        (
+            {"source": "aws.events", "accounts": ["111111111111"]},
+            "event: unknown key 'source'",
+        ),
+        (
+            {"detail-type": "Scheduled Event", "source": "aws.events", "accounts": ["1"]},
+            "event: not a scheduled event (unknown key 'accounts')",
+        ),
+        # `$` took a final newline: an id with one passed.
+        ({"accounts": ["111111111111\n"]}, "event.accounts[0]: not a 12-digit AWS account id"),
     ],
 )
 def test_bad_event_payloads(event: Any, error: str, org: Org, env: None) -> None:
@@ -272,6 +284,13 @@ def test_bad_event_payloads(event: Any, error: str, org: Org, env: None) -> None
             "VPCTRACKER_EXTERNAL_ID: not a valid external id",
         ),
         ("VPCTRACKER_EXTERNAL_ID", "S", "VPCTRACKER_EXTERNAL_ID: not a valid external id"),
+        # Issue 23, observation 5: the handler raised instead of answering.
+        (
+            "VPCTRACKER_MAX_WORKERS",
+            "9" * 5_000,
+            "VPCTRACKER_MAX_WORKERS: Input should be a valid integer",
+        ),
+        ("VPCTRACKER_MAX_WORKERS", "²", "VPCTRACKER_MAX_WORKERS: Input should be a valid integer"),
     ],
 )
 def test_bad_environment(

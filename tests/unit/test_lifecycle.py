@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from collector.lifecycle import departed_reason, expires_at, mark_deleted, plan_target
+from collector.lifecycle import expires_at, mark_deleted, plan_target
 from collector.models import Account, Vpc
 from tests.factories import make_vpc
 
@@ -56,14 +56,22 @@ def test_reappearing_vpc_comes_back_to_life() -> None:
     assert not v.Deleted and v.DeletedAt is None and v.FirstSeen == T0
 
 
-def test_departed_reasons() -> None:
+def test_departed_candidates_and_marks() -> None:
+    """Issue 23, observation 1: the listing only names candidates; what Organizations
+    confirms is marked, and never an item a scan wrote after the run started."""
+    from collector.jobs.departed import candidates, departed_marks
+
     org = {
         "111111111111": Account("111111111111", "a"),
         "222222222222": Account("222222222222", "b", status="SUSPENDED"),
     }
-    assert departed_reason("111111111111", org) is None
-    assert departed_reason("222222222222", org) == "account-suspended"
-    assert departed_reason("333333333333", org) == "account-left-org"
+    old = [make_vpc(n, owner=f"{n}" * 12, seen=T0) for n in (1, 2, 3)]
+    assert candidates(old, org) == {"222222222222", "333333333333"}
+    gone = {"222222222222": "account-suspended"}  # 333... turned out ACTIVE (vended mid-run)
+    marks = departed_marks(old, gone, T1, 90, seen_before=T1)
+    assert [v.DeletedReason for v in marks.values()] == ["account-suspended"]
+    fresh = old[1].model_copy(update={"LastSeen": T1})
+    assert departed_marks([fresh], gone, T1, 90, seen_before=T1) == {}
 
 
 def test_mark_deleted_keeps_identity() -> None:

@@ -1,0 +1,137 @@
+"""Issue 23, observation 2: no item too large for DynamoDB hides a VPC or a TGW's routes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from collector.models import (
+    Connectivity,
+    Peering,
+    PeeringSide,
+    Subnet,
+    TgwAttachment,
+)
+from collector.store.connectivity import connectivity_item, connectivity_items
+from collector.store.parts import LIMIT, MAX_ITEM, item_size, value_size
+from collector.store.registry import CONNECTIONS, VPCS, Items
+from collector.store.vpcs import to_item, vpc_items
+from tests.factories import make_vpc
+
+T = datetime(2026, 11, 29, tzinfo=UTC)
+OWNER = "111111111111"
+
+
+def huge_vpc(subnets: int = 1000) -> object:
+    """1,000 subnets with 256-character names and 50 tags of the longest key and value."""
+    tags = {f"k{n:03d}".ljust(128, "k"): "v" * 256 for n in range(50)}
+    return make_vpc(1, "10.150.0.0/16", owner=OWNER).model_copy(
+        update={
+            "Tags": tags,
+            "Subnets": tuple(
+                Subnet(
+                    SubnetId=f"subnet-{n:017x}",
+                    CidrBlock=f"10.150.{n // 4}.{n % 4 * 64}/26",
+                    AvailabilityZone="us-east-1a",
+                    AvailabilityZoneId="use1-az1",
+                    AvailableIpAddressCount=59,
+                    Name=f"{n:04d}" * 64,
+                )
+                for n in range(subnets)
+            ),
+        }
+    )
+
+
+def big_connectivity() -> Connectivity:
+    """A TGW owner's target: 5,000 attachments (the quota) and 2,000 peerings."""
+    side = PeeringSide(VpcId="vpc-00000000000000001", OwnerId=OWNER, Region="us-east-1")
+    return Connectivity(
+        OwnerId=OWNER,
+        Region="us-east-1",
+        Attachments=tuple(
+            TgwAttachment(
+                Id=f"tgw-attach-{n:017x}",
+                TransitGatewayId="tgw-00000000000000001",
+                TransitGatewayOwnerId=OWNER,
+                ResourceType="vpc",
+                ResourceId=f"vpc-{n:017x}",
+                ResourceOwnerId=f"{200000000000 + n:012d}",
+                State="available",
+                RouteTableId="tgw-rtb-00000000000000001",
+            )
+            for n in range(5000)
+        ),
+        Peerings=tuple(
+            Peering(
+                Id=f"pcx-{n:017x}",
+                Status="active",
+                Requester=side,
+                Accepter=PeeringSide(
+                    VpcId=f"vpc-{n:017x}", OwnerId=f"{300000000000 + n:012d}", Region="eu-west-1"
+                ),
+            )
+            for n in range(2000)
+        ),
+        RouteTables=("tgw-rtb-00000000000000001",),
+        LastSeen=T,
+    )
+
+
+def test_the_size_formula() -> None:
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html
+    assert item_size({"VpcId": {"S": "vpc-1"}}) == len("VpcId") + 5
+    assert value_size({"N": "123"}) == 3 and value_size({"N": "1000000"}) == 2
+    assert value_size({"BOOL": True}) == 1
+    assert value_size({"L": []}) == 3 and value_size({"L": [{"S": "ab"}]}) == 3 + 2 + 1
+    assert value_size({"M": {"k": {"S": "v"}}}) == 3 + 1 + 1 + 1
+
+
+def test_a_vpc_too_large_for_one_item_is_split_and_read_back_whole() -> None:
+    vpc = huge_vpc()
+    assert item_size(to_item(vpc)) > MAX_ITEM  # before: one item DynamoDB refused
+    items = vpc_items(vpc, 2_000_000_000)
+    assert len(items) > 1 and all(item_size(i) <= LIMIT for i in items)
+    got = Items()
+    for raw in reversed(items):  # parts may arrive before their main item
+        got.add(raw, VPCS)
+    assert got.complete().vpcs == [vpc] and not got.unreadable
+
+
+def test_a_part_missing_leaves_the_blocks_and_says_so() -> None:
+    main, *parts = vpc_items(huge_vpc(), 2_000_000_000)
+    got = Items()
+    for raw in [main, *parts[1:]]:
+        got.add(raw, VPCS)
+    (vpc,) = got.complete().vpcs
+    assert vpc.CidrBlocks == ("10.150.0.0/16",) and vpc.Incomplete == ("Subnets",)
+    assert vpc.Subnets == ()
+
+
+def test_parts_of_an_older_write_are_not_joined() -> None:
+    old = vpc_items(huge_vpc(1000), 2_000_000_000)
+    new = vpc_items(
+        huge_vpc(900).model_copy(update={"LastSeen": datetime(2026, 11, 30, tzinfo=UTC)}), 2
+    )
+    got = Items()
+    for raw in [*old[1:], *new]:  # the old parts linger (their TTL will remove them)
+        got.add(raw, VPCS)
+    (vpc,) = got.complete().vpcs
+    assert len(vpc.Subnets) == 900
+
+
+def test_a_tgw_owner_with_5000_attachments_and_2000_peerings_is_stored_whole() -> None:
+    conn = big_connectivity()
+    assert item_size(connectivity_item(conn, 2_000_000_000)) > MAX_ITEM
+    items = connectivity_items(conn, 2_000_000_000)
+    assert all(item_size(i) <= LIMIT for i in items)
+    got = Items()
+    for raw in items:
+        got.add(raw, CONNECTIONS)
+    (back,) = got.complete().connectivity
+    assert back == conn.model_copy(update={"ExpiresAt": 2_000_000_000})
+    # A part missing: what routes where is unknown, so the item is unreadable (reported, and
+    # the findings of its account stand), never read as fewer connections.
+    partial = Items()
+    for raw in items[:-1]:
+        partial.add(raw, CONNECTIONS)
+    assert partial.complete().connectivity == [] and len(partial.unreadable) == 1
