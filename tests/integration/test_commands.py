@@ -71,6 +71,7 @@ def test_audit_json_from_table(org: Org, cfg: Path, capsys: pytest.CaptureFixtur
         "exhausted_subnets": 0,
         "single_az": 0,
         "expected_overlaps": 0,
+        "reservation_overlaps": 0,
     }
 
 
@@ -150,6 +151,7 @@ def test_check_exit_codes(
         "exhausted_subnets": 0,
         "single_az": 0,
         "expected_overlaps": 0,
+        "reservation_overlaps": 0,
     }
     # Incomplete: the role cannot be assumed, nothing to certify.
     faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=org.accounts["sandbox"])

@@ -76,6 +76,7 @@ def test_scheduled_event_runs_the_org(
         "exhausted_subnets": 0,
         "single_az": 0,
         "expected_overlaps": 0,
+        "reservation_overlaps": 0,
     }
     (metrics,) = emf_lines(capsys.readouterr().out)
     assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "VPCTracker"

@@ -278,7 +278,8 @@ def test_check_of_a_new_attachment_sees_the_conflict_through_the_owner_s_tgw(org
     shape = result.to_dict()
     assert result.exit_code == 3, shape["audit"]["overlap_groups"]
     (group,) = [g for g in shape["audit"]["overlap_groups"] if g["span"] == "10.60.0.0/16"]
-    assert group["severity"] == "conflict" and group["conflicts"][0]["at"] == net.rtb
+    # (moto may also hand the TGW a default route table: the order of the two is not fixed)
+    assert group["severity"] == "conflict" and net.rtb in {c["at"] for c in group["conflicts"]}
     assert shape["scan_complete"] is True
 
 

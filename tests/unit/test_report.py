@@ -60,6 +60,7 @@ def test_json_golden() -> None:
         "exhausted_subnets",
         "single_az",
         "expected_overlaps",
+        "reservation_overlaps",
         "summary",
     ]
 
