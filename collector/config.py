@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from collector.safety import brief, one_line
+from collector.safety import brief, counted, one_line
 
 # Anchored with `\Z` (`$` also matches before a final newline: "123456789012\n" would pass) and
 # ASCII-only (`\d` and `\w` otherwise take any script's digits and letters, which AWS refuses).
@@ -159,6 +159,9 @@ class ScanConfig(_Strict):
     lease_wait_seconds: Annotated[int, Field(ge=0, le=900)] = 60
     # Region used for account-level EC2 calls (DescribeRegions); defaults to table.region.
     home_region: RegionName | None = None
+    # A live item no successful scan of its target has seen for this long is stale: listed
+    # apart, no current finding, still taken for `allocate`.
+    stale_after_days: Annotated[int, Field(ge=1, le=365)] = 7
 
 
 class HeadroomConfig(_Strict):
@@ -250,7 +253,10 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     # count other keys only, not the reported key's parents.
     locs = {_format_loc(e["loc"]) for e in exc.errors(include_url=False)}
     others = len({x for x in locs if x != loc and not loc.startswith(x)})
-    more = f" (and {others} more problem(s))" if others else ""
+    more = f" (and {counted(others, 'more problem')})" if others else ""
+    if err["type"] == "string_type" and isinstance(err["input"], int):
+        # YAML reads an unquoted 123456789012 as a number (and 012345670123 as an octal one).
+        msg = "write it in quotes, e.g. '012345678901': unquoted, YAML reads digits as a number"
     # Say what is wrong with a secret, never what it is.
     got = "" if loc in SECRET_KEYS else f" (got {brief(err['input'])})"
     return one_line(f"{source}: {loc}: {msg}{got}{more}")

@@ -26,7 +26,7 @@ from collector.jobs.departed import confirm_departed, mark_accounts_gone, sweep_
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.models import Account, DeletionReason
-from collector.safety import brief
+from collector.safety import brief, counted
 from collector.scan import DEADLINE_CODE, INTERRUPTED_CODE, client_config
 from collector.store.dispatch import Progress, part_done, put_dispatch
 
@@ -196,9 +196,9 @@ def work(config: Config, opts: RunOptions, message: WorkerMessage) -> WorkResult
     if still or summary.write_failures or summary.unreadable_items:
         codes = sorted({f["error_code"] for f in summary.failures if f["account_id"] in still})
         raise MessageFailed(
-            f"{len(still)} account(s) failed ({', '.join(codes) or 'none'}), "
-            f"{summary.write_failures} write failure(s), "
-            f"{len(summary.unreadable_items)} unreadable item(s)",
+            f"{counted(len(still), 'account')} failed ({', '.join(codes) or 'none'}), "
+            f"{counted(summary.write_failures, 'write failure')}, "
+            f"{counted(len(summary.unreadable_items), 'unreadable item')}",
             summary,
             still or [a.id for a in message.accounts],
         )

@@ -95,6 +95,7 @@ ENV_KEYS: dict[str, str] = {
     "VPCTRACKER_LEDGER_TABLE": "table.ledger_name",
     "VPCTRACKER_NOTIFY_TOPIC_ARN": "notify.topic_arn",
     "VPCTRACKER_NOTIFY_MAX_MESSAGES": "notify.max_messages",
+    "VPCTRACKER_STALE_AFTER_DAYS": "scan.stale_after_days",
 }
 LIST_KEYS = {
     "organization.include_accounts",
@@ -390,7 +391,12 @@ def _direct(config: Config, request: Request, opts: RunOptions) -> dict[str, Any
     if request.check:
         result = run_check(config, request.accounts, opts)
         publish("check", run_metrics(result.summary))
-        return {"ok": result.exit_code == 0, **result.to_dict()}
+        # A check that ran answers ok with its verdict (findings are an answer, not a failure);
+        # ok is false only for a bad event or a run that could not certify (incomplete).
+        out: dict[str, Any] = {"ok": result.exit_code != 2, **result.to_dict()}
+        if result.exit_code == 2:
+            out["error"] = "the scan of these accounts was incomplete: cannot certify"
+        return out
     opts.accounts = request.accounts
     summary = run(config, opts)
     publish("direct", run_metrics(summary))

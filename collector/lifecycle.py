@@ -76,10 +76,16 @@ def plan_target(
 
 
 def changes(
-    seen: Iterable[Vpc], existing: Iterable[Vpc], marked: Iterable[Vpc], *, now: datetime
+    seen: Iterable[Vpc],
+    existing: Iterable[Vpc],
+    marked: Iterable[Vpc],
+    *,
+    now: datetime,
+    first_scan: bool = False,
 ) -> list[dict[str, Any]]:
-    """Pure: what one target's writes change, in the `changes` JSON shape: VPCs created or
-    deleted, CIDR blocks associated or disassociated, Name tags changed."""
+    """Pure: what one target's writes change, in the `changes` JSON shape: VPCs created (or,
+    on the target's first scan, `first-seen`: they existed before anyone looked) or deleted,
+    CIDR blocks associated or disassociated, Name tags changed."""
     before = {v.key: v for v in existing if not v.Deleted}
     at = iso(now)
     out: list[dict[str, Any]] = []
@@ -101,7 +107,7 @@ def changes(
     for v in seen:
         old = before.get(v.key)
         if old is None:
-            change("created", v, v.CidrBlock, None)
+            change("first-seen" if first_scan else "created", v, v.CidrBlock, None)
             continue
         blocks, old_blocks = (
             [*v.CidrBlocks, *v.Ipv6CidrBlocks],

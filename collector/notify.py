@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.safety import terminal
+from collector.safety import counted, terminal
 
 MAX_SUBJECT = 100
 # SNS takes 256 KB a message, attributes included: the body and the `findings` attribute share it.
@@ -122,13 +122,29 @@ def _overlap_lines(a: Announcement) -> list[str]:
     if others:
         more = f.get("clashes", len(others)) - len(others)
         tail = f" and {more} more" if more > 0 else ""
-        lines.append(f"    clashes with {f.get('clashes', len(others))} block(s):")
+        lines.append(f"    clashes with {counted(f.get('clashes', len(others)), 'block')}:")
         lines.extend(f"      {_who(m)}" for m in others)
         if tail:
             lines.append(f"     {tail}")
+    # One line per partner, naming every network that reaches both (a pair two route tables
+    # reach is one line), each with its account.
+    by_partner: dict[str, list[str]] = {}
     for c in f.get("conflicts", []):
-        lines.append(f"    reached by {c['at']} via {', '.join(c['via'])}")
+        mine = f.get("VpcId")
+        other = c.get("b") if c.get("a", {}).get("VpcId") == mine else c.get("a")
+        by_partner.setdefault(_who(other or {}), []).append(
+            f"{_network(c)} via {', '.join(c.get('via', []))}"
+        )
+    for other, where in by_partner.items():
+        lines.append(f"    conflict with {other}: reached by {'; '.join(where)}")
     return lines
+
+
+def _network(c: dict[str, Any]) -> str:
+    name = f' "{terminal(c["at_name"])}"' if c.get("at_name") else ""
+    owner = f" in {c['at_owner']}" if c.get("at_owner") else ""
+    label = f" ({terminal(c['at_account_name'])})" if c.get("at_account_name") else ""
+    return f"{c.get('at')}{name}{owner}{label}"
 
 
 def _single_lines(a: Announcement) -> tuple[str, list[str]]:
@@ -238,7 +254,7 @@ def baseline_message(a: Announcement) -> Message:
     counts = a.finding.get("counts", {})
     lines = [
         "VPCTracker recorded its first baseline of the whole organization: "
-        f"{a.finding.get('known', 0)} finding(s) known.",
+        f"{counted(a.finding.get('known', 0), 'finding')} known.",
         *(f"  {kind}: {n}" for kind, n in sorted(counts.items())),
         "",
         "From now on, each new, changed and resolved finding is announced (at most a few "
@@ -259,7 +275,8 @@ def digest_message(items: Sequence[Announcement]) -> Message:
     groups = len({(a.at, a.group) if a.kind == "overlap" else (a.at, a.id) for a in items})
     counts = Counter((a.kind, a.state, a.transition) for a in items)
     lines = [
-        f"VPCTracker: {len(items)} more change(s) in {groups} message(s), past this run's "
+        f"VPCTracker: {counted(len(items), 'more change', 'more changes')} in "
+        f"{counted(groups, 'message')}, past this run's "
         "message limit (notify.max_messages):",
         *(f"  {n} {t} {k} {s}".rstrip() for (k, s, t), n in sorted(counts.items())),
         "",
@@ -284,7 +301,7 @@ def digest_message(items: Sequence[Announcement]) -> Message:
         ],
         "findings": [a.dedupe for a in items],
     }
-    subject = f"VPCTracker: digest of {len(items)} more change(s)"
+    subject = f"VPCTracker: digest of {counted(len(items), 'more change', 'more changes')}"
     return Message(
         _subject(subject), _body(lines, "digest", data), _attributes("digest", items), tuple(items)
     )

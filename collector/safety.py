@@ -85,6 +85,11 @@ def script_json(data: Any) -> str:
     return _SCRIPT_RE.sub(lambda m: _SCRIPT_ESCAPES[m.group()], json.dumps(data))
 
 
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """`1 conflict`, `2 conflicts`: counts as people write them (never `conflict(s)`)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"
+
+
 def brief(value: Any, limit: int = 60) -> str:
     """A short repr of `value` for an error message: never megabytes, never several lines.
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from collector.analysis.conflicts import Connections, annotate
+from collector.analysis.conflicts import Connections, annotate, name_networks
 from collector.analysis.headroom import Headroom, HeadroomLimits, find_headroom
 from collector.analysis.lookup import BlockIndex
 from collector.analysis.overlaps import OverlapGroup, overlap_groups
 from collector.analysis.space import default_vpcs, reservation_overlaps
+from collector.analysis.stale import Scope, partition, stale_dict
 from collector.config import ExpectedOverlap, ReservedCidr
 from collector.models import Reservation, UnreadableItem, Vpc, iso
 
@@ -80,6 +81,9 @@ class Audit:
     expected: list[ExpectedGroup] = field(default_factory=list)
     # VPC blocks inside another account's active reservation.
     reservation_overlaps: list[dict[str, Any]] = field(default_factory=list)
+    # Live items the configuration no longer covers, or no scan has seen for a while: listed
+    # apart, in no other list.
+    stale: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def conflicts(self) -> int:
@@ -114,6 +118,7 @@ class Audit:
             "single_az": list(self.headroom.single_az),
             "expected_overlaps": [e.to_dict() for e in self.expected],
             "reservation_overlaps": list(self.reservation_overlaps),
+            "stale": list(self.stale),
             "summary": {
                 "overlap_groups": len(self.overlap_groups),
                 "vpcs_in_overlaps": self.vpcs_in_overlaps,
@@ -125,6 +130,7 @@ class Audit:
                 "single_az": len(self.headroom.single_az),
                 "expected_overlaps": len(self.expected),
                 "reservation_overlaps": len(self.reservation_overlaps),
+                "stale": len(self.stale),
             },
         }
 
@@ -142,16 +148,20 @@ def build_audit(
     severity: str | None = None,
     limits: HeadroomLimits | None = None,
     expected: Iterable[ExpectedOverlap] = (),
+    scope: Scope | None = None,
 ) -> Audit:
     """Audit live VPCs; with `accounts`, keep only findings that involve those accounts.
 
     `unreadable` table items are carried into the audit so every output names them."""
-    live = [v for v in vpcs if not v.Deleted]
+    # Stale items are listed apart and analysed nowhere else (their ranges stay taken: allocate
+    # reads every live item itself).
+    live, old = partition(vpcs, scope)
     reserved = list(reserved)
-    groups = annotate(
-        overlap_groups(live, reserved, include_default=include_default),
-        connections or Connections(),
-        reserved,
+    conns = connections or Connections()
+    groups = name_networks(
+        annotate(overlap_groups(live, reserved, include_default=include_default), conns, reserved),
+        live,
+        conns,
     )
     ranges = list(expected)
     reuse: list[ExpectedGroup] = []
@@ -164,18 +174,21 @@ def build_audit(
             else:
                 reuse.append(e)
         groups = kept
+    wanted = set(accounts)
     if severity is not None:
-        groups = [g for g in groups if g.severity == severity]
+        # As the accounts asked about see it: a conflict between two other accounts in a group
+        # is latent for them.
+        groups = [g for g in groups if g.severity_for(wanted) == severity]
     defaults = default_vpcs(live)
     active = [r for r in reservations if r.active(now)]
     taken = reservation_overlaps(BlockIndex(live), active, now) if active else []
     headroom = find_headroom(live, limits or HeadroomLimits())
-    wanted = set(accounts)
     if wanted:
         headroom = headroom.only(wanted)
         groups = [g for g in groups if g.owners & wanted]
         reuse = [e for e in reuse if e.group.owners & wanted]
         taken = [t for t in taken if t["OwnerId"] in wanted or t["ReservedFor"] in wanted]
+        old = [(v, why) for v, why in old if v.OwnerId in wanted]
         defaults = [v for v in defaults if v.OwnerId in wanted]
     return Audit(
         generated_at=now,
@@ -183,11 +196,17 @@ def build_audit(
         account_count=len({v.OwnerId for v in live}),
         overlap_groups=groups,
         default_vpcs=defaults,
-        vpcs=live,
+        # Every live VPC, stale ones too: the map must not show a range allocate won't give.
+        vpcs=[*live, *(v for v, _ in old)],
         reserved=reserved,
         unreadable=list(unreadable),
         reservations=active,
         headroom=headroom,
         expected=reuse,
         reservation_overlaps=taken,
+        stale=[stale_dict(v, why) for v, why in sorted(old, key=lambda s: _order(s[0]))],
     )
+
+
+def _order(v: Vpc) -> tuple[str, str, str]:
+    return v.OwnerId, v.Region, v.VpcId

@@ -20,9 +20,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from collector.analysis.overlaps import Conflict, Member, OverlapGroup
+from collector.analysis.overlaps import Conflict, Member, Network, OverlapGroup
 from collector.config import ReservedCidr
-from collector.models import Connectivity, Peering, TgwAttachment, TgwRouteTable
+from collector.models import Connectivity, Peering, TgwAttachment, TgwRouteTable, Vpc
 
 VpcKey = tuple[str, str]  # (VpcId, OwnerId)
 ON_PREM_TYPES = frozenset({"vpn", "direct-connect-gateway"})
@@ -115,6 +115,33 @@ def annotate(
             replace(g, severity="conflict" if conflicts else "latent", conflicts=tuple(conflicts))
         )
     return out
+
+
+def name_networks(
+    groups: Sequence[OverlapGroup], vpcs: Iterable[Vpc], connections: Connections
+) -> list[OverlapGroup]:
+    """Pure: each conflict's network with its account and name (a hub VPC's Name; a TGW route
+    table's TGW), so people read who to call, not a bare id."""
+    live = list(vpcs)
+    by_id = {v.VpcId: v for v in live}
+    account_names = {v.OwnerId: v.AccountName for v in live if v.AccountName}
+    tables = {t.Id: t for t in connections.route_tables}
+
+    def network(at: str) -> Network:
+        if at in by_id:
+            hub = by_id[at]
+            return Network(hub.OwnerId, hub.AccountName, hub.Name or "")
+        if at in tables:
+            owner = tables[at].OwnerId
+            return Network(owner, account_names.get(owner, ""), tables[at].TransitGatewayId)
+        return Network()
+
+    return [
+        replace(g, conflicts=tuple(replace(c, network=network(c.at)) for c in g.conflicts))
+        if g.conflicts
+        else g
+        for g in groups
+    ]
 
 
 def domain_blocks(

@@ -225,8 +225,7 @@ def _overlap(facts: BlockFacts, span: str, reason: str | None) -> dict[str, Any]
         "clashes": facts.clashes,
         "with": [_member(r) for r in facts.related],
         "conflicts": [
-            {"a": _member(c.a), "b": _member(c.b), "at": c.at, "via": list(c.via)}
-            for c in facts.conflicts
+            {**c.to_dict(), "a": _member(c.a), "b": _member(c.b)} for c in facts.conflicts
         ],
         "expected": reason,
         "accounts": [m.vpc.OwnerId],

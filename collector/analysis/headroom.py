@@ -180,6 +180,7 @@ def find_headroom(vpcs: Iterable[Vpc], limits: HeadroomLimits) -> Headroom:
                         "OwnerId": vpc.OwnerId,
                         "AccountName": vpc.AccountName,
                         "Region": vpc.Region,
+                        "Name": vpc.Name,
                         "AvailabilityZone": s.AvailabilityZone,
                         "Cidr": s.CidrBlock,
                         "AvailableAddresses": s.AvailableIpAddressCount,
@@ -193,6 +194,7 @@ def find_headroom(vpcs: Iterable[Vpc], limits: HeadroomLimits) -> Headroom:
                     "OwnerId": vpc.OwnerId,
                     "AccountName": vpc.AccountName,
                     "Region": vpc.Region,
+                    "Name": vpc.Name,
                     "AvailabilityZone": h.azs[0],
                 }
             )

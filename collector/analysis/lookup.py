@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,10 +85,13 @@ def lookup(
     index: BlockIndex,
     reserved: Iterable[ReservedCidr] = (),
     reservations: Iterable[Reservation] = (),
+    stale: Mapping[tuple[str, str], str] | None = None,
 ) -> LookupResult:
-    """Pure: which VPCs (and subnets), reserved ranges and active reservations hold `query`."""
+    """Pure: which VPCs (and subnets), reserved ranges and active reservations hold `query`,
+    sorted by address; a VPC in `stale` (key -> why) is marked so."""
     matches: list[dict[str, Any]] = []
-    for cidr, vpc in index.overlapping(query):
+    stale = stale or {}
+    for cidr, vpc in sorted(index.overlapping(query), key=_by_address):
         base = {
             "VpcId": vpc.VpcId,
             "OwnerId": vpc.OwnerId,
@@ -96,6 +99,8 @@ def lookup(
             "Region": vpc.Region,
             "Cidr": cidr,
             "Name": vpc.Name,
+            # Stale (no longer scanned): the range may still be in use, so it is still held.
+            "Stale": stale.get(vpc.key),
         }
         hits = [
             s
@@ -136,6 +141,11 @@ def lookup(
     return LookupResult(shown, tuple(matches), tuple(held))
 
 
+def _by_address(match: tuple[str, Vpc]) -> tuple[int, int, int, str, str]:
+    net = ipaddress.ip_network(match[0])
+    return net.version, int(net.network_address), net.prefixlen, match[1].OwnerId, match[1].VpcId
+
+
 def _overlaps(a: IPNetwork, b: IPNetwork) -> bool:
     return a.version == b.version and a.overlaps(b)
 
@@ -145,4 +155,9 @@ def parse_query(text: str) -> IPNetwork:
     try:
         return ipaddress.ip_network(text.strip())  # strict: 10.0.0.5/16 is not a CIDR block
     except ValueError:
+        pass
+    try:
+        loose = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
         raise ValueError("is not an IP address or CIDR block") from None
+    raise ValueError(f"has host bits set: the block is {loose}, the address {text.split('/')[0]}")

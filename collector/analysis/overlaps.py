@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -144,6 +144,18 @@ class OverlapGroup:
         """Account ids of the VPCs in the group."""
         return {m.vpc.OwnerId for m in self.members if m.vpc is not None}
 
+    def severity_for(self, accounts: Collection[str]) -> str:
+        """The group's severity as these accounts see it: `conflict` only when a VPC of theirs
+        is a side of a conflict (a group whose conflict is between two other accounts is
+        latent for them), else `latent`; with no accounts, the group's own severity."""
+        if not accounts:
+            return self.severity
+        for c in self.conflicts:
+            for side in (c.a, c.b):
+                if side.vpc is not None and side.vpc.OwnerId in accounts:
+                    return "conflict"
+        return "latent"
+
     def to_dict(self) -> dict[str, Any]:
         """The audit JSON shape of a group."""
         return {
@@ -155,6 +167,22 @@ class OverlapGroup:
 
 
 @dataclass(frozen=True)
+class Network:
+    """Who a network belongs to, for people: `at` alone is a bare id."""
+
+    owner: str = ""  # account id
+    account_name: str = ""
+    name: str = ""  # a VPC's Name, or for a TGW route table its TGW's id
+
+    def describe(self, at: str) -> str:
+        """`at` with its name and account, e.g. `vpc-1 "shared" in 111122223333 (network)`."""
+        name = f' "{self.name}"' if self.name else ""
+        account = f" in {self.owner}" if self.owner else ""
+        label = f" ({self.account_name})" if self.account_name else ""
+        return f"{at}{name}{account}{label}"
+
+
+@dataclass(frozen=True)
 class Conflict:
     """Two overlapping members some network reaches both of: `at` that network (a VPC whose
     peers are the two, or a TGW route table), `via` every connection on the two paths."""
@@ -163,10 +191,34 @@ class Conflict:
     b: Member
     at: str
     via: tuple[str, ...]
+    network: Network = Network()
 
     def to_dict(self) -> dict[str, Any]:
-        """The audit JSON shape of a conflict."""
-        return {"a": self.a.to_dict(), "b": self.b.to_dict(), "at": self.at, "via": list(self.via)}
+        """The audit JSON shape of a conflict (`at_owner`, `at_account_name`, `at_name` name the
+        network's account and what it is called)."""
+        return {
+            "a": self.a.to_dict(),
+            "b": self.b.to_dict(),
+            "at": self.at,
+            "via": list(self.via),
+            "at_owner": self.network.owner,
+            "at_account_name": self.network.account_name,
+            "at_name": self.network.name,
+        }
+
+
+def by_pair(conflicts: Iterable[Conflict]) -> list[tuple[Member, Member, list[Conflict]]]:
+    """Pure: conflicts grouped by their overlapping pair, in first-seen order — a pair two route
+    tables (or a hub and a TGW) reach is one entry listing both places."""
+    pairs: dict[tuple[str, str, str, str], tuple[Member, Member, list[Conflict]]] = {}
+    for c in conflicts:
+        key = (_ident(c.a), c.a.cidr, _ident(c.b), c.b.cidr)
+        pairs.setdefault(key, (c.a, c.b, []))[2].append(c)
+    return list(pairs.values())
+
+
+def _ident(m: Member) -> str:
+    return m.vpc.VpcId if m.vpc else f"reserved:{m.reserved}"
 
 
 def _member_sort_key(m: Member) -> tuple[int, int, int, str, str]:

@@ -7,7 +7,8 @@
     document.querySelectorAll('rect.selected').forEach(function(r){r.classList.remove('selected');});
     el.classList.add('selected');
     var h = '<b>' + esc(el.getAttribute('data-cidr')) + '</b>';
-    if (el.classList.contains('clash')) h += ' <span class="clashmark">&#9888; overlap</span>';
+    if (el.classList.contains('conflict')) h += ' <span class="clashmark">&#9888;&#9888; CONFLICT: a network reaches both</span>';
+    else if (el.classList.contains('clash')) h += ' <span class="clashmark">&#9888; latent overlap</span>';
     if (cell.reserved.length) h += '<br>reserved range: ' + cell.reserved.map(esc).join(', ');
     cell.reservations.forEach(function(r){ h += '<br><span class="resvmark">' + esc(r) + '</span>'; });
     if (!cell.vpcs.length && !cell.reserved.length && !cell.reservations.length) h += '<br>free';
@@ -63,6 +64,109 @@
     r.addEventListener('click', function(){show(r);});
     r.addEventListener('focus', function(){show(r);});
   });
+  // Inventory: every live VPC (the rows of `vpctracker inventory`), sortable, filterable,
+  // grouped by region on demand, downloadable as CSV. Rows are drawn from the data, at most
+  // LIMIT at a time: a 100,000-VPC page must stay usable (filter, or download the CSV).
+  var inv = data.inventory, LIMIT = 2000;
+  var invTable = document.getElementById('inv-table');
+  if (inv && invTable) {
+    var cols = inv.columns, col = {};
+    cols.forEach(function(c, i){ col[c] = i; });
+    var order = inv.rows.map(function(_, i){ return i; });
+    var sortCol = null, sortDir = 1, view = order.slice();
+    var invFilter = document.getElementById('inv-filter'), invGroup = document.getElementById('inv-group');
+    function text(v){ return v === null || v === undefined ? '' : Array.isArray(v) ? v.join(' ') : typeof v === 'boolean' ? (v ? 'True' : 'False') : String(v); }
+    function addrKey(v){ // first block's address, for sorting CIDRs numerically
+      var n = ip4(String(text(v)).split(' ')[0].split('/')[0]);
+      return n === null ? -1 : n;
+    }
+    function key(row, c){
+      var v = row[col[c]];
+      if (c === 'CidrBlocks') return addrKey(v);
+      if (typeof v === 'number') return v;
+      if (v === null) return -Infinity;
+      return text(v).toLowerCase();
+    }
+    function cidrQuery(q){
+      var m = /^(\d{1,3}(?:\.\d{1,3}){3})(?:\/(\d{1,2}))?$/.exec(q);
+      if (!m) return null;
+      var base = ip4(m[1]), len = m[2] === undefined ? 32 : Number(m[2]);
+      if (base === null || len > 32) return null;
+      var size = Math.pow(2, 32 - len);
+      return [base - base % size, size];
+    }
+    function overlaps(row, q){
+      return (row[col.CidrBlocks] || []).some(function(b){
+        var p = String(b).split('/'), n = ip4(p[0]), size = Math.pow(2, 32 - Number(p[1]));
+        return n !== null && n < q[0] + q[1] && q[0] < n + size;
+      });
+    }
+    function matches(row, q, cq){
+      if (!q) return true;
+      if (cq) return overlaps(row, cq);
+      return cols.some(function(c){ return text(row[col[c]]).toLowerCase().indexOf(q) !== -1; });
+    }
+    function compute(){
+      var q = invFilter.value.trim().toLowerCase(), cq = cidrQuery(q);
+      view = order.filter(function(i){ return matches(inv.rows[i], q, cq); });
+      var grouped = invGroup.checked;
+      if (sortCol !== null || grouped) view.sort(function(x, y){
+        var a = inv.rows[x], b = inv.rows[y], ka, kb;
+        if (grouped) { ka = a[col.Region]; kb = b[col.Region]; if (ka !== kb) return ka < kb ? -1 : 1; }
+        if (sortCol !== null) { ka = key(a, sortCol); kb = key(b, sortCol); if (ka !== kb) return (ka < kb ? -1 : 1) * sortDir; }
+        return x - y; // stable: the inventory's own order (account, region, address)
+      });
+      draw();
+    }
+    function draw(){
+      var head = invTable.tHead.rows[0];
+      head.innerHTML = cols.map(function(c){
+        var s = c === sortCol ? (sortDir > 0 ? 'ascending' : 'descending') : 'none';
+        return '<th scope="col" tabindex="0" data-col="' + esc(c) + '" aria-sort="' + s + '">' + esc(c) + '</th>';
+      }).join('');
+      var html = [], region = null, shown = Math.min(view.length, LIMIT);
+      for (var k = 0; k < shown; k++) {
+        var row = inv.rows[view[k]];
+        if (invGroup.checked && row[col.Region] !== region) {
+          region = row[col.Region];
+          var n = view.filter(function(i){ return inv.rows[i][col.Region] === region; }).length;
+          html.push('<tr class="region"><th colspan="' + cols.length + '">' + esc(region) + ' (' + n + ')</th></tr>');
+        }
+        html.push('<tr class="inv' + (row[col.Stale] ? ' stale' : '') + '">' + cols.map(function(c){ return '<td>' + esc(text(row[col[c]])) + '</td>'; }).join('') + '</tr>');
+      }
+      invTable.tBodies[0].innerHTML = html.join('');
+      document.getElementById('inv-count').textContent = view.length + ' of ' + inv.rows.length + ' VPCs' +
+        (view.length > shown ? ' (first ' + shown + ' shown: filter, or download the CSV for all)' : '');
+    }
+    invTable.tHead.addEventListener('click', function(ev){
+      var th = ev.target.closest('th[data-col]');
+      if (!th) return;
+      var c = th.getAttribute('data-col');
+      if (sortCol === c) sortDir = -sortDir; else { sortCol = c; sortDir = 1; }
+      compute();
+    });
+    invTable.tHead.addEventListener('keydown', function(ev){ if (ev.key === 'Enter' && ev.target.click) ev.target.click(); });
+    var invTimer = null;
+    invFilter.addEventListener('input', function(){ clearTimeout(invTimer); invTimer = setTimeout(compute, 80); });
+    invGroup.addEventListener('change', compute);
+    // The CSV of what the table shows (every VPC when unfiltered), as `vpctracker inventory
+    // --format csv` writes it: every cell quoted, formula-leading text made inert.
+    function csvCell(v){
+      var s = text(v);
+      if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
+      return '"' + s.replace(/"/g, '""') + '"';
+    }
+    document.getElementById('inv-csv').addEventListener('click', function(){
+      var lines = [cols.map(csvCell).join(',')].concat(view.map(function(i){ return inv.rows[i].map(csvCell).join(','); }));
+      var blob = new Blob([lines.join('\n') + '\n'], {type: 'text/csv'});
+      var a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = 'vpc-inventory.csv';
+      document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(function(){ URL.revokeObjectURL(a.href); }, 1000);
+    });
+    compute();
+  }
   var filter = document.getElementById('filter');
   var rows = Array.prototype.slice.call(document.querySelectorAll('tr[data-search]'));
   var timer = null;

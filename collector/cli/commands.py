@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -19,17 +20,25 @@ from collector.cli.parser import (
 )
 from collector.config import Config, ConfigError
 from collector.errors import FatalError
-from collector.jobs.allocate import PoolExhaustedError, allocate
+from collector.jobs.allocate import PoolExhaustedError, allocate, check_pool
 from collector.jobs.audit import run_audit
 from collector.jobs.changes import run_changes
 from collector.jobs.check import run_check
 from collector.jobs.collect import run
 from collector.jobs.findings import remember_findings
+from collector.jobs.inventory import run_inventory
 from collector.jobs.lookup import run_lookup
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
-from collector.models import iso, utc_now
-from collector.report import render, render_changes, render_lookup, render_summary, render_table
+from collector.models import UnreadableItem, iso, utc_now
+from collector.report import (
+    render,
+    render_changes,
+    render_inventory,
+    render_lookup,
+    render_summary,
+    render_table,
+)
 from collector.store.reservations import delete_reservation
 from collector.store.table import check_table, create_table, enable_ttl
 
@@ -117,24 +126,52 @@ def cmd_audit(config: Config, args: argparse.Namespace) -> int:
     )
     if _partial_live_scan(summary):
         return EXIT_INTERRUPTED
-    if audit.unreadable:
-        sys.stderr.write(
-            f"vpctracker: warning: {len(audit.unreadable)} table item(s) could not be read and "
-            f"are not in this audit (first: {audit.unreadable[0]}: {audit.unreadable[0].reason})\n"
-        )
-    text = render(audit, args.format)
-    if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as exc:
-            raise ConfigError(f"--output {args.output}: {exc.strerror}") from None
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    _warn_unreadable(audit.unreadable, "audit")
+    _write(render(audit, args.format), args.output)
     if summary is not None and summary.exit_code:
         return summary.exit_code
     return EXIT_INCOMPLETE if audit.unreadable else EXIT_OK
+
+
+def _write(text: str, output: str | None) -> None:
+    """The report on stdout, or in `--output FILE` (named on stderr)."""
+    if not output:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise ConfigError(f"--output {output}: {exc.strerror}") from None
+    print(f"wrote {output}", file=sys.stderr)
+
+
+def _warn_unreadable(unreadable: Sequence[UnreadableItem], what: str) -> None:
+    if unreadable:
+        first = unreadable[0]
+        sys.stderr.write(
+            f"vpctracker: warning: {_n(len(unreadable), 'table item')} could not be read and "
+            f"are not in this {what} (first: {first}: {first.reason})\n"
+        )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def cmd_inventory(config: Config, args: argparse.Namespace) -> int:
+    """`vpctracker inventory`: exit 0, or 2 when some table items could not be read."""
+    result, unreadable = run_inventory(
+        config,
+        accounts=args.account,
+        regions=args.region,
+        cidr=args.cidr,
+        include_deleted=args.include_deleted,
+        options=RunOptions(session=args.session),
+    )
+    _warn_unreadable(unreadable, "inventory")
+    _write(render_inventory(result, args.format), args.output)
+    return EXIT_INCOMPLETE if unreadable else EXIT_OK
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
@@ -162,19 +199,19 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             print(f"  {n.account_id}  {n.region}  {n.error_code}  last seen {seen}")
     if result.audit.unreadable:
         print(f"UNREADABLE TABLE ITEMS: {len(result.audit.unreadable)} (cannot certify)")
-    warnings = result.warnings()
-    if warnings["overlap_groups"] or warnings["default_vpcs"]:
-        print(
-            f"WARNINGS (not failing --fail-on {','.join(sorted(result.fail_on))}): "
-            f"{len(warnings['overlap_groups'])} overlap group(s), "
-            f"{len(warnings['default_vpcs'])} default VPC(s), listed above"
-        )
-    verdicts = {
-        0: "CLEAN: no overlaps and no default VPCs involving " + ", ".join(args.account),
-        2: "INCOMPLETE: the scan of these accounts failed in part; cannot certify",
-        3: f"FINDINGS: {result.findings} finding(s) involve " + ", ".join(args.account),
-    }
-    print(verdicts[result.exit_code])
+    gate = ",".join(sorted(result.fail_on))
+    who = ", ".join(args.account)
+    warned = result.warning_count
+    if warned:
+        print(f"WARNINGS: {_n(warned, 'finding')} listed above that --fail-on {gate} does not fail")
+    if result.exit_code == 3:
+        print(f"FAILS: {_n(result.findings, 'finding')} involving {who} fail --fail-on {gate}")
+    elif result.exit_code == 2:
+        print("INCOMPLETE: the scan of these accounts failed in part; cannot certify")
+    elif warned:
+        print(f"PASSES WITH WARNINGS: nothing that --fail-on {gate} fails involves {who}")
+    else:
+        print(f"CLEAN: no finding involves {who}")
     return result.exit_code
 
 
@@ -185,9 +222,12 @@ def cmd_allocate(config: Config, args: argparse.Namespace) -> int:
     if args.reserve and not args.owner:
         raise ConfigError("--reserve needs --owner ACCOUNT_ID")
     pool = ipaddress.ip_network(args.pool)
+    check_pool(pool, args.prefix_length, list(config.reserved_cidrs))  # bad input first
+    ddb = dynamodb_client(args.session, config)
+    check_table(ddb, config.table.name)  # a missing table is named as every command names it
     try:
         result = allocate(
-            dynamodb_client(args.session, config),
+            ddb,
             config.table.name,
             pool=pool,
             prefix_length=args.prefix_length,
@@ -224,6 +264,8 @@ def cmd_allocate(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_lookup(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker lookup`: exit 0 something holds it, 3 free, 1 bad input."""
+    if args.account and not args.live:
+        raise ConfigError("--account only makes sense with --live (the table holds every account)")
     query = parse_query(args.query)
     result, summary = run_lookup(
         config,
@@ -271,7 +313,8 @@ COMMANDS = {
     "release": cmd_release,
     "lookup": cmd_lookup,
     "changes": cmd_changes,
+    "inventory": cmd_inventory,
 }
 
 
-READ_COMMANDS = frozenset({"audit", "check", "allocate", "lookup"})
+READ_COMMANDS = frozenset({"audit", "check", "allocate", "lookup", "inventory"})

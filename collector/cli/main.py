@@ -29,7 +29,11 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
 
     `session` replaces the default boto3 session (tests inject one with fault hooks).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `vpctracker`: what it does and how, not a terse error
+        parser.print_help(sys.stderr)
+        return EXIT_FATAL
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -42,9 +46,7 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
     args.interrupted = stop.is_set
     try:
         if args.command == "demo":
-            from collector.demo import main as demo_main
-
-            return demo_main(accounts=args.accounts, regions=args.regions)
+            return _demo(args.accounts, args.regions)
         config = load_config(args.config)
         # Inside the try: a bad AWS_PROFILE raises ProfileNotFound here, reported in one line.
         args.session = session or boto3.Session()
@@ -70,6 +72,20 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
         # stdout at /dev/null so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def _demo(accounts: int, regions: int) -> int:
+    """`vpctracker demo`, which needs moto: the `demo` extra, not installed by `pip install .`."""
+    try:
+        import moto  # noqa: F401
+    except ModuleNotFoundError:
+        return _fail(
+            "the demo runs on moto, which is not installed: pip install 'vpctracker[demo]' "
+            "(from a clone: pip install '.[demo]', or make demo)"
+        )
+    from collector.demo import main as demo_main
+
+    return demo_main(accounts=accounts, regions=regions)
 
 
 def _fail(message: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import re
 import sys
@@ -55,34 +56,109 @@ def _account_opt(sp: argparse.ArgumentParser, help_text: str, required: bool = F
     )
 
 
+TOP = """Org-wide AWS VPC inventory: what overlaps (and whether it breaks routing), which default
+VPCs are left, which range is free, which VPCs run out of addresses, who owns an address.
+
+Every command but demo reads config.yaml (--config PATH; every key is optional):
+  organization.role_name    the read-only role in every account (VPCTrackerReadOnly)
+  regions                   all, or a list such as [us-east-1, eu-west-1]
+  table.name, table.region  the DynamoDB table (VPCTracker, us-east-1)
+  reserved_cidrs            on-prem and partner ranges VPCs must not overlap
+  notify.topic_arn          the SNS topic for new, changed and resolved findings
+Reference: docs/configuration.md. Credentials: the standard AWS chain (AWS_PROFILE, ...).
+"""
+
+EXITS = {
+    "default": "exit codes: 0 ok, 1 bad input or fatal error (one line), 2 some targets failed or "
+    "items could not be written or read (listed), 130 interrupted",
+}
+
+
+def _epilog(examples: list[str], exits: str) -> str:
+    return "\n".join(["examples:", *(f"  {e}" for e in examples), "", exits])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `vpctracker` argument parser."""
-    p = _Parser(prog="vpctracker", description="Org-wide AWS VPC inventory.")
+    p = _Parser(
+        prog="vpctracker", description=TOP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--version", action="version", version=f"vpctracker {_version()}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+    def command(
+        name: str, summary: str, examples: list[str], exits: str = EXITS["default"]
+    ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=_epilog(examples, exits),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sp.add_argument(
             "--config", default="config.yaml", help="path to config.yaml (default: ./config.yaml)"
         )
+        # Also after the command (`vpctracker audit -v`); SUPPRESS keeps the top level's value.
+        sp.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
         return sp
 
-    command("init-table", "create the DynamoDB table (idempotent)")
-
-    sp = command("collect", "scan the organization and update the table")
-    _account_opt(sp, "scan only this account (repeatable)")
-    sp.add_argument(
-        "--region",
-        action="append",
-        default=[],
-        metavar="R",
-        type=_typed(check_region, "region"),
-        help="scan only this region (repeatable; replaces config regions)",
+    command(
+        "init-table",
+        "create the DynamoDB tables: the inventory and its ledger (idempotent)",
+        ["vpctracker init-table --config config.yaml"],
+        "exit codes: 0 created or already there, 1 error",
     )
+
+    sp = command(
+        "collect",
+        "scan the organization (every account, every enabled region) and update the table",
+        [
+            "vpctracker collect",
+            "vpctracker collect --account 111122223333 --region eu-west-1 --format json",
+        ],
+    )
+    _account_opt(sp, "scan only this account (repeatable)")
+    _region_opt(sp, "scan only this region (repeatable; replaces config regions)")
     sp.add_argument("--format", choices=["text", "json"], default="text")
 
-    sp = command("audit", "report overlaps and default VPCs from the table")
+    sp = command(
+        "inventory",
+        "every live VPC in the table: account, region, blocks, subnets, use, last seen",
+        [
+            "vpctracker inventory",
+            "vpctracker inventory --account 111122223333 --region us-east-1 --format csv",
+            "vpctracker inventory --cidr 10.42.0.0/16 --format json --output vpcs.json",
+        ],
+        "exit codes: 0 ok, 1 bad input or fatal error, 2 some table items could not be read",
+    )
+    _account_opt(sp, "only this account's VPCs (repeatable)")
+    _region_opt(sp, "only this region's VPCs (repeatable)")
+    sp.add_argument("--cidr", type=_typed(check_cidr, "CIDR"), help="only VPCs overlapping it")
+    sp.add_argument(
+        "--include-deleted", action="store_true", help="also VPCs marked deleted (kept 90 days)"
+    )
+    sp.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    sp.add_argument("--output", metavar="FILE", help="write to FILE, not stdout")
+
+    sp = command(
+        "audit",
+        "report overlaps (conflict or latent), default VPCs, headroom and stale VPCs",
+        [
+            "vpctracker audit",
+            "vpctracker audit --format html --output report.html",
+            "vpctracker audit --account 111122223333 --severity conflict --format json",
+        ],
+        "exit codes: 0 ok, 1 bad input or fatal error, 2 some table items could not be read "
+        "(or, with --live, some targets failed)",
+    )
     sp.add_argument("--format", choices=["table", "json", "csv", "html"], default="table")
     sp.add_argument("--output", metavar="FILE", help="write the report to FILE, not stdout")
     sp.add_argument(
@@ -95,10 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--severity",
         choices=["conflict", "latent"],
-        help="only overlap groups of this severity (conflict: some network reaches both sides)",
+        help="only overlap groups of this severity (conflict: some network reaches both sides; "
+        "with --account, as those accounts see it)",
     )
 
-    sp = command("check", "pipeline gate: collect accounts, report their clashes (exit 3)")
+    sp = command(
+        "check",
+        "the landing-zone gate: collect these accounts, then judge the findings that involve them",
+        [
+            "vpctracker check --account 111122223333",
+            "vpctracker check --account 111122223333 --fail-on conflict,default-vpc --format json",
+        ],
+        "exit codes: 0 clean (or only warnings), 3 a finding fails the gate, 2 incomplete (a "
+        "target failed: cannot certify), 1 bad input",
+    )
     _account_opt(sp, "account to check (repeatable, required)", required=True)
     sp.add_argument("--format", choices=["text", "json"], default="text")
     sp.add_argument(
@@ -110,7 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
         f"{', '.join(FAIL_ON_KINDS)} (default: overlap,default-vpc); others are warnings",
     )
 
-    sp = command("allocate", "print the lowest free block of a pool (optionally reserve it)")
+    sp = command(
+        "allocate",
+        "print the lowest free block of a pool (optionally reserve it for an account)",
+        [
+            "vpctracker allocate --pool 10.0.0.0/8 --prefix-length 16",
+            "vpctracker allocate --pool 10.0.0.0/8 --prefix-length 16 --reserve "
+            "--owner 111122223333 --note LZ-1234",
+        ],
+        "exit codes: 0 a block (printed), 3 the pool has no free block of that size, 1 bad "
+        "input or a table item could not be read (a range might be in use)",
+    )
     sp.add_argument(
         "--pool", required=True, type=_typed(check_cidr, "CIDR"), help="e.g. 10.0.0.0/8"
     )
@@ -135,7 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sp = command(
-        "lookup", "who holds an address or CIDR: VPC, subnet, reserved range (exit 3: free)"
+        "lookup",
+        "who holds an address or CIDR: VPC, subnet, reserved range, reservation",
+        [
+            "vpctracker lookup 10.42.7.19",
+            "vpctracker lookup 10.42.0.0/16 --format json",
+            "vpctracker lookup 10.42.7.19 --live --account 111122223333",
+        ],
+        "exit codes: 0 something holds it, 3 free, 1 bad input or a table item could not be read",
     )
     sp.add_argument("query", metavar="ADDRESS|CIDR", type=_typed(_check_query, "address"))
     sp.add_argument("--format", choices=["text", "json"], default="text")
@@ -144,7 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _account_opt(sp, "with --live: the account to scan (repeatable)")
 
-    sp = command("changes", "what appeared, disappeared or changed in the organization since")
+    sp = command(
+        "changes",
+        "what appeared, disappeared or changed in the organization since a time",
+        ["vpctracker changes", "vpctracker changes --since 7d --format csv"],
+        "exit codes: 0 ok, 1 bad input or fatal error",
+    )
     sp.add_argument(
         "--since",
         default="24h",
@@ -154,13 +262,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
-    sp = command("release", "delete a reservation by hand")
+    sp = command(
+        "release",
+        "delete a reservation by hand",
+        ["vpctracker release 10.12.0.0/16"],
+        "exit codes: 0 released, 1 no such reservation or an error",
+    )
     sp.add_argument("cidr", type=_typed(check_cidr, "CIDR"))
 
-    sp = sub.add_parser("demo", help="run on a simulated organization (moto, in-process)")
-    sp.add_argument("--accounts", type=_positive, default=12, help="member accounts (default 12)")
+    sp = sub.add_parser(
+        "demo",
+        help="run on a simulated organization (moto, in-process; no AWS)",
+        description="run the real pipeline on a simulated organization (moto, in-process; no "
+        "AWS). Needs the demo extra: pip install 'vpctracker[demo]' (or '.[demo]' from a clone)",
+        epilog=_epilog(
+            ["vpctracker demo", "vpctracker demo --accounts 50 --regions 5"],
+            "exit codes: 0 ok, 1 bad input",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sp.add_argument(
+        "--accounts", type=_at_least(2), default=12, help="member accounts (2 or more, default 12)"
+    )
     sp.add_argument("--regions", type=_positive, default=3, help="regions (1-6, default 3)")
+    sp.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     return p
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("vpctracker")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def _region_opt(sp: argparse.ArgumentParser, help_text: str) -> None:
+    sp.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="R",
+        type=_typed(check_region, "region"),
+        help=help_text,
+    )
 
 
 def _fail_on(value: str) -> frozenset[str]:
@@ -181,10 +327,13 @@ def _check_network(value: str) -> str:
 
 def parse_since(value: str, now: datetime) -> datetime:
     """`24h`, `90m`, `7d` back from `now`, or an ISO-8601 time (UTC unless it says)."""
-    m = re.fullmatch(r"(\d{1,6})([mhd])", value.strip())
+    m = re.fullmatch(r"(\d{1,6})([mhd])", value.strip(), re.ASCII)
     if m:
         unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
-        return now - timedelta(**{unit: int(m.group(1))})
+        try:
+            return now - timedelta(**{unit: int(m.group(1))})
+        except OverflowError:
+            raise ValueError("reaches back before the year 1") from None
     try:
         ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -215,8 +364,19 @@ def _positive_float(value: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not 0 < f <= 24 * 366:
-        raise argparse.ArgumentTypeError(f"{value!r} must be between 0 and 8784 hours")
+        raise argparse.ArgumentTypeError(f"{value!r} must be more than 0 and at most 8784 hours")
     return f
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        n = _positive(value)
+        if n < low:
+            raise argparse.ArgumentTypeError(f"{value!r} must be at least {low}")
+        return n
+
+    parse.__name__ = f"at least {low}"
+    return parse
 
 
 def _positive(value: str) -> int:

@@ -11,9 +11,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import Audit, Connections, build_audit
 from collector.analysis.headroom import HeadroomLimits
-from collector.config import Config
+from collector.analysis.stale import Scope
+from collector.config import Config, ConfigError
 from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code
-from collector.jobs.collect import run
+from collector.jobs.collect import list_target_accounts, run
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.store.registry import CONNECTIONS, RESERVATIONS, VPCS, Items, load_items
@@ -41,6 +42,8 @@ def run_audit(
     opts = options or RunOptions()
     summary = None
     if live:
+        if accounts:  # refused as collect and check refuse them (not in the org, excluded)
+            list_target_accounts(opts.session or boto3.Session(), config, accounts, opts.retry)
         summary = run(config, replace(opts, write=False, accounts=()))
         items = Items(
             vpcs=summary.records,
@@ -51,6 +54,7 @@ def run_audit(
         items = (
             inventory if inventory is not None else read_inventory(config, opts.session, opts.retry)
         )
+        known_accounts(items, accounts)
     audit = build_audit(
         items.vpcs,
         config.reserved_cidrs,
@@ -63,8 +67,21 @@ def run_audit(
         severity=severity,
         limits=limits_of(config),
         expected=config.overlaps.expected,
+        scope=Scope.of(config),
     )
     return audit, summary
+
+
+def known_accounts(items: Items, accounts: Sequence[str]) -> None:
+    """ConfigError for an account the table holds nothing of (no VPC, no scanned target): a
+    typo, or an account outside the organization, would otherwise read as "no findings"."""
+    known = {v.OwnerId for v in items.vpcs} | {c.OwnerId for c in items.connectivity}
+    for account in accounts:
+        if account not in known:
+            raise ConfigError(
+                f"--account {account}: nothing of this account in the table (not an account of "
+                f"this organization, or never collected: `vpctracker collect --account {account}`)"
+            )
 
 
 def limits_of(config: Config) -> HeadroomLimits:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.analysis import Audit, Connections, OverlapGroup, build_audit
+from collector.analysis.stale import Scope
 from collector.config import Config, ConfigError
 from collector.jobs.audit import limits_of
 from collector.jobs.collect import follow_tgw_owners, run
@@ -58,7 +59,7 @@ class CheckResult:
 
     def _fails(self, group: OverlapGroup) -> bool:
         return "overlap" in self.fail_on or (
-            "conflict" in self.fail_on and group.severity == "conflict"
+            "conflict" in self.fail_on and group.severity_for(self.accounts) == "conflict"
         )
 
     @property
@@ -111,6 +112,11 @@ class CheckResult:
         }
 
     @property
+    def warning_count(self) -> int:
+        """Findings involving the checked accounts that the gate does not fail on."""
+        return sum(len(v) for v in self.warnings().values())
+
+    @property
     def unscanned_accounts(self) -> list[str]:
         """Checked accounts without a single target scanned successfully."""
         return [a for a in self.accounts if a not in self.summary.ok_accounts]
@@ -148,6 +154,7 @@ class CheckResult:
             "not_scanned": [n.to_dict() for n in self.not_scanned],
             "fail_on": sorted(self.fail_on),
             "warnings": self.warnings(),
+            "warning_count": self.warning_count,
             "scan": self.summary.to_dict(),
             "audit": self.audit.to_dict(),
         }
@@ -211,6 +218,7 @@ def run_check(
         connections=Connections.of(items.connectivity, items.route_tables),
         limits=limits_of(config),
         expected=config.overlaps.expected,
+        scope=Scope.of(config),
     )
     # A write run: what the checked accounts' scan changed is recorded, and announced (now with
     # `notify.topic_arn`, else by the next run that has a topic).

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from collector.analysis.lookup import BlockIndex, LookupResult, lookup
 from collector.analysis.overlaps import IPNetwork
+from collector.analysis.stale import Scope, partition
 from collector.config import Config, ConfigError
 from collector.errors import FatalError
 from collector.jobs.audit import read_inventory
@@ -47,10 +48,12 @@ def run_lookup(
                 f"{query}: fix or delete the item"
             )
     now = opts.clock()
+    _, old = partition(items.vpcs, Scope.of(config))
     result = lookup(
         query,
         BlockIndex(items.vpcs),
         config.reserved_cidrs,
         [r for r in items.reservations if r.active(now)],
+        stale={v.key: why for v, why in old},
     )
     return result, summary

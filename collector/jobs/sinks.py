@@ -94,7 +94,9 @@ class TableSink:
     def existing(self, account: Account) -> Prepared:
         """Lease the account, then read its items by region (runs in a worker thread)."""
         self._lease(account.id)
-        kinds = VPCS | {"connectivity"} if self.opts.current_since else VPCS
+        # Its connectivity items too: a target with none was never scanned (its VPCs are then
+        # first seen, not created), and live updates compare their scan times.
+        kinds = VPCS | {"connectivity"}
         try:
             items = self.opts.retry.call(query_account, self.ddb, self.table, account.id, kinds)
         except BaseException:
@@ -128,6 +130,7 @@ class TableSink:
                 prepared.existing.get(result.region, []),
                 plan.marked,
                 now=self.opts.clock(),
+                first_scan=result.region not in prepared.scanned_at,
             )
         ):
             self.ledger.add(change_item(c, n, expires))

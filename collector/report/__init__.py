@@ -11,11 +11,14 @@ from collector.report.data import (
     render_changes_csv,
     render_changes_json,
     render_csv,
+    render_inventory_csv,
+    render_inventory_json,
     render_json,
 )
 from collector.report.page import render_html
 from collector.report.text import (
     render_changes_table,
+    render_inventory_table,
     render_lookup,
     render_summary,
     render_table,
@@ -32,6 +35,7 @@ __all__ = [
     "RENDERERS",
     "render",
     "render_changes",
+    "render_inventory",
     "render_csv",
     "render_html",
     "render_json",
@@ -52,5 +56,15 @@ def render_changes(result: dict[str, Any], fmt: str) -> str:
         "table": render_changes_table,
         "json": render_changes_json,
         "csv": render_changes_csv,
+    }
+    return renderers[fmt](result)
+
+
+def render_inventory(result: dict[str, Any], fmt: str) -> str:
+    """Render an `inventory` result in `fmt` (table, json, csv)."""
+    renderers = {
+        "table": render_inventory_table,
+        "json": render_inventory_json,
+        "csv": render_inventory_csv,
     }
     return renderers[fmt](result)

@@ -91,7 +91,11 @@ class Cell:
     accounts: set[str] = field(default_factory=set)
     reserved: list[str] = field(default_factory=list)
     reservations: list[str] = field(default_factory=list)
-    clash: bool = False
+    clash: bool = False  # two owners overlap in it
+    conflict: bool = False  # and some network reaches both: the one to act on
+    # How much of the cell VPC blocks fill (a /24 VPC in a /16 cell: 1/256), so a VPC smaller
+    # than a cell is drawn as a sliver, not as the whole cell.
+    share: float = 0.0
 
     @property
     def kind(self) -> str:
@@ -102,6 +106,11 @@ class Cell:
             # Default VPCs all use 172.31.0.0/16: they are not a clash between accounts.
             return "default"
         return "multi" if len(self.accounts) > 1 else "account"
+
+    @property
+    def size(self) -> int:
+        """Addresses in the cell."""
+        return int(2 ** (32 - int(self.cidr.rpartition("/")[2])))
 
     @property
     def free(self) -> bool:
@@ -214,6 +223,19 @@ def _used_pct(s: Subnet) -> float:
     return round(100 * (room - min(s.AvailableIpAddressCount, room)) / room, 1) if room else 0.0
 
 
+def _mark_clashes(grids: _Grids, groups: list[OverlapGroup]) -> None:
+    """Cells where two owners overlap, and those where a network reaches both (conflicts)."""
+    for net in clash_blocks(groups):
+        for cell in grids.covered(net):
+            cell.clash = True
+    for g in groups:
+        for conflict in g.conflicts:
+            # Where the two overlap: the smaller of two nested blocks.
+            inner = max((conflict.a.network, conflict.b.network), key=lambda n: n.prefixlen)
+            for cell in grids.covered(inner):
+                cell.conflict = cell.clash = True
+
+
 def map_pools(
     vpcs: Iterable[Vpc],
     reserved: Iterable[ReservedCidr],
@@ -245,9 +267,11 @@ def map_pools(
                 "Default": "yes" if v.IsDefault else "",
                 "Subnets": subnets,
             }
-            for cell in grids.cells(*ipv4_span(c)):
+            first, last = ipv4_span(c)
+            for cell in grids.cells(first, last):
                 cell.vpcs.append(info)
                 cell.accounts.add(v.OwnerId)
+                cell.share = min(1.0, cell.share + (last - first + 1) / cell.size)
     for r in reserved:
         for cell in grids.covered(ipaddress.ip_network(r.cidr)):
             cell.reserved.append(f"{r.name} ({r.cidr})")
@@ -255,8 +279,6 @@ def map_pools(
         until = iso(datetime.fromtimestamp(res.expires_at, UTC))
         for cell in grids.covered(ipaddress.ip_network(res.cidr)):
             cell.reservations.append(f"{res.cidr} reserved for {res.owner} until {until}")
-    for net in clash_blocks(groups):
-        for cell in grids.covered(net):
-            cell.clash = True
+    _mark_clashes(grids, list(groups))
     order = {str(p): i for i, p in enumerate(grids.pools)}
     return sorted(grids.grids.values(), key=lambda g: order[g.cidr])

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from collector.analysis import Audit
+from collector.analysis.inventory import COLUMNS
 from collector.report.text import by_severity
 from collector.safety import csv_cell
 
@@ -35,16 +36,13 @@ def render_json(audit: Audit) -> str:
 def render_csv(audit: Audit) -> str:
     """One row per (overlap group, member) and one per default VPC; every cell inert."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    # Python 3.11's writer quotes a field holding "\n" but not one holding a lone "\r" (not in
-    # this line terminator), which readers take as a line break: such rows are fully quoted.
-    quoted = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    # Every cell quoted, as `changes` and `inventory` write theirs (a lone "\r" in a Name, which
+    # Python's writer does not quote on its own, cannot read as a line break).
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writeheader()
 
     def row(values: dict[str, Any]) -> None:
-        cells = {k: csv_cell(v) for k, v in values.items()}
-        cr = any(isinstance(v, str) and "\r" in v for v in cells.values())
-        (quoted if cr else w).writerow(cells)
+        w.writerow({k: csv_cell(v) for k, v in values.items()})
 
     for n, group in enumerate(by_severity(audit.overlap_groups), 1):
         for m in group.members:
@@ -107,3 +105,32 @@ def render_changes_csv(result: dict[str, Any]) -> str:
     for c in result["changes"]:
         w.writerow({k: csv_cell(c.get(k)) for k in CHANGE_COLUMNS})
     return buf.getvalue()
+
+
+INVENTORY_COLUMNS = list(COLUMNS)
+
+
+def render_inventory_json(result: dict[str, Any]) -> str:
+    """`vpctracker inventory --format json`: exact."""
+    return json.dumps(result, indent=2) + "\n"
+
+
+def render_inventory_csv(result: dict[str, Any]) -> str:
+    """`vpctracker inventory --format csv`: the JSON's columns, lists joined by spaces, every
+    cell inert, every cell quoted (as `changes`)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(
+        buf, fieldnames=INVENTORY_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL
+    )
+    w.writeheader()
+    for row in result["vpcs"]:
+        w.writerow({k: csv_cell(_cell(row.get(k))) for k in INVENTORY_COLUMNS})
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return " ".join(value)
+    if value is None:
+        return ""
+    return value

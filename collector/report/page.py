@@ -15,18 +15,21 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from collector.analysis import Audit, vpc_blocks
+from collector.analysis import Audit, Member, vpc_blocks
+from collector.analysis.inventory import COLUMNS, inventory_row
+from collector.analysis.overlaps import by_pair
 from collector.models import Reservation, Vpc, iso
 from collector.report.addressmap import (
     DEFAULT_FILL,
     FREE_FILL,
     SIDE,
     AccountStyles,
+    Cell,
     Pool,
     map_pools,
 )
 from collector.report.text import by_severity
-from collector.safety import script_json
+from collector.safety import counted, script_json
 
 
 def _asset(name: str) -> str:
@@ -37,47 +40,84 @@ def _e(s: object) -> str:
     return html.escape(str(s), quote=True)
 
 
+LABEL_W, LABEL_H = 96, 16  # room for the row and column labels
+
+
 def _svg(pool: Pool, pool_index: int, styles: AccountStyles) -> str:
     size = 22
     rows = (len(pool.cells) + SIDE - 1) // SIDE
+    width, height = LABEL_W + SIDE * size, LABEL_H + rows * size
     parts = [
         f'<svg class="grid" role="group" aria-label="address map of {_e(pool.cidr)}" '
-        f'width="{SIDE * size}" height="{rows * size}" '
-        f'viewBox="0 0 {SIDE * size} {rows * size}">'
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
     ]
-    for c in pool.cells:
-        x, y = (c.index % SIDE) * size, (c.index // SIDE) * size
-        kind = c.kind
-        classes = ["cell", kind]
-        style = ""
-        if kind == "account":
-            style = f' style="fill:{styles.fill(next(iter(c.accounts)))}"'
-        if c.clash:
-            classes.append("clash")
-        if c.reservations:
-            classes.append("reservation")
-        what = [f"{len(c.vpcs)} VPC(s)"] if c.vpcs else []
-        what += ["default VPCs only"] if kind == "default" else []
-        what += ["reserved range"] if c.reserved else []
-        what += c.reservations
-        what += ["OVERLAP"] if c.clash else []
-        label = f"{c.cidr}: {', '.join(what) or 'free'}"
+    # Axis labels, readable without hovering: each row's first block, each column's offset in
+    # cells of the pool's cell size.
+    for col in range(SIDE):
         parts.append(
-            f'<rect class="{" ".join(classes)}" x="{x}" y="{y}" width="{size}" height="{size}"'
-            f'{style} data-key="{pool_index}:{c.index}" data-cidr="{_e(c.cidr)}" tabindex="0"'
-            f' aria-label="{_e(label)}"><title>{_e(label)}</title></rect>'
+            f'<text class="axis col" x="{LABEL_W + col * size + size // 2}" y="12" '
+            f'text-anchor="middle">+{col}</text>'
         )
-        if c.reserved:
-            parts.append(_overlay(x, y, size, "hatch"))
-        if c.reservations:
-            parts.append(_overlay(x, y, size, "resv"))
-        if c.clash:
-            # Readable without color: a mark, not just a red border.
-            parts.append(f'<text class="mark" x="{x + 7}" y="{y + 16}">!</text>')
-        elif kind == "default":
-            parts.append(f'<text class="mark" x="{x + 6}" y="{y + 16}">d</text>')
+    for row in range(rows):
+        first = pool.cells[row * SIDE].cidr.split("/")[0]
+        parts.append(
+            f'<text class="axis row" x="{LABEL_W - 4}" y="{LABEL_H + row * size + 15}" '
+            f'text-anchor="end">{_e(first)}</text>'
+        )
+    for c in pool.cells:
+        x = LABEL_W + (c.index % SIDE) * size
+        y = LABEL_H + (c.index // SIDE) * size
+        parts.append(_cell(c, x, y, size, pool_index, styles))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _cell(c: Cell, x: int, y: int, size: int, pool_index: int, styles: AccountStyles) -> str:
+    kind = c.kind
+    classes = ["cell", kind]
+    fill = styles.fill(next(iter(c.accounts))) if kind == "account" else ""
+    if c.conflict:
+        classes.append("conflict")
+    elif c.clash:
+        classes.append("clash")
+    if c.reservations:
+        classes.append("reservation")
+    partial = kind in ("account", "multi") and c.share < 1
+    if partial:
+        classes.append("partial")
+    what = [counted(len(c.vpcs), "VPC")] if c.vpcs else []
+    what += [f"{max(1, round(100 * c.share))}% of the cell"] if partial else []
+    what += ["default VPCs only"] if kind == "default" else []
+    what += ["reserved range"] if c.reserved else []
+    what += c.reservations
+    what += ["CONFLICT (a network reaches both)"] if c.conflict else []
+    what += ["overlap (latent)"] if c.clash and not c.conflict else []
+    label = f"{c.cidr}: {', '.join(what) or 'free'}"
+    style = f' style="fill:{fill}"' if fill and not partial else ""
+    out = [
+        f'<rect class="{" ".join(classes)}" x="{x}" y="{y}" width="{size}" height="{size}"'
+        f'{style} data-key="{pool_index}:{c.index}" data-cidr="{_e(c.cidr)}" tabindex="0"'
+        f' aria-label="{_e(label)}"><title>{_e(label)}</title></rect>'
+    ]
+    if partial:
+        # A VPC smaller than the cell: a sliver as tall as its share (at least 3 px, to see).
+        h = max(3, round(size * c.share))
+        out.append(
+            f'<rect class="share" x="{x}" y="{y + size - h}" width="{size}" height="{h}" '
+            f'fill="{fill or "url(#multi)"}" pointer-events="none"/>'
+        )
+    if c.reserved:
+        out.append(_overlay(x, y, size, "hatch"))
+    if c.reservations:
+        out.append(_overlay(x, y, size, "resv"))
+    if c.conflict:
+        # Readable without color: two marks for a conflict, one for a latent overlap.
+        out.append(f'<text class="mark conflictmark" x="{x + 3}" y="{y + 16}">!!</text>')
+    elif c.clash:
+        out.append(f'<text class="mark" x="{x + 7}" y="{y + 16}">!</text>')
+    elif kind == "default":
+        out.append(f'<text class="mark" x="{x + 6}" y="{y + 16}">d</text>')
+    return "".join(out)
 
 
 def _overlay(x: int, y: int, size: int, pattern: str) -> str:
@@ -87,14 +127,31 @@ def _overlay(x: int, y: int, size: int, pattern: str) -> str:
     )
 
 
-def _swatch(fill: str, *, overlay: str = "", mark: str = "", clash: bool = False) -> str:
+def _swatch(
+    fill: str,
+    *,
+    overlay: str = "",
+    mark: str = "",
+    clash: bool = False,
+    conflict: bool = False,
+    sliver: bool = False,
+) -> str:
     """A legend/table swatch drawn exactly as a map cell is (same fills, same marks)."""
-    stroke = ' stroke="#c00" stroke-width="3"' if clash else ""
+    stroke = ""
+    if conflict:
+        stroke = ' stroke="#b00000" stroke-width="5"'
+    elif clash:
+        stroke = ' stroke="#e08a00" stroke-width="3" stroke-dasharray="4 3"'
     return (
         '<svg class="sw" width="16" height="16" viewBox="0 0 22 22" aria-hidden="true">'
         f'<rect width="22" height="22" fill="{fill}"{stroke}/>'
+        + ('<rect y="16" width="22" height="6" fill="url(#multi)"/>' if sliver else "")
         + (f'<rect width="22" height="22" fill="url(#{overlay})"/>' if overlay else "")
-        + (f'<text class="mark" x="6" y="16">{mark}</text>' if mark else "")
+        + (
+            f'<text class="mark" x="{3 if len(mark) > 1 else 6}" y="16">{mark}</text>'
+            if mark
+            else ""
+        )
         + "</svg>"
     )
 
@@ -118,7 +175,9 @@ def _legend() -> str:
         (_swatch(DEFAULT_FILL, mark="d"), "default VPCs only"),
         (_swatch(FREE_FILL, overlay="hatch"), "reserved range (config)"),
         (_swatch(FREE_FILL, overlay="resv"), "reservation (allocate --reserve)"),
-        (_swatch(FREE_FILL, mark="!", clash=True), "overlap"),
+        (_swatch(FREE_FILL, mark="!!", conflict=True), "conflict: a network reaches both"),
+        (_swatch(FREE_FILL, mark="!", clash=True), "latent overlap"),
+        (_swatch(FREE_FILL, sliver=True), "a VPC smaller than the cell (its share)"),
     ]
     spans = "".join(f"<span>{sw}{_e(text)}</span>" for sw, text in items)
     return (
@@ -141,7 +200,7 @@ def _accounts_table(vpcs: list[Vpc], styles: AccountStyles) -> str:
             [acct, name, *regions, *cidrs, *(v.VpcId for v in vs), *(v.Name or "" for v in vs)]
         ).lower()
         rows.append(
-            f'<tr data-search="{_e(search)}"><td>{_swatch(styles.fill(acct))}'
+            f'<tr data-search="{_e(search)}"><td class="acct">{_swatch(styles.fill(acct))}'
             f"{_e(acct)}</td><td>{_e(name)}</td>"
             f"<td>{len(vs)}</td><td>{_e(', '.join(regions))}</td>"
             f"<td><code>{_e(', '.join(cidrs))}</code></td><td>{defaults or ''}</td></tr>"
@@ -173,8 +232,9 @@ def _groups_table(audit: Audit) -> str:
                 f"<td>{_e(g.span)}</td><td><code>{_e(d['Cidr'])}</code></td>"
                 f"<td>{_e(who)}</td><td>{_e(name)}</td></tr>"
             )
-        for c in g.conflicts:
-            text = f"conflict at {c.at} via {', '.join(c.via)}: {c.a.cidr} ↔ {c.b.cidr}"
+        for a, b, found in by_pair(g.conflicts):
+            where = "; ".join(f"{c.network.describe(c.at)} via {', '.join(c.via)}" for c in found)
+            text = f"conflict: {_pair_side(a)} ↔ {_pair_side(b)} — reached at {where}"
             rows.append(
                 f'<tr class="conflict via" data-search="{_e(text.lower())}"><td></td>'
                 f'<td></td><td colspan="4">{_e(text)}</td></tr>'
@@ -183,6 +243,13 @@ def _groups_table(audit: Audit) -> str:
         "<table><thead><tr><th>severity</th><th>group</th><th>span</th><th>block</th>"
         "<th>member</th><th>VPC name</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
+
+
+def _pair_side(m: Member) -> str:
+    if m.vpc is None:
+        return f"reserved {m.reserved} ({m.cidr})"
+    name = f' "{m.vpc.Name}"' if m.vpc.Name else ""
+    return f"{m.vpc.VpcId}{name} ({m.cidr}, {m.vpc.OwnerId})"
 
 
 def _defaults_table(audit: Audit) -> str:
@@ -263,15 +330,17 @@ def _headroom_table(audit: Audit) -> str:
         rows.append(("single AZ", f, f"every subnet in {f['AvailabilityZone']}", None))
     body = "".join(_headroom_row(*row) for row in rows)
     return (
-        "<table><thead><tr><th>finding</th><th>VPC</th><th>account</th><th>region</th>"
-        "<th>detail</th></tr></thead><tbody>" + body + "</tbody></table>"
+        "<table><thead><tr><th>finding</th><th>VPC</th><th>VPC name</th><th>account</th>"
+        "<th>region</th><th>detail</th></tr></thead><tbody>" + body + "</tbody></table>"
     )
 
 
 def _headroom_row(kind: str, f: dict[str, Any], what: str, pct: float | None) -> str:
-    search = " ".join([kind, f["VpcId"], f["OwnerId"], f["AccountName"], what]).lower()
+    name = f.get("Name") or ""
+    search = " ".join([kind, f["VpcId"], name, f["OwnerId"], f["AccountName"], what]).lower()
     return (
         f'<tr data-search="{_e(search)}"><td>{_e(kind)}</td><td>{_e(f["VpcId"])}</td>'
+        f"<td>{_e(name)}</td>"
         f"<td>{_e(f['OwnerId'])} {_e(f['AccountName'])}</td><td>{_e(f['Region'])}</td>"
         f"<td>{_bar(pct)}{_e(what)}</td></tr>"
     )
@@ -303,6 +372,49 @@ def _expected_section(audit: Audit) -> str:
     )
 
 
+def _stale_section(audit: Audit) -> str:
+    """Stale VPCs: collapsed, since none is a current finding (their ranges stay taken)."""
+    if not audit.stale:
+        return ""
+    rows = "".join(
+        f'<tr data-search="{_e(" ".join([d["VpcId"], d["OwnerId"], d["Region"]]).lower())}">'
+        f"<td>{_e(d['VpcId'])}</td><td>{_e(d['OwnerId'])} {_e(d['AccountName'])}</td>"
+        f"<td>{_e(d['Region'])}</td><td><code>{_e(' '.join(d['Cidrs']))}</code></td>"
+        f"<td>{_e(d['LastSeen'])}</td><td>{_e(d['reason'])}</td></tr>"
+        for d in audit.stale
+    )
+    return (
+        f'<details id="stale"><summary>Stale VPCs ({len(audit.stale)}): outside the configured '
+        "scope or not seen lately — not counted as findings, their ranges stay taken</summary>"
+        "<table><thead><tr><th>VPC</th><th>account</th><th>region</th><th>CIDRs</th>"
+        "<th>last seen</th><th>reason</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></details>"
+    )
+
+
+def inventory_data(audit: Audit) -> dict[str, Any]:
+    """The inventory as the page's script gets it: columns once, one list per VPC (the same
+    rows as `vpctracker inventory`, every live VPC, stale ones marked)."""
+    why = {(d["VpcId"], d["OwnerId"]): d["reason"] for d in audit.stale}
+    ordered = sorted(audit.vpcs, key=lambda v: (v.OwnerId, v.Region, _address(v), v.VpcId))
+    rows = [inventory_row(v, why.get(v.key)) for v in ordered]
+    return {"columns": list(COLUMNS), "rows": [[r[c] for c in COLUMNS] for r in rows]}
+
+
+def _address(v: Vpc) -> tuple[int, int]:
+    net = ipaddress.ip_network(v.CidrBlock)
+    return net.version, int(net.network_address)
+
+
+INVENTORY_SECTION = """<section id="inventory"><h2>Inventory (COUNT VPCs)</h2>
+<div class="controls"><label>Filter <input id="inv-filter" type="search"
+ placeholder="account, region, CIDR, name, VPC id" autocomplete="off"></label>
+<label><input id="inv-group" type="checkbox"> group by region</label>
+<button id="inv-csv" type="button">Download CSV</button> <span id="inv-count"></span></div>
+<div class="scroll"><table id="inv-table"><thead><tr></tr></thead><tbody></tbody></table></div>
+</section>"""
+
+
 def render_html(audit: Audit) -> str:
     """The whole self-contained page."""
     pools = map_pools(audit.vpcs, audit.reserved, audit.overlap_groups, audit.reservations)
@@ -317,11 +429,12 @@ def render_html(audit: Audit) -> str:
                     "reserved": c.reserved,
                     "reservations": c.reservations,
                 }
-    payload = script_json({"cells": cells})
+    payload = script_json({"cells": cells, "inventory": inventory_data(audit)})
     s = audit.to_dict()["summary"]
     figures = "".join(
-        f'<figure class="pool"><figcaption>{_e(p.cidr)} · cells of /{p.cell_prefix} · '
-        f"{p.used} of {len(p.cells)} used</figcaption>{_svg(p, i, styles)}</figure>"
+        f'<figure class="pool"><figcaption>{_e(p.cidr)} · cells of /{p.cell_prefix}, '
+        f"rows of /{p.cell_prefix - 4} · {p.used} of {len(p.cells)} used</figcaption>"
+        f"{_svg(p, i, styles)}</figure>"
         for i, p in enumerate(pools)
     )
     stats = [
@@ -359,7 +472,7 @@ def render_html(audit: Audit) -> str:
 <input id="filter" type="search" placeholder="account, name, region, CIDR, VPC id"
  autocomplete="off"> <span id="filter-count"></span></section>
 <section id="overlaps"><h2>Overlap groups ({s["overlap_groups"]})</h2>
-{_groups_table(audit)}{_expected_section(audit)}</section>
+{_groups_table(audit)}{_expected_section(audit)}{_stale_section(audit)}</section>
 <section id="defaults"><h2>Default VPCs ({s["default_vpcs"]})</h2>
 {_defaults_table(audit)}</section>
 <section id="reservations"><h2>Reservations ({len(audit.reservations)})</h2>
@@ -367,6 +480,7 @@ def render_html(audit: Audit) -> str:
 <section id="headroom"><h2>Headroom ({s["headroom"]} VPCs, {s["exhausted_subnets"]} subnets,
 {s["single_az"]} single-AZ)</h2>
 {_headroom_table(audit)}</section>
+{INVENTORY_SECTION.replace("COUNT", str(len(audit.vpcs)))}
 <section id="accounts"><h2>Accounts ({audit.account_count})</h2>
 {_accounts_table(audit.vpcs, styles)}</section>
 <section id="ipv6"><h2>IPv6 blocks</h2>

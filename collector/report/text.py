@@ -7,11 +7,14 @@ forge a line such as "OVERLAP GROUPS: none" or rewrite what is on screen.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from collector.analysis import Audit, Conflict, Member, OverlapGroup
 from collector.analysis.lookup import LookupResult
+from collector.analysis.overlaps import by_pair
 from collector.models import iso
+from collector.safety import counted
 from collector.safety import terminal as t
 
 
@@ -22,6 +25,9 @@ class Summary(Protocol):
     def to_dict(self) -> dict[str, Any]:
         """The run summary's JSON shape."""
         ...
+
+
+_n = counted
 
 
 def _member_line(m: Member) -> str:
@@ -40,29 +46,37 @@ def by_severity(groups: list[OverlapGroup]) -> list[OverlapGroup]:
     return sorted(groups, key=lambda g: g.severity != "conflict")
 
 
-def _conflict_line(c: Conflict) -> str:
-    def who(m: Member) -> str:
-        return f"{m.vpc.VpcId} ({m.cidr})" if m.vpc else f"reserved {t(m.reserved)} ({m.cidr})"
+def conflict_lines(conflicts: Iterable[Conflict]) -> list[str]:
+    """One line per overlapping pair, with every network that reaches both (a pair two route
+    tables reach is one line naming both), each network named with its account."""
+    out = []
+    for a, b, found in by_pair(conflicts):
+        where = "; ".join(f"{t(c.network.describe(c.at))} via {', '.join(c.via)}" for c in found)
+        out.append(f"      conflict: {_who(a)} <-> {_who(b)} at {where}")
+    return out
 
-    return f"      conflict at {c.at}: {who(c.a)} <-> {who(c.b)} via {', '.join(c.via)}"
+
+def _who(m: Member) -> str:
+    return f"{m.vpc.VpcId} ({m.cidr})" if m.vpc else f"reserved {t(m.reserved)} ({m.cidr})"
 
 
 def render_table(audit: Audit) -> str:
     """Human-readable audit: summary first, then groups and default VPCs, sorted."""
     d = audit.to_dict()["summary"]
+    stale = f", {_n(d['stale'], 'stale VPC')} apart" if d["stale"] else ""
     lines = [
-        f"VPC audit {iso(audit.generated_at)}: {audit.vpc_count} VPCs in "
-        f"{audit.account_count} accounts",
-        f"  overlap groups: {d['overlap_groups']} ({d['conflicts']} conflicts, "
-        f"{d['vpcs_in_overlaps']} VPCs involved)   default VPCs left: {d['default_vpcs']}",
+        f"VPC audit {iso(audit.generated_at)}: {_n(audit.vpc_count, 'VPC')} in "
+        f"{_n(audit.account_count, 'account')}{stale}",
+        f"  overlap groups: {d['overlap_groups']} ({_n(d['conflicts'], 'conflict')}, "
+        f"{_n(d['vpcs_in_overlaps'], 'VPC')} involved)   default VPCs left: {d['default_vpcs']}",
         "",
     ]
     if audit.overlap_groups:
         lines.append("OVERLAP GROUPS (conflicts first)")
         for n, g in enumerate(by_severity(audit.overlap_groups), 1):
-            lines.append(f"  #{n} {g.severity.upper()} {g.span} — {len(g.members)} blocks")
+            lines.append(f"  #{n} {g.severity.upper()} {g.span} — {_n(len(g.members), 'block')}")
             lines.extend(_member_line(m) for m in g.members)
-            lines.extend(_conflict_line(c) for c in g.conflicts)
+            lines.extend(conflict_lines(g.conflicts))
         lines.append("")
     else:
         lines += ["No overlapping ranges.", ""]
@@ -75,6 +89,17 @@ def render_table(audit: Audit) -> str:
             )
     else:
         lines.append("No default VPCs left.")
+    if audit.stale:
+        lines += [
+            "",
+            f"STALE ({_n(len(audit.stale), 'VPC')} no longer scanned; not in the findings above)",
+        ]
+        for s in audit.stale:
+            lines.append(
+                f"  {s['OwnerId']} {t(s['AccountName']) or '-':<24} {s['Region']:<15} "
+                f"{s['VpcId']:<22} {' '.join(s['Cidrs']):<18} last seen {s['LastSeen']}  "
+                f"{s['reason']}"
+            )
     if audit.reservation_overlaps:
         lines += ["", "VPCS INSIDE ANOTHER ACCOUNT'S RESERVATION"]
         for r in audit.reservation_overlaps:
@@ -154,6 +179,13 @@ def render_summary(summary: Summary) -> str:
         lines.extend(
             f"  {t(i['VpcId'])}/{t(i['OwnerId'])}: {t(i['reason'])}" for i in s["incomplete_items"]
         )
+    if _everyone_refused(s):
+        code = s["failures"][0]["error_code"]
+        lines.append(
+            f"Every account refused the role ({code}): check organization.role_name in the "
+            "config and that the member-role StackSet (iam/member-role.yaml) is deployed to "
+            "these accounts and trusts this hub"
+        )
     if s["failures"]:
         lines.append("Failed targets:")
         for f in s["failures"]:  # sorted by account and region
@@ -166,6 +198,19 @@ def render_summary(summary: Summary) -> str:
         for i in s["invalid"]:
             lines.append(f"  {i['account_id']}  {i['region']}  {t(i['vpc_id'])}: {t(i['reason'])}")
     return "\n".join(lines)
+
+
+def _everyone_refused(s: dict[str, Any]) -> bool:
+    """Every account failed at AssumeRole with one and the same error."""
+    failures = s["failures"]
+    whole = [f for f in failures if f["region"] == "*"]
+    codes = {f["error_code"] for f in whole}
+    return (
+        s["accounts"] > 1
+        and len(whole) == s["accounts"] == len(failures)
+        and len(codes) == 1
+        and codes <= {"AccessDenied", "AccessDeniedException", "InvalidClientTokenId"}
+    )
 
 
 def render_lookup(result: LookupResult) -> str:
@@ -181,9 +226,14 @@ def render_lookup(result: LookupResult) -> str:
             if m["SubnetId"]
             else "  in no subnet"
         )
+        stale = (
+            f"  STALE ({m['Stale']}: no longer scanned; may still be in use)"
+            if m.get("Stale")
+            else ""
+        )
         lines.append(
             f"  {m['VpcId']}{name} {m['Cidr']}  {m['OwnerId']} {t(m['AccountName']) or '-'} "
-            f"{m['Region']}{subnet}"
+            f"{m['Region']}{subnet}{stale}"
         )
     for r in result.reserved:
         what = (
@@ -203,5 +253,26 @@ def render_changes_table(result: dict[str, Any]) -> str:
         lines.append(
             f"  {c['time']}  {c['change']:<18} {c['VpcId']:<22} {c['OwnerId']} "
             f"{t(c['AccountName']) or '-':<24} {c['Region']:<15} {c.get('Cidr') or ''}{detail}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_inventory_table(result: dict[str, Any]) -> str:
+    """`vpctracker inventory` for people: one VPC per line, by account, region and address."""
+    s = result["summary"]
+    lines = [
+        f"Inventory {result['generated_at']}: {_n(s['vpcs'], 'VPC')} in "
+        f"{_n(s['accounts'], 'account')}, {_n(s['regions'], 'region')}, "
+        f"{_n(s['default_vpcs'], 'default VPC')}",
+    ]
+    for r in result["vpcs"]:
+        used = "-" if r["UsedPct"] is None else f"{r['UsedPct']}%"
+        flags = " default" if r["IsDefault"] else ""
+        flags += f" STALE({r['Stale']})" if r["Stale"] else ""
+        flags += " DELETED" if r["State"] == "deleted" else ""
+        lines.append(
+            f"  {r['OwnerId']} {t(r['AccountName']) or '-':<20} {r['Region']:<15} "
+            f"{r['VpcId']:<22} {' '.join(r['CidrBlocks']):<18} {r['Subnets']:>3} subnets "
+            f"{r['AvailabilityZones']} AZ {used:>6}  {t(r['Name'] or '-')}{flags}"
         )
     return "\n".join(lines) + "\n"

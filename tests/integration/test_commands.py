@@ -72,6 +72,7 @@ def test_audit_json_from_table(org: Org, cfg: Path, capsys: pytest.CaptureFixtur
         "single_az": 0,
         "expected_overlaps": 0,
         "reservation_overlaps": 0,
+        "stale": 0,
     }
 
 
@@ -135,9 +136,7 @@ def test_check_exit_codes(
         org, capsys, "check", "--config", str(cfg), "--account", org.accounts["sandbox"]
     )
     assert code == 0, out
-    assert out.strip().endswith(
-        f"CLEAN: no overlaps and no default VPCs involving {org.accounts['sandbox']}"
-    )
+    assert out.strip().endswith(f"CLEAN: no finding involves {org.accounts['sandbox']}")
     # Findings: workload-b clashes with workload-a and kept its default VPC.
     code, d = check_json(org, capsys, cfg, org.accounts["workload-b"])
     assert code == 3 and d["verdict"] == "findings" and d["exit_code"] == 3
@@ -152,6 +151,7 @@ def test_check_exit_codes(
         "single_az": 0,
         "expected_overlaps": 0,
         "reservation_overlaps": 0,
+        "stale": 0,
     }
     # Incomplete: the role cannot be assumed, nothing to certify.
     faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=org.accounts["sandbox"])

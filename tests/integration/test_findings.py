@@ -355,7 +355,7 @@ def test_partial_recordings_before_the_baseline_do_not_flood_the_first_night(
     assert night.first_baseline and night.notified == 1
     (m,) = read()
     assert m["Subject"] == "VPCTracker: baseline recorded"
-    assert "finding(s) known" in m["Message"]
+    assert "3 findings known" in m["Message"]
     # After the baseline, an account seen for the first time is announced, not baselined.
     orgs = org.session.client("organizations")
     vended = orgs.create_account(Email="new@example.com", AccountName="vended")[

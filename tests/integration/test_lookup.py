@@ -124,4 +124,4 @@ def test_headroom_in_the_audit_and_the_gate(
         "--fail-on",
         "overlap,default-vpc,headroom",
     )
-    assert code == 3 and "FINDINGS: 2 finding(s)" in out
+    assert code == 3 and f"FAILS: 2 findings involving {sandbox} fail --fail-on" in out

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from collector.analysis import build_audit
+from collector.analysis.conflicts import Connections
 from collector.config import ReservedCidr
-from collector.models import Vpc
+from collector.models import Peering, PeeringSide, Vpc
+from collector.report.data import INVENTORY_COLUMNS
 from collector.report.page import render_html
 from tests.reliability.test_hostile import HOSTILE
 
@@ -135,7 +137,7 @@ def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
     assert len(cells) == 4 * 256
     clash = d.find_element(By.CSS_SELECTOR, 'rect.clash[data-cidr="10.0.0.0/16"]')
     stroke = d.execute_script("return getComputedStyle(arguments[0]).stroke", clash)
-    assert stroke == "rgb(204, 0, 0)"
+    assert stroke == "rgb(224, 138, 0)"  # latent: dashed orange (a conflict is solid red)
     assert d.find_elements(By.CSS_SELECTOR, 'rect.clash[data-cidr="192.168.9.0/24"]')
     # Readable without color: every clash cell carries a "!" mark too.
     marks = d.find_elements(By.CSS_SELECTOR, "svg.grid text.mark")
@@ -231,3 +233,170 @@ def test_hostile_names_leave_the_report_working(driver: object, tmp_path: Path) 
     WebDriverWait(d, 10).until(lambda x: x.find_element(By.ID, "filter-count").text)
     shown = [r for r in d.find_elements(By.CSS_SELECTOR, "#accounts tbody tr") if r.is_displayed()]
     assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in shown] == ['=HYPERLINK("http://x")']
+
+
+def conflict_world() -> tuple[list[Vpc], Connections]:
+    """inventory() plus a hub peered with two VPCs that share 10.250.0.0/16 (a conflict), a
+    third copy no network reaches it with (latent for it), a latent pair 10.251.0.0/16, a
+    /28 (smaller than a cell) and a second region."""
+    vpcs = inventory()
+    base = vpcs[-3]
+
+    def vpc(n: int, owner: str, cidr: str, name: str, region: str = "us-east-1") -> Vpc:
+        return base.model_copy(
+            update={
+                "VpcId": f"vpc-0000000000abc{n:04x}",
+                "OwnerId": owner,
+                "AccountName": f"team-{n}",
+                "CidrBlock": cidr,
+                "CidrBlocks": (cidr,),
+                "Name": name,
+                "Region": region,
+            }
+        )
+
+    hub = vpc(1, "111111111111", "10.249.0.0/16", "hub")
+    a = vpc(2, "222222222222", "10.250.0.0/16", "app-a")
+    b = vpc(3, "333333333333", "10.250.0.0/16", "app-b")
+    lone = vpc(4, "444444444444", "10.250.128.0/20", "sandbox")
+    x = vpc(5, "555555555555", "10.251.0.0/16", "x")
+    y = vpc(6, "666666666666", "10.251.0.0/16", "y", region="ap-south-1")
+    tiny = vpc(7, "777777777777", "100.127.0.0/28", "tiny", region="ap-south-1")
+    peerings = tuple(
+        Peering(
+            Id=f"pcx-0000000000000000{i}",
+            Status="active",
+            Requester=PeeringSide(VpcId=hub.VpcId, OwnerId=hub.OwnerId, Region="us-east-1"),
+            Accepter=PeeringSide(VpcId=v.VpcId, OwnerId=v.OwnerId, Region="us-east-1"),
+        )
+        for i, v in enumerate((a, b), 1)
+    )
+    return [*vpcs, hub, a, b, lone, x, y, tiny], Connections(peerings=peerings)
+
+
+@pytest.mark.slow
+def test_the_network_engineers_report_in_chromium(driver: object, tmp_path: Path) -> None:
+    """Issue 24: axis labels, conflict drawn unlike latent, the inventory table (sort, filter,
+    group by region) and its CSV download holding every live VPC."""
+    import csv
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d: WebDriver = driver  # type: ignore[assignment]
+    vpcs, connections = conflict_world()
+    audit = build_audit(vpcs, [], now=T, connections=connections)
+    page = tmp_path / "report.html"
+    page.write_text(render_html(audit), encoding="utf-8")
+    d.get(page.as_uri())
+    WebDriverWait(d, 30).until(
+        lambda x: x.execute_script("return document.readyState") == "complete"
+    )
+    assert [e for e in d.get_log("browser") if e["level"] == "SEVERE"] == []
+
+    # Axis labels, readable without hovering: each row's first block, each column's offset.
+    first_grid = d.find_elements(By.CSS_SELECTOR, "svg.grid")[0]
+    rows = [t.text for t in first_grid.find_elements(By.CSS_SELECTOR, "text.axis.row")]
+    cols = [t.text for t in first_grid.find_elements(By.CSS_SELECTOR, "text.axis.col")]
+    assert rows[:3] == ["10.0.0.0", "10.16.0.0", "10.32.0.0"] and len(rows) == 16
+    assert cols == [f"+{i}" for i in range(16)]
+    assert all(t.is_displayed() for t in first_grid.find_elements(By.CSS_SELECTOR, "text.axis"))
+
+    # Conflict and latent cells look different (stroke, dash and mark), so the one to act on
+    # stands out; the mark says it without color.
+    def look(cidr: str) -> tuple[str, str, str]:
+        cell = d.find_element(By.CSS_SELECTOR, f'rect.cell[data-cidr="{cidr}"]')
+        style = d.execute_script(
+            "var s = getComputedStyle(arguments[0]);"
+            "return [s.stroke, s.strokeDasharray, s.strokeWidth];",
+            cell,
+        )
+        return tuple(style)  # type: ignore[return-value]
+
+    conflict, latent = look("10.250.0.0/16"), look("10.251.0.0/16")
+    assert conflict != latent
+    assert conflict[0] == "rgb(176, 0, 0)" and conflict[1] == "none"
+    assert latent[0] == "rgb(224, 138, 0)" and latent[1] != "none"
+    marks = {m.text for m in d.find_elements(By.CSS_SELECTOR, "svg.grid text.mark")}
+    assert {"!!", "!"} <= marks
+    # The conflict names the hub with its account and Name, one line for the pair.
+    via = [r.text for r in d.find_elements(By.CSS_SELECTOR, "#overlaps tr.via")]
+    assert len(via) == 1 and '"hub"' in via[0] and "111111111111 (team-1)" in via[0]
+    # A VPC smaller than its cell is drawn as a share of it.
+    tiny = d.find_element(By.CSS_SELECTOR, 'rect.cell[data-cidr="100.127.0.0/18"]')
+    assert "partial" in tiny.get_attribute("class")
+    # The headroom table names the VPC; account ids do not wrap under their swatch.
+    nowrap = d.execute_script(
+        "return getComputedStyle(document.querySelector('#accounts td.acct')).whiteSpace"
+    )
+    assert nowrap == "nowrap"
+
+    # The inventory: every live VPC, sortable, filterable, grouped by region on demand.
+    table = d.find_element(By.ID, "inv-table")
+    d.execute_script("arguments[0].scrollIntoView()", table)
+    count = d.find_element(By.ID, "inv-count").text
+    assert count.startswith(f"{len(vpcs)} of {len(vpcs)} VPCs")
+
+    def column(name: str) -> list[str]:
+        idx = [h.text.split(" ")[0] for h in table.find_elements(By.CSS_SELECTOR, "thead th")]
+        i = idx.index(name)
+        return [
+            r.find_elements(By.TAG_NAME, "td")[i].text
+            for r in table.find_elements(By.CSS_SELECTOR, "tbody tr.inv")
+        ]
+
+    header = table.find_element(By.CSS_SELECTOR, 'thead th[data-col="Name"]')
+    header.click()
+    names = column("Name")
+    assert names == sorted(names, key=str.lower)
+    table.find_element(By.CSS_SELECTOR, 'thead th[data-col="Name"]').click()  # descending
+    assert (
+        column("Name")[0] == "y"
+        and table.find_element(By.CSS_SELECTOR, 'thead th[data-col="Name"]').get_attribute(
+            "aria-sort"
+        )
+        == "descending"
+    )
+    box = d.find_element(By.ID, "inv-filter")
+    box.send_keys("team-")
+    WebDriverWait(d, 10).until(lambda x: x.find_element(By.ID, "inv-count").text.startswith("7 "))
+    assert sorted(column("AccountName")) == [f"team-{i}" for i in range(1, 8)]
+    box.clear()
+    box.send_keys("10.250.128.0/17")  # a CIDR: the VPCs overlapping it
+    WebDriverWait(d, 10).until(lambda x: x.find_element(By.ID, "inv-count").text.startswith("3 "))
+    assert sorted(column("Name")) == ["app-a", "app-b", "sandbox"]
+    box.clear()
+    box.send_keys("ap-south-1")
+    WebDriverWait(d, 10).until(lambda x: x.find_element(By.ID, "inv-count").text.startswith("2 "))
+    d.find_element(By.ID, "inv-group").click()
+    groups = [g.text for g in table.find_elements(By.CSS_SELECTOR, "tbody tr.region")]
+    assert groups == ["ap-south-1 (2)"]
+    box.clear()
+    box.send_keys(" ")  # back to everything (a blank filter)
+    WebDriverWait(d, 10).until(
+        lambda x: x.find_element(By.ID, "inv-count").text.startswith(f"{len(vpcs)} of")
+    )
+    groups = [g.text.split(" ")[0] for g in table.find_elements(By.CSS_SELECTOR, "tbody tr.region")]
+    assert groups[0] == "ap-south-1"
+    d.find_element(By.ID, "inv-group").click()
+
+    # The CSV download holds every live VPC (not only the rows drawn), as the CLI writes it.
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    d.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    d.find_element(By.ID, "inv-csv").click()
+    target = downloads / "vpc-inventory.csv"
+    deadline = time.monotonic() + 30
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = target.read_text(encoding="utf-8")
+    table_rows = list(csv.DictReader(text.splitlines()))
+    assert sorted(r["VpcId"] for r in table_rows) == sorted(v.VpcId for v in vpcs)
+    assert list(table_rows[0]) == list(INVENTORY_COLUMNS)
+    assert all(line.startswith('"') for line in text.splitlines())
+    hub = next(r for r in table_rows if r["Name"] == "hub")
+    assert hub["CidrBlocks"] == "10.249.0.0/16" and hub["IsDefault"] == "False"

@@ -125,7 +125,36 @@ CASES = [
     (
         GOOD,
         ["allocate", "--pool", "10.0.0.0/8", "--prefix-length", "16", "--ttl-hours", "-1"],
-        "argument --ttl-hours: '-1' must be between 0 and 8784 hours",
+        "argument --ttl-hours: '-1' must be more than 0 and at most 8784 hours",
+    ),
+    # Issue 24: the message of --ttl-hours 0 agrees with the range it states.
+    (
+        GOOD,
+        ["allocate", "--pool", "10.0.0.0/8", "--prefix-length", "16", "--ttl-hours", "0"],
+        "argument --ttl-hours: '0' must be more than 0 and at most 8784 hours",
+    ),
+    # Issue 24: tracebacks and silently ignored flags.
+    (GOOD, ["changes", "--since", "999999d"], "argument --since: '999999d' reaches back before"),
+    (
+        GOOD,
+        ["lookup", "10.1.1.7/16"],
+        "'10.1.1.7/16' has host bits set: the block is 10.1.0.0/16, the address 10.1.1.7",
+    ),
+    (
+        GOOD,
+        ["lookup", "10.1.1.7", "--account", "123456789012"],
+        "--account only makes sense with --live",
+    ),
+    (
+        "organization: {include_accounts: [123456789012]}\n",
+        ["collect"],
+        "organization.include_accounts[0]: write it in quotes, e.g. '012345678901'",
+    ),
+    (
+        # An account id with a leading 0 and only octal digits is an octal number in YAML.
+        "organization: {exclude_accounts: [012345670123]}\n",
+        ["audit"],
+        "organization.exclude_accounts[0]: write it in quotes",
     ),
     (GOOD, ["release", "10.0.0.0/"], "argument cidr: '10.0.0.0/' not a valid CIDR block"),
     # Issue 10: a region typo has the right shape but is no region.

@@ -158,6 +158,7 @@ def test_groups_with_vpcs_reserved_defaults_and_deleted() -> None:
         "single_az": 0,
         "expected_overlaps": 0,
         "reservation_overlaps": 0,
+        "stale": 0,
     }
     assert [x["VpcId"] for x in d["default_vpcs"]] == [vpcs[3].VpcId, vpcs[4].VpcId]
     only_o1 = build_audit(vpcs, reserved, now=NOW, accounts=[o1]).to_dict()
@@ -172,6 +173,7 @@ def test_groups_with_vpcs_reserved_defaults_and_deleted() -> None:
         "single_az": 0,
         "expected_overlaps": 0,
         "reservation_overlaps": 0,
+        "stale": 0,
     }
 
 

@@ -21,7 +21,9 @@ GOOD_ACCOUNT = "123456789012"
         ),
         (
             {"organization": {"exclude_accounts": [123456789012]}},
-            "organization.exclude_accounts[0]: Input should be a valid string (got 123456789012)",
+            # An unquoted account id in YAML is a number: the message says to quote it.
+            "organization.exclude_accounts[0]: write it in quotes, e.g. '012345678901': "
+            "unquoted, YAML reads digits as a number (got 123456789012)",
         ),
         (
             {"organization": {"include_ous": ["r-abcd"]}},
@@ -79,6 +81,11 @@ GOOD_ACCOUNT = "123456789012"
         (
             {"organization": {"external_id": 5}},
             # A secret's value is never repeated, not even a wrong one.
+            "organization.external_id: write it in quotes, e.g. '012345678901': unquoted, "
+            "YAML reads digits as a number",
+        ),
+        (
+            {"organization": {"external_id": [5]}},
             "organization.external_id: Input should be a valid string",
         ),
     ],

@@ -227,6 +227,7 @@ def test_headroom_findings_and_their_exact_fields() -> None:
             "OwnerId": "111111111111",
             "AccountName": "",
             "Region": "us-east-1",
+            "Name": None,
             "AvailabilityZone": "us-east-1a",
             "Cidr": "10.1.0.0/24",
             "AvailableAddresses": 10,
@@ -239,6 +240,7 @@ def test_headroom_findings_and_their_exact_fields() -> None:
             "OwnerId": "111111111111",
             "AccountName": "",
             "Region": "us-east-1",
+            "Name": None,
             "AvailabilityZone": "us-east-1a",
         },
     )
@@ -279,8 +281,11 @@ def test_lookup_answers_each_kind_of_space() -> None:
     assert ask("10.43.0.1") == {"query": "10.43.0.1", "matches": [], "reserved": []}  # deleted
     # A CIDR query finds what overlaps it, larger or smaller.
     assert len(ask("10.0.0.0/8")["matches"]) == 1 and len(ask("10.42.7.128/25")["matches"]) == 1
-    with pytest.raises(ValueError, match="not an IP address or CIDR block"):
+    # `lookup 10.1.1.7/16` says what is wrong (host bits), not "not an address".
+    with pytest.raises(ValueError, match=r"has host bits set: the block is 10\.0\.0\.0/16"):
         parse_query("10.0.0.5/16")
+    with pytest.raises(ValueError, match="not an IP address or CIDR block"):
+        parse_query("10.0.0.500")
 
 
 @settings(max_examples=150, deadline=None)

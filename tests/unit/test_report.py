@@ -61,6 +61,7 @@ def test_json_golden() -> None:
         "single_az",
         "expected_overlaps",
         "reservation_overlaps",
+        "stale",
         "summary",
     ]
 
@@ -82,6 +83,8 @@ def test_table_is_grouped_and_readable() -> None:
 def test_empty_audit() -> None:
     text = render_table(build_audit([], [], now=T))
     assert "No overlapping ranges." in text and "No default VPCs left." in text
+    # Every cell quoted, as `changes` and `inventory` write theirs.
     assert render_csv(build_audit([], [], now=T)).strip() == (
-        "finding,group,span,VpcId,OwnerId,AccountName,Region,Cidr,Reserved,severity,reason"
+        '"finding","group","span","VpcId","OwnerId","AccountName","Region","Cidr","Reserved",'
+        '"severity","reason"'
     )

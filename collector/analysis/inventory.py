@@ -1,0 +1,97 @@
+"""The inventory (pure): every VPC as one row, the tracking the tool is for (the audit lists only
+findings); shared by `vpctracker inventory` and the HTML report."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from collector.analysis.headroom import vpc_headroom
+from collector.analysis.stale import Scope, partition
+from collector.models import Vpc, iso
+
+COLUMNS = (
+    "VpcId",
+    "OwnerId",
+    "AccountName",
+    "Region",
+    "Name",
+    "CidrBlocks",
+    "Ipv6CidrBlocks",
+    "IsDefault",
+    "State",
+    "Subnets",
+    "AvailabilityZones",
+    "UsedPct",
+    "FirstSeen",
+    "LastSeen",
+    "Stale",
+)
+
+
+def inventory_row(vpc: Vpc, stale: str | None) -> dict[str, Any]:
+    """Pure: one VPC as the inventory shows it (a public JSON shape)."""
+    room = vpc_headroom(vpc)
+    return {
+        "VpcId": vpc.VpcId,
+        "OwnerId": vpc.OwnerId,
+        "AccountName": vpc.AccountName,
+        "Region": vpc.Region,
+        "Name": vpc.Name,
+        "CidrBlocks": list(vpc.CidrBlocks),
+        "Ipv6CidrBlocks": list(vpc.Ipv6CidrBlocks),
+        "IsDefault": vpc.IsDefault,
+        "State": "deleted" if vpc.Deleted else vpc.State,
+        "Subnets": len(vpc.Subnets),
+        "AvailabilityZones": len(room.azs),
+        # Of the usable addresses in its subnets; none without subnets.
+        "UsedPct": room.utilization_pct if vpc.Subnets else None,
+        "FirstSeen": iso(vpc.FirstSeen),
+        "LastSeen": iso(vpc.LastSeen),
+        "Stale": stale,
+    }
+
+
+def _order(v: Vpc) -> tuple[str, str, int, int, str]:
+    net = ipaddress.ip_network(v.CidrBlock)
+    return v.OwnerId, v.Region, net.version, int(net.network_address), v.VpcId
+
+
+def inventory_of(
+    vpcs: Sequence[Vpc],
+    scope: Scope,
+    *,
+    accounts: Sequence[str] = (),
+    regions: Sequence[str] = (),
+    cidr: str | None = None,
+    include_deleted: bool = False,
+) -> list[dict[str, Any]]:
+    """Pure: the rows of the VPCs that match, sorted by account, region then address."""
+    _, old = partition(vpcs, scope)
+    stale = {v.key: why for v, why in old}
+    query = ipaddress.ip_network(cidr) if cidr else None
+    rows = []
+    for v in sorted(vpcs, key=_order):
+        if (v.Deleted and not include_deleted) or (accounts and v.OwnerId not in accounts):
+            continue
+        if regions and v.Region not in regions:
+            continue
+        if query is not None and not any(
+            (n := ipaddress.ip_network(b)).version == query.version and n.overlaps(query)
+            for b in (*v.CidrBlocks, *v.Ipv6CidrBlocks)
+        ):
+            continue
+        rows.append(inventory_row(v, stale.get(v.key)))
+    return rows
+
+
+def summary_of(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """The inventory's counts."""
+    live = [r for r in rows if r["State"] != "deleted"]
+    return {
+        "vpcs": len(live),
+        "accounts": len({r["OwnerId"] for r in live}),
+        "regions": len({r["Region"] for r in live}),
+        "default_vpcs": sum(r["IsDefault"] for r in live),
+    }
