@@ -96,26 +96,29 @@ report-screenshot: $(STAMP_DEMO) ## regenerate docs/report-screenshot.png from t
 	  --user-data-dir="$$(mktemp -d)" --hide-scrollbars --window-size=1280,1500 \
 	  --screenshot=docs/report-screenshot.png "file://$(CURDIR)/demo-report.html"
 
-# Lambda zip: runtime dependencies only, as manylinux x86_64 CPython 3.11 wheels whatever the
-# build machine, pinned to the versions installed in .venv (what the tests ran against).
-# Byte code is compiled here (Lambda's /var/task is read-only, so every cold start would
-# compile botocore again) with unchecked-hash pycs: valid whatever the unzipped files' times.
-# The zip is content-addressed: dist/vpctracker-lambda-<hash>.zip, printed on the last line.
+# Lambda zip for the python3.13 runtime (AL2023; scripts/lambda_zip.py RUNTIME): runtime
+# dependencies only, as manylinux x86_64 CPython 3.13 wheels whatever the build machine, pinned
+# to the versions installed in .venv (what the tests ran against). Byte code is compiled by a
+# CPython 3.13 (LAMBDA_PYTHON: pyenv's 3.13, or python3.13 on PATH) because Lambda's /var/task is
+# read-only: without it every cold start would compile botocore again; unchecked-hash pycs are
+# valid whatever the unzipped files' times. The zip is content-addressed:
+# dist/vpctracker-lambda-<hash>.zip, printed on the last line.
+LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13 /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
 package: $(STAMP_DEMO) ## build dist/vpctracker-lambda-<hash>.zip for the hub stack (prints its path)
+	@test -n "$(LAMBDA_PYTHON)" && "$(LAMBDA_PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || \
+	  { echo "make package needs CPython 3.13 (the Lambda runtime) for its byte code: python3.13 on PATH, or LAMBDA_PYTHON=/path/to/python3.13"; exit 1; }
 	rm -rf build/lambda build/wheel dist/vpctracker-lambda*.zip
 	mkdir -p build
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > build/constraints.txt
 	$(BIN)/pip wheel -q --no-deps -w build/wheel .
 	$(BIN)/pip install -q --no-compile --target build/lambda -c build/constraints.txt \
-	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 \
+	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.13 \
 	  --only-binary=:all: build/wheel/vpctracker-*.whl
 	rm -rf build/lambda/bin
 	# Where the wheel was built (path and hash of a zip with timestamps) is not content.
 	rm -f build/lambda/vpctracker-*.dist-info/direct_url.json
 	sed -i '/direct_url.json/d' build/lambda/vpctracker-*.dist-info/RECORD
-	$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
-	  { echo "make package needs Python 3.11 (the Lambda runtime) for its byte code"; exit 1; }
-	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash build/lambda
+	"$(LAMBDA_PYTHON)" -m compileall -q -j 0 --invalidation-mode unchecked-hash build/lambda
 	@$(BIN)/python scripts/lambda_zip.py build/lambda dist
 
 clean: ## remove the virtualenv and caches

@@ -295,20 +295,28 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{p}: config file not found (pass --config PATH)") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
+    return parse_config(config_data(raw, str(p)), str(p))
+
+
+def config_data(raw: bytes, source: str) -> Any:
+    """A config document's YAML as data (not yet validated), read exactly as `load_config` reads
+    a file: the same size cap, encoding and loader, whether it comes from a file, an SSM
+    parameter or an S3 object; problems are one-line ConfigErrors naming `source`."""
     if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config file")
+        raise ConfigError(
+            f"{source}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config file"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
     try:
-        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(one_line(f"{p}: YAML syntax error{where}: {problem}")) from None
-    return parse_config(data, str(p))
+        raise ConfigError(one_line(f"{source}: YAML syntax error{where}: {problem}")) from None
 
 
 # A config is a few levels deep; thousands of `[` would exhaust Python's stack in the composer.

@@ -33,9 +33,8 @@ from collector.config import (
     ConfigError,
     check_account_id,
     check_region,
-    parse_config,
 )
-from collector.errors import FatalError, RetryPolicy, error_code, error_message
+from collector.errors import FatalError, error_code, error_message
 from collector.fanout import (
     MessageFailed,
     WorkerMessage,
@@ -44,6 +43,7 @@ from collector.fanout import (
     parse_message,
     work,
 )
+from collector.function_config import config_from_env, small_int
 from collector.jobs.audit import run_audit
 from collector.jobs.check import run_check
 from collector.jobs.collect import run
@@ -70,121 +70,6 @@ log = logging.getLogger("collector.handler")
 SAFETY_MARGIN_MS = 60_000
 # How many times the queue delivers a message before its dead-letter queue takes it.
 MAX_RECEIVES = "VPCTRACKER_MAX_RECEIVES"
-# The external id's SecureString parameter, read once per container (cold start).
-EXTERNAL_ID_PARAMETER = "VPCTRACKER_EXTERNAL_ID_PARAMETER"
-_cold: dict[str, str] = {}
-
-# Environment variable -> config key path (same validation as config.yaml).
-ENV_KEYS: dict[str, str] = {
-    "VPCTRACKER_TABLE": "table.name",
-    "VPCTRACKER_TABLE_REGION": "table.region",
-    "VPCTRACKER_RETENTION_DAYS": "table.deleted_retention_days",
-    "VPCTRACKER_ROLE_NAME": "organization.role_name",
-    "VPCTRACKER_EXTERNAL_ID": "organization.external_id",
-    "VPCTRACKER_SESSION_NAME": "organization.session_name",
-    "VPCTRACKER_INCLUDE_ACCOUNTS": "organization.include_accounts",
-    "VPCTRACKER_EXCLUDE_ACCOUNTS": "organization.exclude_accounts",
-    "VPCTRACKER_INCLUDE_OUS": "organization.include_ous",
-    "VPCTRACKER_REGIONS": "regions",
-    "VPCTRACKER_MAX_WORKERS": "scan.max_workers",
-    "VPCTRACKER_LEASE_WAIT_SECONDS": "scan.lease_wait_seconds",
-    "VPCTRACKER_HOME_REGION": "scan.home_region",
-    "VPCTRACKER_RESERVED_CIDRS": "reserved_cidrs",
-    "VPCTRACKER_HEADROOM_USED_PCT": "headroom.used_pct",
-    "VPCTRACKER_HEADROOM_SUBNET_FREE_PCT": "headroom.subnet_free_pct",
-    "VPCTRACKER_LEDGER_TABLE": "table.ledger_name",
-    "VPCTRACKER_NOTIFY_TOPIC_ARN": "notify.topic_arn",
-    "VPCTRACKER_NOTIFY_MAX_MESSAGES": "notify.max_messages",
-    "VPCTRACKER_STALE_AFTER_DAYS": "scan.stale_after_days",
-}
-LIST_KEYS = {
-    "organization.include_accounts",
-    "organization.exclude_accounts",
-    "organization.include_ous",
-}
-INT_KEYS = {
-    "notify.max_messages",
-    "scan.max_workers",
-    "scan.lease_wait_seconds",
-    "table.deleted_retention_days",
-    "headroom.used_pct",
-    "headroom.subnet_free_pct",
-}
-
-
-def _env_value(path: str, raw: str) -> Any:
-    if path in LIST_KEYS:
-        return [x.strip() for x in raw.split(",") if x.strip()]
-    if path in INT_KEYS:
-        number = _small_int(raw.strip())
-        return raw if number is None else number
-    if path == "regions":
-        return "all" if raw.strip() == "all" else [x.strip() for x in raw.split(",") if x.strip()]
-    if path == "reserved_cidrs":
-        # name=cidr,name=cidr (one routed range per entry)
-        out = []
-        for entry in filter(None, (e.strip() for e in raw.split(","))):
-            name, sep, cidr = entry.partition("=")
-            if not sep:
-                raise ConfigError(f"VPCTRACKER_RESERVED_CIDRS: {brief(entry)} is not name=cidr")
-            out.append({"name": name.strip(), "cidr": cidr.strip()})
-        return out
-    return raw
-
-
-def _small_int(raw: str) -> int | None:
-    """`raw` as an int when it is a few ASCII digits (and a sign); else None (the config's own
-    validation then names the variable). Never Python's ValueError past 4,300 digits."""
-    digits = raw.removeprefix("-")
-    if digits.isascii() and digits.isdigit() and len(digits) <= 9:
-        return int(raw)
-    return None
-
-
-def config_from_env(env: Mapping[str, str], session: boto3.Session | None = None) -> Config:
-    """Config from VPCTRACKER_* variables; errors name the variable and the value (never the
-    external id's). With VPCTRACKER_EXTERNAL_ID_PARAMETER the external id is read from that
-    SSM SecureString parameter (once per container), so it is in no environment variable."""
-    data: dict[str, Any] = {}
-    parameter = env.get(EXTERNAL_ID_PARAMETER)
-    if parameter:
-        if env.get("VPCTRACKER_EXTERNAL_ID"):
-            raise ConfigError(f"set VPCTRACKER_EXTERNAL_ID or {EXTERNAL_ID_PARAMETER}, not both")
-        data["organization"] = {"external_id": _external_id(parameter, env, session)}
-    for var, path in ENV_KEYS.items():
-        raw = env.get(var)
-        if raw is None or raw == "":
-            continue
-        node = data
-        *parents, leaf = path.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = _env_value(path, raw)
-    data.setdefault("table", {}).setdefault("region", env.get("AWS_REGION", "us-east-1"))
-    try:
-        return parse_config(data, "environment")
-    except ConfigError as exc:
-        msg = str(exc).removeprefix("environment: ")
-        # Name the variable users set, not the config path it maps to.
-        for var, path in sorted(ENV_KEYS.items(), key=lambda kv: -len(kv[1])):
-            if msg.startswith(path):
-                raise ConfigError(var + msg[len(path) :]) from None
-        raise ConfigError(f"environment: {msg}") from None
-
-
-def _external_id(parameter: str, env: Mapping[str, str], session: boto3.Session | None) -> str:
-    if parameter not in _cold:
-        ssm = (session or boto3.Session()).client(
-            "ssm", region_name=env.get("VPCTRACKER_TABLE_REGION") or env.get("AWS_REGION")
-        )
-        try:
-            value = RetryPolicy().call(ssm.get_parameter, Name=parameter, WithDecryption=True)
-        except (ClientError, BotoCoreError) as exc:
-            raise ConfigError(
-                f"{EXTERNAL_ID_PARAMETER}: cannot read {brief(parameter)}: {error_code(exc)}"
-            ) from None
-        _cold[parameter] = str(value["Parameter"]["Value"])
-    return _cold[parameter]
 
 
 @dataclass
@@ -405,7 +290,7 @@ def _direct(config: Config, request: Request, opts: RunOptions) -> dict[str, Any
 
 def _dispatch(config: Config, opts: RunOptions, queue_url: str) -> dict[str, Any]:
     raw = os.environ.get("VPCTRACKER_ACCOUNTS_PER_MESSAGE", "10")
-    per_message = _small_int(raw)
+    per_message = small_int(raw)
     if per_message is None or not 1 <= per_message <= 100:
         raise ConfigError(
             f"VPCTRACKER_ACCOUNTS_PER_MESSAGE: must be a whole number 1-100 (got {brief(raw)})"
@@ -480,8 +365,8 @@ def _dead_lettered(
 def _last_receive(record: SQSRecord) -> bool:
     """This is the message's last receive: failing it moves it to the dead-letter queue
     (`VPCTRACKER_MAX_RECEIVES`, the queue's maxReceiveCount; 3 as the stack sets it)."""
-    limit = _small_int(os.environ.get(MAX_RECEIVES, "3")) or 3
-    count = _small_int(record.attributes.approximate_receive_count or "")
+    limit = small_int(os.environ.get(MAX_RECEIVES, "3")) or 3
+    count = small_int(record.attributes.approximate_receive_count or "")
     return count is not None and count >= limit
 
 

@@ -13,6 +13,8 @@ import zipfile
 from pathlib import Path
 
 EPOCH = (1980, 1, 1, 0, 0, 0)
+# The Lambda runtime the zip is built for (wheels and byte code); iam/hub.yaml uses it.
+RUNTIME = "python3.13"
 
 
 def write_zip(tree: Path, out_dir: Path) -> Path:

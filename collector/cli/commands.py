@@ -19,6 +19,7 @@ from collector.cli.parser import (
     parse_since,
 )
 from collector.config import Config, ConfigError
+from collector.config_store import Location, check_document, read_config_bytes, write_document
 from collector.errors import FatalError
 from collector.jobs.allocate import PoolExhaustedError, allocate, check_pool
 from collector.jobs.audit import run_audit
@@ -304,6 +305,46 @@ def cmd_release(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def describe_config(config: Config) -> str:
+    """One line of what a config covers, to confirm it is the intended one."""
+    org = config.organization
+    accounts = (
+        f"{len(org.include_accounts)} included accounts"
+        if org.include_accounts
+        else "every account"
+    )
+    if org.exclude_accounts:
+        accounts += f" but {len(org.exclude_accounts)}"
+    regions = "all regions" if config.regions == "all" else ", ".join(config.regions)
+    return (
+        f"{accounts}; {regions}; table {config.table.name} in {config.table.region}; "
+        f"{len(config.reserved_cidrs)} reserved ranges"
+    )
+
+
+def cmd_config(config: Config, args: argparse.Namespace) -> int:
+    """`vpctracker config check|push`: exit 0 valid (and pushed), 1 otherwise."""
+    if args.action == "check":
+        if args.to:
+            raise ConfigError("--to only makes sense with push")
+        print(f"{args.config}: valid ({describe_config(config)})")
+        return EXIT_OK
+    if not args.to:
+        raise ConfigError("config push needs --to ssm:/name or s3://bucket/key")
+    where = Location.parse(args.to)
+    if config.organization.external_id:
+        # The pushed document is readable by whoever may read the parameter or object.
+        raise ConfigError(
+            "organization.external_id is in this config: keep it out of the pushed document, "
+            "in an SSM SecureString parameter the stack reads (ExternalIdParameter)"
+        )
+    raw = read_config_bytes(args.config, args.session)
+    check_document(raw, where)  # validated as the function will read it
+    write_document(args.session, where, raw, args.region or config.table.region)
+    print(f"pushed {args.config} to {where}: the function reads it within a minute")
+    return EXIT_OK
+
+
 COMMANDS = {
     "init-table": cmd_init_table,
     "collect": cmd_collect,
@@ -314,6 +355,7 @@ COMMANDS = {
     "lookup": cmd_lookup,
     "changes": cmd_changes,
     "inventory": cmd_inventory,
+    "config": cmd_config,
 }
 
 

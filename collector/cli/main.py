@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from collector.cli.commands import COMMANDS, READ_COMMANDS
 from collector.cli.parser import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, build_parser
 from collector.config import ConfigError, load_config
+from collector.config_store import is_location, load
 from collector.errors import FatalError, MalformedResponse, error_code, error_message
 from collector.safety import one_line
 from collector.store.reader import paused_gc
@@ -47,9 +48,13 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
     try:
         if args.command == "demo":
             return _demo(args.accounts, args.regions)
-        config = load_config(args.config)
         # Inside the try: a bad AWS_PROFILE raises ProfileNotFound here, reported in one line.
-        args.session = session or boto3.Session()
+        if is_location(args.config):
+            args.session = session or boto3.Session()
+            config = load(args.config, args.session)
+        else:
+            config = load_config(args.config)
+            args.session = session or boto3.Session()
         # Report commands read and analyse the whole table in one go: without the cyclic GC
         # re-walking the inventory they take about 20 % less time at 100k items (measured).
         paused = paused_gc() if args.command in READ_COMMANDS else contextlib.nullcontext()

@@ -270,6 +270,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("cidr", type=_typed(check_cidr, "CIDR"))
 
+    sp = command(
+        "config",
+        "check a config, or push it where the deployed function reads it (one config for both)",
+        [
+            "vpctracker config check --config config.yaml",
+            "vpctracker config push --config config.yaml --to ssm:/vpctracker/config",
+            "vpctracker config push --config config.yaml --to s3://my-bucket/vpctracker.yaml",
+            "vpctracker audit --config ssm:/vpctracker/config   # every command reads it too",
+        ],
+        "exit codes: 0 valid (and pushed), 1 invalid, or it could not be read or written",
+    )
+    sp.add_argument("action", choices=["check", "push"])
+    sp.add_argument(
+        "--to",
+        metavar="LOCATION",
+        help="push: ssm:/name (an SSM parameter in the hub account and region: the stack's "
+        "ConfigParameter) or s3://bucket/key (ConfigUri)",
+    )
+    sp.add_argument(
+        "--region", help="push: the parameter's or bucket's region (default: table.region)"
+    )
+
     sp = sub.add_parser(
         "demo",
         help="run on a simulated organization (moto, in-process; no AWS)",

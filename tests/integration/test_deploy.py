@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import boto3
 import pytest
 
 from collector.demo import delete_default_vpc, member_clients
-from tests.integration.test_package import make_package
+from tests.integration.test_package import lambda_python, make_package
 
 ROOT = Path(__file__).parents[2]
 IAM = ROOT / "iam"
@@ -179,7 +178,7 @@ def invoke(
     event_file.write_text(json.dumps(event))
     base = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "MOTO_"))}
     proc = subprocess.run(
-        [sys.executable, "-S", "-c", RUNNER, str(unpacked), str(event_file), str(result_file)],
+        [lambda_python(), "-S", "-c", RUNNER, str(unpacked), str(event_file), str(result_file)],
         env={**base, "AWS_REGION": "us-east-1", "PATH": os.environ["PATH"], **env, **overrides},
         capture_output=True,
         text=True,

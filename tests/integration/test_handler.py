@@ -476,7 +476,7 @@ def test_the_external_id_comes_from_a_secure_parameter_once_per_container(
     org: Org, env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Observation 8: the external id was a plaintext environment variable."""
-    from collector import handler as module
+    from collector import function_config as module
 
     secret = "ext-id-from-ssm-4242"
     ssm = org.session.client("ssm")

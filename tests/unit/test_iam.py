@@ -26,6 +26,8 @@ RESOLVED = {
     "${MemberRoleName}": "VPCTrackerReadOnly",
     "${ExistingTableName}": "VPCTracker",
     "${ExternalIdParameter}": "/vpctracker/external-id",
+    "${ConfigParameter}": "/vpctracker/config",
+    "${Path}": "my-config-bucket/vpctracker.yaml",
     "${Table.Arn}": "arn:aws:dynamodb:us-east-1:111122223333:table/VPCTracker",
     "${ExistingLedgerTableName}": "VPCTracker-ledger",
     "${LedgerTable.Arn}": "arn:aws:dynamodb:us-east-1:111122223333:table/VPCTracker-ledger",
@@ -40,6 +42,7 @@ GETATT = {
 REFS = {
     "NotifyTopicArn": "arn:aws:sns:us-east-1:111122223333:vpctracker-findings",
     "HubEventBusArn": "arn:aws:events:us-east-1:111122223333:event-bus/hub-vpc-changes",
+    "KmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/0f0e0d0c-0b0a-0908-0706-050403020100",
 }
 
 
@@ -76,6 +79,8 @@ def resolve(node: Any) -> Any:
         return node
     if "Fn::Sub" in node:
         text = node["Fn::Sub"]
+        if isinstance(text, list):  # [template, {name: value}]: the names are in RESOLVED
+            text = text[0]
         for k, v in RESOLVED.items():
             text = text.replace(k, v)
         assert "${" not in text, text
@@ -219,6 +224,19 @@ def test_hub_role_is_least_privilege() -> None:
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
+        "s3:GetObject",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    }
+    # The config document and a customer-managed key: that parameter, that object, that key.
+    assert by_sid["ConfigParameter"]["Resource"] == (
+        "arn:aws:ssm:us-east-1:111122223333:parameter/vpctracker/config"
+    )
+    assert by_sid["ConfigObject"]["Resource"] == "arn:aws:s3:::my-config-bucket/vpctracker.yaml"
+    assert by_sid["CustomerManagedKey"]["Resource"] == REFS["KmsKeyArn"]
+    assert _actions({"Statement": [by_sid["CustomerManagedKey"]]}) == {
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
     }
 
 
@@ -240,15 +258,20 @@ def test_hub_table_matches_init_table() -> None:
 def test_function_matches_the_package() -> None:
     fn = load_template(IAM / "hub.yaml")["Resources"]["Function"]["Properties"]
     assert fn["Handler"] == "collector.handler.handler"
-    assert re.fullmatch(r"python3\.11", fn["Runtime"])
+    # Issue 25: a supported (AL2023) runtime, the one the zip is built for.
+    from scripts.lambda_zip import RUNTIME
+
+    assert fn["Runtime"] == RUNTIME == "python3.13"
     env = fn["Environment"]["Variables"]
-    from collector.handler import ENV_KEYS
+    from collector.function_config import CONFIG_PARAMETER, CONFIG_URI, ENV_KEYS
 
     assert set(env) - {
         "VPCTRACKER_QUEUE_URL",
         "VPCTRACKER_ACCOUNTS_PER_MESSAGE",
         "VPCTRACKER_EXTERNAL_ID_PARAMETER",
         "VPCTRACKER_MAX_RECEIVES",
+        CONFIG_PARAMETER,
+        CONFIG_URI,
     } <= set(ENV_KEYS)
     # Issue 12, observation 8: no secret in the function's configuration.
     assert "VPCTRACKER_EXTERNAL_ID" not in env
