@@ -19,6 +19,23 @@ from aws_lambda_powertools.metrics import MetricUnit
 SERVICE = "vpctracker"
 NAMESPACE = "VPCTracker"
 UNITS = {"DurationSeconds": MetricUnit.Seconds}
+# Every metric the code emits is one or the other (a test fails on one that is neither): a
+# failure metric above 0 means work was lost or failed, and iam/hub.yaml alarms on it in every
+# Mode that emits it (a test derives the modes by running each invocation kind).
+FAILURE_METRICS = frozenset(
+    {"TargetsFailed", "WriteFailures", "MessagesFailed", "NotifyFailures", "RunErrors"}
+)
+INFORMATION_METRICS = frozenset(
+    {
+        "VpcsCollected",
+        "TargetsSkipped",
+        "DurationSeconds",
+        "OverlapGroups",
+        "DefaultVpcs",
+        "AccountsQueued",
+        "MarkedDeparted",
+    }
+)
 
 
 @cache
