@@ -9,6 +9,9 @@ STAMP_DEV  := $(VENV)/.stamp-dev
 
 .DEFAULT_GOAL := help
 DYNALITE   := .cache/dynalite/node_modules/dynalite/cli.js
+# The AWS CLI from PyPI, apart from .venv (it pins its own botocore): tests run the documented
+# deployment commands with it.
+AWSCLI     := .cache/awscli/bin/aws
 SEEDS    ?= 101
 DURATION ?= 0
 SOAK_ACCOUNTS ?= 50
@@ -20,7 +23,7 @@ LATENCY  ?= 0.1
 WORKERS  ?= 64
 STAMP_BENCH := $(VENV)/.stamp-bench
 
-.PHONY: help demo test check lint typecheck unit soak dynalite package bench bench-plot report-screenshot clean
+.PHONY: help demo test check lint typecheck unit soak dynalite awscli package bench bench-plot report-screenshot clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
@@ -62,7 +65,13 @@ $(DYNALITE):
 
 dynalite: $(DYNALITE) ## install dynalite into .cache/dynalite (needs Node.js)
 
-test: lint typecheck $(STAMP_DEV) $(DYNALITE) ## lint, types and the whole test suite (slow marker included)
+$(AWSCLI): | $(VENV)/bin/python
+	$(PYTHON) -m venv .cache/awscli
+	.cache/awscli/bin/pip install -q 'awscli>=1.36,<2'
+
+awscli: $(AWSCLI) ## install the AWS CLI (PyPI) into .cache/awscli for the docs' commands test
+
+test: lint typecheck $(STAMP_DEV) $(DYNALITE) $(AWSCLI) ## lint, types and the whole test suite (slow marker included)
 	$(BIN)/pytest -q
 
 soak: $(STAMP_DEV) ## fault soak: make soak SEEDS="1 2 3" DURATION=600 SOAK_ACCOUNTS=50
