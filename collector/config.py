@@ -212,6 +212,30 @@ class NotifyConfig(_Strict):
     topic_arn: Annotated[str, _check_pattern(TOPIC_ARN_RE, "SNS topic ARN")] | None = None
     # One recording publishes at most this many messages; the rest go into one digest.
     max_messages: Annotated[int, Field(ge=1, le=100)] = 10
+    # With a report bucket: each message links the report with a presigned URL valid this many
+    # hours (SigV4 allows 7 days); null: the console link only (readers sign in).
+    presign_hours: Annotated[int, Field(ge=1, le=168)] | None = None
+
+
+# An S3 bucket name (the general-purpose rules: 3-63 characters, lowercase, digits, . and -).
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z", re.ASCII)
+KMS_KEY_RE = re.compile(
+    r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}\Z", re.ASCII
+)
+PREFIX_RE = re.compile(r"^([A-Za-z0-9_.-]+/)*\Z", re.ASCII)
+
+
+class ReportConfig(_Strict):
+    """Where the nightly run publishes the HTML report, the inventory and the audit JSON."""
+
+    # null: not published. The hub stack's ReportBucket sets it for the function.
+    bucket: Annotated[str, _check_pattern(BUCKET_RE, "S3 bucket name")] | None = None
+    # Keys start with this (empty, or path segments each ending in /).
+    prefix: Annotated[str, _check_pattern(PREFIX_RE, "key prefix (segments ending in /)")] = ""
+    # Objects are encrypted with this KMS key; null: S3-managed keys (SSE-S3).
+    kms_key_arn: Annotated[str, _check_pattern(KMS_KEY_RE, "KMS key ARN")] | None = None
+    # A live update refreshes latest/ at most this often (a burst is one upload).
+    min_interval_minutes: Annotated[int, Field(ge=0, le=1440)] = 15
 
 
 class Config(_Strict):
@@ -226,6 +250,7 @@ class Config(_Strict):
     headroom: HeadroomConfig = HeadroomConfig()
     overlaps: OverlapsConfig = OverlapsConfig()
     notify: NotifyConfig = NotifyConfig()
+    report: ReportConfig = ReportConfig()
 
     @field_validator("regions", mode="before")
     @classmethod

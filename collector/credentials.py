@@ -120,7 +120,20 @@ class _Provider(CredentialProvider):
         return self._creds
 
 
-def member_session(hub: boto3.Session) -> tuple[boto3.Session, MemberCredentials]:
+class MemberSession:
+    """Creates member-account clients (a botocore session, not a boto3 one: wrapping the shared
+    emitter in a boto3.Session registers boto3's handlers on the hub's emitter a second time,
+    and every S3 client the hub session creates after that fails)."""
+
+    def __init__(self, core: botocore.session.Session) -> None:
+        self._core = core
+
+    def client(self, service_name: str, **kwargs: Any) -> Any:
+        """A client of `service` signing with the member credentials."""
+        return self._core.create_client(service_name, **kwargs)
+
+
+def member_session(hub: boto3.Session) -> tuple[MemberSession, MemberCredentials]:
     """A session for member-account clients, signing with per-thread assumed-role credentials.
 
     It shares the hub session's profile (endpoint, retry and other config) and its event
@@ -134,7 +147,7 @@ def member_session(hub: boto3.Session) -> tuple[boto3.Session, MemberCredentials
         include_builtin_handlers=False,
     )
     core.register_component("credential_provider", CredentialResolver([_Provider(creds)]))
-    return boto3.Session(botocore_session=core), creds
+    return MemberSession(core), creds
 
 
 @dataclass

@@ -20,12 +20,13 @@ from typing import Any
 import boto3
 
 from collector.analysis import Audit
-from collector.config import Config, NotifyConfig
+from collector.config import Config
 from collector.jobs.allocate import Allocation, allocate
 from collector.jobs.audit import run_audit
 from collector.jobs.collect import run
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.publish import publish_report
 from collector.jobs.summary import RunSummary
 from collector.live import event_target, rescan
 from collector.models import utc_now
@@ -308,8 +309,14 @@ def demo_config() -> Config:
             "table": {"name": "VPCTracker-demo", "region": "us-east-1"},
             "scan": {"max_workers": 8},
             "reserved_cidrs": [{"cidr": "192.168.0.0/16", "name": "corporate-network"}],
+            # Published as the function publishes it, to a bucket of the simulation.
+            "report": {"bucket": DEMO_REPORT_BUCKET},
+            "notify": {"presign_hours": 24},
         }
     )
+
+
+DEMO_REPORT_BUCKET = "vpctracker-demo-reports"
 
 
 @dataclass
@@ -322,6 +329,7 @@ class DemoResult:
     allocation: Allocation
     report_audit: Audit
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    published: list[str] = field(default_factory=list)  # the report's keys in the bucket
 
 
 def demo_run(accounts: int, regions: int) -> DemoResult:
@@ -353,8 +361,10 @@ def demo_run(accounts: int, regions: int) -> DemoResult:
         # The report is read after the reservation, as `vpctracker audit` would be: the
         # reserved block must show as reserved, not free.
         report_audit, _ = run_audit(cfg, options=opts)
+        session.client("s3").create_bucket(Bucket=DEMO_REPORT_BUCKET)
+        published = publish_report(cfg, report_audit, opts, dated=True).keys
         live = _live_update(session, sim, cfg, summary, opts)
-    return DemoResult(sim, summary, audit, allocation, report_audit, live)
+    return DemoResult(sim, summary, audit, allocation, report_audit, live, published)
 
 
 def _live_update(
@@ -388,7 +398,7 @@ def _live_update(
         },
     }
     rescan(
-        cfg.model_copy(update={"notify": NotifyConfig(topic_arn=topic)}),
+        cfg.model_copy(update={"notify": cfg.notify.model_copy(update={"topic_arn": topic})}),
         [event_target(event)],
         replace(opts, regions=()),
     )
@@ -419,6 +429,11 @@ def main(accounts: int = 12, regions: int = 3) -> int:
     report = Path("demo-report.html").resolve()
     report.write_text(render_html(result.report_audit), encoding="utf-8")
     print(f"\n$ vpctracker audit --format html --output demo-report.html\nwrote {report}")
+    print(
+        "\n# The function publishes the same page (and the inventory as CSV and JSON) to the "
+        "report bucket every night; here to a bucket of the simulation:\n"
+        + "\n".join(f"  s3://{DEMO_REPORT_BUCKET}/{k}" for k in result.published if "report" in k)
+    )
     print(
         f"\n# Live update: a VPC ({result.sim.live_vpc}, 10.200.0.0/16) is created in one "
         "account; its CloudTrail event reaches the function, which rescans that one target "

@@ -53,6 +53,11 @@ ENV_KEYS: dict[str, str] = {
     "VPCTRACKER_NOTIFY_TOPIC_ARN": "notify.topic_arn",
     "VPCTRACKER_NOTIFY_MAX_MESSAGES": "notify.max_messages",
     "VPCTRACKER_STALE_AFTER_DAYS": "scan.stale_after_days",
+    "VPCTRACKER_NOTIFY_PRESIGN_HOURS": "notify.presign_hours",
+    "VPCTRACKER_REPORT_BUCKET": "report.bucket",
+    "VPCTRACKER_REPORT_PREFIX": "report.prefix",
+    "VPCTRACKER_REPORT_KMS_KEY_ARN": "report.kms_key_arn",
+    "VPCTRACKER_REPORT_MIN_INTERVAL_MINUTES": "report.min_interval_minutes",
 }
 LIST_KEYS = {
     "organization.include_accounts",
@@ -66,6 +71,9 @@ INT_KEYS = {
     "table.deleted_retention_days",
     "headroom.used_pct",
     "headroom.subnet_free_pct",
+    "scan.stale_after_days",
+    "notify.presign_hours",
+    "report.min_interval_minutes",
 }
 
 

@@ -49,6 +49,7 @@ from collector.jobs.check import run_check
 from collector.jobs.collect import run
 from collector.jobs.findings import FindingsRecord, remember_findings
 from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.publish import nightly_publisher, publish_report
 from collector.jobs.summary import RunSummary
 from collector.live import (
     Rescan,
@@ -228,7 +229,14 @@ def _event(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]
     follow = [target] if changes_tgw(request.records[0]) else []
     result = rescan(config, [target], opts, follow=follow)
     for s in result.summaries:
-        publish("event", {**run_metrics(s), "NotifyFailures": result.notify_failures})
+        publish(
+            "event",
+            {
+                **run_metrics(s),
+                "NotifyFailures": result.notify_failures,
+                **_report_metric(config, result.report_failures),
+            },
+        )
     out: dict[str, Any] = {
         "ok": result.done(target),
         "rescanned": target_statuses(result),
@@ -243,7 +251,7 @@ def _event(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]
 
 def _scheduled(config: Config, opts: RunOptions) -> dict[str, Any]:
     summary = run(config, opts)
-    record = remember_findings(config, summary, opts)
+    record = remember_findings(config, summary, opts, report=nightly_publisher(config, opts))
     totals = _night_metrics(config, opts, record, summary)
     log.info("scheduled run: %d targets, %d failed", summary.targets, summary.failed)
     return {"ok": summary.exit_code == 0, "summary": summary.to_dict(), "audit": totals}
@@ -254,10 +262,13 @@ def _night_metrics(
 ) -> dict[str, Any]:
     """Publish the night's metrics (`Mode=scheduled`) from the audit its recording compared
     (or, when the recording failed, a fresh one); returns that audit's summary."""
+    report_failures = record.report_failures if record else 0
     if record is not None and record.audit is not None:
         audit = record.audit
     else:
         audit, _ = run_audit(config, options=opts, inventory=summary.inventory)
+        # No recording, so no report yet: publish this audit's (nobody is notified).
+        report_failures += publish_report(config, audit, opts, dated=True).failures
     totals: dict[str, Any] = audit.to_dict()["summary"]
     publish(
         "scheduled",
@@ -266,9 +277,15 @@ def _night_metrics(
             "OverlapGroups": totals["overlap_groups"],
             "DefaultVpcs": totals["default_vpcs"],
             "NotifyFailures": record.notify_failures if record else 0,
+            **_report_metric(config, report_failures),
         },
     )
     return totals
+
+
+def _report_metric(config: Config, failures: int) -> dict[str, float]:
+    """`ReportFailures`, where a report is published (the stack alarms on it there)."""
+    return {"ReportFailures": failures} if config.report.bucket else {}
 
 
 def _direct(config: Config, request: Request, opts: RunOptions) -> dict[str, Any]:
@@ -432,7 +449,16 @@ def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> di
         add(s)
     failures = len(response.get("batchItemFailures", []))
     notify = live.notify_failures if live else 0
-    publish("worker", {**run_metrics(total), "MessagesFailed": failures, "NotifyFailures": notify})
+    report = live.report_failures if live else 0
+    publish(
+        "worker",
+        {
+            **run_metrics(total),
+            "MessagesFailed": failures,
+            "NotifyFailures": notify,
+            **_report_metric(config, report),
+        },
+    )
     for night in nights:
         _record_night(config, opts, total, night)
     return {"batchItemFailures": list(response.get("batchItemFailures", []))}
@@ -442,6 +468,8 @@ def _record_night(config: Config, opts: RunOptions, total: RunSummary, night: Pr
     """A fan-out night's last message: record the findings of the table as every worker left
     it; those of accounts whose part finished failed stand as they were."""
     frozen = {(a, ALL_REGIONS) for a in night.failed_accounts}
-    record = remember_findings(config, total, opts, frozen=frozen)
+    record = remember_findings(
+        config, total, opts, frozen=frozen, report=nightly_publisher(config, opts)
+    )
     totals = _night_metrics(config, opts, record, RunSummary(started_at=opts.clock()))
     log.info("fan-out night complete: %s", totals)

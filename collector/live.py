@@ -19,6 +19,7 @@ from collector.config import Config, ConfigError, check_account_id, check_region
 from collector.jobs.collect import follow_tgw_owners, run, scannable
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
+from collector.jobs.publish import live_publisher
 from collector.jobs.summary import RunSummary
 from collector.safety import brief
 
@@ -74,6 +75,7 @@ class Rescan:
     summaries: list[RunSummary] = field(default_factory=list)
     notified: int = 0
     notify_failures: int = 0
+    report_failures: int = 0
 
     def done(self, target: Target) -> bool:
         """Scanned, or provably nothing to scan (account gone or outside the config)."""
@@ -132,9 +134,13 @@ def rescan(
         summary.absorb(owners)
         scanned += sorted(owners.ok_accounts - set(scanned))
     if scanned:
-        record = remember_findings(config, summary, opts, accounts=scanned)
+        # The published report's latest/ follows what this announces (debounced).
+        record = remember_findings(
+            config, summary, opts, accounts=scanned, report=live_publisher(config, opts)
+        )
         out.notified = record.notified if record else 0
         out.notify_failures = record.notify_failures if record else 0
+        out.report_failures = record.report_failures if record else 0
     return out
 
 

@@ -14,6 +14,7 @@ most 100 characters; a message body at most 256 KB.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,29 @@ class Announcement:
     def dedupe(self) -> dict[str, str]:
         """What identifies this announcement for a subscriber."""
         return {"id": self.id, "transition": self.transition, "at": self.at}
+
+
+@dataclass(frozen=True)
+class ReportLink:
+    """Where a notification points: the report's object in the S3 console (for people who sign
+    in) and, with `notify.presign_hours`, a presigned URL that opens the page itself."""
+
+    console: str
+    url: str | None = None
+
+    def to(self, anchor: str = "") -> str:
+        """The link to open, at `anchor` (`group-<span>`, `vpc-<id>`) when the page is opened
+        directly (a fragment never reaches S3, so it does not break the signature)."""
+        if self.url is None:
+            return self.console
+        return f"{self.url}#{urllib.parse.quote(anchor, safe='/.:-')}" if anchor else self.url
+
+    def to_dict(self, anchor: str = "") -> dict[str, str]:
+        """The `report` object of a notification's JSON."""
+        out = {"console": self.console}
+        if self.url:
+            out["url"] = self.to(anchor)
+        return out
 
 
 @dataclass(frozen=True)
@@ -307,9 +331,12 @@ def digest_message(items: Sequence[Announcement]) -> Message:
     )
 
 
-def messages(announcements: Iterable[Announcement], max_messages: int) -> list[Message]:
+def messages(
+    announcements: Iterable[Announcement], max_messages: int, link: ReportLink | None = None
+) -> list[Message]:
     """The messages for pending announcements: one per (recording, overlap group), one per
-    other finding, in order of what to act on first; past `max_messages`, one digest."""
+    other finding, in order of what to act on first; past `max_messages`, one digest. With
+    `link`, each message links the published report, at its finding where the page can."""
     overlap: dict[tuple[str, str], list[Announcement]] = {}
     units: list[list[Announcement]] = []
     for a in announcements:
@@ -324,7 +351,39 @@ def messages(announcements: Iterable[Announcement], max_messages: int) -> list[M
     out = [_message(u) for u in units[:max_messages]]
     if len(units) > max_messages:
         out.append(digest_message([a for u in units[max_messages:] for a in u]))
-    return out
+    return out if link is None else [with_link(m, link) for m in out]
+
+
+def anchor_of(m: Message) -> str:
+    """Where on the page a message's finding is: its overlap group, or its VPC's row."""
+    first = m.announcements[0] if m.announcements else None
+    if first is None or m.attributes["kind"]["StringValue"] in ("digest", "baseline"):
+        return ""
+    if first.kind == "overlap" and first.group:
+        return f"group-{first.group}"
+    vpc = first.finding.get("VpcId")
+    return f"vpc-{vpc}" if isinstance(vpc, str) and vpc else ""
+
+
+def with_link(m: Message, link: ReportLink) -> Message:
+    """The message with the report's link: a line for people, `report` in its JSON."""
+    anchor = anchor_of(m)
+    head, sep, data = m.body.partition("\n\n--- ")
+    lines = [f"Report: {link.to(anchor)}"]
+    if link.url:
+        lines.append(f"In the S3 console: {link.console}")
+    if sep:
+        label, _, text = data.partition(" ---\n")
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            text = json.dumps({**parsed, "report": link.to_dict(anchor)})
+        body = head + "\n" + "\n".join(lines) + sep + label + " ---\n" + text
+    else:
+        body = m.body + "\n" + "\n".join(lines)
+    return Message(m.subject, body, m.attributes, m.announcements)
 
 
 def _message(unit: list[Announcement]) -> Message:

@@ -23,7 +23,14 @@ UNITS = {"DurationSeconds": MetricUnit.Seconds}
 # failure metric above 0 means work was lost or failed, and iam/hub.yaml alarms on it in every
 # Mode that emits it (a test derives the modes by running each invocation kind).
 FAILURE_METRICS = frozenset(
-    {"TargetsFailed", "WriteFailures", "MessagesFailed", "NotifyFailures", "RunErrors"}
+    {
+        "TargetsFailed",
+        "WriteFailures",
+        "MessagesFailed",
+        "NotifyFailures",
+        "ReportFailures",
+        "RunErrors",
+    }
 )
 INFORMATION_METRICS = frozenset(
     {

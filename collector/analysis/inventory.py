@@ -95,3 +95,10 @@ def summary_of(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
         "regions": len({r["Region"] for r in live}),
         "default_vpcs": sum(r["IsDefault"] for r in live),
     }
+
+
+def audit_rows(vpcs: Sequence[Vpc], stale: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pure: the inventory rows of an audit's VPCs (every live one; `stale`: the audit's stale
+    list, whose reasons mark them), in the inventory's order."""
+    why = {(d["VpcId"], d["OwnerId"]): d["reason"] for d in stale}
+    return [inventory_row(v, why.get(v.key)) for v in sorted(vpcs, key=_order) if not v.Deleted]

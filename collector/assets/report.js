@@ -132,7 +132,7 @@
           var n = view.filter(function(i){ return inv.rows[i][col.Region] === region; }).length;
           html.push('<tr class="region"><th colspan="' + cols.length + '">' + esc(region) + ' (' + n + ')</th></tr>');
         }
-        html.push('<tr class="inv' + (row[col.Stale] ? ' stale' : '') + '">' + cols.map(function(c){ return '<td>' + esc(text(row[col[c]])) + '</td>'; }).join('') + '</tr>');
+        html.push('<tr class="inv' + (row[col.Stale] ? ' stale' : '') + '" id="vpc-' + esc(row[col.VpcId]) + '">' + cols.map(function(c){ return '<td>' + esc(text(row[col[c]])) + '</td>'; }).join('') + '</tr>');
       }
       invTable.tBodies[0].innerHTML = html.join('');
       document.getElementById('inv-count').textContent = view.length + ' of ' + inv.rows.length + ' VPCs' +
@@ -166,7 +166,24 @@
       setTimeout(function(){ URL.revokeObjectURL(a.href); }, 1000);
     });
     compute();
+    // `#vpc-<id>` (a notification's link to a VPC's finding): the inventory shows that VPC.
+    window.goToVpc = function(id){
+      invFilter.value = id; compute();
+      var row = document.getElementById('vpc-' + id);
+      if (row) { row.classList.add('target'); row.scrollIntoView({block: 'center'}); }
+      return !!row;
+    };
   }
+  // `#group-<span>` is a row of the overlap groups (the browser scrolls to it); mark it.
+  function goToHash(){
+    var h = decodeURIComponent(location.hash.slice(1));
+    if (!h) return;
+    if (h.indexOf('vpc-') === 0 && window.goToVpc) { window.goToVpc(h.slice(4)); return; }
+    var el = document.getElementById(h);
+    if (el) { el.classList.add('target'); el.scrollIntoView({block: 'center'}); }
+  }
+  window.addEventListener('hashchange', goToHash);
+  goToHash();
   var filter = document.getElementById('filter');
   var rows = Array.prototype.slice.call(document.querySelectorAll('tr[data-search]'));
   var timer = null;

@@ -30,6 +30,7 @@ from collector.jobs.findings import remember_findings
 from collector.jobs.inventory import run_inventory
 from collector.jobs.lookup import run_lookup
 from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.publish import write_s3
 from collector.jobs.summary import RunSummary
 from collector.models import UnreadableItem, iso, utc_now
 from collector.report import (
@@ -128,16 +129,21 @@ def cmd_audit(config: Config, args: argparse.Namespace) -> int:
     if _partial_live_scan(summary):
         return EXIT_INTERRUPTED
     _warn_unreadable(audit.unreadable, "audit")
-    _write(render(audit, args.format), args.output)
+    _write(render(audit, args.format), args.output, config, args)
     if summary is not None and summary.exit_code:
         return summary.exit_code
     return EXIT_INCOMPLETE if audit.unreadable else EXIT_OK
 
 
-def _write(text: str, output: str | None) -> None:
-    """The report on stdout, or in `--output FILE` (named on stderr)."""
+def _write(text: str, output: str | None, config: Config, args: argparse.Namespace) -> None:
+    """The report on stdout, in `--output FILE`, or in `--output s3://bucket/key` (written as
+    the published report is); named on stderr."""
     if not output:
         sys.stdout.write(text)
+        return
+    if output.startswith("s3://"):
+        write_s3(config, RunOptions(session=args.session), output, text, args.format)
+        print(f"wrote {output}", file=sys.stderr)
         return
     try:
         with open(output, "w", encoding="utf-8") as f:
@@ -171,7 +177,7 @@ def cmd_inventory(config: Config, args: argparse.Namespace) -> int:
         options=RunOptions(session=args.session),
     )
     _warn_unreadable(unreadable, "inventory")
-    _write(render_inventory(result, args.format), args.output)
+    _write(render_inventory(result, args.format), args.output, config, args)
     return EXIT_INCOMPLETE if unreadable else EXIT_OK
 
 

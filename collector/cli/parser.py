@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--include-deleted", action="store_true", help="also VPCs marked deleted (kept 90 days)"
     )
     sp.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    sp.add_argument("--output", metavar="FILE", help="write to FILE, not stdout")
+    sp.add_argument("--output", metavar="FILE", help="write to FILE or s3://bucket/key, not stdout")
 
     sp = command(
         "audit",
@@ -160,7 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(or, with --live, some targets failed)",
     )
     sp.add_argument("--format", choices=["table", "json", "csv", "html"], default="table")
-    sp.add_argument("--output", metavar="FILE", help="write the report to FILE, not stdout")
+    sp.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE or s3://bucket/key (encrypted, typed), not stdout",
+    )
     sp.add_argument(
         "--include-default", action="store_true", help="include default VPCs in overlap analysis"
     )

@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +35,11 @@ from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code
 from collector.jobs.audit import read_inventory, run_audit
 from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
 from collector.lifecycle import expires_at
 from collector.models import KnownFinding, iso
-from collector.notify import Announcement, Message, messages
+from collector.notify import Announcement, Message, ReportLink, messages
 from collector.scan import ALL_REGIONS
 from collector.store.changes import legacy_changes
 from collector.store.findings import (
@@ -100,6 +101,8 @@ class FindingsRecord:
     notified: int = 0  # messages SNS accepted
     pending: int = 0  # announcements left for a later recording
     notify_failures: int = 0  # messages SNS did not accept
+    report_keys: list[str] = field(default_factory=list)  # the published report's objects
+    report_failures: int = 0  # uploads of the report that failed (ReportFailures)
     duration_s: float = 0.0  # from taking the lease to releasing it
     audit: Audit | None = None  # the whole organization's audit it compared
 
@@ -114,6 +117,8 @@ class FindingsRecord:
             "notified": self.notified,
             "pending": self.pending,
             "notify_failures": self.notify_failures,
+            "report_keys": list(self.report_keys),
+            "report_failures": self.report_failures,
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -143,13 +148,16 @@ def remember_findings(
     accounts: Sequence[str] = (),
     view: View | None = None,
     frozen: Collection[tuple[str, str]] | None = None,
+    report: Publisher | None = None,
 ) -> FindingsRecord | None:
     """After a write run: record (and, with `notify.topic_arn`, announce) its findings.
 
     A failure here is the run's write failure (exit 2, named), never a lost summary. Nothing is
     recorded after an interrupted run: what it saw is partial. `accounts` narrows the recording
     to what a rescan of those accounts touched; `view` is the inventory the run already read
-    (the full collect's sweep); `frozen` defaults to the run's failed targets.
+    (the full collect's sweep); `frozen` defaults to the run's failed targets; `report`
+    publishes the report of the audit it compared before anything is announced (so each
+    message can link it).
     """
     if summary.interrupted:
         return None
@@ -162,6 +170,7 @@ def remember_findings(
             accounts=accounts,
             view=view,
             frozen=frozen_targets(summary) if frozen is None else frozen,
+            report=report,
         )
     except (ClientError, BotoCoreError, FatalError, MalformedResponse, TableMissingError) as exc:
         code = error_code(exc)
@@ -180,6 +189,7 @@ def record_findings(
     accounts: Sequence[str] = (),
     view: View | None = None,
     frozen: Collection[tuple[str, str]] = (),
+    report: Publisher | None = None,
 ) -> FindingsRecord:
     """Record the findings of the inventory under the recording lease; see the module."""
     opts = options
@@ -203,7 +213,7 @@ def record_findings(
             "findings; this run's findings are left to the next one"
         )
     try:
-        record = _Recording(config, opts, ddb, accounts, frozen).run(view)
+        record = _Recording(config, opts, ddb, accounts, frozen, report).run(view)
         record.duration_s = time.monotonic() - t0
         return record
     finally:
@@ -223,8 +233,11 @@ class _Recording:
         ddb: DynamoDBClient,
         accounts: Sequence[str],
         frozen: Collection[tuple[str, str]],
+        report: Publisher | None = None,
     ) -> None:
         self.config, self.opts, self.ddb = config, opts, ddb
+        self.report = report
+        self.link: ReportLink | None = None
         self.ledger = config.table.ledger
         self.accounts = frozenset(accounts)
         self.frozen = set(frozen)
@@ -265,8 +278,17 @@ class _Recording:
             self._upgrade()
             self.out.upgraded = True
         self._count(cmp)
+        self._publish_report(audit)
         self._publish()
         return self.out
+
+    def _publish_report(self, audit: Audit) -> None:
+        if self.report is None:
+            return
+        o = self.out
+        publication = self.report(audit, bool(o.new or o.changed or o.resolved or o.first_baseline))
+        self.link = publication.link
+        o.report_keys, o.report_failures = publication.keys, publication.failures
 
     # ----- what to compare ----------------------------------------------------------------
 
@@ -429,7 +451,9 @@ class _Recording:
             "sns", region_name=topic.split(":")[3] or self.config.table.region
         )
         batch = messages(
-            (Announcement.of(p.message) for p in outbox), self.config.notify.max_messages
+            (Announcement.of(p.message) for p in outbox),
+            self.config.notify.max_messages,
+            self.link,
         )
         left = len(outbox)
         for m in batch:

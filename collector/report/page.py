@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from collector.analysis import Audit, Member, vpc_blocks
-from collector.analysis.inventory import COLUMNS, inventory_row
+from collector.analysis.inventory import COLUMNS, audit_rows
 from collector.analysis.overlaps import by_pair
 from collector.models import Reservation, Vpc, iso
 from collector.report.addressmap import (
@@ -218,6 +218,8 @@ def _groups_table(audit: Audit) -> str:
         return "<p>No overlapping ranges.</p>"
     rows = []
     for n, g in enumerate(by_severity(audit.overlap_groups), 1):
+        # The first row of a group is its anchor (`#group-<span>`: notifications link it).
+        anchor = f' id="group-{_e(g.span)}"'
         for m in g.members:
             d = m.to_dict()
             if m.vpc is None:
@@ -227,11 +229,12 @@ def _groups_table(audit: Audit) -> str:
                 name = m.vpc.Name or ""
             search = f"{g.severity} {g.span} {d.get('Cidr')} {who} {name}".lower()
             rows.append(
-                f'<tr class="{g.severity}" data-search="{_e(search)}">'
+                f'<tr class="{g.severity}"{anchor} data-search="{_e(search)}">'
                 f'<td class="sev">{_e(g.severity)}</td><td class="clashmark">#{n}</td>'
                 f"<td>{_e(g.span)}</td><td><code>{_e(d['Cidr'])}</code></td>"
                 f"<td>{_e(who)}</td><td>{_e(name)}</td></tr>"
             )
+            anchor = ""
         for a, b, found in by_pair(g.conflicts):
             where = "; ".join(f"{c.network.describe(c.at)} via {', '.join(c.via)}" for c in found)
             text = f"conflict: {_pair_side(a)} ↔ {_pair_side(b)} — reached at {where}"
@@ -395,15 +398,8 @@ def _stale_section(audit: Audit) -> str:
 def inventory_data(audit: Audit) -> dict[str, Any]:
     """The inventory as the page's script gets it: columns once, one list per VPC (the same
     rows as `vpctracker inventory`, every live VPC, stale ones marked)."""
-    why = {(d["VpcId"], d["OwnerId"]): d["reason"] for d in audit.stale}
-    ordered = sorted(audit.vpcs, key=lambda v: (v.OwnerId, v.Region, _address(v), v.VpcId))
-    rows = [inventory_row(v, why.get(v.key)) for v in ordered]
+    rows = audit_rows(audit.vpcs, audit.stale)
     return {"columns": list(COLUMNS), "rows": [[r[c] for c in COLUMNS] for r in rows]}
-
-
-def _address(v: Vpc) -> tuple[int, int]:
-    net = ipaddress.ip_network(v.CidrBlock)
-    return net.version, int(net.network_address)
 
 
 INVENTORY_SECTION = """<section id="inventory"><h2>Inventory (COUNT VPCs)</h2>
@@ -451,6 +447,7 @@ def render_html(audit: Audit) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>VPCTracker audit {_e(iso(audit.generated_at))}</title>
 <style>{_asset("report.css")}</style></head>
 <body>{defs}

@@ -8,9 +8,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
@@ -50,10 +49,18 @@ def client_config(max_workers: int) -> BotoConfig:
     )
 
 
+class ClientSource(Protocol):
+    """What makes clients: a boto3 session, or the collector's member session."""
+
+    def client(self, service_name: str, **kwargs: Any) -> Any:
+        """A client of that service."""
+        ...
+
+
 class RegionalClients:
     """One EC2 client per region on the member session, created once and shared by threads."""
 
-    def __init__(self, session: boto3.Session, config: BotoConfig) -> None:
+    def __init__(self, session: ClientSource, config: BotoConfig) -> None:
         self._session = session
         self._config = config
         self._clients: dict[str, EC2Client] = {}

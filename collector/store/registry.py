@@ -22,6 +22,7 @@ from collector.store import (
     findings,
     leases,
     parts,
+    publishing,
     reservations,
     vpcs,
 )
@@ -67,6 +68,8 @@ ITEM_KINDS: dict[str, ItemKind] = {
     # Parts of an item too large for one (see store.parts): read with the kind they belong to.
     "part": ItemKind("part", parts.PREFIX, _raw),
     "baseline": ItemKind("baseline", findings.BASELINE_KEY["VpcId"]["S"], _raw),
+    # When the published report was last refreshed (the ledger's).
+    "report": ItemKind("report", publishing.PREFIX, _raw),
 }
 VPCS = frozenset({"vpc"})
 RESERVATIONS = frozenset({"reservation"})

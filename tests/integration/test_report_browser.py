@@ -400,3 +400,50 @@ def test_the_network_engineers_report_in_chromium(driver: object, tmp_path: Path
     assert all(line.startswith('"') for line in text.splitlines())
     hub = next(r for r in table_rows if r["Name"] == "hub")
     assert hub["CidrBlocks"] == "10.249.0.0/16" and hub["IsDefault"] == "False"
+
+
+@pytest.mark.slow
+def test_the_published_page_opens_from_s3_at_its_anchors(
+    driver: object, moto_url: str, tmp_path: Path
+) -> None:
+    """Issue 27: a notification's presigned link opens the page straight from the bucket, at the
+    finding's group or at the VPC's row."""
+    import boto3
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from collector.config import Config
+    from collector.jobs.options import RunOptions
+    from collector.jobs.publish import publish_report
+
+    d: WebDriver = driver  # type: ignore[assignment]
+    vpcs, connections = conflict_world()
+    audit = build_audit(vpcs[-20:], [], now=T, connections=connections)
+    session = boto3.Session(region_name="us-east-1")
+    session.client("s3").create_bucket(Bucket="reports")
+    config = Config.model_validate(
+        {"report": {"bucket": "reports"}, "notify": {"presign_hours": 1}}
+    )
+    published = publish_report(config, audit, RunOptions(session=session), dated=True)
+    assert published.link is not None and published.link.url is not None
+    assert published.link.url.startswith(moto_url)
+    group = next(g for g in audit.overlap_groups if g.severity == "conflict")
+    d.get(published.link.to(f"group-{group.span}"))
+    WebDriverWait(d, 30).until(
+        lambda x: x.execute_script("return document.readyState") == "complete"
+    )
+    assert [e for e in d.get_log("browser") if e["level"] == "SEVERE"] == []
+    row = d.find_element(By.ID, f"group-{group.span}")
+    assert "target" in row.get_attribute("class")
+    in_view = (
+        "var r = arguments[0].getBoundingClientRect();"
+        " return r.top >= 0 && r.bottom <= innerHeight;"
+    )
+    assert d.execute_script(in_view, row)
+    vpc = next(v for v in vpcs[-20:] if v.Name == "sandbox")
+    d.get(published.link.to(f"vpc-{vpc.VpcId}"))
+    WebDriverWait(d, 30).until(lambda x: x.find_elements(By.ID, f"vpc-{vpc.VpcId}"))
+    target = d.find_element(By.ID, f"vpc-{vpc.VpcId}")
+    assert "target" in target.get_attribute("class") and target.is_displayed()
+    assert d.execute_script(in_view, target)

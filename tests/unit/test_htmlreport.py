@@ -145,7 +145,9 @@ def test_page_is_self_contained_and_escaped() -> None:
         update={"Name": "</script><img src=x onerror=alert(1)>"}
     )
     page = render_html(build_audit([*VPCS, evil], RESERVED, now=T))
-    assert "<script src" not in page and "<link" not in page
+    assert "<script src" not in page
+    # One link: the empty inline icon, so a browser asks the server for no favicon either.
+    assert re.findall(r"<link[^>]*>", page) == ['<link rel="icon" href="data:,">']
     assert not re.search(r"(src|href)=[\"']?https?:", page)
     assert "</script><img" not in page  # escaped in both the table and the JSON data
     # The overlap table names each VPC (issue 11, observation 7).

@@ -28,6 +28,8 @@ RESOLVED = {
     "${ExternalIdParameter}": "/vpctracker/external-id",
     "${ConfigParameter}": "/vpctracker/config",
     "${Path}": "my-config-bucket/vpctracker.yaml",
+    "${Bucket}": "vpctracker-reports",
+    "${ReportBucketStore.Arn}": "arn:aws:s3:::vpctracker-reports",
     "${Table.Arn}": "arn:aws:dynamodb:us-east-1:111122223333:table/VPCTracker",
     "${ExistingLedgerTableName}": "VPCTracker-ledger",
     "${LedgerTable.Arn}": "arn:aws:dynamodb:us-east-1:111122223333:table/VPCTracker-ledger",
@@ -225,6 +227,8 @@ def test_hub_role_is_least_privilege() -> None:
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "s3:GetObject",
+        "s3:PutObject",
+        "s3:PutObjectTagging",
         "kms:Decrypt",
         "kms:GenerateDataKey",
     }
@@ -234,6 +238,8 @@ def test_hub_role_is_least_privilege() -> None:
     )
     assert by_sid["ConfigObject"]["Resource"] == "arn:aws:s3:::my-config-bucket/vpctracker.yaml"
     assert by_sid["CustomerManagedKey"]["Resource"] == REFS["KmsKeyArn"]
+    # The report bucket: its objects only (written, tagged, and read to sign links).
+    assert by_sid["ReportObjects"]["Resource"] == "arn:aws:s3:::vpctracker-reports/*"
     assert _actions({"Statement": [by_sid["CustomerManagedKey"]]}) == {
         "kms:Decrypt",
         "kms:GenerateDataKey",

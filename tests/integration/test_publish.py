@@ -1,0 +1,225 @@
+"""Issue 27: the report published where people look, linked from every notification (moto S3)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.handler import handler
+from tests.conftest import load_data
+from tests.integration.conftest import Org, cli
+from tests.integration.test_handler import (  # noqa: F401 - restore_logging: autouse
+    Context,
+    emf_lines,
+    restore_logging,
+)
+from tests.integration.test_live import event_for
+from tests.unit.test_iam import IAM, load_template
+
+BUCKET = "vpctracker-reports"
+FILES = {
+    "report.html": "text/html; charset=utf-8",
+    "inventory.csv": "text/csv; charset=utf-8",
+    "inventory.json": "application/json",
+    "audit.json": "application/json",
+}
+
+
+@pytest.fixture
+def env(org: Org, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("VPCTRACKER_TABLE", "VPCTracker")
+    monkeypatch.setenv("VPCTRACKER_REGIONS", "us-east-1,eu-west-1")
+    monkeypatch.setenv("VPCTRACKER_EXCLUDE_ACCOUNTS", org.accounts["excluded"])
+    monkeypatch.setenv("VPCTRACKER_REPORT_BUCKET", BUCKET)
+    monkeypatch.setenv("VPCTRACKER_NOTIFY_PRESIGN_HOURS", "12")
+    org.session.client("s3").create_bucket(Bucket=BUCKET)
+    sns, sqs = org.session.client("sns"), org.session.client("sqs")
+    topic = sns.create_topic(Name="findings")["TopicArn"]
+    url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    monkeypatch.setenv("VPCTRACKER_NOTIFY_TOPIC_ARN", topic)
+
+    def inbox() -> list[dict[str, Any]]:
+        out = []
+        while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return out
+
+    return inbox
+
+
+def keys(org: Org) -> dict[str, dict[str, Any]]:
+    s3 = org.session.client("s3")
+    listed = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    return {o["Key"]: s3.head_object(Bucket=BUCKET, Key=o["Key"]) for o in listed}
+
+
+def test_the_nightly_run_publishes_latest_and_a_dated_copy(org: Org, env: Any) -> None:
+    night = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert night["ok"] is True
+    found = keys(org)
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
+    assert set(found) == {f"{p}/{name}" for p in ("latest", day) for name in FILES}
+    s3 = org.session.client("s3")
+    for key, head in found.items():
+        assert head["ContentType"] == FILES[key.rsplit("/", 1)[1]]
+        assert head["ServerSideEncryption"] == "AES256"
+        tags = s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]
+        # Dated copies are tagged for the lifecycle rule; latest/ never expires.
+        assert tags == (
+            [] if key.startswith("latest/") else [{"Key": "vpctracker-copy", "Value": "dated"}]
+        )
+    stored = s3.get_object(Bucket=BUCKET, Key="latest/report.html")
+    assert stored["ContentEncoding"] == "gzip"  # browsers inflate it; the wire carries ~1/10
+    page = gzip.decompress(stored["Body"].read()).decode()
+    assert "VPC address-space audit" in page and 'id="group-10.1.0.0/16"' in page
+    inventory = json.loads(s3.get_object(Bucket=BUCKET, Key="latest/inventory.json")["Body"].read())
+    live = [v for v in org.table().values() if not v.Deleted]
+    assert sorted(r["VpcId"] for r in inventory["vpcs"]) == sorted(v.VpcId for v in live)
+    audit = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{day}/audit.json")["Body"].read())
+    assert audit["summary"]["overlap_groups"] == night["audit"]["overlap_groups"]
+    csv_text = s3.get_object(Bucket=BUCKET, Key="latest/inventory.csv")["Body"].read().decode()
+    assert csv_text.splitlines()[0].startswith('"VpcId","OwnerId"')
+
+
+def test_every_notification_links_the_report_that_exists(org: Org, env: Any) -> None:
+    inbox = env
+    handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    (baseline,) = inbox()
+    s3 = org.session.client("s3")
+
+    def linked(message: dict[str, Any]) -> dict[str, str]:
+        body = message["Message"]
+        url = re.search(r"^Report: (\S+)$", body, re.MULTILINE)
+        console = re.search(r"^In the S3 console: (\S+)$", body, re.MULTILINE)
+        assert url and console, body[:500]
+        data = json.loads(body.split(" (JSON) ---\n", 1)[1])
+        assert data["report"] == {"console": console.group(1), "url": url.group(1)}
+        key = re.search(r"prefix=([^&]+)", console.group(1))
+        assert key
+        return {"url": url.group(1), "key": key.group(1).replace("%2F", "/")}
+
+    night = linked(baseline)
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
+    assert night["key"] == f"{day}/report.html"  # that night's copy
+    s3.head_object(Bucket=BUCKET, Key=night["key"])  # it exists
+    assert "X-Amz-Signature=" in night["url"] and "X-Amz-Expires=43200" in night["url"]
+    # A live update's message links latest/, refreshed, at the finding (its group's row).
+    clash = org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "copy")
+    handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    (m,) = inbox()
+    live = linked(m)
+    assert live["key"] == "latest/report.html"
+    assert live["url"].endswith("#group-10.1.0.0/16")
+    page = gzip.decompress(s3.get_object(Bucket=BUCKET, Key="latest/report.html")["Body"].read())
+    assert clash in page.decode()  # the page shows the state the message announces
+
+
+def test_a_failed_upload_is_a_metric_never_a_failed_run(
+    org: Org, env: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VPCTRACKER_REPORT_BUCKET", "no-such-bucket-here")
+    night = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert night["ok"] is True and night["summary"]["exit_code"] == 0
+    records = emf_lines(capsys.readouterr().out)
+    scheduled = [r for r in records if r["Mode"] == "scheduled"]
+    assert scheduled and scheduled[-1]["ReportFailures"] == 1
+    # Nothing links an object that does not exist.
+    (baseline,) = env()
+    assert "Report:" not in baseline["Message"]
+
+
+def test_live_refreshes_are_debounced(org: Org, env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    uploads: list[str] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == "latest/report.html":
+            uploads.append(params["Key"])
+
+    org.session.events.register("before-parameter-build.s3.PutObject", count)
+    for i in range(5):  # a burst: five changes, five events, five invocations
+        org.create_vpc("sandbox", "us-east-1", f"10.{2 + i}.0.0/16", f"burst-{i}")
+        out = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+        assert out["ok"] is True
+    assert len(uploads) == 1
+    monkeypatch.setenv("VPCTRACKER_REPORT_MIN_INTERVAL_MINUTES", "0")
+    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "another-change")
+    handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert len(uploads) == 2
+    # An event that changes no finding does not refresh it.
+    handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert len(uploads) == 2
+
+
+def test_the_cli_writes_to_s3_as_the_function_does(
+    org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = org.session.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    assert cli(org, capsys, "collect", "--config", str(cfg))[0] == 0
+    for argv, key, ctype in (
+        (["audit", "--format", "html"], "reports/now.html", "text/html; charset=utf-8"),
+        (["inventory", "--format", "csv"], "reports/vpcs.csv", "text/csv; charset=utf-8"),
+        (["audit", "--format", "json"], "reports/audit.json", "application/json"),
+    ):
+        code, out, err = cli(
+            org,
+            capsys,
+            argv[0],
+            "--config",
+            str(cfg),
+            *argv[1:],
+            "--output",
+            f"s3://{BUCKET}/{key}",
+        )
+        assert code == 0 and out == "" and f"wrote s3://{BUCKET}/{key}" in err
+        head = s3.head_object(Bucket=BUCKET, Key=key)
+        assert head["ContentType"] == ctype and head["ServerSideEncryption"] == "AES256"
+    code, _, err = cli(
+        org, capsys, "audit", "--config", str(cfg), "--output", "s3://no-such-bucket-x/r.txt"
+    )
+    assert code == 1 and "cannot write: NoSuchBucket" in err
+
+
+def test_a_session_still_makes_s3_clients_after_a_run(org: Org) -> None:
+    """The member session registered boto3's handlers on the hub's emitter a second time:
+    every S3 client created after a collection failed (the report could never be published)."""
+    org.run()
+    org.session.client("s3").list_buckets()
+
+
+def test_the_report_bucket_is_private(org: Org) -> None:
+    tpl = load_template(IAM / "hub.yaml")
+    res = tpl["Resources"]
+    bucket = res["ReportBucketStore"]
+    assert bucket["Condition"] == "CreateReportBucket" and bucket["DeletionPolicy"] == "Retain"
+    p = bucket["Properties"]
+    assert all(p["PublicAccessBlockConfiguration"].values())
+    assert len(p["PublicAccessBlockConfiguration"]) == 4
+    assert p["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (rule,) = p["LifecycleConfiguration"]["Rules"]
+    assert rule["TagFilters"] == [{"Key": "vpctracker-copy", "Value": "dated"}]
+    assert rule["ExpirationInDays"] == {"Ref": "ReportRetentionDays"}
+    assert tpl["Parameters"]["ReportRetentionDays"]["Default"] == 90
+    sse = p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert sse["ServerSideEncryptionByDefault"]["Fn::If"][0] == "HasKmsKey"
+    statements = res["ReportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    tls = statements[0]
+    assert tls["Effect"] == "Deny" and tls["Principal"] == "*" and tls["Action"] == "s3:*"
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    readers = statements[1]["Fn::If"]
+    assert readers[0] == "HasReportReaders"
+    assert readers[1]["Action"] == "s3:GetObject" and readers[2] == {"Ref": "AWS::NoValue"}
+    assert res["ReportFailuresAlarm"]["Condition"] == "HasReport"
