@@ -75,7 +75,11 @@ class Org:
     so a second run is a steady-state run (everything stored, a little churn).
     """
 
-    def __init__(self, accounts: int, regions: int, vpcs: str) -> None:
+    def __init__(self, accounts: int, regions: int, vpcs: str, shape: str = "full") -> None:
+        # "landing-zone": each account runs workloads in 1-3 of the regions (the others hold no
+        # VPC), every 10th account kept a default VPC in every region; "full": every target
+        # holds VPCs (the shape earlier benchmarks measured).
+        self.shape = shape
         self.accounts = [f"{100000000000 + i:012d}" for i in range(accounts)]
         self.account_set = frozenset(self.accounts)
         self.regions = ALL_REGIONS[:regions]
@@ -87,7 +91,20 @@ class Org:
         """Opt-in regions differ per account: every 7th account has not enabled the last one."""
         return self.regions[-1] if int(account) % 7 == 0 and len(self.regions) > 1 else None
 
+    def home(self, account: str, region: str) -> bool:
+        """The account runs workloads in this region (every region in the "full" shape)."""
+        if self.shape == "full":
+            return True
+        h = zlib.crc32(account.encode())
+        start, k = h % len(self.regions), 1 + h % 3
+        i = self.regions.index(region) if region in self.regions else 0
+        return (i - start) % len(self.regions) < k
+
     def vpc_count(self, account: str, region: str) -> int:
+        if not self.home(account, region):
+            # Outside its workload regions an account holds nothing, unless it kept its
+            # default VPCs (one in every region).
+            return 1 if (int(account) - 100000000000) % 10 == 0 else 0
         span = self.vpc_hi - self.vpc_lo + 1
         base = self.vpc_lo + zlib.crc32(f"{account}{region}".encode()) % span
         churn = zlib.crc32(f"{account}{region}{self.night}".encode()) % 100
@@ -526,7 +543,7 @@ class Server:
 
 async def serve(args: argparse.Namespace) -> None:
     server = Server(
-        Org(args.accounts, args.regions, args.vpcs),
+        Org(args.accounts, args.regions, args.vpcs, args.shape),
         args.latency,
         args.jitter,
         args.unprocessed,
@@ -549,6 +566,7 @@ def main() -> None:
     p.add_argument("--unprocessed", type=float, default=0.0, help="share of batch items held")
     p.add_argument("--throttle", type=float, default=0.0, help="share of DynamoDB calls throttled")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--shape", choices=["full", "landing-zone"], default="full")
     args = p.parse_args()
     random.seed(0)
     try:

@@ -31,7 +31,12 @@ CORES = os.cpu_count() or 1
 
 @contextlib.contextmanager
 def fake_endpoint(
-    accounts: int, regions: int, vpcs: str, latency: float, jitter: float
+    accounts: int,
+    regions: int,
+    vpcs: str,
+    latency: float,
+    jitter: float,
+    shape: str = "full",
 ) -> Iterator[str]:
     """Start bench.fake_aws in its own process; yield its URL."""
     proc = subprocess.Popen(
@@ -49,6 +54,8 @@ def fake_endpoint(
             str(latency),
             "--jitter",
             str(jitter),
+            "--shape",
+            shape,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -135,13 +142,14 @@ def measure(
     baselines: tuple[str, ...] = (),
     seed_accounts: int = 3,
     events: bool = False,
+    shape: str = "full",
 ) -> dict[str, Any]:
     """One steady-state collect: a first run fills the table, the org moves on a night, and
     the second run (every VPC already stored, a few created or deleted) is measured. The CPU
     floor (a bare call on a warm client) is probed in the same run; baselines on demand."""
-    with fake_endpoint(accounts, regions, vpcs, 0.0, 0.0) as url:
+    with fake_endpoint(accounts, regions, vpcs, 0.0, 0.0, shape) as url:
         floor = client("percall", url)["single_call_cpu_s"]
-    with fake_endpoint(accounts, regions, vpcs, latency, jitter) as url:
+    with fake_endpoint(accounts, regions, vpcs, latency, jitter, shape) as url:
         client("collect", url, workers)  # the first night
         next_night(url)
         fake_cpu0 = stats(url, reset=True)["_cpu_s"]
@@ -163,6 +171,7 @@ def measure(
     cpu_bound = need * floor  # one core: the GIL serializes the client's Python
     bound = max(critical, cpu_bound)
     out: dict[str, Any] = {
+        "shape": shape,
         "accounts": accounts,
         "regions": regions,
         "vpcs": vpcs,
@@ -193,7 +202,7 @@ def measure(
         # CPU-bound (a session and clients per target: ~0.4 s of CPU each on one core), so its
         # time is linear in the targets: measured on `seed_accounts` x 4 accounts and scaled.
         n = min(seed_accounts * 4, accounts)
-        with fake_endpoint(n, regions, vpcs, latency, jitter) as url:
+        with fake_endpoint(n, regions, vpcs, latency, jitter, shape) as url:
             naive = client("threaded", url)
         out["threaded_wall_s"] = round(naive["wall_s"] * accounts / n, 1)
         out["threaded_measured_accounts"] = n
@@ -202,7 +211,7 @@ def measure(
         # Sequential: its time is linear in the accounts, so it is measured on `seed_accounts`
         # and scaled (at the headline size it would run for over an hour).
         n = min(seed_accounts, accounts)
-        with fake_endpoint(n, regions, vpcs, latency, jitter) as url:
+        with fake_endpoint(n, regions, vpcs, latency, jitter, shape) as url:
             seed = client("baseline", url)
         out["seed_wall_s"] = round(seed["wall_s"] * accounts / n, 1)
         out["seed_measured_accounts"] = n
@@ -344,6 +353,7 @@ def _brute_force(blocks: list[tuple[Any, int]]) -> list[list[int]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     cols = [
+        "shape",
         "accounts",
         "regions",
         "targets",
@@ -421,6 +431,13 @@ def main() -> None:
     p.add_argument("--jitter", type=float, default=0.0)
     p.add_argument("--workers", type=int, default=32)
     p.add_argument(
+        "--shape",
+        choices=["landing-zone", "full"],
+        default="landing-zone",
+        help="landing-zone: workloads in 1-3 regions per account, a default VPC left in every "
+        "10th account; full: every (account, region) holds VPCs (the earlier benchmarks)",
+    )
+    p.add_argument(
         "--baseline",
         action="store_true",
         help="also run the baselines: naive threaded, and seed-style (sequential, scaled)",
@@ -458,7 +475,10 @@ def main() -> None:
                 args.workers,
                 ("threaded", "seed"),
                 events=True,
+                shape="landing-zone",
             ),
+            # The earlier shape beside it: every target holds VPCs.
+            measure(args.accounts, 17, "1-2", 0.1, args.jitter, args.workers, shape="full"),
         ]
         args.analysis = True
     else:
@@ -475,6 +495,7 @@ def main() -> None:
                     args.workers,
                     ("threaded", "seed") if args.baseline and n == counts[0] else (),
                     events=args.events and n == counts[0],
+                    shape=args.shape,
                 )
             )
             print(f"# measured {n} accounts: {rows[-1]['wall_s']} s", file=sys.stderr, flush=True)

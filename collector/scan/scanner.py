@@ -113,10 +113,16 @@ class Scanner:
             now = self.clock()
             ec2 = self.clients.ec2(region)
             raw = self._with_refresh(account, lambda: get_vpcs(ec2))
-            raw_subnets = self._with_refresh(account, lambda: get_subnets(ec2))
+            # Subnets and peering connections both need a VPC the account can see in this
+            # region (its own, or one shared with it): with none, they are known to be empty,
+            # and most regions of a landing-zone account hold none. TGW attachments are still
+            # read: a network account can own a TGW (and its route tables) in a region where
+            # it has no VPC, and another account's attachment to it is listed only there.
+            empty = not raw
+            raw_subnets = [] if empty else self._with_refresh(account, lambda: get_subnets(ec2))
             # Connectivity is part of the target: without it an overlap's severity could be
             # understated, so a failure here fails the target like a VPC read would.
-            peerings = self._with_refresh(account, lambda: get_peerings(ec2))
+            peerings = [] if empty else self._with_refresh(account, lambda: get_peerings(ec2))
             attachments = self._with_refresh(account, lambda: get_attachments(ec2))
             owned = owned_tgws(account.id, attachments)
             tables = (

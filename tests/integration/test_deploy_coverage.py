@@ -256,3 +256,25 @@ def test_a_forwarded_event_of_each_kind_rescans_its_target(org: Org, env: None) 
         assert result["ok"] is True and result["rescanned"] == [
             {"account": org.accounts["sandbox"], "region": "eu-west-1"}
         ], name
+
+
+def test_a_region_without_vpcs_costs_only_the_calls_that_can_find_something(org: Org) -> None:
+    """Issue 26: subnets and peering connections need a VPC the account can see in the
+    region; TGW attachments do not (a network account's TGW can be where it has no VPC)."""
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any, context: Any, **_: Any) -> None:
+        calls.append((model.name, context.get("client_region", "")))
+
+    org.session.events.register("before-call.ec2", record)
+    org.run()
+    by_op: dict[str, int] = {}
+    for op, _ in calls:
+        by_op[op] = by_op.get(op, 0) + 1
+    # Targets with a VPC: workload-a in both regions, workload-b (its kept default VPC and
+    # b-clash) and the management account in us-east-1, sandbox in eu-west-1.
+    targets = 8  # four scanned accounts x two regions
+    with_vpcs = 5
+    assert by_op["DescribeVpcs"] == targets
+    assert by_op["DescribeTransitGatewayAttachments"] == targets
+    assert by_op["DescribeSubnets"] == by_op["DescribeVpcPeeringConnections"] == with_vpcs
