@@ -19,7 +19,7 @@ from tests.integration.test_handler import (  # noqa: F401 - restore_logging: au
     emf_lines,
     restore_logging,
 )
-from tests.integration.test_live import event_for
+from tests.integration.test_live import event_for, topic  # noqa: F401 - a fixture
 from tests.unit.test_iam import IAM, load_template
 
 BUCKET = "vpctracker-reports"
@@ -32,31 +32,15 @@ FILES = {
 
 
 @pytest.fixture
-def env(org: Org, monkeypatch: pytest.MonkeyPatch) -> Any:
+def env(org: Org, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
+    """The function's environment with a report bucket; returns the topic's inbox."""
     monkeypatch.setenv("VPCTRACKER_TABLE", "VPCTracker")
     monkeypatch.setenv("VPCTRACKER_REGIONS", "us-east-1,eu-west-1")
     monkeypatch.setenv("VPCTRACKER_EXCLUDE_ACCOUNTS", org.accounts["excluded"])
     monkeypatch.setenv("VPCTRACKER_REPORT_BUCKET", BUCKET)
     monkeypatch.setenv("VPCTRACKER_NOTIFY_PRESIGN_HOURS", "12")
     org.session.client("s3").create_bucket(Bucket=BUCKET)
-    sns, sqs = org.session.client("sns"), org.session.client("sqs")
-    topic = sns.create_topic(Name="findings")["TopicArn"]
-    url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    monkeypatch.setenv("VPCTRACKER_NOTIFY_TOPIC_ARN", topic)
-
-    def inbox() -> list[dict[str, Any]]:
-        out = []
-        while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-            for m in msgs:
-                out.append(json.loads(m["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        return out
-
-    return inbox
+    return request.getfixturevalue("topic")  # test_live's: the topic, subscribed
 
 
 def keys(org: Org) -> dict[str, dict[str, Any]]:
