@@ -173,12 +173,16 @@ def moto_as_cloudformation(monkeypatch: pytest.MonkeyPatch) -> None:
     # And it leaves a stack a change set created or updated without outputs (`deploy` uses
     # change sets): CloudFormation computes them.
     from moto.cloudformation.models import ChangeSet
+    from moto.cloudformation.parsing import OutputMap
 
     apply = ChangeSet.apply
 
     def apply_with_outputs(self: Any) -> None:
         apply(self)
-        self.stack.output_map = self.stack._create_output_map()
+        # From the change set's template: a stack a change set creates has none of its own yet.
+        self.stack.output_map = OutputMap(
+            self.stack.resource_map, self.template_dict, self.stack.stack_id
+        )
 
     monkeypatch.setattr(ChangeSet, "apply", apply_with_outputs)
 
@@ -264,6 +268,11 @@ def test_the_documented_deployment_runs_against_moto(world: dict[str, Any]) -> N
     for region in ("us-east-1", "eu-west-1"):
         regional = session.client("cloudformation", region_name=region)
         assert regional.describe_stacks(StackName="vpctracker-member-events")["Stacks"]
+    # The outputs the docs read reached the next steps (not an empty query's "None").
+    member = cfn.describe_stacks(StackName="vpctracker-member")["Stacks"][0]["Parameters"]
+    given = {p["ParameterKey"]: p["ParameterValue"] for p in member}
+    assert given["HubRoleArn"].startswith("arn:aws:iam::"), given
+    assert given["HubEventBusArn"].startswith("arn:aws:events:"), given
     sets = {s["StackSetName"] for s in cfn.list_stack_sets()["Summaries"]}
     assert sets == {"vpctracker-member", "vpctracker-member-events"}
     # One configuration: the parameter holds config.yaml, the function is pointed at it.
