@@ -114,7 +114,7 @@ class Org:
             return base - 1  # deleted tonight
         return base
 
-    def vpcs_xml(self, account: str, region: str) -> str:
+    def vpc_items(self, account: str, region: str) -> list[str]:
         a = int(account) - 100000000000
         r = self.regions.index(region) if region in self.regions else 0
         items = []
@@ -151,12 +151,9 @@ class Org:
                 "<item><key>aws:cloudformation:stack-name</key><value>landing-zone-network"
                 "</value></item></tagSet></item>"
             )
-        return (
-            f'<DescribeVpcsResponse xmlns="{EC2_NS}"><requestId>r</requestId>'
-            f"<vpcSet>{''.join(items)}</vpcSet></DescribeVpcsResponse>"
-        )
+        return items
 
-    def subnets_xml(self, account: str, region: str) -> str:
+    def subnet_items(self, account: str, region: str) -> list[str]:
         a = int(account) - 100000000000
         r = self.regions.index(region) if region in self.regions else 0
         items = []
@@ -174,10 +171,7 @@ class Org:
                     "<mapPublicIpOnLaunch>false</mapPublicIpOnLaunch>"
                     f"<tagSet><item><key>Name</key><value>app-{k}</value></item></tagSet></item>"
                 )
-        return (
-            f'<DescribeSubnetsResponse xmlns="{EC2_NS}"><requestId>r</requestId>'
-            f"<subnetSet>{''.join(items)}</subnetSet></DescribeSubnetsResponse>"
-        )
+        return items
 
     def regions_xml(self, account: str) -> str:
         off = self.opted_out(account)
@@ -200,6 +194,28 @@ EMPTY_EC2 = {
     "DescribeVpcPeeringConnections": "vpcPeeringConnectionSet",
     "DescribeTransitGatewayAttachments": "transitGatewayAttachments",
 }
+
+
+def ec2_page(action: str, tag: str, items: list[str], form: dict[str, list[str]]) -> str:
+    """One page of a Describe* answer, as EC2 pages: everything when the caller gives no
+    MaxResults (botocore's paginators do not by default), else MaxResults from NextToken on."""
+    size = int(form.get("MaxResults", ["0"])[0])
+    start = int(form.get("NextToken", ["0"])[0])
+    token = ""
+    if size:
+        if start + size < len(items):
+            token = f"<nextToken>{start + size}</nextToken>"
+        items = items[start : start + size]
+    return (
+        f'<{action}Response xmlns="{EC2_NS}"><requestId>r</requestId>'
+        f"<{tag}>{''.join(items)}</{tag}>{token}</{action}Response>"
+    )
+
+
+EC2_THROTTLED = (
+    "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded."
+    "</Message></Error></Errors><RequestID>r</RequestID></Response>"
+)
 
 
 def assume_role_xml(account: str) -> str:
@@ -333,13 +349,20 @@ class Server:
     everything the first one wrote (the steady state)."""
 
     def __init__(
-        self, org: Org, latency: float, jitter: float, unprocessed: float, throttle: float
+        self,
+        org: Org,
+        latency: float,
+        jitter: float,
+        unprocessed: float,
+        throttle: float,
+        ec2_throttle: float = 0.0,
     ) -> None:
         self.org = org
         self.latency = latency
         self.jitter = jitter
         self.unprocessed = unprocessed
         self.throttle = throttle
+        self.ec2_throttle = ec2_throttle
         self.counts: Counter[str] = Counter()
         self.tables: dict[str, Table] = {}
         self.rng = random.Random(0)
@@ -473,13 +496,20 @@ class Server:
         # Credential=KEY/DATE/REGION/SERVICE/aws4_request: the region is the third field.
         key, _, region = (cred.split("/") + ["", "", ""])[:3]
         account = key[4:16] if key.startswith("ASIA") else HUB
+        if self.ec2_throttle and self.rng.random() < self.ec2_throttle:
+            # EC2's account-wide request rate: the caller backs off and retries. Counted apart
+            # from the calls, so that `required_requests` stays what the features need.
+            self.counts["throttled.ec2"] += 1
+            return EC2_THROTTLED, "text/xml", 503
         self.counts[f"ec2.{action}"] += 1
         if action == "DescribeRegions":
             return self.org.regions_xml(account), "text/xml", 200
         if action == "DescribeVpcs":
-            return self.org.vpcs_xml(account, region), "text/xml", 200
+            items = self.org.vpc_items(account, region)
+            return ec2_page(action, "vpcSet", items, form), "text/xml", 200
         if action == "DescribeSubnets":
-            return self.org.subnets_xml(account, region), "text/xml", 200
+            items = self.org.subnet_items(account, region)
+            return ec2_page(action, "subnetSet", items, form), "text/xml", 200
         if action in EMPTY_EC2:
             tag = EMPTY_EC2[action]
             return (
@@ -528,7 +558,7 @@ class Server:
                     if delay > 0:
                         await asyncio.sleep(delay)
                 data = payload.encode()
-                reason = "OK" if status == 200 else "Bad Request"
+                reason = {200: "OK", 503: "Service Unavailable"}.get(status, "Bad Request")
                 writer.write(
                     f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
                     f"Content-Length: {len(data)}\r\nx-amzn-RequestId: r\r\n\r\n".encode()
@@ -548,6 +578,7 @@ async def serve(args: argparse.Namespace) -> None:
         args.jitter,
         args.unprocessed,
         args.throttle,
+        args.ec2_throttle,
     )
     srv = await asyncio.start_server(server.handle, "127.0.0.1", args.port, backlog=1024)
     port = srv.sockets[0].getsockname()[1]
@@ -565,6 +596,7 @@ def main() -> None:
     p.add_argument("--jitter", type=float, default=0.0, help="+/- seconds of uniform jitter")
     p.add_argument("--unprocessed", type=float, default=0.0, help="share of batch items held")
     p.add_argument("--throttle", type=float, default=0.0, help="share of DynamoDB calls throttled")
+    p.add_argument("--ec2-throttle", type=float, default=0.0, help="share of EC2 calls throttled")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--shape", choices=["full", "landing-zone"], default="full")
     args = p.parse_args()

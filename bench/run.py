@@ -37,6 +37,7 @@ def fake_endpoint(
     latency: float,
     jitter: float,
     shape: str = "full",
+    ec2_throttle: float = 0.0,
 ) -> Iterator[str]:
     """Start bench.fake_aws in its own process; yield its URL."""
     proc = subprocess.Popen(
@@ -56,6 +57,8 @@ def fake_endpoint(
             str(jitter),
             "--shape",
             shape,
+            "--ec2-throttle",
+            str(ec2_throttle),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -143,13 +146,14 @@ def measure(
     seed_accounts: int = 3,
     events: bool = False,
     shape: str = "full",
+    ec2_throttle: float = 0.0,
 ) -> dict[str, Any]:
     """One steady-state collect: a first run fills the table, the org moves on a night, and
     the second run (every VPC already stored, a few created or deleted) is measured. The CPU
     floor (a bare call on a warm client) is probed in the same run; baselines on demand."""
     with fake_endpoint(accounts, regions, vpcs, 0.0, 0.0, shape) as url:
         floor = client("percall", url)["single_call_cpu_s"]
-    with fake_endpoint(accounts, regions, vpcs, latency, jitter, shape) as url:
+    with fake_endpoint(accounts, regions, vpcs, latency, jitter, shape, ec2_throttle) as url:
         client("collect", url, workers)  # the first night
         next_night(url)
         fake_cpu0 = stats(url, reset=True)["_cpu_s"]
@@ -169,7 +173,9 @@ def measure(
     per_target = 4  # DescribeVpcs, DescribeSubnets, peering, TGW attachments
     critical = (pages + 2 + per_target) * latency  # listing, AssumeRole, DescribeRegions, target
     cpu_bound = need * floor  # one core: the GIL serializes the client's Python
-    bound = max(critical, cpu_bound)
+    # No client keeps more than `workers` calls in flight: each call holds a worker a latency.
+    inflight_bound = need * latency / workers
+    bound = max(critical, cpu_bound, inflight_bound)
     out: dict[str, Any] = {
         "shape": shape,
         "accounts": accounts,
@@ -189,6 +195,7 @@ def measure(
         "cpu_ms_per_target": round(run["cpu_s"] * 1000 / targets, 3),
         "requests": requests,
         "required_requests": need,
+        "ec2_throttled": counts.get("throttled.ec2", 0),
         "cpu_ms_per_request": round(run["cpu_s"] * 1000 / requests, 3),
         "floor_cpu_ms_per_request": round(floor * 1000, 3),
         "physical_bound_s": round(bound, 2),
@@ -202,7 +209,7 @@ def measure(
         # CPU-bound (a session and clients per target: ~0.4 s of CPU each on one core), so its
         # time is linear in the targets: measured on `seed_accounts` x 4 accounts and scaled.
         n = min(seed_accounts * 4, accounts)
-        with fake_endpoint(n, regions, vpcs, latency, jitter, shape) as url:
+        with fake_endpoint(n, regions, vpcs, latency, jitter, shape, ec2_throttle) as url:
             naive = client("threaded", url)
         out["threaded_wall_s"] = round(naive["wall_s"] * accounts / n, 1)
         out["threaded_measured_accounts"] = n
@@ -211,7 +218,7 @@ def measure(
         # Sequential: its time is linear in the accounts, so it is measured on `seed_accounts`
         # and scaled (at the headline size it would run for over an hour).
         n = min(seed_accounts, accounts)
-        with fake_endpoint(n, regions, vpcs, latency, jitter, shape) as url:
+        with fake_endpoint(n, regions, vpcs, latency, jitter, shape, ec2_throttle) as url:
             seed = client("baseline", url)
         out["seed_wall_s"] = round(seed["wall_s"] * accounts / n, 1)
         out["seed_measured_accounts"] = n
@@ -371,6 +378,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "notifications",
         "requests",
         "required_requests",
+        "ec2_throttled",
         "speedup_vs_threaded",
         "speedup_vs_seed",
     ]
@@ -438,6 +446,12 @@ def main() -> None:
         "10th account; full: every (account, region) holds VPCs (the earlier benchmarks)",
     )
     p.add_argument(
+        "--ec2-throttle",
+        type=float,
+        default=0.01,
+        help="share of EC2 calls the fake answers RequestLimitExceeded (retried with backoff)",
+    )
+    p.add_argument(
         "--baseline",
         action="store_true",
         help="also run the baselines: naive threaded, and seed-style (sequential, scaled)",
@@ -476,9 +490,19 @@ def main() -> None:
                 ("threaded", "seed"),
                 events=True,
                 shape="landing-zone",
+                ec2_throttle=args.ec2_throttle,
             ),
             # The earlier shape beside it: every target holds VPCs.
-            measure(args.accounts, 17, "1-2", 0.1, args.jitter, args.workers, shape="full"),
+            measure(
+                args.accounts,
+                17,
+                "1-2",
+                0.1,
+                args.jitter,
+                args.workers,
+                shape="full",
+                ec2_throttle=args.ec2_throttle,
+            ),
         ]
         args.analysis = True
     else:
@@ -496,6 +520,7 @@ def main() -> None:
                     ("threaded", "seed") if args.baseline and n == counts[0] else (),
                     events=args.events and n == counts[0],
                     shape=args.shape,
+                    ec2_throttle=args.ec2_throttle,
                 )
             )
             print(f"# measured {n} accounts: {rows[-1]['wall_s']} s", file=sys.stderr, flush=True)
