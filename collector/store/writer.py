@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
 from collector.store.attributes import item_key
+from collector.store.reader import PARALLEL_BATCHES
 from collector.store.vpcs import is_vpc_item
 
 if TYPE_CHECKING:
@@ -234,15 +235,28 @@ def _vpc_count(requests: Iterable[Mapping[str, Any]]) -> int:
 
 
 def delete_items(client: DynamoDBClient, table: str, keys: Iterable[Mapping[str, Any]]) -> None:
-    """Delete items by key, 25 a call, retrying what DynamoDB leaves unprocessed."""
+    """Delete items by key, 25 a call, calls side by side, retrying what DynamoDB leaves
+    unprocessed (deleting is idempotent: a retried whole run deletes nothing twice)."""
     requests = [{"DeleteRequest": {"Key": dict(k)}} for k in keys]
-    for start in range(0, len(requests), BATCH_SIZE):
-        batch: list[dict[str, Any]] = requests[start : start + BATCH_SIZE]
-        for attempt in range(10):
-            resp = client.batch_write_item(RequestItems={table: batch})  # type: ignore[dict-item]
-            batch = [dict(r) for r in resp.get("UnprocessedItems", {}).get(table, [])]
-            if not batch:
-                break
-            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
-        if batch:
-            raise FatalError(f"{len(batch)} deletes still unprocessed after 10 attempts")
+    batches = [requests[i : i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
+
+    def one(batch: list[dict[str, Any]]) -> None:
+        _delete_batch(client, table, batch)
+
+    if len(batches) <= 1:
+        for batch in batches:
+            one(batch)
+        return
+    with ThreadPoolExecutor(min(PARALLEL_BATCHES, len(batches)), "batch-delete") as pool:
+        # list(): the first failure is raised here, after the other calls have finished.
+        list(pool.map(one, batches))
+
+
+def _delete_batch(client: DynamoDBClient, table: str, batch: list[dict[str, Any]]) -> None:
+    for attempt in range(10):
+        resp = client.batch_write_item(RequestItems={table: batch})  # type: ignore[dict-item]
+        batch = [dict(r) for r in resp.get("UnprocessedItems", {}).get(table, [])]
+        if not batch:
+            return
+        time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+    raise FatalError(f"{len(batch)} deletes still unprocessed after 10 attempts")
