@@ -303,14 +303,26 @@ def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]
     }
 
 
-def percall(n: int = 300) -> dict[str, Any]:
-    """CPU of one DescribeVpcs call on a warm, shared client (the unit of the lower bound)."""
+def percall(workers: int = 1, n: int = 300) -> dict[str, Any]:
+    """CPU of one DescribeVpcs call on a warm, shared client (the unit of the lower bound).
+
+    With `workers` > 1, that many threads share the client and make the calls together, as
+    the collector's do: on an endpoint with the run's latency this is the floor a
+    latency-bound client can reach (the interpreter lock shared, threads woken per answer),
+    not a hot loop in one thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
     ec2 = boto3.client("ec2", region_name="us-east-1")
     ec2.describe_vpcs()
+    calls = max(n, workers * 10)
     cpu0 = _cpu()
-    for _ in range(n):
-        ec2.describe_vpcs()
-    return {"single_call_cpu_s": (_cpu() - cpu0) / n}
+    if workers <= 1:
+        for _ in range(calls):
+            ec2.describe_vpcs()
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda _: ec2.describe_vpcs(), range(calls)))
+    return {"single_call_cpu_s": (_cpu() - cpu0) / calls}
 
 
 def main() -> None:
@@ -324,7 +336,7 @@ def main() -> None:
         "allocate": lambda: cli(["allocate", "--pool", "172.16.0.0/12", "--prefix-length", "16"]),
         "baseline": baseline,
         "threaded": lambda: threaded(32),
-        "percall": percall,
+        "percall": lambda: percall(workers),
         "events": lambda: events(workers, targets=100, burst=1000, batch=100),
     }[mode]()
     result["peak_rss_mb"] = _peak_rss_mb()

@@ -151,9 +151,14 @@ def measure(
 ) -> dict[str, Any]:
     """One steady-state collect: a first run fills the table, the org moves on a night, and
     the second run (every VPC already stored, a few created or deleted) is measured. The CPU
-    floor (a bare call on a warm client) is probed in the same run; baselines on demand."""
+    floor (bare calls on a warm client, at the run's concurrency and latency) is probed in the
+    same run; baselines on demand."""
+    # The floor at the run's concurrency and latency (what a latency-bound threaded client
+    # can reach), and, for comparison with earlier rounds, a hot loop in one thread.
+    with fake_endpoint(accounts, regions, vpcs, latency, jitter, shape) as url:
+        floor = client("percall", url, workers)["single_call_cpu_s"]
     with fake_endpoint(accounts, regions, vpcs, 0.0, 0.0, shape) as url:
-        floor = client("percall", url)["single_call_cpu_s"]
+        hot = client("percall", url, 1)["single_call_cpu_s"]
     with fake_endpoint(accounts, regions, vpcs, latency, jitter, shape, ec2_throttle) as url:
         client("collect", url, workers)  # the first night
         next_night(url)
@@ -199,6 +204,7 @@ def measure(
         "ec2_throttled": counts.get("throttled.ec2", 0),
         "cpu_ms_per_request": round(run["cpu_s"] * 1000 / requests, 3),
         "floor_cpu_ms_per_request": round(floor * 1000, 3),
+        "floor_hot_cpu_ms_per_request": round(hot * 1000, 3),
         "physical_bound_s": round(bound, 2),
         "ratio_to_bound": round(run["wall_s"] / bound, 3),
         "peak_rss_mb": round(run["peak_rss_mb"], 1),

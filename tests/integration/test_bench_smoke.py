@@ -21,6 +21,8 @@ RUN_KEYS = {
     "cpu_ms_per_target",
     "cpu_ms_per_request",
     "floor_cpu_ms_per_request",
+    "floor_hot_cpu_ms_per_request",
+    "ec2_throttled",
     "physical_bound_s",
     "ratio_to_bound",
     "peak_rss_mb",
