@@ -9,14 +9,41 @@ from functools import cached_property
 from typing import Any
 
 from collector.config import ReservedCidr
-from collector.models import Vpc
+from collector.models import Vpc, ipv4_span
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RESERVED_OWNER = ("reserved",)  # all reserved ranges share one owner: they never clash together
 
 
+Span = tuple[int, int, int]  # (IP version, first address, last address), as integers
+
+
+def block_span(cidr: str) -> Span:
+    """Pure: a stored block's span. IPv4 (nearly every block) through integer arithmetic on the
+    canonical form the store keeps, without an `ipaddress` object: one event's audit parsed
+    30,000 blocks that way in 0.7 s of its 4.6 s. Anything else through `ipaddress`."""
+    if ":" not in cidr:
+        try:
+            first, last = ipv4_span(cidr)
+            return 4, first, last
+        except ValueError:
+            pass  # not canonical: `ipaddress` reads it (or names the error)
+    return network_span(ipaddress.ip_network(cidr))
+
+
+def network_span(net: IPNetwork) -> Span:
+    """Pure: an `ipaddress` network's span."""
+    start = int(net.network_address)
+    return net.version, start, start + net.num_addresses - 1
+
+
 def find_overlap_groups(blocks: Sequence[tuple[IPNetwork, Hashable]]) -> list[list[int]]:
-    """Connected components of the "clashes with" relation over `(network, owner)` blocks.
+    """`find_span_groups` over `(network, owner)` blocks given as `ipaddress` networks."""
+    return find_span_groups([(network_span(net), owner) for net, owner in blocks])
+
+
+def find_span_groups(blocks: Sequence[tuple[Span, Hashable]]) -> list[list[int]]:
+    """Connected components of the "clashes with" relation over `(span, owner)` blocks.
 
     Two blocks clash when they share an address (same IP version) and have different owners
     (blocks of one VPC, or two reserved ranges, never clash with each other). Returns the
@@ -31,10 +58,9 @@ def find_overlap_groups(blocks: Sequence[tuple[IPNetwork, Hashable]]) -> list[li
     """
     owner_ids: dict[Hashable, int] = {}
     keys: list[tuple[int, int, int, int, int]] = []
-    for i, (net, owner) in enumerate(blocks):
+    for i, ((version, start, end), owner) in enumerate(blocks):
         oid = owner_ids.setdefault(owner, len(owner_ids))
-        start = int(net.network_address)
-        keys.append((net.version, start, -(start + net.num_addresses - 1), oid, i))
+        keys.append((version, start, -end, oid, i))
     keys.sort()
     sets = _DisjointSets(len(blocks))
     stack: list[_Frame] = []
@@ -240,18 +266,18 @@ def overlap_groups(
 ) -> list[OverlapGroup]:
     """Overlap groups among live VPC blocks and reserved ranges, sorted by span."""
     members: list[Member] = []
-    blocks: list[tuple[IPNetwork, Hashable]] = []
+    blocks: list[tuple[Span, Hashable]] = []
     for vpc in vpcs:
         if vpc.Deleted or (vpc.IsDefault and not include_default):
             continue
         for cidr in vpc_blocks(vpc):
             members.append(Member(cidr, vpc=vpc))
-            blocks.append((ipaddress.ip_network(cidr), (vpc.VpcId, vpc.OwnerId)))
+            blocks.append((block_span(cidr), (vpc.VpcId, vpc.OwnerId)))
     for r in reserved:
         members.append(Member(r.cidr, reserved=r.name))
-        blocks.append((ipaddress.ip_network(r.cidr), RESERVED_OWNER))
+        blocks.append((block_span(r.cidr), RESERVED_OWNER))
     out = []
-    for idx in find_overlap_groups(blocks):
+    for idx in find_span_groups(blocks):
         group = sorted((members[i] for i in idx), key=_member_sort_key)
         # Sorted widest-first at equal start, so the first member is the group's span.
         span = min(group, key=lambda m: (m.network.version, m.network.prefixlen)).network
