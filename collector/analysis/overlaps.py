@@ -20,8 +20,8 @@ Span = tuple[int, int, int]  # (IP version, first address, last address), as int
 
 def block_span(cidr: str) -> Span:
     """Pure: a stored block's span. IPv4 (nearly every block) through integer arithmetic on the
-    canonical form the store keeps, without an `ipaddress` object: one event's audit parsed
-    30,000 blocks that way in 0.7 s of its 4.6 s. Anything else through `ipaddress`."""
+    canonical form the store keeps, without an `ipaddress` object (building one for each of an
+    event's 30,000 blocks took 0.7 s of its 4.6 s). Anything else through `ipaddress`."""
     if ":" not in cidr:
         try:
             first, last = ipv4_span(cidr)
