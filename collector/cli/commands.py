@@ -41,6 +41,7 @@ from collector.report import (
     render_summary,
     render_table,
 )
+from collector.safety import counted
 from collector.store.reservations import delete_reservation
 from collector.store.table import check_table, create_table, enable_ttl
 
@@ -157,13 +158,9 @@ def _warn_unreadable(unreadable: Sequence[UnreadableItem], what: str) -> None:
     if unreadable:
         first = unreadable[0]
         sys.stderr.write(
-            f"vpctracker: warning: {_n(len(unreadable), 'table item')} could not be read and "
+            f"vpctracker: warning: {counted(len(unreadable), 'table item')} could not be read and "
             f"are not in this {what} (first: {first}: {first.reason})\n"
         )
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def cmd_inventory(config: Config, args: argparse.Namespace) -> int:
@@ -210,9 +207,12 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     who = ", ".join(args.account)
     warned = result.warning_count
     if warned:
-        print(f"WARNINGS: {_n(warned, 'finding')} listed above that --fail-on {gate} does not fail")
+        print(
+            f"WARNINGS: {counted(warned, 'finding')} listed above that --fail-on {gate} "
+            "does not fail"
+        )
     if result.exit_code == 3:
-        print(f"FAILS: {_n(result.findings, 'finding')} involving {who} fail --fail-on {gate}")
+        print(f"FAILS: {counted(result.findings, 'finding')} involving {who} fail --fail-on {gate}")
     elif result.exit_code == 2:
         print("INCOMPLETE: the scan of these accounts failed in part; cannot certify")
     elif warned:
