@@ -154,6 +154,12 @@ class ScanConfig(_Strict):
     """How the fan-out runs."""
 
     max_workers: Annotated[int, Field(ge=1, le=256)] = 64
+    # Processes that make the fan-out's calls (collector/scan/processes.py); the run keeps
+    # `max_workers` calls in flight across them. Unset: the CPUs this process may use.
+    processes: Annotated[int, Field(ge=1, le=64)] | None = None
+    # No more processes than one per this many accounts: a worker costs about half a second
+    # of CPU to start, more than a small run (a live update's one account) saves.
+    accounts_per_process: Annotated[int, Field(ge=1, le=100_000)] = 50
     # How long a run waits for an account another run is collecting before it reports that
     # account failed (LeaseHeld) rather than race it.
     lease_wait_seconds: Annotated[int, Field(ge=0, le=900)] = 60

@@ -307,7 +307,9 @@ def demo_config() -> Config:
             "organization": {"role_name": DEMO_ROLE},
             "regions": "all",
             "table": {"name": "VPCTracker-demo", "region": "us-east-1"},
-            "scan": {"max_workers": 8},
+            # One process: the simulation lives in this one (moto in-process), where a worker
+            # process could not reach it.
+            "scan": {"max_workers": 8, "processes": 1},
             "reserved_cidrs": [{"cidr": "192.168.0.0/16", "name": "corporate-network"}],
             # Published as the function publishes it, to a bucket of the simulation.
             "report": {"bucket": DEMO_REPORT_BUCKET},

@@ -44,6 +44,8 @@ ENV_KEYS: dict[str, str] = {
     "VPCTRACKER_INCLUDE_OUS": "organization.include_ous",
     "VPCTRACKER_REGIONS": "regions",
     "VPCTRACKER_MAX_WORKERS": "scan.max_workers",
+    "VPCTRACKER_PROCESSES": "scan.processes",
+    "VPCTRACKER_ACCOUNTS_PER_PROCESS": "scan.accounts_per_process",
     "VPCTRACKER_LEASE_WAIT_SECONDS": "scan.lease_wait_seconds",
     "VPCTRACKER_HOME_REGION": "scan.home_region",
     "VPCTRACKER_RESERVED_CIDRS": "reserved_cidrs",
@@ -67,6 +69,8 @@ LIST_KEYS = {
 INT_KEYS = {
     "notify.max_messages",
     "scan.max_workers",
+    "scan.processes",
+    "scan.accounts_per_process",
     "scan.lease_wait_seconds",
     "table.deleted_retention_days",
     "headroom.used_pct",

@@ -4,7 +4,7 @@ result to a sink (the table, or memory for `--live`). The one `run(...)` behind 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -17,7 +17,7 @@ from collector.errors import FatalError, RetryPolicy, error_code, error_message
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.sinks import MemorySink, Prepared, TableSink
 from collector.jobs.summary import RunSummary
-from collector.models import Account, TargetStatus
+from collector.models import Account, TargetResult, TargetStatus
 from collector.organization import (
     describe_account,
     get_accounts,
@@ -26,6 +26,7 @@ from collector.organization import (
 )
 from collector.regions import RegionPlan
 from collector.scan import RegionalClients, Scanner, client_config, fan_out
+from collector.scan.processes import RemoteScan, available_cpus, process_count, worker_pool
 from collector.store.table import check_table
 
 ACCOUNT_LOOKUPS = 16  # DescribeAccount calls in flight at once
@@ -200,12 +201,40 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
             sink.abandon(account)
             raise
 
+    summary.processes = process_count(
+        config.scan.processes, len(selected), config.scan.accounts_per_process, available_cpus()
+    )
+    # Workers make their own clients; they sign as the member accounts with the credentials
+    # each target is sent with, and take the rest (endpoint, CA bundle) from the profile.
+    profile = hub.profile_name if hub.profile_name != "default" else None
+    with worker_pool(summary.processes, workers, profile, opts.retry) as processes:
+        scan: Callable[[Account, str], TargetResult] = scanner.scan_target
+        if processes is not None:
+            scan = RemoteScan(processes, roles.get, roles.invalidate, opts.clock).scan_target
+        _fan_out(selected, prepare, scan, opts, workers, summary, sink, roles, names, everyone)
+    summary.duration_s = time.monotonic() - t0
+    return summary
+
+
+def _fan_out(
+    selected: list[Account],
+    prepare: Callable[[Account], tuple[Prepared, RegionPlan]],
+    scan: Callable[[Account, str], TargetResult],
+    opts: RunOptions,
+    workers: int,
+    summary: RunSummary,
+    sink: TableSink | MemorySink,
+    roles: AssumedRoles,
+    names: dict[str, str],
+    everyone: list[Account],
+) -> None:
+    """Scan every target, hand each result to the sink, and finish the sink."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
     try:
         for ev in fan_out(
             selected,
             prepare=prepare,
-            scan=scanner.scan_target,
+            scan=scan,
             executor=pool,
             max_pending=workers * 4,
             stop=opts.stop,
@@ -229,8 +258,6 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
         # timeout); their results are ignored, and nothing they saw is written.
         pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
         sink.finish(summary, everyone)
-    summary.duration_s = time.monotonic() - t0
-    return summary
 
 
 # A target left unscanned because its stored scan started after the event that named it.

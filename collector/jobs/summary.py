@@ -46,6 +46,8 @@ class RunSummary:
     skips: list[dict[str, str]] = field(default_factory=list)
     invalid_records: list[dict[str, str | None]] = field(default_factory=list)
     duration_s: float = 0.0
+    # Processes that made the fan-out's calls (1: this one alone).
+    processes: int = 1
     reservations_released: list[str] = field(default_factory=list)
     unreadable_items: list[UnreadableItem] = field(default_factory=list)
     # Accounts with at least one target scanned successfully (not in the JSON summary).
@@ -147,6 +149,7 @@ class RunSummary:
             "duration_s": round(self.duration_s, 3),
             "full_org": self.full_org,
             "accounts": self.accounts,
+            "processes": self.processes,
             "targets": {
                 "total": self.targets,
                 "ok": self.ok,

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from botocore.config import Config as BotoConfig
+from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
-from collector.credentials import AssumedRoles, MemberCredentials
+from collector.credentials import MemberCredentials
 from collector.errors import EXPIRED_CODES, RetryPolicy, error_code, error_message
 from collector.models import Account, TargetResult, TargetStatus, to_records
 from collector.regions import RegionPlan, get_region_status, plan_regions
@@ -47,6 +48,19 @@ def client_config(max_workers: int) -> BotoConfig:
         connect_timeout=10,
         read_timeout=30,
     )
+
+
+class RoleSource(Protocol):
+    """Where a scan's member credentials come from: `AssumedRoles`, or the ones a worker
+    process was handed with its request."""
+
+    def get(self, account_id: str) -> ReadOnlyCredentials:
+        """Credentials for the account's role."""
+        ...
+
+    def invalidate(self, account_id: str) -> None:
+        """Forget them after ExpiredToken, so `get` answers fresh ones."""
+        ...
 
 
 class ClientSource(Protocol):
@@ -83,7 +97,7 @@ class RegionalClients:
 class Scanner:
     """Scans member accounts through assumed roles; every method is safe to call from threads."""
 
-    roles: AssumedRoles
+    roles: RoleSource
     creds: MemberCredentials
     clients: RegionalClients
     configured_regions: Literal["all"] | Sequence[str]
@@ -98,8 +112,13 @@ class Scanner:
         status = self._with_refresh(account, lambda: get_region_status(ec2))
         return plan_regions(self.configured_regions, self.cli_regions, status)
 
-    def scan_target(self, account: Account, region: str) -> TargetResult:
+    def scan_target(
+        self, account: Account, region: str, now: datetime | None = None
+    ) -> TargetResult:
         """Scan one (account, region); never raises, it names the failure instead.
+
+        `now` is when the scan counts as started (default: the clock, now); a worker process
+        is handed its coordinator's, taken when the target was sent.
 
         Every exception is this target's failure: a ResponseParserError (a proxy's HTML 502)
         or a bug in one account's data must not end the organization's run. An enabled region
@@ -110,7 +129,7 @@ class Scanner:
             # Taken before the first call: LastSeen is when the scan that saw an item started,
             # so anything changed before then is in it (live updates skip a target whose
             # stored scan started after the event reached the hub).
-            now = self.clock()
+            now = now or self.clock()
             ec2 = self.clients.ec2(region)
             raw = self._with_refresh(account, lambda: get_vpcs(ec2))
             # Subnets and peering connections both need a VPC the account can see in this

@@ -111,33 +111,36 @@ def build_org(session: boto3.Session) -> Org:
     return org
 
 
+def populate(session: boto3.Session) -> Org:
+    """The organization every `org` test starts from: defaults kept in some places, a
+    secondary CIDR, a clash, 8 VPCs in one region (so paging is exercised when a test asks
+    for small pages), and the two tables."""
+    o = build_org(session)
+    # Landing-zone baseline: default VPCs deleted except in workload-b/us-east-1.
+    for name in ("management", "workload-a", "sandbox", "excluded", "suspended"):
+        for region in REGIONS:
+            delete_default_vpc(o.ec2(name, region))
+    delete_default_vpc(o.ec2("workload-b", "eu-west-1"))
+    a1 = o.create_vpc("workload-a", "us-east-1", "10.1.0.0/16", "a-main")
+    o.ec2("workload-a", "us-east-1").associate_vpc_cidr_block(VpcId=a1, CidrBlock="100.64.0.0/20")
+    for i in range(7):
+        o.create_vpc("workload-a", "us-east-1", f"10.2.{i * 16}.0/20", f"a-{i}")
+    o.create_vpc("workload-a", "eu-west-1", "10.3.0.0/16")
+    o.create_vpc("workload-b", "us-east-1", "10.1.0.0/16", "b-clash")
+    o.create_vpc("sandbox", "eu-west-1", "10.9.0.0/16")
+    o.create_vpc("management", "us-east-1", "10.0.0.0/16", "hub")
+    o.create_vpc("excluded", "us-east-1", "10.50.0.0/16")
+    o.create_vpc("suspended", "us-east-1", "10.60.0.0/16")
+    for name in ("VPCTracker", "VPCTracker-ledger"):
+        create_table(dynamodb_client(session, o.config()), name)
+    return o
+
+
 @pytest.fixture
 def org() -> Iterator[Org]:
-    """Org with VPCs: defaults kept in some places, a secondary CIDR, a clash, 8 VPCs in one
-    region (so paging is exercised when a test asks for small pages)."""
+    """`populate`d in moto, in this process."""
     with mock_aws():
-        session = boto3.Session(region_name="us-east-1")
-        o = build_org(session)
-        # Landing-zone baseline: default VPCs deleted except in workload-b/us-east-1.
-        for name in ("management", "workload-a", "sandbox", "excluded", "suspended"):
-            for region in REGIONS:
-                delete_default_vpc(o.ec2(name, region))
-        delete_default_vpc(o.ec2("workload-b", "eu-west-1"))
-        a1 = o.create_vpc("workload-a", "us-east-1", "10.1.0.0/16", "a-main")
-        o.ec2("workload-a", "us-east-1").associate_vpc_cidr_block(
-            VpcId=a1, CidrBlock="100.64.0.0/20"
-        )
-        for i in range(7):
-            o.create_vpc("workload-a", "us-east-1", f"10.2.{i * 16}.0/20", f"a-{i}")
-        o.create_vpc("workload-a", "eu-west-1", "10.3.0.0/16")
-        o.create_vpc("workload-b", "us-east-1", "10.1.0.0/16", "b-clash")
-        o.create_vpc("sandbox", "eu-west-1", "10.9.0.0/16")
-        o.create_vpc("management", "us-east-1", "10.0.0.0/16", "hub")
-        o.create_vpc("excluded", "us-east-1", "10.50.0.0/16")
-        o.create_vpc("suspended", "us-east-1", "10.60.0.0/16")
-        for name in ("VPCTracker", "VPCTracker-ledger"):
-            create_table(dynamodb_client(session, o.config()), name)
-        yield o
+        yield populate(boto3.Session(region_name="us-east-1"))
 
 
 @pytest.fixture
@@ -213,5 +216,6 @@ __all__ = [
     "cli",
     "moto_url",
     "now",
+    "populate",
     "scan_items",
 ]
