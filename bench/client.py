@@ -12,11 +12,13 @@ The fake endpoint is reached through AWS_ENDPOINT_URL, as any AWS-compatible end
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,18 +40,62 @@ def _peak_rss_mb() -> float:
 
 
 def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    """CPU of this process and of its children that ended (the collector's worker processes
+    are waited for before a run returns)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    return total
+
+
+class ChildPeaks:
+    """The peak RSS (VmHWM) of each child process, sampled while it runs: a child's own high
+    water mark after exec (`ru_maxrss` of children can carry this process's, see above)."""
+
+    def __init__(self, every_s: float = 0.2) -> None:
+        self.peaks: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    def _children(self) -> list[int]:
+        pids: list[int] = []
+        for task in Path("/proc/self/task").iterdir():
+            with contextlib.suppress(OSError):
+                pids += [int(p) for p in (task / "children").read_text().split()]
+        return pids
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            for pid in self._children():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        mb = int(line.split()[1]) / 1024
+                        self.peaks[pid] = max(self.peaks.get(pid, 0.0), mb)
+
+    def stop(self) -> dict[int, float]:
+        """Stop sampling; each child's peak in MB."""
+        self._stop.set()
+        self._thread.join()
+        return self.peaks
 
 
 TOPIC = f"arn:aws:sns:us-east-1:{'0' * 11}1:vpctracker-findings"
 
 
 def _config(workers: int) -> str:
+    # BENCH_PROCESSES: scan.processes (unset: the collector's default, the CPUs available).
+    processes = os.environ.get("BENCH_PROCESSES", "")
+    scan = f"max_workers: {workers}" + (f", processes: {processes}" if processes else "")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(
             f"regions: all\ntable: {{name: VPCTracker, region: us-east-1}}\n"
-            f"scan: {{max_workers: {workers}}}\n"
+            f"scan: {{{scan}}}\n"
             # The fake answers Publish: a run announces what it records, as the function does.
             f"notify: {{topic_arn: '{TOPIC}'}}\n"
         )
@@ -329,6 +375,7 @@ def main() -> None:
     mode, out = sys.argv[1], Path(sys.argv[2])
     workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 32
     items = int(sys.argv[sys.argv.index("--items") + 1]) if "--items" in sys.argv else 0
+    children = ChildPeaks()
     result = {
         "collect": lambda: collect(workers),
         "fill": lambda: fill(items),
@@ -340,6 +387,10 @@ def main() -> None:
         "events": lambda: events(workers, targets=100, burst=1000, batch=100),
     }[mode]()
     result["peak_rss_mb"] = _peak_rss_mb()
+    workers_peak = children.stop()
+    # Worker processes run beside this one: the run's memory is all of them together.
+    result["worker_peak_rss_mb"] = sorted(workers_peak.values())
+    result["total_peak_rss_mb"] = result["peak_rss_mb"] + sum(workers_peak.values())
     out.write_text(json.dumps(result))
 
 

@@ -89,9 +89,13 @@ def next_night(url: str) -> None:
     urllib.request.urlopen(f"{url}/__night", timeout=10).read()  # noqa: S310 - loopback
 
 
-def client(mode: str, url: str, workers: int = 32, items: int = 0) -> dict[str, Any]:
+def client(
+    mode: str, url: str, workers: int = 32, items: int = 0, processes: int | None = None
+) -> dict[str, Any]:
     """Run bench.client in a fresh process (its own CPU and RSS) against `url`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BENCH_"))}
+    if processes is not None:
+        env["BENCH_PROCESSES"] = str(processes)
     env.update(
         AWS_ENDPOINT_URL=url,
         AWS_ACCESS_KEY_ID="bench",
@@ -148,6 +152,7 @@ def measure(
     events: bool = False,
     shape: str = "full",
     ec2_throttle: float = 0.0,
+    processes: int | None = None,
 ) -> dict[str, Any]:
     """One steady-state collect: a first run fills the table, the org moves on a night, and
     the second run (every VPC already stored, a few created or deleted) is measured. The CPU
@@ -160,10 +165,10 @@ def measure(
     with fake_endpoint(accounts, regions, vpcs, 0.0, 0.0, shape) as url:
         hot = client("percall", url, 1)["single_call_cpu_s"]
     with fake_endpoint(accounts, regions, vpcs, latency, jitter, shape, ec2_throttle) as url:
-        client("collect", url, workers)  # the first night
+        client("collect", url, workers, processes=processes)  # the first night
         next_night(url)
         fake_cpu0 = stats(url, reset=True)["_cpu_s"]
-        run = client("collect", url, workers)
+        run = client("collect", url, workers, processes=processes)
         counts = stats(url)
         # The fake's own CPU (its one core): past about one CPU-second per second of wall it,
         # not the collector, sets the pace.
@@ -178,7 +183,10 @@ def measure(
     pages = -(-accounts // 20)
     per_target = 4  # DescribeVpcs, DescribeSubnets, peering, TGW attachments
     critical = (pages + 2 + per_target) * latency  # listing, AssumeRole, DescribeRegions, target
-    cpu_bound = need * floor  # one core: the GIL serializes the client's Python
+    # The GIL serializes a process's Python: one core per process, as many as the machine has.
+    used = s.get("processes", 1)
+    usable_cores = min(used, CORES)
+    cpu_bound = need * floor / usable_cores
     # No client keeps more than `workers` calls in flight: each call holds a worker a latency.
     inflight_bound = need * latency / workers
     bound = max(critical, cpu_bound, inflight_bound)
@@ -189,6 +197,7 @@ def measure(
         "vpcs": vpcs,
         "latency_s": latency,
         "workers": workers,
+        "processes": used,
         "targets": targets,
         "steady_state": True,
         "vpcs_written": s["vpcs_written"],
@@ -207,7 +216,10 @@ def measure(
         "floor_hot_cpu_ms_per_request": round(hot * 1000, 3),
         "physical_bound_s": round(bound, 2),
         "ratio_to_bound": round(run["wall_s"] / bound, 3),
-        "peak_rss_mb": round(run["peak_rss_mb"], 1),
+        # Every process of the run: the coordinator and its workers (each at its own peak).
+        "peak_rss_mb": round(run["total_peak_rss_mb"], 1),
+        "coordinator_rss_mb": round(run["peak_rss_mb"], 1),
+        "worker_rss_mb": [round(w, 1) for w in run["worker_peak_rss_mb"]],
         "fake_cpu_s": round(fake_cpu, 2),
     }
     if live is not None:
@@ -374,6 +386,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "targets",
         "latency_s",
         "workers",
+        "processes",
         "wall_s",
         "physical_bound_s",
         "ratio_to_bound",
@@ -460,6 +473,12 @@ def main() -> None:
         help="share of EC2 calls the fake answers RequestLimitExceeded (retried with backoff)",
     )
     p.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="scan.processes for the measured collector (default: unset, the CPUs available)",
+    )
+    p.add_argument(
         "--baseline",
         action="store_true",
         help="also run the baselines: naive threaded, and seed-style (sequential, scaled)",
@@ -496,6 +515,7 @@ def main() -> None:
             args.jitter,
             args.workers,
             ec2_throttle=args.ec2_throttle,
+            processes=args.processes,
         )
         rows = [
             # The landing zone with the baselines, its live updates measured on its own table.
@@ -520,6 +540,7 @@ def main() -> None:
                     events=args.events and n == counts[0],
                     shape=args.shape,
                     ec2_throttle=args.ec2_throttle,
+                    processes=args.processes,
                 )
             )
             print(f"# measured {n} accounts: {rows[-1]['wall_s']} s", file=sys.stderr, flush=True)
