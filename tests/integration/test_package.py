@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -139,3 +141,57 @@ def test_package_contents_and_size(tmp_path: Path) -> None:
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
         print(f"cold import of collector.handler {label}: {time.perf_counter() - t0:.2f} s")
+    worker_from_the_zip(tmp_path)
+
+
+class _Denied(http.server.BaseHTTPRequestHandler):
+    """EC2's answer to a caller it does not know: AuthFailure (not retried)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = (
+            b"<Response><Errors><Error><Code>AuthFailure</Code><Message>not known</Message>"
+            b"</Error></Errors><RequestID>r-1</RequestID></Response>"
+        )
+        self.send_response(403)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def worker_from_the_zip(tree: Path) -> None:
+    """Issue 26: a worker process starts from the unpacked zip alone, as on Lambda (no
+    `/dev/shm` needed: pipes), and makes the target's calls: here, EC2 refuses them."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Denied)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from datetime import UTC, datetime\n"
+        "from botocore.credentials import ReadOnlyCredentials\n"
+        "from collector.errors import RetryPolicy\n"
+        "from collector.models import Account\n"
+        "from collector.scan.processes import WorkerPool\n"
+        "pool = WorkerPool(1, 2, retry=RetryPolicy(attempts=1))\n"
+        "creds = ReadOnlyCredentials('AKIAEXAMPLE', 'secret', None)\n"
+        "target = (Account('111111111111', 'a'), 'us-east-1', creds, datetime.now(UTC))\n"
+        "result = pool.submit(*target).result(timeout=120)\n"
+        "pool.close()\n"
+        "print(result.status.value, result.error_code)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
+    env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        out = subprocess.run(
+            [lambda_python(), "-S", "-c", probe, str(tree)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+    finally:
+        server.shutdown()
+    assert out.stdout.split() == ["failed", "AuthFailure"], out.stderr[-2000:]
