@@ -52,7 +52,9 @@ class World:
             {
                 "regions": REGIONS,
                 "table": {"name": table, "region": "us-east-1"},
-                "scan": {"max_workers": 8},
+                # One process: moto and the injected faults live in this one, where a worker
+                # process could not reach them.
+                "scan": {"max_workers": 8, "processes": 1},
             }
         )
 
