@@ -283,6 +283,23 @@ def test_function_matches_the_package() -> None:
     assert "VPCTRACKER_EXTERNAL_ID" not in env
 
 
+def test_function_memory_sets_the_scanning_processes() -> None:
+    """Issue 26: the memory size (and so the vCPUs and the processes) is the operator's."""
+    from collector.scan.processes import available_cpus
+
+    tpl = load_template(IAM / "hub.yaml")
+    assert tpl["Resources"]["Function"]["Properties"]["MemorySize"] == {"Ref": "FunctionMemory"}
+    param = tpl["Parameters"]["FunctionMemory"]
+    assert (param["Default"], param["MinValue"], param["MaxValue"]) == (1024, 512, 10240)
+    memory = {
+        str(m): available_cpus({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(m)})
+        for m in param.values()
+        if isinstance(m, int)
+    }
+    assert memory == {"1024": 1, "512": 1, "10240": 6}
+    assert available_cpus({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3538"}) == 2
+
+
 def test_hub_stack_upgrades_and_never_clashes() -> None:
     """Issue 12, observations 3, 4, 6, 8."""
     tpl = load_template(IAM / "hub.yaml")
