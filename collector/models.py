@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import re
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,23 +15,55 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from collector.config import AccountId, check_region_shape
 from collector.safety import brief
 
-_OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-# A CIDR already in canonical form (no leading zeros, a prefix 0-32): most of what is read.
-_CANONICAL_V4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12]?\d)")
+# Every prefix length as stored (ASCII digits, no leading zero): one lookup per CIDR, a
+# million times per large audit.
+_PREFIXES = {str(n): n for n in range(129)}
+
+
+def _prefix(text: str, width: int) -> int:
+    """A prefix length as stored, at most `width` (ValueError otherwise)."""
+    plen = _PREFIXES.get(text)
+    if plen is None or plen > width:
+        raise ValueError(f"not a prefix length of {width} bits: {text!r}")
+    return plen
 
 
 def ipv4_span(cidr: str) -> tuple[int, int]:
     """(first, last) address of a canonical IPv4 CIDR as integers (ValueError otherwise).
 
     Integer arithmetic rather than `ipaddress` objects: headroom and validation run this for
-    every subnet of the inventory (about 10x cheaper, measured on 100k VPCs).
+    every subnet of the inventory (about 10x cheaper, measured on 100k VPCs). The address is
+    parsed by the C library (`inet_pton`) and must print back the same (`inet_ntop`): that is
+    what canonical means here (no leading zeros, four decimal parts), on any platform.
     """
-    m = _CANONICAL_V4.fullmatch(cidr)
-    if m is None:
+    address, slash, prefix = cidr.partition("/")
+    try:
+        packed = socket.inet_pton(socket.AF_INET, address)
+        canonical = socket.inet_ntop(socket.AF_INET, packed) == address
+    except (OSError, ValueError):  # ValueError: NUL or non-ASCII text
+        canonical = False
+    if not slash or not canonical:
         raise ValueError(f"not a canonical IPv4 CIDR: {cidr!r}")
-    a, b, c, d, plen = (int(x) for x in m.groups())
-    first = (a << 24) | (b << 16) | (c << 8) | d
-    host = (1 << (32 - plen)) - 1
+    first = int.from_bytes(packed, "big")
+    host = (1 << (32 - _prefix(prefix, 32))) - 1
+    if first & host:
+        raise ValueError(f"{cidr} has host bits set")
+    return first, first | host
+
+
+def ipv6_span(cidr: str) -> tuple[int, int]:
+    """(first, last) address of an IPv6 CIDR as integers (ValueError otherwise), parsed by the
+    C library: ten times cheaper than an `ipaddress` network. Any spelling `inet_pton` reads
+    (compressed or not) gives the same span; a scope id (`%eth0`) is not read here."""
+    address, slash, prefix = cidr.partition("/")
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, address)
+    except (OSError, ValueError):
+        raise ValueError(f"not an IPv6 CIDR: {cidr!r}") from None
+    if not slash:
+        raise ValueError(f"not an IPv6 CIDR: {cidr!r}")
+    first = int.from_bytes(packed, "big")
+    host = (1 << (128 - _prefix(prefix, 128))) - 1
     if first & host:
         raise ValueError(f"{cidr} has host bits set")
     return first, first | host

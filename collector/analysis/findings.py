@@ -101,7 +101,7 @@ def block_facts(group: OverlapGroup) -> list[BlockFacts]:
     belongs to another owner.
     """
     members = sorted(group.members, key=_span_key)
-    spans = [_span(m) for m in members]
+    spans = [m.span for m in members]
     starts = [(s[0], s[1]) for s in spans]  # (version, first)
     partners: dict[str, list[Conflict]] = {}
     for c in group.conflicts:
@@ -134,14 +134,8 @@ def block_facts(group: OverlapGroup) -> list[BlockFacts]:
     return out
 
 
-def _span(m: Member) -> tuple[int, int, int]:
-    net = m.network
-    first = int(net.network_address)
-    return net.version, first, first + net.num_addresses - 1
-
-
 def _span_key(m: Member) -> tuple[int, int, int, str]:
-    version, first, last = _span(m)
+    version, first, last = m.span
     return version, first, -last, _ident(m)
 
 

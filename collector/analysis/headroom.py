@@ -29,15 +29,24 @@ class HeadroomLimits:
 
 def usable(subnet: Subnet) -> int:
     """Addresses a subnet can hand out."""
-    first, last = ipv4_span(subnet.CidrBlock)
-    return max(0, last - first + 1 - RESERVED_PER_SUBNET)
+    return _usable(ipv4_span(subnet.CidrBlock))
+
+
+def _usable(span: tuple[int, int]) -> int:
+    return max(0, span[1] - span[0] + 1 - RESERVED_PER_SUBNET)
 
 
 def largest_free_block(blocks: Iterable[str], carved: Iterable[str]) -> str | None:
     """The widest aligned CIDR inside `blocks` that overlaps none of `carved` (None if full)."""
-    taken = sorted(map(ipv4_span, carved))
+    return _largest_free(map(ipv4_span, blocks), map(ipv4_span, carved))
+
+
+def _largest_free(
+    blocks: Iterable[tuple[int, int]], carved: Iterable[tuple[int, int]]
+) -> str | None:
+    taken = sorted(carved)
     best: tuple[int, int] | None = None  # (size, first): the widest, then the lowest
-    for start, end in map(ipv4_span, blocks):
+    for start, end in blocks:
         cursor = start
         for lo, hi in taken:
             if hi < cursor or lo > end:
@@ -128,7 +137,8 @@ class VpcHeadroom:
 
 def vpc_headroom(vpc: Vpc) -> VpcHeadroom:
     """Pure: one VPC's address use from its blocks and subnets."""
-    room = [usable(s) for s in vpc.Subnets]
+    spans = [ipv4_span(s.CidrBlock) for s in vpc.Subnets]  # each subnet parsed once
+    room = [_usable(span) for span in spans]
     total = sum(room)
     available = sum(
         min(s.AvailableIpAddressCount, r) for s, r in zip(vpc.Subnets, room, strict=True)
@@ -137,7 +147,7 @@ def vpc_headroom(vpc: Vpc) -> VpcHeadroom:
         vpc=vpc,
         usable=total,
         used=total - available,
-        largest_free=largest_free_block(vpc.CidrBlocks, (s.CidrBlock for s in vpc.Subnets)),
+        largest_free=_largest_free(map(ipv4_span, vpc.CidrBlocks), spans),
         subnet_size=subnet_size(vpc.Subnets),
         azs=tuple(sorted({s.AvailabilityZone for s in vpc.Subnets})),
     )
