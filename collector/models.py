@@ -82,6 +82,19 @@ def _ipv4(value: str) -> str:
 
 
 def _ipv6(value: str) -> str:
+    address = value.partition("/")[0]
+    try:
+        ipv6_span(value)
+        # Printed back the same by the C library, and no dotted quad (which `ipaddress` prints
+        # in hex): canonical already, as `ipaddress` would print it (RFC 5952 for both).
+        if (
+            "." not in address
+            and socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, address))
+            == address
+        ):
+            return value
+    except ValueError:
+        pass  # host bits set, or a spelling for `ipaddress` to read or refuse
     try:
         return str(ipaddress.IPv6Network(value, strict=True))
     except ValueError as exc:

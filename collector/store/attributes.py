@@ -29,10 +29,12 @@ def n(v: int) -> dict[str, Any]:
 def plain(value: Mapping[str, Any]) -> Any:
     """One AttributeValue as plain Python (L, M, N, NULL; anything else as its text)."""
     ((kind, v),) = value.items()
-    if kind == "L":
-        return [plain(x) for x in v]
+    # A string member is read in place, not by a call: most leaves are strings, and a 100k
+    # inventory has 3.5 million of them (the calls were half the decoding).
     if kind == "M":
-        return {k: plain(x) for k, x in v.items()}
+        return {k: x["S"] if len(x) == 1 and "S" in x else plain(x) for k, x in v.items()}
+    if kind == "L":
+        return [x["S"] if len(x) == 1 and "S" in x else plain(x) for x in v]
     if kind == "N":
         return int(v) if v.lstrip("-").isdigit() else float(v)
     if kind == "NULL":

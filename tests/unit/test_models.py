@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.models import Account, Vpc, ipv4_span, to_records
+from collector.models import Account, Vpc, _ipv6, ipv4_span, to_records
 from tests.conftest import load_data
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -116,3 +116,33 @@ def test_the_fast_cidr_check_agrees_with_ipaddress(address: str, prefix: int | s
         assert span == (int(net.network_address), int(net.broadcast_address))
     elif net is not None:
         assert str(net) != cidr  # accepted by ipaddress only in a non-canonical spelling
+
+
+@given(
+    st.lists(st.sampled_from([0, 0, 0, 1, 0xFFFF, 0xDB8, 0x2001]), min_size=8, max_size=8),
+    st.integers(0, 129) | st.sampled_from(["064", ""]),
+    st.sampled_from(["compressed", "exploded", "upper", "mapped"]),
+)
+@settings(max_examples=1000)
+def test_ipv6_blocks_are_stored_as_ipaddress_prints_them(
+    words: list[int], prefix: int | str, spelling: str
+) -> None:
+    # The fast path (inet_pton / inet_ntop) keeps a block only when it is already what
+    # `ipaddress` prints; everything else goes through `ipaddress`, as before (issue 26).
+    address = ipaddress.IPv6Address(sum(w << (16 * (7 - i)) for i, w in enumerate(words)))
+    text = {
+        "compressed": str(address),
+        "exploded": address.exploded,
+        "upper": str(address).upper(),
+        "mapped": f"::ffff:{ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)}",
+    }[spelling]
+    cidr = f"{text}/{prefix}"
+    try:
+        expected: str | None = str(ipaddress.IPv6Network(cidr, strict=True))
+    except ValueError:
+        expected = None
+    try:
+        got: str | None = _ipv6(cidr)
+    except ValueError:
+        got = None
+    assert got == expected
