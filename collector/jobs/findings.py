@@ -11,7 +11,6 @@ leaves it for the next recording of any kind.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from collector.analysis import Audit, Connections, routing_domains
+from collector.analysis import Audit, Connections
 from collector.analysis.findings import (
     Comparison,
     Finding,
@@ -30,16 +29,17 @@ from collector.analysis.findings import (
     iter_findings,
     message_groups,
 )
-from collector.analysis.lookup import BlockIndex
+from collector.analysis.scope import affected_accounts
 from collector.config import Config
-from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code
+from collector.errors import FatalError, MalformedResponse, error_code
+from collector.jobs.announce import send_outbox
 from collector.jobs.audit import read_inventory, run_audit
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
 from collector.lifecycle import expires_at
 from collector.models import KnownFinding, iso
-from collector.notify import Announcement, Message, ReportLink, messages
+from collector.notify import Announcement, ReportLink
 from collector.scan import ALL_REGIONS
 from collector.store.changes import legacy_changes
 from collector.store.findings import (
@@ -55,7 +55,6 @@ from collector.store.findings import (
     legacy_keys,
     marker_item,
     outbox_item,
-    outbox_key,
     pending,
     read_marker,
 )
@@ -66,7 +65,6 @@ from collector.store.writer import BatchWriter, delete_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_sns import SNSClient
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +277,11 @@ class _Recording:
             self.out.upgraded = True
         self._count(cmp)
         self._publish_report(audit)
-        self._publish()
+        if self.config.notify.topic_arn:  # else left pending for a run that has a topic
+            sent = send_outbox(self.config, self.opts, self.ddb, self.link)
+            self.out.notified += sent.notified
+            self.out.notify_failures += sent.failures
+            self.out.pending = sent.pending
         return self.out
 
     def _publish_report(self, audit: Audit) -> None:
@@ -308,7 +310,13 @@ class _Recording:
         if full:
             return retry.call(all_known, self.ddb, self.ledger), lambda _a: True
         mine = retry.call(known_of, self.ddb, self.ledger, self.accounts)
-        scope = affected_accounts(self.accounts, audit, items, mine.values())
+        scope = affected_accounts(
+            self.accounts,
+            audit,
+            items.vpcs,
+            mine.values(),
+            Connections.of(items.connectivity, items.route_tables),
+        )
         if len(scope) > SCOPE_QUERIES:
             known = retry.call(all_known, self.ddb, self.ledger)
         else:
@@ -435,81 +443,3 @@ class _Recording:
         keys = [LEGACY_BASELINE_KEY, *retry.call(legacy_keys, self.ddb, table)]
         keys += [{"VpcId": c["VpcId"], "OwnerId": c["OwnerId"]} for c in changes]
         retry.call(delete_items, self.ddb, table, keys)
-
-    # ----- announcing ----------------------------------------------------------------------
-
-    def _publish(self) -> None:
-        topic = self.config.notify.topic_arn
-        if not topic:
-            return  # left pending for a run that has a topic
-        outbox = self.opts.retry.call(pending, self.ddb, self.ledger)
-        if not outbox:
-            self.out.pending = 0
-            return
-        by_key = {(p.finding_id, p.transition, p.at): p for p in outbox}
-        sns = (self.opts.session or boto3.Session()).client(
-            "sns", region_name=topic.split(":")[3] or self.config.table.region
-        )
-        batch = messages(
-            (Announcement.of(p.message) for p in outbox),
-            self.config.notify.max_messages,
-            self.link,
-        )
-        left = len(outbox)
-        for m in batch:
-            if not publish_message(sns, topic, m, self.opts.retry):
-                self.out.notify_failures += 1
-                continue
-            self.out.notified += 1
-            done = [by_key[(a.id, a.transition, a.at)] for a in m.announcements]
-            self.opts.retry.call(delete_items, self.ddb, self.ledger, [outbox_key(p) for p in done])
-            left -= len(done)
-        self.out.pending = left
-
-
-def publish_message(sns: SNSClient, topic: str, message: Message, retry: RetryPolicy) -> bool:
-    """Publish one message; False (logged) when SNS did not accept it."""
-    try:
-        retry.call(
-            sns.publish,
-            TopicArn=topic,
-            Subject=message.subject,
-            Message=message.body,
-            MessageAttributes=message.attributes,
-        )
-    except (ClientError, BotoCoreError) as exc:
-        log.error("notification not published (left pending): %s", error_code(exc))
-        return False
-    return True
-
-
-def affected_accounts(
-    accounts: Collection[str],
-    audit: Audit,
-    items: Items,
-    known: Iterable[KnownFinding],
-) -> set[str]:
-    """Pure: the accounts whose findings a rescan of `accounts` can change: theirs; those in an
-    overlap group with one of their blocks; those whose blocks overlap a block of theirs that
-    was known to clash (it may have left, resolving the others); those that share a routing
-    domain with one of their VPCs or one they own (a new peering or TGW route can make a clash
-    of two other accounts reachable)."""
-    scope = set(accounts)
-    for g in audit.overlap_groups:
-        if g.owners & scope:
-            scope |= g.owners
-    for e in audit.expected:
-        if e.group.owners & set(accounts):
-            scope |= e.group.owners
-    old = [k.cidr for k in known if k.kind == "overlap" and k.cidr]
-    if old:
-        index = BlockIndex(items.vpcs)
-        for cidr in old:
-            scope |= {v.OwnerId for _, v in index.overlapping(ipaddress.ip_network(cidr))}
-    conns = Connections.of(items.connectivity, items.route_tables)
-    owned = {t.Id for t in conns.route_tables if t.OwnerId in accounts}
-    for d in routing_domains(conns):
-        owners = {owner for _, owner in d.vpcs}
-        if owners & set(accounts) or d.at in owned:
-            scope |= owners
-    return scope

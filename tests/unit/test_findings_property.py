@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.analysis import build_audit
+from collector.analysis import Connections, build_audit
 from collector.analysis.findings import compare, iter_findings, message_groups
-from collector.jobs.findings import affected_accounts
+from collector.analysis.scope import affected_accounts
 from collector.models import KnownFinding, Vpc
 from collector.notify import Announcement, messages
-from collector.store.registry import Items
 from tests.factories import make_vpc
 
 T = datetime(2026, 11, 29, tzinfo=UTC)
@@ -74,7 +73,7 @@ class Ledger:
             cmp = compare(current, self.known)
         else:
             mine = [k for k in self.known.values() if k.account in accounts]
-            scope = affected_accounts(accounts, audit, Items(vpcs=live), mine)
+            scope = affected_accounts(accounts, audit, live, mine, Connections.of([], []))
             cmp = compare(current, self.known, in_scope=scope.__contains__)
         for f in cmp.new:
             self.log[f.id].append("new")

@@ -1,0 +1,77 @@
+"""Job — findings, the announcing part: the ledger's outbox sent to the SNS topic, each
+announcement deleted only once SNS accepted the message that carries it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from collector.config import Config
+from collector.errors import RetryPolicy, error_code
+from collector.jobs.options import RunOptions
+from collector.notify import Announcement, Message, ReportLink, messages
+from collector.store.findings import outbox_key, pending
+from collector.store.writer import delete_items
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one sending of the outbox did."""
+
+    notified: int = 0  # messages SNS accepted
+    failures: int = 0  # messages SNS did not accept (their announcements stay pending)
+    pending: int = 0  # announcements left in the outbox
+
+
+def send_outbox(
+    config: Config, opts: RunOptions, ddb: DynamoDBClient, link: ReportLink | None
+) -> Sent:
+    """Send every pending announcement to `notify.topic_arn` (bounded by `notify.max_messages`,
+    then a digest), each linking the report when there is one."""
+    topic = config.notify.topic_arn
+    assert topic, "send_outbox needs notify.topic_arn"
+    outbox = opts.retry.call(pending, ddb, config.table.ledger)
+    if not outbox:
+        return Sent()
+    by_key = {(p.finding_id, p.transition, p.at): p for p in outbox}
+    sns = (opts.session or boto3.Session()).client(
+        "sns", region_name=topic.split(":")[3] or config.table.region
+    )
+    batch = messages((Announcement.of(p.message) for p in outbox), config.notify.max_messages, link)
+    notified = failures = 0
+    left = len(outbox)
+    for m in batch:
+        if not publish_message(sns, topic, m, opts.retry):
+            failures += 1
+            continue
+        notified += 1
+        done = [by_key[(a.id, a.transition, a.at)] for a in m.announcements]
+        opts.retry.call(delete_items, ddb, config.table.ledger, [outbox_key(p) for p in done])
+        left -= len(done)
+    return Sent(notified, failures, left)
+
+
+def publish_message(sns: SNSClient, topic: str, message: Message, retry: RetryPolicy) -> bool:
+    """Publish one message; False (logged) when SNS did not accept it."""
+    try:
+        retry.call(
+            sns.publish,
+            TopicArn=topic,
+            Subject=message.subject,
+            Message=message.body,
+            MessageAttributes=message.attributes,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        log.error("notification not published (left pending): %s", error_code(exc))
+        return False
+    return True
