@@ -201,8 +201,11 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
             sink.abandon(account)
             raise
 
+    # A live update names its targets (an SQS batch: at most 100, one region each), which one
+    # process scans in about a second of CPU, less than starting two workers costs.
+    sized_by = len(selected) if opts.targets is None else 0
     summary.processes = process_count(
-        config.scan.processes, len(selected), config.scan.accounts_per_process, available_cpus()
+        config.scan.processes, sized_by, config.scan.accounts_per_process, available_cpus()
     )
     # Workers make their own clients; they sign as the member accounts with the credentials
     # each target is sent with, and take the rest (endpoint, CA bundle) from the profile.

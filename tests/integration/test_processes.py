@@ -69,6 +69,17 @@ def test_accounts_per_process_keeps_a_small_run_in_one_process(server_org: Org) 
     assert summary.processes == 2
 
 
+def test_a_live_update_stays_in_one_process(server_org: Org) -> None:
+    # A burst of events over 100 accounts, one region each, measured 20 workers started over
+    # ten batches: a run that names its targets never starts one.
+    org = server_org
+    named = {org.accounts[n]: ["us-east-1"] for n in ("workload-a", "workload-b", "sandbox")}
+    config = org.config(scan={"processes": 2, "accounts_per_process": 1})
+    summary = org.run(config, at=now(1), targets=named)
+    assert summary.processes == 1
+    assert summary.ok == 3 and summary.failed == 0
+
+
 def _target(org: Org) -> tuple[Account, Any]:
     account = Account(org.accounts["workload-a"], "workload-a")
     sts = org.session.client("sts")
