@@ -211,6 +211,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     # each target is sent with, and take the rest (endpoint, CA bundle) from the profile.
     profile = hub.profile_name if hub.profile_name != "default" else None
     with worker_pool(summary.processes, workers, profile, opts.retry) as processes:
+        summary.processes = len(processes) if processes is not None else 1
         scan: Callable[[Account, str], TargetResult] = scanner.scan_target
         if processes is not None:
             scan = RemoteScan(processes, roles.get, roles.invalidate, opts.clock).scan_target

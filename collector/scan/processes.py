@@ -271,11 +271,17 @@ class RemoteScan:
 def worker_pool(
     count: int, max_workers: int, profile: str | None, retry: RetryPolicy
 ) -> Iterator[WorkerPool | None]:
-    """A `WorkerPool` of `count` processes, closed on the way out; None when count is one."""
+    """A `WorkerPool` of `count` processes, closed on the way out; None when count is one, or
+    when the workers cannot be started (the run then scans in this process, as with one)."""
     if count <= 1:
         yield None
         return
-    pool = WorkerPool(count, max_workers, profile, retry)
+    try:
+        pool = WorkerPool(count, max_workers, profile, retry)
+    except OSError as exc:  # no interpreter to start, no pipes or processes left
+        log.warning("scan workers could not start (%s): scanning in this process", error_code(exc))
+        yield None
+        return
     try:
         yield pool
     finally:

@@ -7,6 +7,7 @@ import multiprocessing.synchronize
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -78,6 +79,17 @@ def test_a_live_update_stays_in_one_process(server_org: Org) -> None:
     summary = org.run(config, at=now(1), targets=named)
     assert summary.processes == 1
     assert summary.ok == 3 and summary.failed == 0
+
+
+def test_workers_that_cannot_start_leave_the_scan_to_this_process(
+    server_org: Org, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    org = server_org
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    summary = org.run(org.config(scan={"processes": 2, "accounts_per_process": 1}), at=now(1))
+    assert summary.processes == 1
+    assert summary.failed == 0 and summary.ok > 0 and summary.vpcs_seen > 0
+    assert "scan workers could not start (FileNotFoundError)" in caplog.text
 
 
 def _target(org: Org) -> tuple[Account, Any]:
