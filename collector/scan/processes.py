@@ -26,7 +26,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -76,7 +76,8 @@ class ScanRequest:
     id: int
     account: Account
     region: str
-    credentials: ReadOnlyCredentials
+    # Never in a repr: a request that reaches a log line must not carry the secret with it.
+    credentials: ReadOnlyCredentials = field(repr=False)
     now: datetime
 
 

@@ -48,3 +48,22 @@ def test_config_defaults_and_bounds() -> None:
     assert scan.processes is None and scan.accounts_per_process == 50
     with pytest.raises(ValueError, match="processes"):
         Config.model_validate({"table": {"name": "VPCTracker"}, "scan": {"processes": 0}})
+
+
+def test_a_scan_request_never_shows_its_credentials() -> None:
+    from datetime import UTC, datetime
+
+    from botocore.credentials import ReadOnlyCredentials
+
+    from collector.models import Account
+    from collector.scan.processes import ScanRequest
+
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    request = ScanRequest(
+        1,
+        Account("111111111111", "a"),
+        "us-east-1",
+        ReadOnlyCredentials("AKIAEXAMPLE", secret, "token-value"),
+        datetime(2026, 11, 30, tzinfo=UTC),
+    )
+    assert secret not in repr(request) and "token-value" not in repr(request)
