@@ -111,12 +111,23 @@ class _Worker:
                 stdout=subprocess.DEVNULL,
                 env=env,
             )
+        except BaseException:
+            os.close(to_child_w)
+            os.close(from_child_r)
+            raise
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
         self.send_conn = Connection(to_child_w, readable=False)
         self.recv_conn = Connection(from_child_r, writable=False)
-        self.send_conn.send(retry)
+        try:
+            self.send_conn.send(retry)
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            self.send_conn.close()
+            self.recv_conn.close()
+            raise
         self.send_lock = threading.Lock()
         self.pending: dict[int, tuple[Future[TargetResult], ScanRequest]] = {}
         self.lock = threading.Lock()
@@ -145,8 +156,8 @@ class _Worker:
         while True:
             try:
                 req_id, result = self.recv_conn.recv()
-            except (EOFError, OSError):
-                break
+            except Exception:  # noqa: BLE001 - EOF, a broken pipe, an answer that does not unpickle:
+                break  # the worker is lost either way, and its targets must not wait forever
             with self.lock:
                 entry = self.pending.pop(req_id, None)
             if entry is not None:

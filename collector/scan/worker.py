@@ -64,8 +64,8 @@ def serve(recv: Connection, send: Connection, scanner: Scanner, workers: int) ->
     while True:
         try:
             request = recv.recv()
-        except (EOFError, OSError):
-            break
+        except Exception:  # noqa: BLE001 - EOF, or a request that does not unpickle: leave, and
+            break  # the coordinator fails this worker's targets
         if request is None:
             break
         pool.submit(answer, request)

@@ -159,3 +159,11 @@ def test_closing_the_pool_fails_a_call_under_way_at_once(
     assert time.monotonic() - t0 < 10
     assert result.status is TargetStatus.FAILED
     assert result.error_code == WORKER_EXITED
+
+
+def test_a_worker_that_cannot_start_leaves_no_pipe_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(FileNotFoundError):
+        WorkerPool(1, max_workers=2)
+    assert set(os.listdir("/proc/self/fd")) <= before
