@@ -28,6 +28,15 @@ def _prefix(text: str, width: int) -> int:
     return plen
 
 
+def _range(cidr: str, packed: bytes, prefix: str, width: int) -> tuple[int, int]:
+    """(first, last) of a parsed address and its prefix text (ValueError: host bits set)."""
+    first = int.from_bytes(packed, "big")
+    host = (1 << (width - _prefix(prefix, width))) - 1
+    if first & host:
+        raise ValueError(f"{cidr} has host bits set")
+    return first, first | host
+
+
 def ipv4_span(cidr: str) -> tuple[int, int]:
     """(first, last) address of a canonical IPv4 CIDR as integers (ValueError otherwise).
 
@@ -44,11 +53,7 @@ def ipv4_span(cidr: str) -> tuple[int, int]:
         canonical = False
     if not slash or not canonical:
         raise ValueError(f"not a canonical IPv4 CIDR: {cidr!r}")
-    first = int.from_bytes(packed, "big")
-    host = (1 << (32 - _prefix(prefix, 32))) - 1
-    if first & host:
-        raise ValueError(f"{cidr} has host bits set")
-    return first, first | host
+    return _range(cidr, packed, prefix, 32)
 
 
 def ipv6_span(cidr: str) -> tuple[int, int]:
@@ -62,11 +67,7 @@ def ipv6_span(cidr: str) -> tuple[int, int]:
         raise ValueError(f"not an IPv6 CIDR: {cidr!r}") from None
     if not slash:
         raise ValueError(f"not an IPv6 CIDR: {cidr!r}")
-    first = int.from_bytes(packed, "big")
-    host = (1 << (128 - _prefix(prefix, 128))) - 1
-    if first & host:
-        raise ValueError(f"{cidr} has host bits set")
-    return first, first | host
+    return _range(cidr, packed, prefix, 128)
 
 
 def _ipv4(value: str) -> str:
