@@ -10,8 +10,8 @@ its own neutralizer here, used by every renderer of that kind:
   shown or pass for another name; they become visible escapes;
 - CSV for spreadsheets: a cell starting with `=`, `+`, `-`, `@`, TAB or CR is a formula
   (OWASP "CSV injection"); it gets a leading `'`;
-- JSON inside an HTML `<script>`: `<`, `>`, `&` and U+2028/2029 are written as `\\uXXXX`, so no
-  string can close the element or switch the HTML parser into another script state;
+- the HTML report's data block is gzip-compressed JSON in base64 (`report.page.embed`): its
+  alphabet cannot close the element or switch the HTML parser into another script state;
 - error messages: bounded, one line, never the value of a secret.
 
 JSON output (a data format for programs) stays exact.
@@ -19,7 +19,6 @@ JSON output (a data format for programs) stays exact.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -37,14 +36,6 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co"})
 # In ASCII text only C0 controls and DEL can be unsafe: most strings take this fast path.
 _ASCII_UNSAFE = re.compile("[\x00-\x1f\x7f]")
 _CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_SCRIPT_ESCAPES = {
-    "<": "\\u003c",
-    ">": "\\u003e",
-    "&": "\\u0026",
-    "\u2028": "\\u2028",
-    "\u2029": "\\u2029",
-}
-_SCRIPT_RE = re.compile("[<>&\u2028\u2029]")
 # Room for a key path, one short value and what is wrong, on one terminal line or two.
 MAX_ERROR = 300
 
@@ -78,11 +69,6 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_CSV_TRIGGERS):
         return "'" + value
     return value
-
-
-def script_json(data: Any) -> str:
-    """JSON safe to embed in an HTML `<script>` element (parses to exactly `data`)."""
-    return _SCRIPT_RE.sub(lambda m: _SCRIPT_ESCAPES[m.group()], json.dumps(data))
 
 
 def counted(count: int, noun: str, plural: str = "") -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from collector.models import Vpc
 
@@ -40,3 +44,11 @@ def make_vpc(
         DeletedAt=seen if deleted else None,
         DeletedReason="not-found" if deleted else None,
     )
+
+
+def page_data(page: str) -> dict[str, Any]:
+    """The data block of an HTML report, as its script reads it (base64, gzip, JSON)."""
+    start = page.index('id="report-data"')
+    start = page.index(">", start) + 1
+    block = page[start : page.index("</script>", start)]
+    return dict(json.loads(gzip.decompress(base64.b64decode(block))))

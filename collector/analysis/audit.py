@@ -119,19 +119,23 @@ class Audit:
             "expected_overlaps": [e.to_dict() for e in self.expected],
             "reservation_overlaps": list(self.reservation_overlaps),
             "stale": list(self.stale),
-            "summary": {
-                "overlap_groups": len(self.overlap_groups),
-                "vpcs_in_overlaps": self.vpcs_in_overlaps,
-                "default_vpcs": len(self.default_vpcs),
-                "unreadable_items": len(self.unreadable),
-                "conflicts": self.conflicts,
-                "headroom": len(self.headroom.headroom),
-                "exhausted_subnets": len(self.headroom.exhausted_subnets),
-                "single_az": len(self.headroom.single_az),
-                "expected_overlaps": len(self.expected),
-                "reservation_overlaps": len(self.reservation_overlaps),
-                "stale": len(self.stale),
-            },
+            "summary": self.summary(),
+        }
+
+    def summary(self) -> dict[str, int]:
+        """The audit JSON's `summary` (counts), without building the rest of it."""
+        return {
+            "overlap_groups": len(self.overlap_groups),
+            "vpcs_in_overlaps": self.vpcs_in_overlaps,
+            "default_vpcs": len(self.default_vpcs),
+            "unreadable_items": len(self.unreadable),
+            "conflicts": self.conflicts,
+            "headroom": len(self.headroom.headroom),
+            "exhausted_subnets": len(self.headroom.exhausted_subnets),
+            "single_az": len(self.headroom.single_az),
+            "expected_overlaps": len(self.expected),
+            "reservation_overlaps": len(self.reservation_overlaps),
+            "stale": len(self.stale),
         }
 
 

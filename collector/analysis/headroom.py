@@ -97,7 +97,7 @@ class VpcHeadroom:
     @property
     def utilization_pct(self) -> float:
         """Addresses in use per usable address, in percent (0 without subnets)."""
-        return round(100 * self.used / self.usable, 1) if self.usable else 0.0
+        return percent(self.used, self.usable)
 
     @property
     def no_room(self) -> bool:
@@ -135,18 +135,45 @@ class VpcHeadroom:
         }
 
 
-def vpc_headroom(vpc: Vpc) -> VpcHeadroom:
-    """Pure: one VPC's address use from its blocks and subnets."""
-    spans = [ipv4_span(s.CidrBlock) for s in vpc.Subnets]  # each subnet parsed once
+def subnet_use(subnet: Subnet) -> tuple[int, int]:
+    """Pure: a subnet's usable addresses and those in use (what its `AvailableIpAddressCount`
+    leaves; never more than usable)."""
+    room = usable(subnet)
+    return room, room - min(subnet.AvailableIpAddressCount, room)
+
+
+def percent(used: int, room: int) -> float:
+    """Used per usable address in percent, to one decimal (0 with no usable address)."""
+    return round(100 * used / room, 1) if room else 0.0
+
+
+def _use(vpc: Vpc) -> tuple[list[tuple[int, int]], int, int]:
+    """Each subnet's span (parsed once), usable addresses in subnets, and those in use."""
+    spans = [ipv4_span(s.CidrBlock) for s in vpc.Subnets]
     room = [_usable(span) for span in spans]
     total = sum(room)
     available = sum(
         min(s.AvailableIpAddressCount, r) for s, r in zip(vpc.Subnets, room, strict=True)
     )
+    return spans, total, total - available
+
+
+def utilization_pct(vpc: Vpc) -> float | None:
+    """Pure: `VpcHeadroom.utilization_pct` alone, None without subnets (the inventory's
+    `UsedPct`): a fifth of `vpc_headroom`'s cost, which also looks for free blocks."""
+    if not vpc.Subnets:
+        return None
+    _, total, used = _use(vpc)
+    return percent(used, total)
+
+
+def vpc_headroom(vpc: Vpc) -> VpcHeadroom:
+    """Pure: one VPC's address use from its blocks and subnets."""
+    spans, total, used = _use(vpc)
     return VpcHeadroom(
         vpc=vpc,
         usable=total,
-        used=total - available,
+        used=used,
         largest_free=_largest_free(map(ipv4_span, vpc.CidrBlocks), spans),
         subnet_size=subnet_size(vpc.Subnets),
         azs=tuple(sorted({s.AvailabilityZone for s in vpc.Subnets})),

@@ -7,9 +7,9 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from collector.analysis.headroom import vpc_headroom
+from collector.analysis.headroom import utilization_pct
 from collector.analysis.stale import Scope, partition
-from collector.models import Vpc, iso
+from collector.models import Vpc, ipv4_span, ipv6_span, iso
 
 COLUMNS = (
     "VpcId",
@@ -32,7 +32,6 @@ COLUMNS = (
 
 def inventory_row(vpc: Vpc, stale: str | None) -> dict[str, Any]:
     """Pure: one VPC as the inventory shows it (a public JSON shape)."""
-    room = vpc_headroom(vpc)
     return {
         "VpcId": vpc.VpcId,
         "OwnerId": vpc.OwnerId,
@@ -44,18 +43,21 @@ def inventory_row(vpc: Vpc, stale: str | None) -> dict[str, Any]:
         "IsDefault": vpc.IsDefault,
         "State": "deleted" if vpc.Deleted else vpc.State,
         "Subnets": len(vpc.Subnets),
-        "AvailabilityZones": len(room.azs),
+        "AvailabilityZones": len({s.AvailabilityZone for s in vpc.Subnets}),
         # Of the usable addresses in its subnets; none without subnets.
-        "UsedPct": room.utilization_pct if vpc.Subnets else None,
+        "UsedPct": utilization_pct(vpc),
         "FirstSeen": iso(vpc.FirstSeen),
         "LastSeen": iso(vpc.LastSeen),
         "Stale": stale,
     }
 
 
-def _order(v: Vpc) -> tuple[str, str, int, int, str]:
-    net = ipaddress.ip_network(v.CidrBlock)
-    return v.OwnerId, v.Region, net.version, int(net.network_address), v.VpcId
+def vpc_order(v: Vpc) -> tuple[str, str, int, int, str]:
+    """The inventory's order: account, region, then address."""
+    # Spans, not `ipaddress` objects: this sorts every VPC of the page and of `inventory`.
+    if ":" in v.CidrBlock:
+        return v.OwnerId, v.Region, 6, ipv6_span(v.CidrBlock)[0], v.VpcId
+    return v.OwnerId, v.Region, 4, ipv4_span(v.CidrBlock)[0], v.VpcId
 
 
 def inventory_of(
@@ -72,7 +74,7 @@ def inventory_of(
     stale = {v.key: why for v, why in old}
     query = ipaddress.ip_network(cidr) if cidr else None
     rows = []
-    for v in sorted(vpcs, key=_order):
+    for v in sorted(vpcs, key=vpc_order):
         if (v.Deleted and not include_deleted) or (accounts and v.OwnerId not in accounts):
             continue
         if regions and v.Region not in regions:
@@ -101,4 +103,4 @@ def audit_rows(vpcs: Sequence[Vpc], stale: Sequence[dict[str, Any]]) -> list[dic
     """Pure: the inventory rows of an audit's VPCs (every live one; `stale`: the audit's stale
     list, whose reasons mark them), in the inventory's order."""
     why = {(d["VpcId"], d["OwnerId"]): d["reason"] for d in stale}
-    return [inventory_row(v, why.get(v.key)) for v in sorted(vpcs, key=_order) if not v.Deleted]
+    return [inventory_row(v, why.get(v.key)) for v in sorted(vpcs, key=vpc_order) if not v.Deleted]

@@ -1,7 +1,32 @@
 (function(){
-  var data = JSON.parse(document.getElementById('report-data').textContent);
+  // The data block names each VPC once, gzip-compressed (a 100,000-VPC page is 5 MB, not 30):
+  // `vpcs` holds one list per column; everything else refers to a VPC by its row number.
+  var holder = document.getElementById('report-data');
   var detail = document.getElementById('detail');
   function esc(s){return String(s).replace(/[&<>"]/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c];});}
+  function load(){
+    if (typeof DecompressionStream === 'undefined') return Promise.reject(new Error('this browser has no DecompressionStream (Chrome 80, Firefox 113, Safari 16.4 or later have it)'));
+    var bin = atob(holder.textContent.trim()), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+    return new Response(stream).text().then(JSON.parse);
+  }
+  load().then(start, function(err){
+    var text = "The page's data could not be read: " + (err && err.message || err);
+    detail.textContent = text;
+    document.querySelectorAll('p.loading').forEach(function(p){ p.textContent = text; });
+    document.documentElement.setAttribute('data-ready', 'failed');
+  });
+  function start(data){
+  var V = data.vpcs;
+  function vpc(i){
+    var a = data.accounts[V.Account[i]];
+    return {VpcId: V.VpcId[i], OwnerId: a[0], AccountName: a[1], Region: data.regions[V.Region[i]],
+      Name: V.Name[i] === null ? '' : V.Name[i], Default: V.IsDefault[i] === 1, Subnets: V.Subnets[i]};
+  }
+  function subnet(s){ // [id, cidr, zone, used %, name]
+    return {id: s[0], cidr: s[1], az: data.zones[s[2]], pct: s[3], name: s.length > 4 ? data.subnet_names[s[4]] : ''};
+  }
   function show(el){
     var cell = data.cells[el.getAttribute('data-key')] || {vpcs:[],reserved:[],reservations:[]};
     document.querySelectorAll('rect.selected').forEach(function(r){r.classList.remove('selected');});
@@ -13,14 +38,14 @@
     cell.reservations.forEach(function(r){ h += '<br><span class="resvmark">' + esc(r) + '</span>'; });
     if (!cell.vpcs.length && !cell.reserved.length && !cell.reservations.length) h += '<br>free';
     else h += '<table><tr><th>VPC</th><th>account</th><th>region</th><th>name</th><th>CIDR</th></tr>' +
-      cell.vpcs.map(function(v){return '<tr><td>'+esc(v.VpcId)+(v.Default?' (default)':'')+'</td><td>'+esc(v.OwnerId)+' '+esc(v.AccountName)+
-        '</td><td>'+esc(v.Region)+'</td><td>'+esc(v.Name)+'</td><td>'+esc(v.Cidr)+'</td></tr>'+subnetRows(v);}).join('') + '</table>';
+      cell.vpcs.map(function(m){var v = vpc(m[0]); return '<tr><td>'+esc(v.VpcId)+(v.Default?' (default)':'')+'</td><td>'+esc(v.OwnerId)+' '+esc(v.AccountName)+
+        '</td><td>'+esc(v.Region)+'</td><td>'+esc(v.Name)+'</td><td>'+esc(m[1])+'</td></tr>'+subnetRows(v);}).join('') + '</table>';
     detail.innerHTML = h;
   }
   function bar(pct){return '<span class="bar" role="img" aria-label="'+esc(pct)+'% used"><span style="width:'+Math.min(100,Math.max(0,Number(pct)||0))+'%"></span></span>';}
   function subnetRows(v){
-    return (v.Subnets||[]).map(function(s){return '<tr class="subnet"><td colspan="2">&nbsp;&nbsp;'+esc(s[0])+' '+esc(s[4])+'</td><td>'+esc(s[2])+
-      '</td><td>'+bar(s[3])+esc(s[3])+'% used</td><td>'+esc(s[1])+'</td></tr>';}).join('');
+    return v.Subnets.map(subnet).map(function(s){return '<tr class="subnet"><td colspan="2">&nbsp;&nbsp;'+esc(s.id)+' '+esc(s.name)+'</td><td>'+esc(s.az)+
+      '</td><td>'+bar(s.pct)+esc(s.pct)+'% used</td><td>'+esc(s.cidr)+'</td></tr>';}).join('');
   }
   // Lookup: which VPC, subnet or reserved range holds an IPv4 address (as `vpctracker lookup`).
   function ip4(text){
@@ -38,19 +63,19 @@
   }
   var lookupBox = document.getElementById('lookup');
   var lookupOut = document.getElementById('lookup-result');
-  if (lookupBox) lookupBox.addEventListener('input', function(){
+  function lookup(){
     var n = ip4(lookupBox.value);
     if (n === null) { lookupOut.textContent = lookupBox.value.trim() ? 'not an IPv4 address' : ''; return; }
     var seen = {}, lines = [];
     Object.keys(data.cells).forEach(function(k){
       var cell = data.cells[k];
-      cell.vpcs.forEach(function(v){
-        var key = v.VpcId + ' ' + v.Cidr;
-        if (seen[key] || !inCidr(n, v.Cidr)) return;
+      cell.vpcs.forEach(function(m){
+        var v = vpc(m[0]), key = v.VpcId + ' ' + m[1];
+        if (seen[key] || !inCidr(n, m[1])) return;
         seen[key] = 1;
-        var sub = (v.Subnets||[]).filter(function(s){return inCidr(n, s[1]);});
-        lines.push(esc(v.VpcId)+' '+esc(v.Name)+' '+esc(v.Cidr)+' · '+esc(v.OwnerId)+' '+esc(v.AccountName)+' · '+esc(v.Region)+' · '+
-          (sub.length ? esc(sub[0][0])+' '+esc(sub[0][1])+' '+esc(sub[0][2]) : 'in no subnet'));
+        var sub = v.Subnets.map(subnet).filter(function(s){return inCidr(n, s.cidr);});
+        lines.push(esc(v.VpcId)+' '+esc(v.Name)+' '+esc(m[1])+' · '+esc(v.OwnerId)+' '+esc(v.AccountName)+' · '+esc(v.Region)+' · '+
+          (sub.length ? esc(sub[0].id)+' '+esc(sub[0].cidr)+' '+esc(sub[0].az) : 'in no subnet'));
       });
       cell.reserved.concat(cell.reservations).forEach(function(r){
         var cidr = /([0-9.]+\/[0-9]+)/.exec(r);
@@ -58,16 +83,78 @@
       });
     });
     lookupOut.innerHTML = lines.length ? lines.join('<br>') : 'free: no VPC, reserved range or reservation holds it';
-  });
+  }
+  if (lookupBox) { lookupBox.addEventListener('input', lookup); if (lookupBox.value) lookup(); }
   document.querySelectorAll('rect.cell').forEach(function(r){
     r.addEventListener('mouseenter', function(){show(r);});
     r.addEventListener('click', function(){show(r);});
     r.addEventListener('focus', function(){show(r);});
   });
+  function table(holderId, head, rows){
+    var el = document.getElementById(holderId);
+    if (el) el.innerHTML = '<table><thead><tr>' + head.map(function(h){ return '<th>' + esc(h) + '</th>'; }).join('') +
+      '</tr></thead><tbody>' + rows.join('') + '</tbody></table>';
+  }
+  // Overlap groups, most severe first; a group's first row is its anchor (`#group-<span>`:
+  // notifications link it).
+  table('groups', ['severity', 'group', 'span', 'block', 'member', 'VPC name'], [].concat.apply([], data.groups.map(function(g, k){
+    var sev = g[0], span = g[1], out = [];
+    g[2].forEach(function(m, j){
+      var who, name = '';
+      if (m[0] === null) who = 'reserved: ' + m[2];
+      else { var v = vpc(m[0]); who = v.VpcId + ' · ' + v.OwnerId + ' ' + v.AccountName + ' · ' + v.Region; name = v.Name; }
+      var search = (sev + ' ' + span + ' ' + m[1] + ' ' + who + ' ' + name).toLowerCase();
+      out.push('<tr class="' + esc(sev) + '"' + (j ? '' : ' id="group-' + esc(span) + '"') + ' data-search="' + esc(search) + '">' +
+        '<td class="sev">' + esc(sev) + '</td><td class="clashmark">#' + (k + 1) + '</td><td>' + esc(span) + '</td><td><code>' + esc(m[1]) +
+        '</code></td><td>' + esc(who) + '</td><td>' + esc(name) + '</td></tr>');
+    });
+    g[3].forEach(function(line){
+      out.push('<tr class="conflict via" data-search="' + esc(line.toLowerCase()) + '"><td></td><td></td><td colspan="4">' + esc(line) + '</td></tr>');
+    });
+    return out;
+  })));
+  // Accounts: each with its map fill, VPC count, regions, blocks and default VPCs left.
+  var byAccount = {}, owners = [];
+  V.VpcId.forEach(function(_, i){
+    var owner = data.accounts[V.Account[i]][0];
+    if (!byAccount[owner]) { byAccount[owner] = []; owners.push(owner); }
+    byAccount[owner].push(i);
+  });
+  function uniqueSorted(list){ var seen = {}; return list.filter(function(x){ return seen[x] ? false : (seen[x] = 1); }).sort(); }
+  table('accounts-table', ['account', 'name', 'VPCs', 'regions', 'CIDRs', 'default VPCs left'], owners.sort().map(function(owner){
+    var rows = byAccount[owner], first = data.accounts[V.Account[rows[0]]];
+    var regions = uniqueSorted(rows.map(function(i){ return data.regions[V.Region[i]]; }));
+    var cidrs = uniqueSorted([].concat.apply([], rows.map(function(i){ return V.CidrBlocks[i].concat(V.Ipv6CidrBlocks[i]); })));
+    var defaults = rows.filter(function(i){ return V.IsDefault[i] === 1; }).length;
+    var search = [owner, first[1]].concat(regions, cidrs, rows.map(function(i){ return V.VpcId[i]; }),
+      rows.map(function(i){ return V.Name[i] || ''; })).join(' ').toLowerCase();
+    return '<tr data-search="' + esc(search) + '"><td class="acct"><svg class="sw" width="16" height="16" viewBox="0 0 22 22" aria-hidden="true">' +
+      '<rect width="22" height="22" fill="' + esc(first[2]) + '"/></svg>' + esc(owner) + '</td><td>' + esc(first[1]) + '</td><td>' + rows.length +
+      '</td><td>' + esc(regions.join(', ')) + '</td><td><code>' + esc(cidrs.join(', ')) + '</code></td><td>' + (defaults || '') + '</td></tr>';
+  }));
+  // IPv6 blocks by the /48 they fall in.
+  table('ipv6-table', ['/48', 'block', 'VPC', 'account', 'region', 'VPC name'], [].concat.apply([], data.ipv6.map(function(p){
+    return p[1].map(function(b){
+      var v = vpc(b[1]);
+      var search = (p[0] + ' ' + b[0] + ' ' + v.VpcId + ' ' + v.OwnerId + ' ' + v.AccountName + ' ' + v.Name).toLowerCase();
+      return '<tr data-search="' + esc(search) + '"><td><code>' + esc(p[0]) + '</code></td><td><code>' + esc(b[0]) + '</code></td><td>' +
+        esc(v.VpcId) + '</td><td>' + esc(v.OwnerId) + ' ' + esc(v.AccountName) + '</td><td>' + esc(v.Region) + '</td><td>' + esc(v.Name) + '</td></tr>';
+    });
+  })));
+  // The inventory's rows, in its columns (the rows of `vpctracker inventory`).
+  var inv = {columns: data.columns, rows: V.VpcId.map(function(_, i){
+    var a = data.accounts[V.Account[i]], zones = {};
+    V.Subnets[i].forEach(function(s){ zones[s[2]] = 1; });
+    var r = {VpcId: V.VpcId[i], OwnerId: a[0], AccountName: a[1], Region: data.regions[V.Region[i]], Name: V.Name[i],
+      CidrBlocks: V.CidrBlocks[i], Ipv6CidrBlocks: V.Ipv6CidrBlocks[i], IsDefault: V.IsDefault[i] === 1, State: data.states[V.State[i]],
+      Subnets: V.Subnets[i].length, AvailabilityZones: Object.keys(zones).length, UsedPct: V.UsedPct[i],
+      FirstSeen: data.times[V.FirstSeen[i]], LastSeen: data.times[V.LastSeen[i]], Stale: data.reasons[V.Stale[i]]};
+    return data.columns.map(function(c){ return r[c]; });
+  })};
   // Inventory: every live VPC (the rows of `vpctracker inventory`), sortable, filterable,
   // grouped by region on demand, downloadable as CSV. Rows are drawn from the data, at most
   // LIMIT at a time: a 100,000-VPC page must stay usable (filter, or download the CSV).
-  var inv = data.inventory, LIMIT = 2000;
+  var LIMIT = 2000;
   var invTable = document.getElementById('inv-table');
   if (inv && invTable) {
     var cols = inv.columns, col = {};
@@ -198,4 +285,6 @@
     document.getElementById('filter-count').textContent = q ? shown + ' matching rows' : '';
   }
   filter.addEventListener('input', function(){clearTimeout(timer); timer = setTimeout(apply, 80);});
+  document.documentElement.setAttribute('data-ready', '1');
+  }
 })();

@@ -14,7 +14,7 @@ import pytest
 from collector.analysis import build_audit
 from collector.analysis.conflicts import Connections
 from collector.config import ReservedCidr
-from collector.models import Peering, PeeringSide, Vpc
+from collector.models import Peering, PeeringSide, Subnet, Vpc
 from collector.report.data import INVENTORY_COLUMNS
 from collector.report.page import render_html
 from tests.reliability.test_hostile import HOSTILE
@@ -59,6 +59,15 @@ def inventory(n: int = 10_000) -> list[Vpc]:
         AccountName="intruder",
         CidrBlocks=("10.0.0.0/16",),
         Name="clashing",
+        Subnets=(
+            Subnet(
+                SubnetId="subnet-0000000000000c1a5",
+                CidrBlock="10.0.200.0/24",
+                AvailabilityZone="us-east-1a",
+                AvailableIpAddressCount=200,
+                Name="app",
+            ),
+        ),
         FirstSeen=T,
         LastSeen=T,
     )
@@ -67,6 +76,8 @@ def inventory(n: int = 10_000) -> list[Vpc]:
             "VpcId": "vpc-00000000000fffff1",
             "CidrBlock": "192.168.9.0/24",
             "CidrBlocks": ("192.168.9.0/24",),
+            "Ipv6CidrBlocks": ("2600:1f18:4c3:a00::/56",),
+            "Subnets": (),
             "Name": "lab",
         }
     )
@@ -76,6 +87,7 @@ def inventory(n: int = 10_000) -> list[Vpc]:
             "IsDefault": True,
             "CidrBlock": "172.31.0.0/16",
             "CidrBlocks": ("172.31.0.0/16",),
+            "Subnets": (),
         }
     )
     return [*out, clash, lab, default]
@@ -116,6 +128,18 @@ def driver() -> Iterator[object]:
         d.quit()
 
 
+def drawn(d: object) -> None:
+    """Wait until the page's script has read its data and drawn its tables (it decompresses
+    the data first, so that is after the document itself has loaded)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(d, 60).until(  # type: ignore[arg-type]
+        lambda x: x.execute_script("return document.documentElement.dataset.ready")
+    )
+    ready = d.execute_script("return document.documentElement.dataset.ready")  # type: ignore[attr-defined]
+    assert ready == "1", ready
+
+
 @pytest.mark.slow
 def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
@@ -127,9 +151,7 @@ def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(render_html(audit), encoding="utf-8")
     d.get(page.as_uri())
-    WebDriverWait(d, 30).until(
-        lambda x: x.execute_script("return document.readyState") == "complete"
-    )
+    drawn(d)
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
     # The map: 10/8, 172.16/12, 192.168/16 and 100.64/10, 256 cells each.
@@ -146,10 +168,32 @@ def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
     )
     # Default VPCs are marked as such ("d"), not drawn as a clash between accounts.
     assert d.find_elements(By.CSS_SELECTOR, 'rect.default[data-cidr="172.31.0.0/20"]')
-    # Clicking a cell shows its VPCs.
+    # Clicking a cell shows its VPCs, with their subnets.
     clash.click()
     detail = d.find_element(By.ID, "detail").text
     assert "vpc-00000000000fffff0" in detail and "intruder" in detail and "overlap" in detail
+    assert "subnet-0000000000000c1a5 app" in detail and "us-east-1a" in detail
+    assert "20.3% used" in detail  # (251 - 200) of 251 usable addresses
+    # The tables the script draws from the data block: the overlap group (its first row is its
+    # anchor), every account, and the IPv6 blocks by /48.
+    group = d.find_elements(By.CSS_SELECTOR, '#overlaps tr[id="group-10.0.0.0/16"]')
+    assert len(group) == 1 and "vpc-00000000000fffff0" in group[0].text
+    assert "clashing" in group[0].text and "latent" in group[0].text
+    members = d.find_elements(By.CSS_SELECTOR, "#overlaps #groups tbody tr")
+    # The /16 and the 256 /24s inside it; the lab /24 and the reserved range holding it.
+    assert len(members) == 257 + 2
+    assert d.find_element(By.ID, "group-192.168.0.0/16").text.split()[-2:] == ["reserved:", "corp"]
+    assert len(d.find_elements(By.CSS_SELECTOR, "#accounts tbody tr")) == 501
+    (six,) = d.find_elements(By.CSS_SELECTOR, "#ipv6 tbody tr")
+    assert six.text.split() == [
+        "2600:1f18:4c3::/48",
+        "2600:1f18:4c3:a00::/56",
+        "vpc-00000000000fffff1",
+        "999999999999",
+        "intruder",
+        "us-east-1",
+        "lab",
+    ]
     # The filter, typed with the keyboard, narrows the tables.
     label = d.find_element(By.CSS_SELECTOR, 'label[for="filter"]')
     assert label.text == "Filter"
@@ -175,6 +219,10 @@ def test_report_in_chromium(driver: object, tmp_path: Path) -> None:
     # The lookup box finds who holds an address, and says when nobody does (issue 14).
     look = d.find_element(By.ID, "lookup")
     look.send_keys("10.0.200.7")
+    result = d.find_element(By.ID, "lookup-result").text
+    assert "vpc-00000000000fffff0" in result and "subnet-0000000000000c1a5 10.0.200.0/24" in result
+    look.clear()
+    look.send_keys("10.0.100.7")
     result = d.find_element(By.ID, "lookup-result").text
     assert "vpc-00000000000fffff0" in result and "in no subnet" in result
     look.clear()
@@ -215,9 +263,7 @@ def test_hostile_names_leave_the_report_working(driver: object, tmp_path: Path) 
     page = tmp_path / "hostile.html"
     page.write_text(render_html(build_audit(vpcs, [], now=T)), encoding="utf-8")
     d.get(page.as_uri())
-    WebDriverWait(d, 30).until(
-        lambda x: x.execute_script("return document.readyState") == "complete"
-    )
+    drawn(d)
     assert [e for e in d.get_log("browser") if e["level"] == "SEVERE"] == []
     with pytest.raises(NoAlertPresentException):
         d.switch_to.alert.text  # noqa: B018 - reading it is the check
@@ -291,9 +337,7 @@ def test_the_network_engineers_report_in_chromium(driver: object, tmp_path: Path
     page = tmp_path / "report.html"
     page.write_text(render_html(audit), encoding="utf-8")
     d.get(page.as_uri())
-    WebDriverWait(d, 30).until(
-        lambda x: x.execute_script("return document.readyState") == "complete"
-    )
+    drawn(d)
     assert [e for e in d.get_log("browser") if e["level"] == "SEVERE"] == []
 
     # Axis labels, readable without hovering: each row's first block, each column's offset.
@@ -430,9 +474,7 @@ def test_the_published_page_opens_from_s3_at_its_anchors(
     assert published.link.url.startswith(moto_url)
     group = next(g for g in audit.overlap_groups if g.severity == "conflict")
     d.get(published.link.to(f"group-{group.span}"))
-    WebDriverWait(d, 30).until(
-        lambda x: x.execute_script("return document.readyState") == "complete"
-    )
+    drawn(d)
     assert [e for e in d.get_log("browser") if e["level"] == "SEVERE"] == []
     row = d.find_element(By.ID, f"group-{group.span}")
     assert "target" in row.get_attribute("class")

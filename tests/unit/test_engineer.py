@@ -16,7 +16,7 @@ from collector.models import Peering, PeeringSide, Subnet
 from collector.notify import Announcement, group_message
 from collector.report.page import render_html
 from collector.report.text import render_table
-from tests.factories import make_vpc
+from tests.factories import make_vpc, page_data
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 HUB, A, B, SANDBOX = "111111111111", "222222222222", "333333333333", "444444444444"
@@ -80,7 +80,8 @@ def test_a_conflict_names_its_hub_and_a_pair_is_one_line() -> None:
     assert len(lines) == 1
     assert '"shared-services" in 111111111111 (network)' in lines[0] and '"inspection"' in lines[0]
     page = render_html(build_audit([*vpcs, hub2], [], now=T, connections=conns))
-    assert len(re.findall(r'<tr class="conflict via"', page)) == 1
+    (lines,) = [g[3] for g in page_data(page)["groups"]]
+    assert len(lines) == 1 and '"shared-services"' in lines[0]  # the page's `via` row
     # Notifications name the hub too.
     finding = {
         "VpcId": vpcs[1].VpcId,
@@ -178,7 +179,7 @@ def test_the_report_names_the_vpc_in_headroom_and_draws_axes_and_shares() -> Non
     cell = re.search(r'<rect class="([^"]+)"[^>]*data-cidr="10\.9\.0\.0/16"', page)
     assert cell is not None and "partial" in cell.group(1)
     assert '<rect class="share"' in page
-    data = json.loads(page.split('id="report-data">')[1].split("</script>")[0])
-    assert data["inventory"]["columns"] == list(COLUMNS)
-    (row,) = data["inventory"]["rows"]
-    assert row[0] == full.VpcId and row[COLUMNS.index("Name")] == "payments-prod"
+    data = page_data(page)
+    assert data["columns"] == list(COLUMNS)
+    assert data["vpcs"]["VpcId"] == [full.VpcId] and data["vpcs"]["Name"] == ["payments-prod"]
+    assert data["vpcs"]["UsedPct"] == [100.0]

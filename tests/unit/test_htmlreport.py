@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
+from bench.inventory import synthetic_vpcs
 from collector.analysis import build_audit
+from collector.analysis.headroom import utilization_pct, vpc_headroom
+from collector.analysis.inventory import audit_rows
 from collector.config import ReservedCidr
 from collector.models import Vpc
 from collector.report.addressmap import PALETTE, AccountStyles, clash_blocks, map_pools
 from collector.report.page import render_html
-from tests.factories import make_vpc
+from tests.factories import make_vpc, page_data
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 A, B = "111111111111", "222222222222"
@@ -114,7 +120,7 @@ def test_default_vpcs_of_many_accounts_do_not_look_like_a_clash() -> None:
 
 def test_clash_blocks_are_the_overlapping_parts() -> None:
     audit = build_audit(VPCS, RESERVED, now=T)
-    assert sorted(map(str, clash_blocks(audit.overlap_groups))) == [
+    assert sorted(m.cidr for m in clash_blocks(audit.overlap_groups)) == [
         "10.0.128.0/20",
         "192.168.7.0/24",
     ]
@@ -149,9 +155,14 @@ def test_page_is_self_contained_and_escaped() -> None:
     # One link: the empty inline icon, so a browser asks the server for no favicon either.
     assert re.findall(r"<link[^>]*>", page) == ['<link rel="icon" href="data:,">']
     assert not re.search(r"(src|href)=[\"']?https?:", page)
-    assert "</script><img" not in page  # escaped in both the table and the JSON data
-    # The overlap table names each VPC (issue 11, observation 7).
-    assert "<th>VPC name</th>" in page and "<td>n1</td>" in page
+    assert "</script><img" not in page and "<img" not in page  # nowhere raw, data compressed
+    # The overlap table names each VPC (issue 11, observation 7): its script draws each
+    # member's Name from the VPC's row.
+    data = page_data(page)
+    names = data["vpcs"]["Name"]
+    members = [m for g in data["groups"] for m in g[2]]
+    assert "n1" in {names[m[0]] for m in members if m[0] is not None}
+    assert "'VPC name'" in page  # the groups table's header, in the script
     assert 'oldest LastSeen\n<span id="freshness">2026-11-26T03:00:00Z' in page
     assert page.count('class="cell') == 6 * 256
 
@@ -159,12 +170,12 @@ def test_page_is_self_contained_and_escaped() -> None:
 def test_clash_blocks_identical_and_big_groups() -> None:
     same = [v(20, A, "10.77.0.0/16"), v(21, B, "10.77.0.0/16")]
     audit = build_audit(same, [], now=T)
-    assert [str(n) for n in clash_blocks(audit.overlap_groups)] == ["10.77.0.0/16"]
+    assert [m.cidr for m in clash_blocks(audit.overlap_groups)] == ["10.77.0.0/16"]
     # One reserved /8 over 3,000 VPCs of one account: every VPC clashes, the range itself not.
     many = [v(100 + i, A, f"10.{i // 256}.{i % 256}.0/24") for i in range(3000)]
     audit = build_audit(many, [ReservedCidr(cidr="10.0.0.0/8", name="on-prem")], now=T)
     clashes = clash_blocks(audit.overlap_groups)
-    assert len(clashes) == 3000 and "10.0.0.0/8" not in map(str, clashes)
+    assert len(clashes) == 3000 and "10.0.0.0/8" not in [m.cidr for m in clashes]
 
 
 def test_reserved_blocks_are_drawn_and_not_free() -> None:
@@ -197,6 +208,75 @@ def test_ipv6_blocks_are_listed_per_pool() -> None:
         make_vpc(31, "10.31.0.0/16", owner=B, v6=("2600:1f18:4c3:b00::/56",)),
     ]
     page = render_html(build_audit(six, [], now=T))
-    section = page[page.index('<section id="ipv6">') :]
-    assert section.count("<code>2600:1f18:4c3::/48</code>") == 2
-    assert "2600:1f18:4c3:a00::/56" in section and "six-a" in section
+    assert '<div id="ipv6-table">' in page  # drawn by the page's script from its data
+    data = page_data(page)
+    rows = {vpc: i for i, vpc in enumerate(data["vpcs"]["VpcId"])}
+    assert data["ipv6"] == [
+        [
+            "2600:1f18:4c3::/48",
+            [
+                ["2600:1f18:4c3:a00::/56", rows[six[0].VpcId]],
+                ["2600:1f18:4c3:b00::/56", rows[six[1].VpcId]],
+            ],
+        ]
+    ]
+    assert data["vpcs"]["Name"][rows[six[0].VpcId]] == "six-a"
+    # Without IPv6 blocks, the page says so instead of drawing an empty table.
+    assert "<p>No IPv6 blocks.</p>" in render_html(build_audit(VPCS, [], now=T))
+
+
+def inventory_rows_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inventory rows as the page's script rebuilds them from the columns."""
+    cols = data["vpcs"]
+    rows = []
+    for i, vpc_id in enumerate(cols["VpcId"]):
+        owner, name, _ = data["accounts"][cols["Account"][i]]
+        subnets = cols["Subnets"][i]
+        row = {
+            "VpcId": vpc_id,
+            "OwnerId": owner,
+            "AccountName": name,
+            "Region": data["regions"][cols["Region"][i]],
+            "Name": cols["Name"][i],
+            "CidrBlocks": cols["CidrBlocks"][i],
+            "Ipv6CidrBlocks": cols["Ipv6CidrBlocks"][i],
+            "IsDefault": cols["IsDefault"][i] == 1,
+            "State": data["states"][cols["State"][i]],
+            "Subnets": len(subnets),
+            "AvailabilityZones": len({s[2] for s in subnets}),
+            "UsedPct": cols["UsedPct"][i],
+            "FirstSeen": data["times"][cols["FirstSeen"][i]],
+            "LastSeen": data["times"][cols["LastSeen"][i]],
+            "Stale": data["reasons"][cols["Stale"][i]],
+        }
+        rows.append({c: row[c] for c in data["columns"]})
+    return rows
+
+
+def test_the_page_names_each_vpc_once_and_stays_small() -> None:
+    """Issue 26: a 100,000-VPC page carried every VPC five times over (map cells, group, account,
+    IPv6 and inventory rows): 112 MB. Now one columnar data block names each VPC once."""
+    vpcs = synthetic_vpcs(2000, accounts=50)
+    wide = make_vpc(99_999, "10.3.0.0/16", owner=B, name="wide")  # overlaps 256 of them
+    audit = build_audit([*vpcs, wide], [], now=T)
+    assert len(audit.overlap_groups) == 1
+    page = render_html(audit)
+    data = page_data(page)
+    seen = Counter(re.findall(r"vpc-[0-9a-f]{17}", json.dumps(data)))
+    assert set(seen) == {v.VpcId for v in [*vpcs, wide]} and set(seen.values()) == {1}
+    # The old page's rows were 1.1 kB per VPC; the whole page is now under 60 bytes per VPC
+    # plus its fixed part (styles, script, the map's 256 cells per pool).
+    fixed = len(render_html(build_audit([wide], [], now=T)))
+    assert len(page) - fixed < 60 * len(vpcs)
+    # The same audit gives the same page (no timestamp in the compressed block).
+    assert render_html(audit) == page
+    # What the script rebuilds is exactly what `vpctracker inventory` prints.
+    assert inventory_rows_of(data) == audit_rows(audit.vpcs, audit.stale)
+
+
+def test_inventory_use_agrees_with_headroom() -> None:
+    """`utilization_pct` (the inventory's `UsedPct`) is `vpc_headroom`'s figure, at a fraction
+    of its cost; None without subnets."""
+    for vpc in [*synthetic_vpcs(50), make_vpc(1, "10.0.0.0/16")]:
+        expected = vpc_headroom(vpc).utilization_pct if vpc.Subnets else None
+        assert utilization_pct(vpc) == expected
