@@ -130,7 +130,7 @@ def cmd_audit(config: Config, args: argparse.Namespace) -> int:
     if _partial_live_scan(summary):
         return EXIT_INTERRUPTED
     _warn_unreadable(audit.unreadable, "audit")
-    _write(render(audit, args.format), args.output, config, args)
+    _write(render(audit, args.format, args.indent), args.output, config, args)
     if summary is not None and summary.exit_code:
         return summary.exit_code
     return EXIT_INCOMPLETE if audit.unreadable else EXIT_OK
@@ -174,7 +174,7 @@ def cmd_inventory(config: Config, args: argparse.Namespace) -> int:
         options=RunOptions(session=args.session),
     )
     _warn_unreadable(unreadable, "inventory")
-    _write(render_inventory(result, args.format), args.output, config, args)
+    _write(render_inventory(result, args.format, args.indent), args.output, config, args)
     return EXIT_INCOMPLETE if unreadable else EXIT_OK
 
 

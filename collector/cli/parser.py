@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--format", choices=["table", "json", "csv"], default="table")
     sp.add_argument("--output", metavar="FILE", help="write to FILE or s3://bucket/key, not stdout")
+    _indent_opt(sp)
 
     sp = command(
         "audit",
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the report to FILE or s3://bucket/key (encrypted, typed), not stdout",
     )
+    _indent_opt(sp)
     sp.add_argument(
         "--include-default", action="store_true", help="include default VPCs in overlap analysis"
     )
@@ -322,6 +324,21 @@ def _version() -> str:
         return importlib.metadata.version("vpctracker")
     except importlib.metadata.PackageNotFoundError:
         return "(not installed)"
+
+
+def _indent(value: str) -> int:
+    if not (value.isdigit() and int(value) <= 8):
+        raise argparse.ArgumentTypeError(f"{brief(value)} is not a number of spaces from 0 to 8")
+    return int(value)
+
+
+def _indent_opt(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--indent",
+        type=_indent,
+        metavar="N",
+        help="with --format json: indent by N spaces (default: one compact line)",
+    )
 
 
 def _region_opt(sp: argparse.ArgumentParser, help_text: str) -> None:

@@ -45,8 +45,10 @@ __all__ = [
 ]
 
 
-def render(audit: Audit, fmt: str) -> str:
-    """Render `audit` in `fmt` (table, json, csv, html)."""
+def render(audit: Audit, fmt: str, indent: int | None = None) -> str:
+    """Render `audit` in `fmt` (table, json, csv, html); JSON indented by `indent` if given."""
+    if fmt == "json":
+        return render_json(audit, indent)
     return RENDERERS[fmt](audit)
 
 
@@ -60,8 +62,10 @@ def render_changes(result: dict[str, Any], fmt: str) -> str:
     return renderers[fmt](result)
 
 
-def render_inventory(result: dict[str, Any], fmt: str) -> str:
-    """Render an `inventory` result in `fmt` (table, json, csv)."""
+def render_inventory(result: dict[str, Any], fmt: str, indent: int | None = None) -> str:
+    """Render an `inventory` result in `fmt` (table, json, csv); JSON indented if asked."""
+    if fmt == "json":
+        return render_inventory_json(result, indent)
     renderers = {
         "table": render_inventory_table,
         "json": render_inventory_json,

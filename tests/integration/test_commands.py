@@ -58,6 +58,19 @@ def test_audit_json_from_table(org: Org, cfg: Path, capsys: pytest.CaptureFixtur
         "Reserved": "corporate-network",
         "Cidr": "192.168.0.0/16",
     }
+    # Issue 26: one compact line unless asked to indent (`indent` takes the slow encoder).
+    assert out.count("\n") == 1 and json.loads(out) == d
+    code, pretty, _ = cli(
+        org, capsys, "audit", "--config", str(cfg), "--format", "json", "--indent", "2"
+    )
+    assert code == 0 and json.loads(pretty) == d and pretty == json.dumps(d, indent=2) + "\n"
+    code, rows, _ = cli(org, capsys, "inventory", "--config", str(cfg), "--format", "json")
+    assert code == 0 and rows.count("\n") == 1 and len(json.loads(rows)["vpcs"]) == 14
+    with pytest.raises(SystemExit) as exited:  # argparse's way out: one line, exit 1
+        cli(org, capsys, "audit", "--config", str(cfg), "--format", "json", "--indent", "-1")
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and "--indent" in err and "0 to 8" in err
+    assert len(err.splitlines()) == 1
     assert [(x["AccountName"], x["Region"]) for x in d["default_vpcs"]] == [
         ("workload-b", "us-east-1")
     ]
