@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from collector.errors import error_code
+from collector.errors import FatalError, error_code, error_message
 from collector.models import Account
 
 if TYPE_CHECKING:
@@ -20,6 +21,107 @@ def get_accounts(client: OrganizationsClient) -> list[Account]:
     for page in client.get_paginator("list_accounts").paginate():
         out.extend(_account(a) for a in page["Accounts"])
     return out
+
+
+# The most accounts one `ListAccounts` page holds.
+ACCOUNTS_PER_PAGE = 20
+
+
+def account_pages(client: OrganizationsClient, call: Callable[..., Any]) -> Iterator[list[Account]]:
+    """The organization's accounts a page at a time, each page asked through `call` (the retry
+    policy's: a throttled page is asked again, not the whole listing). A page that cannot be
+    read raises after the pages before it were yielded (AWS calls only)."""
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"MaxResults": ACCOUNTS_PER_PAGE}
+        if token:
+            kwargs["NextToken"] = token
+        page = call(client.list_accounts, **kwargs)
+        yield [_account(a) for a in page["Accounts"]]
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+class AccountListing:
+    """The accounts a full run scans, as the organization lists them: the fan-out starts with
+    the first page instead of after the last (50 pages, about 5 s, at 1,000 accounts).
+
+    Iterating yields the selected accounts (ACTIVE, config filters) and reads the next page
+    when the ones listed run out. A page that cannot be read ends the listing: `error` says
+    so, and `everyone` stays None, since a partial list must not decide which accounts left
+    the organization."""
+
+    def __init__(
+        self,
+        pages: Iterator[list[Account]],
+        *,
+        include: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+    ) -> None:
+        self._pages = pages
+        self._include, self._exclude = list(include), list(exclude)
+        self._ready: deque[Account] = deque()
+        self.listed: list[Account] = []
+        self.names: dict[str, str] = {}
+        self.selected = 0
+        self.complete = False
+        self.error: FatalError | None = None
+
+    @classmethod
+    def of(cls, everyone: list[Account], selected: list[Account]) -> AccountListing:
+        """A listing already read whole (`--account`, `include_ous`, a given account list)."""
+        listing = cls(iter(()))
+        listing.listed, listing.names = everyone, {a.id: a.name for a in everyone}
+        listing._ready.extend(selected)
+        listing.selected, listing.complete = len(selected), True
+        return listing
+
+    @property
+    def everyone(self) -> list[Account] | None:
+        """Every account of the organization, once the listing is complete; None before."""
+        return self.listed if self.complete else None
+
+    def prefetch(self, selected: int) -> int:
+        """Read pages until `selected` accounts are selected or the listing ends; how many
+        are known."""
+        while self.selected < selected and self._read_page():
+            pass
+        return self.selected
+
+    def __iter__(self) -> Iterator[Account]:
+        while True:
+            while self._ready:
+                yield self._ready.popleft()
+            if not self._read_page():
+                return
+
+    def _read_page(self) -> bool:
+        if self.complete or self.error is not None:
+            return False
+        try:
+            page = next(self._pages)
+        except StopIteration:
+            self.complete = True
+            return False
+        except (ClientError, BotoCoreError) as exc:
+            after = f" after {len(self.listed)} accounts" if self.listed else ""
+            self.error = FatalError(
+                f"cannot list organization accounts: {error_code(exc)}: {error_message(exc)}"
+                + (
+                    f" (listing stopped{after}: those were scanned; nothing marked deleted, "
+                    "no findings recorded)"
+                    if self.listed
+                    else ""
+                )
+            )
+            return False
+        self.listed.extend(page)
+        self.names.update((a.id, a.name) for a in page)
+        chosen = select_accounts(page, include=self._include, exclude=self._exclude)
+        self._ready.extend(chosen)
+        self.selected += len(chosen)
+        return True
 
 
 def get_ou_account_ids(client: OrganizationsClient, ou_ids: Iterable[str]) -> set[str]:

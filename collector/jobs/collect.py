@@ -19,6 +19,8 @@ from collector.jobs.sinks import MemorySink, Prepared, TableSink
 from collector.jobs.summary import RunSummary
 from collector.models import Account, TargetResult, TargetStatus
 from collector.organization import (
+    AccountListing,
+    account_pages,
     describe_account,
     get_accounts,
     get_ou_account_ids,
@@ -167,11 +169,13 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
         sink: TableSink | MemorySink = TableSink(ddb, config, opts) if opts.write else MemorySink()
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"{error_code(exc)}: {error_message(exc)}") from None
-    if opts.account_list is not None:
-        everyone = selected = list(opts.account_list)
-    else:
-        everyone, selected = list_target_accounts(hub, config, opts.accounts, opts.retry)
-    summary.accounts = len(selected)
+    listing = account_listing(hub, config, opts)
+    # Known before the scan starts: enough accounts to size the pool (one process per
+    # `accounts_per_process`, at most one per CPU wanted), not necessarily all of them.
+    wanted = config.scan.processes or available_cpus()
+    summary.accounts = listing.prefetch(config.scan.accounts_per_process * wanted)
+    if listing.error is not None:
+        raise listing.error
     roles = AssumedRoles(
         sts,
         partition=partition,
@@ -191,7 +195,6 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
         clock=opts.clock,
         retry=opts.retry,
     )
-    names = {a.id: a.name for a in everyone}
 
     def prepare(account: Account) -> tuple[Prepared, RegionPlan]:
         state = sink.existing(account)
@@ -203,7 +206,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
 
     # A live update names its targets (an SQS batch: at most 100, one region each), which one
     # process scans in about a second of CPU, less than starting two workers costs.
-    sized_by = len(selected) if opts.targets is None else 0
+    sized_by = summary.accounts if opts.targets is None else 0
     summary.processes = process_count(
         config.scan.processes, sized_by, config.scan.accounts_per_process, available_cpus()
     )
@@ -215,13 +218,34 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
         scan: Callable[[Account, str], TargetResult] = scanner.scan_target
         if processes is not None:
             scan = RemoteScan(processes, roles.get, roles.invalidate, opts.clock).scan_target
-        _fan_out(selected, prepare, scan, opts, workers, summary, sink, roles, names, everyone)
+        _fan_out(listing, prepare, scan, opts, workers, summary, sink, roles)
+    summary.accounts = listing.selected
     summary.duration_s = time.monotonic() - t0
+    if listing.error is not None:
+        # What was scanned is written; nothing is concluded from a partial list (no departed
+        # accounts, no findings: the caller records none after an error).
+        raise listing.error
     return summary
 
 
+def account_listing(hub: boto3.Session, config: Config, opts: RunOptions) -> AccountListing:
+    """The accounts to scan: page by page for a full run of the organization; read whole
+    first when an `--account`, `include_ous` or given account list needs all of them."""
+    if opts.account_list is not None:
+        given = list(opts.account_list)
+        return AccountListing.of(given, given)
+    if opts.accounts or config.organization.include_ous:
+        return AccountListing.of(*list_target_accounts(hub, config, opts.accounts, opts.retry))
+    org = hub.client("organizations", region_name=config.table.region, config=client_config(4))
+    return AccountListing(
+        account_pages(org, opts.retry.call),
+        include=config.organization.include_accounts,
+        exclude=config.organization.exclude_accounts,
+    )
+
+
 def _fan_out(
-    selected: list[Account],
+    listing: AccountListing,
     prepare: Callable[[Account], tuple[Prepared, RegionPlan]],
     scan: Callable[[Account, str], TargetResult],
     opts: RunOptions,
@@ -229,14 +253,12 @@ def _fan_out(
     summary: RunSummary,
     sink: TableSink | MemorySink,
     roles: AssumedRoles,
-    names: dict[str, str],
-    everyone: list[Account],
 ) -> None:
     """Scan every target, hand each result to the sink, and finish the sink."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
     try:
         for ev in fan_out(
-            selected,
+            listing,
             prepare=prepare,
             scan=scan,
             executor=pool,
@@ -245,7 +267,7 @@ def _fan_out(
             interrupted=opts.interrupted,
         ):
             res = ev.result
-            summary.add(res, names.get(res.account_id, ""))
+            summary.add(res, listing.names.get(res.account_id, ""))
             if res.status is TargetStatus.OK and ev.prepared is not None:
                 sink.accept(res, ev.prepared, summary)
             if ev.account_done:
@@ -261,7 +283,7 @@ def _fan_out(
         # Interrupted: do not wait for calls under way (a slow one may take its whole read
         # timeout); their results are ignored, and nothing they saw is written.
         pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
-        sink.finish(summary, everyone)
+        sink.finish(summary, listing.everyone)
 
 
 # A target left unscanned because its stored scan started after the event that named it.

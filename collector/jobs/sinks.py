@@ -152,12 +152,15 @@ class TableSink:
             self._settling.append((self.writer.added, account.id))
         self._release_settled()
 
-    def finish(self, s: RunSummary, everyone: list[Account]) -> None:
-        """Departed accounts (full runs), released reservations, and the final write stats."""
+    def finish(self, s: RunSummary, everyone: list[Account] | None) -> None:
+        """Departed accounts (full runs), released reservations, and the final write stats.
+        `everyone`: the organization's accounts, None when they could not all be listed."""
         inventory = None
         try:
-            # A run cut short (deadline, interrupt) leaves the departed-account sweep to the next.
-            if s.full_org and not self.opts.stop() and not self.opts.interrupted():
+            # A run cut short (deadline, interrupt) or a listing that stopped part-way leaves
+            # the departed-account sweep to the next run.
+            cut = self.opts.stop() or self.opts.interrupted()
+            if s.full_org and everyone is not None and not cut:
                 inventory = self._sweep(s, {a.id: a for a in everyone})
         finally:
             stats = self.writer.close()
@@ -291,5 +294,5 @@ class MemorySink:
     def account_done(self, account: Account) -> None:
         """Nothing is held."""
 
-    def finish(self, s: RunSummary, everyone: list[Account]) -> None:
+    def finish(self, s: RunSummary, everyone: list[Account] | None) -> None:
         """Nothing to flush."""

@@ -6,6 +6,7 @@ versions of observations 1, 2 and 6 are in test_fault_proxy_e2e.py.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -210,7 +211,7 @@ def test_an_item_with_an_unknown_attribute_is_read_and_its_range_is_not_free(
     assert (code, out) == (3, "")
     assert "pool 10.9.0.0/16 has no free /16" in err
     code, out, _ = cli(org, capsys, "audit", "--config", str(cfg), "--format", "json")
-    assert code == 0 and '"unreadable_items": []' in out
+    assert code == 0 and json.loads(out)["unreadable_items"] == []
 
 
 def test_an_undecodable_item_makes_allocate_refuse_and_audit_say_so(
@@ -237,7 +238,7 @@ def test_an_undecodable_item_makes_allocate_refuse_and_audit_say_so(
     code, out, err = cli(org, capsys, "audit", "--config", str(cfg), "--format", "json")
     assert code == 2
     assert f"vpc-{77:017x}" in err
-    assert '"unreadable_items": 1' in out
+    assert json.loads(out)["summary"]["unreadable_items"] == 1
     code, result = check_json(org, capsys, cfg, org.accounts["sandbox"])
     assert (code, result["verdict"]) == (2, "incomplete")
 
