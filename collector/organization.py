@@ -50,7 +50,7 @@ class AccountListing:
     Iterating yields the selected accounts (ACTIVE, config filters) and reads the next page
     when the ones listed run out. A page that cannot be read ends the listing: `error` says
     so, and `everyone` stays None, since a partial list must not decide which accounts left
-    the organization."""
+    the organization. So does an interrupt, without an error."""
 
     def __init__(
         self,
@@ -58,8 +58,12 @@ class AccountListing:
         *,
         include: Iterable[str] = (),
         exclude: Iterable[str] = (),
+        interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
         self._pages = pages
+        # Interrupted (Ctrl-C, SIGTERM): no more pages. The run must end within seconds, and an
+        # interrupted run concludes nothing from its list.
+        self._interrupted = interrupted
         self._include, self._exclude = list(include), list(exclude)
         self._ready: deque[Account] = deque()
         self.listed: list[Account] = []
@@ -97,7 +101,7 @@ class AccountListing:
                 return
 
     def _read_page(self) -> bool:
-        if self.complete or self.error is not None:
+        if self.complete or self.error is not None or self._interrupted():
             return False
         try:
             page = next(self._pages)

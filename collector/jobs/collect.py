@@ -241,6 +241,7 @@ def account_listing(hub: boto3.Session, config: Config, opts: RunOptions) -> Acc
         account_pages(org, opts.retry.call),
         include=config.organization.include_accounts,
         exclude=config.organization.exclude_accounts,
+        interrupted=opts.interrupted,
     )
 
 
