@@ -97,7 +97,9 @@
   }
   // Overlap groups, most severe first; a group's first row is its anchor (`#group-<span>`:
   // notifications link it).
-  table('groups', ['severity', 'group', 'span', 'block', 'member', 'VPC name'], [].concat.apply([], data.groups.map(function(g, k){
+  // flat(): `concat.apply` passes every group as an argument, past the engine's limit at scale.
+  function flat(lists){ var out = []; lists.forEach(function(l){ for (var i = 0; i < l.length; i++) out.push(l[i]); }); return out; }
+  table('groups', ['severity', 'group', 'span', 'block', 'member', 'VPC name'], flat(data.groups.map(function(g, k){
     var sev = g[0], span = g[1], out = [];
     g[2].forEach(function(m, j){
       var who, name = '';
@@ -124,7 +126,7 @@
   table('accounts-table', ['account', 'name', 'VPCs', 'regions', 'CIDRs', 'default VPCs left'], owners.sort().map(function(owner){
     var rows = byAccount[owner], first = data.accounts[V.Account[rows[0]]];
     var regions = uniqueSorted(rows.map(function(i){ return data.regions[V.Region[i]]; }));
-    var cidrs = uniqueSorted([].concat.apply([], rows.map(function(i){ return V.CidrBlocks[i].concat(V.Ipv6CidrBlocks[i]); })));
+    var cidrs = uniqueSorted(flat(rows.map(function(i){ return V.CidrBlocks[i].concat(V.Ipv6CidrBlocks[i]); })));
     var defaults = rows.filter(function(i){ return V.IsDefault[i] === 1; }).length;
     var search = [owner, first[1]].concat(regions, cidrs, rows.map(function(i){ return V.VpcId[i]; }),
       rows.map(function(i){ return V.Name[i] || ''; })).join(' ').toLowerCase();
@@ -133,7 +135,7 @@
       '</td><td>' + esc(regions.join(', ')) + '</td><td><code>' + esc(cidrs.join(', ')) + '</code></td><td>' + (defaults || '') + '</td></tr>';
   }));
   // IPv6 blocks by the /48 they fall in.
-  table('ipv6-table', ['/48', 'block', 'VPC', 'account', 'region', 'VPC name'], [].concat.apply([], data.ipv6.map(function(p){
+  table('ipv6-table', ['/48', 'block', 'VPC', 'account', 'region', 'VPC name'], flat(data.ipv6.map(function(p){
     return p[1].map(function(b){
       var v = vpc(b[1]);
       var search = (p[0] + ' ' + b[0] + ' ' + v.VpcId + ' ' + v.OwnerId + ' ' + v.AccountName + ' ' + v.Name).toLowerCase();
