@@ -28,8 +28,10 @@ class HeadroomLimits:
 
 
 def usable(subnet: Subnet) -> int:
-    """Addresses a subnet can hand out."""
-    return _usable(ipv4_span(subnet.CidrBlock))
+    """Addresses a subnet can hand out. Its prefix length alone decides (a stored block is a
+    checked, canonical one): parsing the address too took 0.8 s of the 100k-VPC page."""
+    size = 1 << (32 - int(subnet.CidrBlock.rpartition("/")[2]))
+    return max(0, size - RESERVED_PER_SUBNET)
 
 
 def _usable(span: tuple[int, int]) -> int:

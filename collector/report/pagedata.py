@@ -15,6 +15,7 @@ The shape (the page's own, not a public contract; `columns` keeps the inventory'
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
@@ -166,10 +167,17 @@ def _ipv6(vpcs: Iterable[Vpc]) -> list[list[Any]]:
             pool = (first >> (128 - size) << (128 - size), size)
             by_pool[pool].append((first, prefix, v.VpcId, block, i))
     return [
-        [
-            # Printed by `ipaddress` (once per pool): the text every other output uses.
-            str(ipaddress.IPv6Network(pool)),
-            [[block, i] for *_, block, i in sorted(by_pool[pool])],
-        ]
+        [pool_text(*pool), [[block, i] for *_, block, i in sorted(by_pool[pool])]]
         for pool in sorted(by_pool)
     ]
+
+
+def pool_text(first: int, prefix: int) -> str:
+    """Pure: an IPv6 network as `ipaddress` prints it (the text every other output uses),
+    printed by the C library: an `ipaddress` object per /48 took 0.4 s at 100k VPCs. Both
+    follow RFC 5952, except that the C library writes a dotted quad where `ipaddress` writes
+    hex (IPv4-mapped and -compatible addresses): those go through `ipaddress`."""
+    address = socket.inet_ntop(socket.AF_INET6, first.to_bytes(16, "big"))
+    if "." in address:
+        return str(ipaddress.IPv6Network((first, prefix)))
+    return f"{address}/{prefix}"

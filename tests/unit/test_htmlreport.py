@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import random
 import re
 from collections import Counter
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from collector.config import ReservedCidr
 from collector.models import Vpc
 from collector.report.addressmap import PALETTE, AccountStyles, clash_blocks, map_pools
 from collector.report.page import render_html
+from collector.report.pagedata import pool_text
 from tests.factories import make_vpc, page_data
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -280,3 +283,14 @@ def test_inventory_use_agrees_with_headroom() -> None:
     for vpc in [*synthetic_vpcs(50), make_vpc(1, "10.0.0.0/16")]:
         expected = vpc_headroom(vpc).utilization_pct if vpc.Subnets else None
         assert utilization_pct(vpc) == expected
+
+
+def test_ipv6_pool_text_is_what_ipaddress_prints() -> None:
+    rng = random.Random(26)
+    firsts = [0, 1, 0xFFFF << 32, (0xFFFF << 32) | 0x01020304, 0x01020304, 2**128 - 2**80]
+    firsts += [rng.getrandbits(48) << 80 for _ in range(500)]
+    firsts += [rng.getrandbits(128) >> rng.randrange(128) for _ in range(500)]  # zero runs
+    for first in firsts:
+        for prefix in (48, 56, 128):
+            net = ipaddress.IPv6Network((first >> (128 - prefix) << (128 - prefix), prefix))
+            assert pool_text(int(net.network_address), prefix) == str(net)
