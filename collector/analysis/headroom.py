@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +32,6 @@ def usable(subnet: Subnet) -> int:
     checked, canonical one): parsing the address too took 0.8 s of the 100k-VPC page."""
     size = 1 << (32 - int(subnet.CidrBlock.rpartition("/")[2]))
     return max(0, size - RESERVED_PER_SUBNET)
-
-
-def _usable(span: tuple[int, int]) -> int:
-    return max(0, span[1] - span[0] + 1 - RESERVED_PER_SUBNET)
 
 
 def largest_free_block(blocks: Iterable[str], carved: Iterable[str]) -> str | None:
@@ -149,34 +145,30 @@ def percent(used: int, room: int) -> float:
     return round(100 * used / room, 1) if room else 0.0
 
 
-def _use(vpc: Vpc) -> tuple[list[tuple[int, int]], int, int]:
-    """Each subnet's span (parsed once), usable addresses in subnets, and those in use."""
-    spans = [ipv4_span(s.CidrBlock) for s in vpc.Subnets]
-    room = [_usable(span) for span in spans]
-    total = sum(room)
-    available = sum(
-        min(s.AvailableIpAddressCount, r) for s, r in zip(vpc.Subnets, room, strict=True)
-    )
-    return spans, total, total - available
+def used_pct(uses: Sequence[tuple[int, int]]) -> float | None:
+    """Pure: a VPC's share of usable addresses in use from its subnets' `subnet_use`, in
+    percent; None without subnets (the inventory's `UsedPct`)."""
+    if not uses:
+        return None
+    return percent(sum(used for _, used in uses), sum(room for room, _ in uses))
 
 
 def utilization_pct(vpc: Vpc) -> float | None:
     """Pure: `VpcHeadroom.utilization_pct` alone, None without subnets (the inventory's
-    `UsedPct`): a fifth of `vpc_headroom`'s cost, which also looks for free blocks."""
-    if not vpc.Subnets:
-        return None
-    _, total, used = _use(vpc)
-    return percent(used, total)
+    `UsedPct`): a fraction of `vpc_headroom`'s cost, which also looks for free blocks."""
+    return used_pct([subnet_use(s) for s in vpc.Subnets])
 
 
 def vpc_headroom(vpc: Vpc) -> VpcHeadroom:
     """Pure: one VPC's address use from its blocks and subnets."""
-    spans, total, used = _use(vpc)
+    uses = [subnet_use(s) for s in vpc.Subnets]
     return VpcHeadroom(
         vpc=vpc,
-        usable=total,
-        used=used,
-        largest_free=_largest_free(map(ipv4_span, vpc.CidrBlocks), spans),
+        usable=sum(room for room, _ in uses),
+        used=sum(used for _, used in uses),
+        largest_free=_largest_free(
+            map(ipv4_span, vpc.CidrBlocks), [ipv4_span(s.CidrBlock) for s in vpc.Subnets]
+        ),
         subnet_size=subnet_size(vpc.Subnets),
         azs=tuple(sorted({s.AvailabilityZone for s in vpc.Subnets})),
     )

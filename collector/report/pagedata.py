@@ -21,7 +21,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 from collector.analysis import Audit, Member
-from collector.analysis.headroom import percent, subnet_use
+from collector.analysis.headroom import percent, subnet_use, used_pct
 from collector.analysis.inventory import COLUMNS, vpc_order
 from collector.analysis.overlaps import by_pair
 from collector.models import Vpc, ipv6_span, iso
@@ -86,10 +86,8 @@ def page_data(audit: Audit, pools: Sequence[Pool], styles: AccountStyles) -> dic
         columns["Ipv6CidrBlocks"].append(list(v.Ipv6CidrBlocks))
         columns["IsDefault"].append(int(v.IsDefault))
         columns["State"].append(states("deleted" if v.Deleted else v.State))
-        use = [subnet_use(s) for s in v.Subnets]  # each subnet parsed once, for both figures
-        columns["UsedPct"].append(
-            percent(sum(u for _, u in use), sum(r for r, _ in use)) if use else None
-        )
+        use = [subnet_use(s) for s in v.Subnets]  # once, for the VPC's figure and each subnet's
+        columns["UsedPct"].append(used_pct(use))
         columns["FirstSeen"].append(when(v.FirstSeen))
         columns["LastSeen"].append(when(v.LastSeen))
         columns["Stale"].append(reasons(stale.get(v.key)))
