@@ -15,14 +15,6 @@ if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
 
 
-def get_accounts(client: OrganizationsClient) -> list[Account]:
-    """Every account of the organization, whatever its status (AWS call only)."""
-    out: list[Account] = []
-    for page in client.get_paginator("list_accounts").paginate():
-        out.extend(_account(a) for a in page["Accounts"])
-    return out
-
-
 # The most accounts one `ListAccounts` page holds.
 ACCOUNTS_PER_PAGE = 20
 
@@ -109,16 +101,13 @@ class AccountListing:
             self.complete = True
             return False
         except (ClientError, BotoCoreError) as exc:
-            after = f" after {len(self.listed)} accounts" if self.listed else ""
-            self.error = FatalError(
-                f"cannot list organization accounts: {error_code(exc)}: {error_message(exc)}"
-                + (
-                    f" (listing stopped{after}: those were scanned; nothing marked deleted, "
-                    "no findings recorded)"
-                    if self.listed
-                    else ""
+            why = f"cannot list organization accounts: {error_code(exc)}: {error_message(exc)}"
+            if self.listed:
+                why += (
+                    f" (listing stopped after {len(self.listed)} accounts: those were scanned; "
+                    "nothing marked deleted, no findings recorded)"
                 )
-            )
+            self.error = FatalError(why)
             return False
         self.listed.extend(page)
         self.names.update((a.id, a.name) for a in page)

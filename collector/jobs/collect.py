@@ -22,7 +22,6 @@ from collector.organization import (
     AccountListing,
     account_pages,
     describe_account,
-    get_accounts,
     get_ou_account_ids,
     select_accounts,
 )
@@ -116,7 +115,8 @@ def list_target_accounts(
     org = session.client("organizations", region_name=config.table.region, config=client_config(4))
     retry = retry or RetryPolicy()
     try:
-        everyone = retry.call(get_accounts, org)
+        # Each page through the retry policy, as a full run's streamed listing reads them.
+        everyone = [a for page in account_pages(org, retry.call) for a in page]
         in_ous = (
             retry.call(get_ou_account_ids, org, config.organization.include_ous)
             if config.organization.include_ous
