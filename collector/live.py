@@ -15,12 +15,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from collector.config import Config, ConfigError, check_account_id, check_region
+from collector.errors import FatalError, MalformedResponse, error_code
 from collector.jobs.collect import follow_tgw_owners, run, scannable
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
 from collector.jobs.publish import live_publisher
 from collector.jobs.summary import RunSummary
+from collector.jobs.views import View, ViewAhead, patched
+from collector.models import Account
 from collector.safety import brief
 
 log = logging.getLogger(__name__)
@@ -105,6 +110,41 @@ def rescan(
         out.skipped.update({(account_id, r): reason for r in by_account[account_id]})
     if not members:
         return out
+    # The inventory the findings are compared with is read while the targets are rescanned;
+    # what the rescan writes is then read back into it by key (see jobs.views).
+    ahead = ViewAhead(config, opts)
+    opts = replace(opts, keep_written=True)
+    try:
+        summary, scanned = _rescan(config, members, by_account, opts, out, current_since, follow)
+    finally:
+        view = ahead.result()  # never a read left running into the next invocation
+    if scanned:
+        # The published report's latest/ follows what this announces (debounced).
+        record = remember_findings(
+            config,
+            summary,
+            opts,
+            accounts=scanned,
+            view=_taken_up(view, summary, config, opts),
+            report=live_publisher(config, opts),
+        )
+        out.notified = record.notified if record else 0
+        out.notify_failures = record.notify_failures if record else 0
+        out.report_failures = record.report_failures if record else 0
+    return out
+
+
+def _rescan(
+    config: Config,
+    members: list[Account],
+    by_account: Mapping[str, set[str]],
+    opts: RunOptions,
+    out: Rescan,
+    current_since: Mapping[Target, datetime] | None,
+    follow: Collection[Target],
+) -> tuple[RunSummary, list[str]]:
+    """One run over the members' targets (and the TGW owners they lead to); fills `out`'s
+    summaries, ok and failed targets; returns the run's summary and the accounts it scanned."""
     summary = run(
         config,
         replace(
@@ -133,15 +173,20 @@ def rescan(
         out.summaries.append(owners)
         summary.absorb(owners)
         scanned += sorted(owners.ok_accounts - set(scanned))
-    if scanned:
-        # The published report's latest/ follows what this announces (debounced).
-        record = remember_findings(
-            config, summary, opts, accounts=scanned, report=live_publisher(config, opts)
-        )
-        out.notified = record.notified if record else 0
-        out.notify_failures = record.notify_failures if record else 0
-        out.report_failures = record.report_failures if record else 0
-    return out
+    return summary, scanned
+
+
+def _taken_up(
+    view: View | None, summary: RunSummary, config: Config, opts: RunOptions
+) -> View | None:
+    """The view read beside the rescan with what it wrote; None: the recording reads afresh."""
+    if view is None:
+        return None
+    try:
+        return patched(view, summary, config, opts)
+    except (ClientError, BotoCoreError, FatalError, MalformedResponse) as exc:
+        log.warning("items just written not read back (%s): reading afresh", error_code(exc))
+        return None
 
 
 def target_statuses(rescan_result: Rescan) -> list[dict[str, str]]:

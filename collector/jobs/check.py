@@ -13,9 +13,10 @@ from collector.analysis.stale import Scope
 from collector.config import Config, ConfigError
 from collector.jobs.audit import limits_of
 from collector.jobs.collect import follow_tgw_owners, run
-from collector.jobs.findings import read_view, remember_findings
+from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
+from collector.jobs.views import read_view
 from collector.models import Vpc, iso
 from collector.scan import ALL_REGIONS
 

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -33,10 +33,11 @@ from collector.analysis.scope import affected_accounts
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
 from collector.jobs.announce import send_outbox
-from collector.jobs.audit import read_inventory, run_audit
+from collector.jobs.audit import run_audit
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
+from collector.jobs.views import View, read_view
 from collector.lifecycle import expires_at
 from collector.models import KnownFinding, iso
 from collector.notify import Announcement, ReportLink
@@ -78,15 +79,6 @@ SCOPE_QUERIES = 32
 
 
 @dataclass
-class View:
-    """An inventory and when it was read (the read's start and end, wall clock)."""
-
-    items: Items
-    started: datetime
-    ended: datetime
-
-
-@dataclass
 class FindingsRecord:
     """What one recording did (`summary.findings` in the run summary's JSON)."""
 
@@ -119,18 +111,6 @@ class FindingsRecord:
             "report_failures": self.report_failures,
             "duration_s": round(self.duration_s, 3),
         }
-
-
-def now_utc() -> datetime:
-    """Wall-clock time: reads are compared across recorders, never with a run's injected clock."""
-    return datetime.now(UTC)
-
-
-def read_view(config: Config, options: RunOptions) -> View:
-    """The whole inventory, with when it was read."""
-    started = now_utc()
-    items = read_inventory(config, options.session, options.retry)
-    return View(items, started, now_utc())
 
 
 def frozen_targets(summary: RunSummary) -> set[tuple[str, str]]:

@@ -53,6 +53,9 @@ class RunOptions:
     # ...and not a target whose stored scan started at or after this time (read under the
     # account's lease): the change that named it is already in the table.
     current_since: Mapping[tuple[str, str], datetime] | None = None
+    # Live updates: keep the key of every item written (`RunSummary.written_keys`), so a view
+    # read beside the run can take them up.
+    keep_written: bool = False
 
 
 def dynamodb_client(session: boto3.Session, config: Config) -> DynamoDBClient:

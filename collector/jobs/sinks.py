@@ -9,7 +9,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,6 +22,7 @@ from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
 from collector.lifecycle import changes, expires_at, plan_target
 from collector.models import Account, TargetResult, UnreadableItem, Vpc, iso
+from collector.store.attributes import item_key
 from collector.store.changes import change_item
 from collector.store.connectivity import connectivity_items, route_table_items
 from collector.store.leases import release_lease, take_lease
@@ -90,6 +91,7 @@ class TableSink:
         self._held_lock = threading.Lock()
         self._settling: deque[tuple[int, str]] = deque()  # (writer sequence, account)
         self._releaser = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lease")
+        self.written: set[tuple[str, str]] | None = set() if opts.keep_written else None
 
     def existing(self, account: Account) -> Prepared:
         """Lease the account, then read its items by region (runs in a worker thread)."""
@@ -123,7 +125,7 @@ class TableSink:
         )
         expires = expires_at(self.opts.clock(), self.retention)
         for v in [*plan.seen, *plan.marked]:
-            self.writer.add_all(vpc_items(v, expires))
+            self._write(vpc_items(v, expires))
         for n, c in enumerate(
             changes(
                 plan.seen,
@@ -135,9 +137,9 @@ class TableSink:
         ):
             self.ledger.add(change_item(c, n, expires))
         if result.connectivity is not None:
-            self.writer.add_all(connectivity_items(result.connectivity, expires))
+            self._write(connectivity_items(result.connectivity, expires))
             for t in result.route_tables:
-                self.writer.add_all(route_table_items(t, expires))
+                self._write(route_table_items(t, expires))
         s.vpcs_seen += len(plan.seen)
         s.marked_deleted += len(plan.marked)
         if self.reservations:
@@ -145,6 +147,11 @@ class TableSink:
                 self.to_release.update(
                     c for c in vpc_blocks(v) if (c, v.OwnerId) in self.reservations
                 )
+
+    def _write(self, items: list[dict[str, Any]]) -> None:
+        if self.written is not None:
+            self.written.update(item_key(i) for i in items)
+        self.writer.add_all(items)
 
     def account_done(self, account: Account) -> None:
         """Release the account's lease once every item queued for it so far has settled."""
@@ -171,6 +178,7 @@ class TableSink:
                 self._releaser.submit(self._release_now, acct)
             self._releaser.shutdown(wait=True)
         s.vpcs_written = stats.written_vpcs
+        s.written_keys = self.written
         s.items_written = stats.written + ledger.written
         s.write_failures = stats.failed + ledger.failed
         s.write_errors = dict(stats.errors)
@@ -221,7 +229,7 @@ class TableSink:
         )
         expires = expires_at(self.opts.clock(), self.retention)
         for v in marked.values():
-            self.writer.add_all(vpc_items(v, expires))
+            self._write(vpc_items(v, expires))
         items.vpcs = [marked.get(v.key, v) for v in items.vpcs]
         s.marked_deleted += len(marked)
         # As before the reads were merged: unreadable items of accounts not in the listing are

@@ -69,6 +69,9 @@ class RunSummary:
     # When that read started and ended (wall clock): a findings recording compares it only if
     # no other recording compared a newer view since.
     inventory_read: tuple[datetime, datetime] | None = None
+    # With `RunOptions.keep_written`: the (VpcId, OwnerId) key of every item the run wrote to
+    # the inventory table, parts included (not in the JSON summary).
+    written_keys: set[tuple[str, str]] | None = None
 
     @property
     def targets(self) -> int:
@@ -105,6 +108,11 @@ class RunSummary:
         self.unreadable_items += other.unreadable_items
         self.incomplete_items += other.incomplete_items
         self.ok_accounts |= other.ok_accounts
+        self.reservations_released += other.reservations_released
+        if self.written_keys is None or other.written_keys is None:
+            self.written_keys = None  # what one of them wrote is not known
+        else:
+            self.written_keys |= other.written_keys
         self.interrupted = self.interrupted or other.interrupted
 
     def add(self, result: TargetResult, account_name: str) -> None:

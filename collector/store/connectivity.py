@@ -38,7 +38,7 @@ def _decode(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def connectivity_item(conn: Connectivity, expires_at: int) -> dict[str, Any]:
     """Serialize a target's connectivity (OwnerId and Region are its key and index key)."""
-    return _encode(conn, f"{PREFIX}{conn.OwnerId}#{conn.Region}", expires_at)
+    return _encode(conn, connectivity_key(conn)[0], expires_at)
 
 
 def connectivity_items(conn: Connectivity, expires_at: int) -> list[dict[str, Any]]:
@@ -49,6 +49,16 @@ def connectivity_items(conn: Connectivity, expires_at: int) -> list[dict[str, An
     )
 
 
+def connectivity_key(conn: Connectivity) -> tuple[str, str]:
+    """(VpcId, OwnerId) of a target's connectivity item."""
+    return f"{PREFIX}{conn.OwnerId}#{conn.Region}", conn.OwnerId
+
+
+def route_table_key(table: TgwRouteTable) -> tuple[str, str]:
+    """(VpcId, OwnerId) of a TGW route table's item."""
+    return ROUTE_TABLE_PREFIX + table.Id, table.OwnerId
+
+
 def connectivity_from_item(item: Mapping[str, Any]) -> Connectivity:
     """Deserialize a connectivity item (unknown attributes ignored)."""
     return Connectivity.model_validate(_decode(item))
@@ -56,7 +66,7 @@ def connectivity_from_item(item: Mapping[str, Any]) -> Connectivity:
 
 def route_table_item(table: TgwRouteTable, expires_at: int) -> dict[str, Any]:
     """Serialize a TGW route table."""
-    return _encode(table, ROUTE_TABLE_PREFIX + table.Id, expires_at)
+    return _encode(table, route_table_key(table)[0], expires_at)
 
 
 def route_table_items(table: TgwRouteTable, expires_at: int) -> list[dict[str, Any]]:

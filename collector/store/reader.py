@@ -104,12 +104,13 @@ def batch_get(
     client: DynamoDBClient,
     table: str,
     keys: Sequence[Mapping[str, Any]],
-    projection: str,
+    projection: str | None,
     *,
     what: str = "items",
 ) -> list[dict[str, Any]]:
-    """The items of these keys (100 a call, consistent, calls side by side), retrying what
-    DynamoDB leaves unprocessed; a key without an item is absent from the answer."""
+    """The items of these keys (100 a call, consistent, calls side by side; only the
+    `projection`'s attributes unless it is None), retrying what DynamoDB leaves unprocessed; a
+    key without an item is absent from the answer."""
     chunks = [keys[i : i + BATCH_GET_SIZE] for i in range(0, len(keys), BATCH_GET_SIZE)]
 
     def one(chunk: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -125,13 +126,14 @@ def _batch_get_one(
     client: DynamoDBClient,
     table: str,
     keys: Sequence[Mapping[str, Any]],
-    projection: str,
+    projection: str | None,
     what: str,
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    request: dict[str, Any] = {
-        table: {"Keys": list(keys), "ConsistentRead": True, "ProjectionExpression": projection}
-    }
+    wanted: dict[str, Any] = {"Keys": list(keys), "ConsistentRead": True}
+    if projection is not None:
+        wanted["ProjectionExpression"] = projection
+    request: dict[str, Any] = {table: wanted}
     for attempt in range(10):
         resp = client.batch_get_item(RequestItems=request)
         out.extend(resp.get("Responses", {}).get(table, []))

@@ -26,8 +26,8 @@ from collector.store import (
     reservations,
     vpcs,
 )
-from collector.store.attributes import item_key, unreadable
-from collector.store.reader import paused_gc, query_index, scan_items
+from collector.store.attributes import item_key, s, unreadable
+from collector.store.reader import batch_get, paused_gc, query_index, scan_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -185,6 +185,17 @@ def list_reservations(client: DynamoDBClient, table: str) -> Items:
     for raw in query_index(client, table, reservations.OWNER):
         out.add(raw, RESERVATIONS)
     return out
+
+
+def read_keys(client: DynamoDBClient, table: str, keys: Sequence[tuple[str, str]]) -> Items:
+    """The VPC, connectivity and route-table items under these (VpcId, OwnerId) keys, strongly
+    consistent (parts among the keys are joined with their items); a key without an item is
+    simply absent."""
+    out = Items()
+    wanted = [{"VpcId": s(vpc_id), "OwnerId": s(owner)} for vpc_id, owner in keys]
+    for raw in batch_get(client, table, wanted, None, what="items just written"):
+        out.add(raw, VPCS | CONNECTIONS)
+    return out.complete()
 
 
 def load_items(

@@ -1,0 +1,141 @@
+"""Issue 26 (a live event's time): the inventory an event's findings are compared with is read
+beside the rescan, and what the rescan wrote is read back into it by key. The view must then
+hold exactly what a read after the rescan holds."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from collector.handler import handler
+from collector.jobs.allocate import allocate
+from collector.jobs.collect import run
+from collector.jobs.findings import CLOCK_SKEW
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.jobs.summary import RunSummary
+from collector.jobs.views import View, merge, patched, read_view
+from collector.models import Reservation, UnreadableItem, utc_now
+from collector.store.findings import all_known
+from collector.store.registry import Items
+from tests.conftest import load_data
+from tests.factories import make_vpc
+from tests.integration.conftest import FAST_RETRY, Org
+from tests.integration.test_handler import Context, env  # noqa: F401
+from tests.integration.test_live import event_for
+
+
+def _opts(org: Org, **kw: Any) -> RunOptions:
+    return RunOptions(session=org.session, retry=FAST_RETRY, **kw)
+
+
+def _contents(items: Items) -> dict[str, Any]:
+    return {
+        "vpcs": sorted(v.model_dump_json() for v in items.vpcs),
+        "reservations": sorted(r.cidr for r in items.reservations),
+        "connectivity": sorted(c.model_dump_json() for c in items.connectivity),
+        "route_tables": sorted(t.model_dump_json() for t in items.route_tables),
+        "unreadable": sorted(u.to_dict().values() for u in items.unreadable),
+    }
+
+
+def test_a_view_read_before_the_rescan_takes_up_everything_it_wrote(org: Org) -> None:
+    cfg = org.config()
+    org.run(cfg)
+    sandbox, a = org.accounts["sandbox"], org.accounts["workload-a"]
+    ddb = dynamodb_client(org.session, cfg)
+    # A reservation the rescan releases (its owner's VPC shows up in it).
+    allocate(
+        ddb,
+        "VPCTracker",
+        pool=ipaddress.ip_network("10.202.0.0/16"),
+        prefix_length=16,
+        reserved=[],
+        now=utc_now,
+        reserve_for=sandbox,
+    )
+    before = read_view(cfg, _opts(org))
+    # What the events were about: a new clash, a reserved range taken, a VPC deleted.
+    clash = org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    taken = org.create_vpc("sandbox", "us-east-1", "10.202.0.0/16", "the-reserved-one")
+    gone = next(
+        v["VpcId"]
+        for v in org.api_vpcs("workload-a", "us-east-1")
+        if v["CidrBlock"] == "10.2.0.0/20"
+    )
+    org.ec2("workload-a", "us-east-1").delete_vpc(VpcId=gone)
+    summary = run(
+        cfg,
+        _opts(
+            org,
+            accounts=[sandbox, a],
+            regions=["us-east-1"],
+            targets={sandbox: frozenset({"us-east-1"}), a: frozenset({"us-east-1"})},
+            keep_written=True,
+        ),
+    )
+    assert summary.reservations_released == ["10.202.0.0/16"]
+    assert summary.written_keys and (clash, sandbox) in summary.written_keys
+    got = patched(before, summary, cfg, _opts(org))
+    assert got is not None and got.started == before.started
+    after = read_view(cfg, _opts(org))
+    assert _contents(got.items) == _contents(after.items)
+    # ...and the view read before the rescan did differ: the test can fail.
+    assert _contents(before.items) != _contents(after.items)
+    keys = {v.key: v for v in got.items.vpcs}
+    assert (clash, sandbox) in keys and (taken, sandbox) in keys and keys[(gone, a)].Deleted
+
+
+def test_an_event_does_not_read_the_table_again_after_its_rescan(
+    org: Org,
+    env: None,  # noqa: F811 - the function's environment
+) -> None:
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    # A view that started within the clock skew of the nightly recording's read is read
+    # again (jobs.findings): the event comes a little later, as events do.
+    time.sleep(CLOCK_SKEW.total_seconds())
+    calls: list[str] = []
+    for op in ("Scan", "BatchWriteItem"):
+        org.session.events.register(
+            f"before-call.dynamodb.{op}", lambda op=op, **_: calls.append(op)
+        )
+    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert result["ok"] is True
+    # The new clash is known, from the view read beside the rescan...
+    ledger = dynamodb_client(org.session, org.config())
+    known = all_known(ledger, "VPCTracker-ledger").values()
+    assert {(k.account, k.kind, k.cidr) for k in known} >= {
+        (org.accounts["sandbox"], "overlap", "10.1.0.0/16")
+    }
+    # ...and every page of the table was asked for before the rescan's first write; none after.
+    first_write = calls.index("BatchWriteItem")
+    assert "Scan" in calls[:first_write] and "Scan" not in calls[first_write:]
+
+
+def test_a_view_is_not_patched_when_the_rescan_s_writes_are_not_known() -> None:
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    view = View(Items(), at, at)
+    assert patched(view, RunSummary(at), None, RunOptions()) is None  # type: ignore[arg-type]
+    failed = RunSummary(at, written_keys=set(), write_failures=1)
+    assert patched(view, failed, None, RunOptions()) is None  # type: ignore[arg-type]
+    nothing = RunSummary(at, written_keys=set())
+    assert patched(view, nothing, None, RunOptions()) is view  # type: ignore[arg-type]
+
+
+def test_merge_replaces_exactly_the_written_keys() -> None:
+    old_a = make_vpc("vpc-0000000a", "10.1.0.0/16", name="old")
+    new_a = make_vpc("vpc-0000000a", "10.1.0.0/16", name="new")
+    other = make_vpc("vpc-0000000b", "10.1.0.0/16", owner="222222222222")
+    bad = UnreadableItem("vpc-0000000c", "111111111111", "damaged")
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    kept = Reservation("10.9.0.0/16", "333333333333", at, 2**40)
+    released = Reservation("10.8.0.0/16", "111111111111", at, 2**40)
+    old = Items(vpcs=[old_a, other], reservations=[kept, released], unreadable=[bad])
+    fresh = Items(vpcs=[new_a])
+    written = {("vpc-0000000a", "111111111111"), ("vpc-0000000c", "111111111111")}
+    out = merge(old, fresh, written, ["10.8.0.0/16"])
+    assert [v.Name for v in out.vpcs] == [None, "new"] and out.vpcs[0] is other
+    assert out.reservations == [kept]
+    assert out.unreadable == []  # rewritten whole by the rescan: readable now
