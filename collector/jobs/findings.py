@@ -86,6 +86,7 @@ class FindingsRecord:
     new: int = 0
     changed: int = 0
     resolved: int = 0
+    refreshed: int = 0  # standing findings written again so their TTL never runs out
     first_baseline: bool = False
     upgraded: bool = False
     notified: int = 0  # messages SNS accepted
@@ -103,6 +104,7 @@ class FindingsRecord:
             "new": self.new,
             "changed": self.changed,
             "resolved": self.resolved,
+            "refreshed": self.refreshed,
             "first_baseline": self.first_baseline,
             "notified": self.notified,
             "pending": self.pending,
@@ -384,10 +386,11 @@ class _Recording:
         day0 = int(self.now.timestamp())
         ttl = self.config.table.deleted_retention_days * 86400
         window = (day0 + ttl // 4, day0 + ttl * 3 // 4)
+        due = [self._item(f) for f, k in cmp.standing if due_for_rewrite(k, window)]
         puts = [self._item(f) for f in cmp.new]
         puts += [self._item(f) for f, _ in cmp.changed]
-        puts += [self._item(f) for f, k in cmp.standing if due_for_rewrite(k, window)]
-        self._flush(puts, "known-finding")
+        self._flush([*puts, *due], "known-finding")
+        self.out.refreshed = len(due)
         if cmp.resolved:
             self.opts.retry.call(
                 delete_items,
