@@ -117,6 +117,31 @@ def collect(workers: int) -> dict[str, Any]:
     return cli(["collect"], workers)
 
 
+def collect_later(workers: int, days: float) -> dict[str, Any]:
+    """`vpctracker collect` as its command runs it (the run, then its findings recorded), on a
+    clock `days` ahead: a night on which the TTL refreshes of standing findings are due. The
+    CLI has no clock to move, so this calls what `cmd_collect` calls, with one injected."""
+    from datetime import UTC, datetime, timedelta
+
+    from collector.config import load_config
+    from collector.jobs.collect import run
+    from collector.jobs.findings import remember_findings
+    from collector.jobs.options import RunOptions
+
+    config = load_config(_config(workers))
+    ahead = timedelta(days=days)
+    opts = RunOptions(clock=lambda: datetime.now(UTC) + ahead)
+    cpu0, t0 = _cpu(), time.perf_counter()
+    summary = run(config, opts)
+    remember_findings(config, summary, opts)
+    return {
+        "exit_code": summary.exit_code,
+        "wall_s": time.perf_counter() - t0,
+        "cpu_s": _cpu() - cpu0,
+        "summary": summary.to_dict(),
+    }
+
+
 def fill(n: int) -> dict[str, Any]:
     """Write n synthetic VPC items with the collector's own writer (for the read path)."""
     from bench.inventory import synthetic_vpcs
@@ -375,9 +400,11 @@ def main() -> None:
     mode, out = sys.argv[1], Path(sys.argv[2])
     workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 32
     items = int(sys.argv[sys.argv.index("--items") + 1]) if "--items" in sys.argv else 0
+    days = float(sys.argv[sys.argv.index("--days") + 1]) if "--days" in sys.argv else 0.0
     children = ChildPeaks()
     result = {
         "collect": lambda: collect(workers),
+        "collect_later": lambda: collect_later(workers, days),
         "fill": lambda: fill(items),
         "audit": lambda: cli(["audit"]),
         "allocate": lambda: cli(["allocate", "--pool", "172.16.0.0/12", "--prefix-length", "16"]),

@@ -32,6 +32,7 @@ RUN_KEYS = {
     "steady_state",
     "speedup_vs_seed",
     "speedup_vs_threaded",
+    "third_night",
 }
 
 
@@ -84,4 +85,8 @@ def test_bench_smoke() -> None:
     # Over every target that holds a VPC (in the landing-zone shape, not all 11): one scan each.
     assert 1 <= events["burst_targets"] <= 11
     assert events["burst_scans"] == events["burst_targets"]
+    # The third night, on a clock past a quarter of the retention: it ran whole, and recorded.
+    third = run["third_night"]
+    assert third["days_ahead"] > 90 / 4 and third["requests"] > 0
+    assert third["known_findings"] >= third["findings_refreshed"] >= 0
     assert "accounts | regions | targets" in proc.stdout
