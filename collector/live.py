@@ -15,16 +15,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from collector.config import Config, ConfigError, check_account_id, check_region
-from collector.errors import FatalError, MalformedResponse, error_code
 from collector.jobs.collect import follow_tgw_owners, run, scannable
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
 from collector.jobs.publish import live_publisher
 from collector.jobs.summary import RunSummary
-from collector.jobs.views import View, ViewAhead, patched
+from collector.jobs.views import ViewAhead, taken_up
 from collector.models import Account
 from collector.safety import brief
 
@@ -125,7 +122,7 @@ def rescan(
             summary,
             opts,
             accounts=scanned,
-            view=_taken_up(view, summary, config, opts),
+            view=taken_up(view, summary, config, opts),
             report=live_publisher(config, opts),
         )
         out.notified = record.notified if record else 0
@@ -174,19 +171,6 @@ def _rescan(
         summary.absorb(owners)
         scanned += sorted(owners.ok_accounts - set(scanned))
     return summary, scanned
-
-
-def _taken_up(
-    view: View | None, summary: RunSummary, config: Config, opts: RunOptions
-) -> View | None:
-    """The view read beside the rescan with what it wrote; None: the recording reads afresh."""
-    if view is None:
-        return None
-    try:
-        return patched(view, summary, config, opts)
-    except (ClientError, BotoCoreError, FatalError, MalformedResponse) as exc:
-        log.warning("items just written not read back (%s): reading afresh", error_code(exc))
-        return None
 
 
 def target_statuses(rescan_result: Rescan) -> list[dict[str, str]]:

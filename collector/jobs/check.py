@@ -16,7 +16,7 @@ from collector.jobs.collect import follow_tgw_owners, run
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
-from collector.jobs.views import read_view
+from collector.jobs.views import ViewAhead, read_view, taken_up
 from collector.models import Vpc, iso
 from collector.scan import ALL_REGIONS
 
@@ -199,15 +199,23 @@ def run_check(
     if not accounts:
         raise ConfigError("check needs at least one --account")
     opts = replace(options or RunOptions(), accounts=accounts, write=True)
-    summary = run(config, opts)
-    # The checked accounts' attachments change their TGW owners' route tables with no call in
-    # those accounts: rescan them, so a conflict through the TGW is seen now, not tomorrow. A
-    # failed owner rescan is this check's failure (its verdict would rest on stale routes).
-    attached = [k for k in summary.tgw_owners if k[0] in set(accounts)]
-    owners = follow_tgw_owners(config, summary, attached, opts)
-    if owners is not None:
-        summary.absorb(owners)
-    view = read_view(config, opts)
+    # The inventory is read while the accounts are scanned; what the scan wrote is then read
+    # back into it by key (jobs.views).
+    ahead = ViewAhead(config, opts)
+    opts = replace(opts, keep_written=True)
+    try:
+        summary = run(config, opts)
+        # The checked accounts' attachments change their TGW owners' route tables with no call
+        # in those accounts: rescan them, so a conflict through the TGW is seen now, not
+        # tomorrow. A failed owner rescan is this check's failure (its verdict would rest on
+        # stale routes).
+        attached = [k for k in summary.tgw_owners if k[0] in set(accounts)]
+        owners = follow_tgw_owners(config, summary, attached, opts)
+        if owners is not None:
+            summary.absorb(owners)
+    finally:
+        early = ahead.result()
+    view = taken_up(early, summary, config, opts) or read_view(config, opts)
     items = view.items
     audit = build_audit(
         items.vpcs,

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.config import Config
+from collector.errors import FatalError, MalformedResponse, error_code
 from collector.jobs.audit import read_inventory
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
@@ -85,6 +87,20 @@ def patched(view: View, summary: RunSummary, config: Config, opts: RunOptions) -
     fresh = opts.retry.call(read_keys, ddb, config.table.name, sorted(written))
     items = merge(view.items, fresh, written, summary.reservations_released)
     return View(items, view.started, view.ended)
+
+
+def taken_up(
+    view: View | None, summary: RunSummary, config: Config, opts: RunOptions
+) -> View | None:
+    """`patched`, or None (the caller then reads afresh) when there is no view or the items
+    just written cannot be read back."""
+    if view is None:
+        return None
+    try:
+        return patched(view, summary, config, opts)
+    except (ClientError, BotoCoreError, FatalError, MalformedResponse) as exc:
+        log.warning("items just written not read back (%s): reading afresh", error_code(exc))
+        return None
 
 
 def merge(

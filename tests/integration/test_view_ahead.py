@@ -11,6 +11,7 @@ from typing import Any
 
 from collector.handler import handler
 from collector.jobs.allocate import allocate
+from collector.jobs.check import run_check
 from collector.jobs.collect import run
 from collector.jobs.findings import CLOCK_SKEW
 from collector.jobs.options import RunOptions, dynamodb_client
@@ -139,3 +140,20 @@ def test_merge_replaces_exactly_the_written_keys() -> None:
     assert [v.Name for v in out.vpcs] == [None, "new"] and out.vpcs[0] is other
     assert out.reservations == [kept]
     assert out.unreadable == []  # rewritten whole by the rescan: readable now
+
+
+def test_a_check_reads_the_table_beside_its_scan_and_judges_what_it_wrote(org: Org) -> None:
+    cfg = org.config()
+    org.run(cfg)
+    calls: list[str] = []
+    for op in ("Scan", "BatchWriteItem"):
+        org.session.events.register(
+            f"before-call.dynamodb.{op}", lambda op=op, **_: calls.append(op)
+        )
+    clash = org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    result = run_check(cfg, [org.accounts["sandbox"]], _opts(org))
+    # The verdict sees the VPC the check's own scan wrote: a new clash with the workloads.
+    groups = result.to_dict()["audit"]["overlap_groups"]
+    assert any(m.get("VpcId") == clash for g in groups for m in g["members"])
+    first_write = calls.index("BatchWriteItem")
+    assert "Scan" in calls[:first_write] and "Scan" not in calls[first_write:]
