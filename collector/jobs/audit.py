@@ -21,7 +21,7 @@ from collector.store.registry import CONNECTIONS, RESERVATIONS, VPCS, Items, loa
 from collector.store.table import check_table
 
 if TYPE_CHECKING:
-    pass
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def run_audit(
@@ -95,7 +95,12 @@ def read_inventory(
     """Every VPC and reservation item of the table, and the items that could not be read
     (reported by callers, never silently dropped), in one pass; FatalError/TableMissingError
     when the table cannot be read."""
-    ddb = dynamodb_client(session or boto3.Session(), config)
+    return read_table(dynamodb_client(session or boto3.Session(), config), config, retry)
+
+
+def read_table(ddb: DynamoDBClient, config: Config, retry: RetryPolicy | None = None) -> Items:
+    """`read_inventory` through a client the caller made (a boto3 session is not thread-safe:
+    a thread reading beside other work is handed its client)."""
     retry = retry or RetryPolicy()
     try:
         retry.call(check_table, ddb, config.table.name)

@@ -16,17 +16,21 @@ import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
-from collector.jobs.audit import read_inventory
+from collector.jobs.audit import read_inventory, read_table
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.store.connectivity import connectivity_key, route_table_key
 from collector.store.registry import Items, read_keys
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +61,19 @@ class ViewAhead:
 
     def __init__(self, config: Config, options: RunOptions) -> None:
         self._view: View | None = None
+        # Made here, not in the thread: a boto3 session is not thread-safe, and the caller
+        # goes on making clients from it while the thread reads.
+        ddb = dynamodb_client(options.session or boto3.Session(), config)
         self._thread = threading.Thread(
-            target=self._read, args=(config, options), name="view-ahead", daemon=True
+            target=self._read, args=(ddb, config, options), name="view-ahead", daemon=True
         )
         self._thread.start()
 
-    def _read(self, config: Config, options: RunOptions) -> None:
+    def _read(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> None:
         try:
-            self._view = read_view(config, options)
+            started = now_utc()
+            items = read_table(ddb, config, options.retry)
+            self._view = View(items, started, now_utc())
         except Exception as exc:  # noqa: BLE001 - the recording reads again and reports it
             log.warning("inventory read beside the rescan failed: %s", type(exc).__name__)
 
