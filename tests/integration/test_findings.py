@@ -7,6 +7,7 @@ organization with an SNS topic whose SQS subscription is what a subscriber recei
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -507,3 +508,35 @@ def test_a_standing_finding_is_announced_once_however_long_it_stands(org: Org, i
     items = [i for i in scan_items(ddb, LEDGER) if i["VpcId"]["S"].startswith("finding#")]
     assert items and all(int(i["ExpiresAt"]["N"]) > horizon for i in items)
     assert read() == []
+
+
+def test_a_recording_reads_its_marker_outbox_and_own_findings_side_by_side(org: Org) -> None:
+    """Issue 26 (an event's time): three reads a narrowed recording makes under its lease, each
+    a round trip, go out together. Each waits here until the other two are in flight: made one
+    after another they never meet, the barrier times out and the recording fails."""
+    cfg = config(org)
+    nightly(org, cfg, at=now(1))
+    meet = threading.Barrier(3, timeout=10)
+    met: set[str] = set()
+
+    def hold(params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") != LEDGER:
+            return
+        text = json.dumps(params)
+        what = (
+            "marker"
+            if "Key" in params and "baseline" in text
+            else "outbox"
+            if '"outbox"' in text
+            else "mine"
+            if "begins_with" in text
+            else None
+        )
+        if what is not None and what not in met:
+            met.add(what)
+            meet.wait()
+
+    for op in ("GetItem", "Query"):
+        org.session.events.register(f"before-parameter-build.dynamodb.{op}", hold)
+    rescan(org, cfg, "sandbox")
+    assert met == {"marker", "outbox", "mine"}
