@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -38,7 +37,7 @@ from collector.jobs.audit import run_audit
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
-from collector.jobs.views import View, read_view
+from collector.jobs.views import CLOCK_SKEW, View, read_view
 from collector.lifecycle import expires_at
 from collector.models import KnownFinding, iso
 from collector.notify import Announcement, ReportLink
@@ -72,8 +71,6 @@ log = logging.getLogger(__name__)
 
 RECORDING = "recording"  # the ledger lease every recording holds
 RECORDING_SECONDS = 300  # a killed recording's lease frees itself after this
-# Clocks of two recorders (a laptop, the function) may differ by this much.
-CLOCK_SKEW = timedelta(seconds=2)
 # A narrowed recording reads its scope's findings one account at a time up to this many
 # accounts; past it, every known finding (one Query per shard) costs fewer calls.
 SCOPE_QUERIES = 32

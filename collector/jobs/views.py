@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import boto3
@@ -27,12 +27,16 @@ from collector.jobs.audit import read_inventory, read_table
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.store.connectivity import connectivity_key, route_table_key
+from collector.store.findings import read_marker
 from collector.store.registry import Items, read_keys
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 log = logging.getLogger(__name__)
+
+# Clocks of two recorders (a laptop, the function) may differ by this much.
+CLOCK_SKEW = timedelta(seconds=2)
 
 
 @dataclass
@@ -71,11 +75,27 @@ class ViewAhead:
 
     def _read(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> None:
         try:
+            self._after_latest_read(ddb, config, options)
             started = now_utc()
             items = read_table(ddb, config, options.retry)
             self._view = View(items, started, now_utc())
         except Exception as exc:  # noqa: BLE001 - the recording reads again and reports it
             log.warning("inventory read beside the rescan failed: %s", type(exc).__name__)
+
+    @staticmethod
+    def _after_latest_read(ddb: DynamoDBClient, config: Config, options: RunOptions) -> None:
+        """Wait until the clock skew past the latest recording's read has gone by: a view that
+        starts sooner is read again by its recording (events of a burst come back to back).
+        The rescan beside it takes longer; a marker that cannot be read waits for nothing."""
+        try:
+            marker = options.retry.call(read_marker, ddb, config.table.ledger)
+        except (ClientError, BotoCoreError, MalformedResponse) as exc:
+            log.warning("marker not read before the early read: %s", error_code(exc))
+            return
+        if marker.read_end is not None:
+            wait = (marker.read_end + CLOCK_SKEW - now_utc()).total_seconds()
+            # Never longer than the skew: a recorder whose clock runs far ahead is read again.
+            options.sleep(min(max(wait, 0.0), CLOCK_SKEW.total_seconds()))
 
     def result(self) -> View | None:
         """The view once read; None if the read failed (the recording then reads itself)."""
