@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import random
 import resource
@@ -286,27 +287,32 @@ class Table:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
-        # Scan order, computed once per table version: sorting 100k items for every page
-        # would spend the shared cores on the fake rather than on the client measured.
-        self.scan_rows: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        # Scan order (keys), computed once per set of keys: sorting 100k items for every page
+        # would spend the shared cores on the fake rather than on the client measured. Pages
+        # resume after the last key returned, as DynamoDB's do: a scan beside writes returns
+        # each item that exists throughout once (old or new), never skips or repeats one.
+        self.scan_keys: dict[tuple[int, int], list[tuple[str, str]]] = {}
         self.by_owner: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self.by_partition: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self.query_rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def put(self, key: tuple[str, str], item: dict[str, Any]) -> None:
+        if key not in self.items:
+            self.scan_keys.clear()  # a new key: the scan order changes; an update does not
         self.items[key] = item
         self.by_owner.setdefault(key[1], {})[key] = item
         self.by_partition.setdefault(key[0], {})[key] = item
         self._changed(key)
 
     def delete(self, key: tuple[str, str]) -> None:
+        if key in self.items:
+            self.scan_keys.clear()
         self.items.pop(key, None)
         self.by_owner.get(key[1], {}).pop(key, None)
         self.by_partition.get(key[0], {}).pop(key, None)
         self._changed(key)
 
     def _changed(self, key: tuple[str, str]) -> None:
-        self.scan_rows.clear()
         self.query_rows.pop(("index", key[1]), None)
         self.query_rows.pop(("base", key[0]), None)
 
@@ -334,13 +340,13 @@ class Table:
             rows = [i for i in rows if i["OwnerId"]["S"].startswith(prefix)]
         return rows
 
-    def scan(self, total: int, seg: int) -> list[dict[str, Any]]:
-        if (total, seg) not in self.scan_rows:
-            rows = [i for _, i in sorted(self.items.items())]
+    def scan(self, total: int, seg: int) -> list[tuple[str, str]]:
+        if (total, seg) not in self.scan_keys:
+            keys = sorted(self.items)
             if total > 1:
-                rows = [i for i in rows if zlib.crc32(i["VpcId"]["S"].encode()) % total == seg]
-            self.scan_rows[(total, seg)] = rows
-        return self.scan_rows[(total, seg)]
+                keys = [k for k in keys if zlib.crc32(k[0].encode()) % total == seg]
+            self.scan_keys[(total, seg)] = keys
+        return self.scan_keys[(total, seg)]
 
 
 class Server:
@@ -441,17 +447,24 @@ class Server:
 
     def read(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
         table = self.table(req.get("TableName", ""))
-        if op == "Query":
-            rows = table.rows(req)
+        after = req.get("ExclusiveStartKey") or {}
+        if op == "Scan":
+            keys = table.scan(req.get("TotalSegments", 1), req.get("Segment", 0))
+            start = bisect.bisect_right(keys, self._key(after)) if after else 0
+            chunk = keys[start : start + PAGE]
+            rows = [table.items[k] for k in chunk if k in table.items]
+            more, last = start + PAGE < len(keys), chunk[-1] if chunk else ("", "")
+            resume: dict[str, Any] = {"VpcId": {"S": last[0]}, "OwnerId": {"S": last[1]}}
         else:
-            rows = table.scan(req.get("TotalSegments", 1), req.get("Segment", 0))
-        start = int((req.get("ExclusiveStartKey") or {}).get("n", {}).get("N", 0))
-        page = rows[start : start + PAGE]
+            matches = table.rows(req)
+            start = int(after.get("n", {}).get("N", 0))
+            rows = matches[start : start + PAGE]
+            more, resume = start + PAGE < len(matches), {"n": {"N": str(start + PAGE)}}
         # Pages stay as long with a projection: DynamoDB's 1 MB page limit counts the data read.
-        page = [_project(i, req) for i in page]
+        page = [_project(i, req) for i in rows]
         out: dict[str, Any] = {"Items": page, "Count": len(page), "ScannedCount": len(page)}
-        if start + PAGE < len(rows):
-            out["LastEvaluatedKey"] = {"n": {"N": str(start + PAGE)}}
+        if more:
+            out["LastEvaluatedKey"] = resume
         return json.dumps(out), "application/x-amz-json-1.0", 200
 
     @staticmethod
