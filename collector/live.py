@@ -113,21 +113,25 @@ def rescan(
     opts = replace(opts, keep_written=True)
     try:
         summary, scanned = _rescan(config, members, by_account, opts, out, current_since, follow)
-    finally:
-        view = ahead.result()  # never a read left running into the next invocation
-    if scanned:
-        # The published report's latest/ follows what this announces (debounced).
-        record = remember_findings(
-            config,
-            summary,
-            opts,
-            accounts=scanned,
-            view=taken_up(view, summary, config, opts),
-            report=live_publisher(config, opts),
-        )
-        out.notified = record.notified if record else 0
-        out.notify_failures = record.notify_failures if record else 0
-        out.report_failures = record.report_failures if record else 0
+    except BaseException:
+        ahead.cancel()  # never a read left running into the next invocation
+        raise
+    if not scanned:
+        # Every target was already current: nothing to record, and no table read for it.
+        ahead.cancel()
+        return out
+    # The published report's latest/ follows what this announces (debounced).
+    record = remember_findings(
+        config,
+        summary,
+        opts,
+        accounts=scanned,
+        view=taken_up(ahead.result(), summary, config, opts),
+        report=live_publisher(config, opts),
+    )
+    out.notified = record.notified if record else 0
+    out.notify_failures = record.notify_failures if record else 0
+    out.report_failures = record.report_failures if record else 0
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -98,13 +98,19 @@ def read_inventory(
     return read_table(dynamodb_client(session or boto3.Session(), config), config, retry)
 
 
-def read_table(ddb: DynamoDBClient, config: Config, retry: RetryPolicy | None = None) -> Items:
+def read_table(
+    ddb: DynamoDBClient,
+    config: Config,
+    retry: RetryPolicy | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> Items:
     """`read_inventory` through a client the caller made (a boto3 session is not thread-safe:
-    a thread reading beside other work is handed its client)."""
+    a thread reading beside other work is handed its client); `stop` as in `load_items`."""
     retry = retry or RetryPolicy()
+    kinds = VPCS | RESERVATIONS | CONNECTIONS
     try:
         retry.call(check_table, ddb, config.table.name)
-        items = retry.call(load_items, ddb, config.table.name, VPCS | RESERVATIONS | CONNECTIONS)
+        items = retry.call(load_items, ddb, config.table.name, kinds, stop=stop)
     except (ClientError, BotoCoreError, MalformedResponse) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     return items

@@ -213,9 +213,10 @@ def run_check(
         owners = follow_tgw_owners(config, summary, attached, opts)
         if owners is not None:
             summary.absorb(owners)
-    finally:
-        early = ahead.result()
-    view = taken_up(early, summary, config, opts) or read_view(config, opts)
+    except BaseException:
+        ahead.cancel()  # never a read left running past the check
+        raise
+    view = taken_up(ahead.result(), summary, config, opts) or read_view(config, opts)
     items = view.items
     audit = build_audit(
         items.vpcs,

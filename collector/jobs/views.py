@@ -65,6 +65,7 @@ class ViewAhead:
 
     def __init__(self, config: Config, options: RunOptions) -> None:
         self._view: View | None = None
+        self._stop = threading.Event()
         # Made here, not in the thread: a boto3 session is not thread-safe, and the caller
         # goes on making clients from it while the thread reads.
         ddb = dynamodb_client(options.session or boto3.Session(), config)
@@ -76,14 +77,16 @@ class ViewAhead:
     def _read(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> None:
         try:
             self._after_latest_read(ddb, config, options)
+            if self._stop.is_set():
+                return
             started = now_utc()
-            items = read_table(ddb, config, options.retry)
-            self._view = View(items, started, now_utc())
+            items = read_table(ddb, config, options.retry, stop=self._stop.is_set)
+            if not self._stop.is_set():
+                self._view = View(items, started, now_utc())
         except Exception as exc:  # noqa: BLE001 - the recording reads again and reports it
             log.warning("inventory read beside the rescan failed: %s", type(exc).__name__)
 
-    @staticmethod
-    def _after_latest_read(ddb: DynamoDBClient, config: Config, options: RunOptions) -> None:
+    def _after_latest_read(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> None:
         """Wait until the clock skew past the latest recording's read has gone by: a view that
         starts sooner is read again by its recording (events of a burst come back to back).
         The rescan beside it takes longer; a marker that cannot be read waits for nothing."""
@@ -95,7 +98,12 @@ class ViewAhead:
         if marker.read_end is not None:
             wait = (marker.read_end + CLOCK_SKEW - now_utc()).total_seconds()
             # Never longer than the skew: a recorder whose clock runs far ahead is read again.
-            options.sleep(min(max(wait, 0.0), CLOCK_SKEW.total_seconds()))
+            self._stop.wait(min(max(wait, 0.0), CLOCK_SKEW.total_seconds()))
+
+    def cancel(self) -> None:
+        """No view is wanted (nothing was rescanned, or the rescan failed): stop reading, now."""
+        self._stop.set()
+        self._thread.join()
 
     def result(self) -> View | None:
         """The view once read; None if the read failed (the recording then reads itself)."""

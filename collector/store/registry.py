@@ -199,13 +199,20 @@ def read_keys(client: DynamoDBClient, table: str, keys: Sequence[tuple[str, str]
 
 
 def load_items(
-    client: DynamoDBClient, table: str, kinds: frozenset[str], attributes: Sequence[str] = ()
+    client: DynamoDBClient,
+    table: str,
+    kinds: frozenset[str],
+    attributes: Sequence[str] = (),
+    stop: Callable[[], bool] | None = None,
 ) -> Items:
     """Every item of the given kinds, in one pass over the table (only `attributes` of each,
-    if given: enough for the reader, not whole items to rewrite)."""
+    if given: enough for the reader, not whole items to rewrite). Once `stop()` is true the
+    read stops and what it holds is partial: the caller that stopped it must not use it."""
     out = Items()
     with paused_gc():
         for raw in scan_items(client, table, attributes=attributes):
+            if stop is not None and stop():
+                break
             out.add(raw, kinds)
         return out.complete()
 

@@ -5,6 +5,8 @@ hold exactly what a read after the rescan holds."""
 from __future__ import annotations
 
 import ipaddress
+import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +24,7 @@ from collector.store.registry import Items
 from tests.conftest import load_data
 from tests.factories import make_vpc
 from tests.integration.conftest import FAST_RETRY, Org
-from tests.integration.test_handler import Context, env  # noqa: F401
+from tests.integration.test_handler import Context, env, sqs_record  # noqa: F401
 from tests.integration.test_live import event_for
 
 
@@ -112,6 +114,22 @@ def test_an_event_does_not_read_the_table_again_after_its_rescan(
     # ...and the table was read once (one page per segment, this table is small), not again
     # after the rescan: the early read waited out the clock skew past the nightly read.
     assert calls.count("Scan") == SCAN_SEGMENTS
+
+
+def test_a_batch_whose_targets_were_all_current_reads_no_table(
+    org: Org,
+    env: None,  # noqa: F811 - the function's environment
+) -> None:
+    # Sent well before the nightly scan: that scan already holds the change it reports.
+    sent = time.time() - 60
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    scans: list[str] = []
+    org.session.events.register("before-call.dynamodb.Scan", lambda **_: scans.append("Scan"))
+    body = json.dumps(event_for(org, "sandbox", "us-east-1"))
+    answer = handler({"Records": [sqs_record("m", body, sent)]}, Context(), session=org.session)
+    assert answer == {"batchItemFailures": []}
+    # The read started beside the (skipped) rescan is stopped before it asks for a page.
+    assert scans == []
 
 
 def test_a_view_is_not_patched_when_the_rescan_s_writes_are_not_known() -> None:
