@@ -110,7 +110,7 @@ def rescan(
     # The inventory the findings are compared with is read while the targets are rescanned;
     # what the rescan writes is then read back into it by key (see jobs.views).
     ahead = ViewAhead(config, opts)
-    opts = replace(opts, keep_written=True)
+    opts = replace(opts, keep_written=True, will_scan=ahead.go)
     try:
         summary, scanned = _rescan(config, members, by_account, opts, out, current_since, follow)
     except BaseException:

@@ -202,7 +202,7 @@ def run_check(
     # The inventory is read while the accounts are scanned; what the scan wrote is then read
     # back into it by key (jobs.views).
     ahead = ViewAhead(config, opts)
-    opts = replace(opts, keep_written=True)
+    opts = replace(opts, keep_written=True, will_scan=ahead.go)
     try:
         summary = run(config, opts)
         # The checked accounts' attachments change their TGW owners' route tables with no call

@@ -199,10 +199,13 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     def prepare(account: Account) -> tuple[Prepared, RegionPlan]:
         state = sink.existing(account)
         try:
-            return state, narrowed(scanner.regions_for(account), account.id, state, opts)
+            plan = narrowed(scanner.regions_for(account), account.id, state, opts)
         except BaseException:
             sink.abandon(account)
             raise
+        if plan.scan and opts.will_scan is not None:
+            opts.will_scan()
+        return state, plan
 
     # A live update names its targets (an SQS batch: at most 100, one region each), which one
     # process scans in about a second of CPU, less than starting two workers costs.

@@ -56,6 +56,10 @@ class RunOptions:
     # Live updates: keep the key of every item written (`RunSummary.written_keys`), so a view
     # read beside the run can take them up.
     keep_written: bool = False
+    # ...and called each time an account has a target to scan (not every target already
+    # current): the read beside the rescan waits for it, so a batch with nothing to scan reads
+    # no table.
+    will_scan: Callable[[], None] | None = None
 
 
 def dynamodb_client(session: boto3.Session, config: Config) -> DynamoDBClient:

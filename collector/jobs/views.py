@@ -61,10 +61,12 @@ def read_view(config: Config, options: RunOptions) -> View:
 
 
 class ViewAhead:
-    """The whole inventory, read in a thread while the caller rescans some targets."""
+    """The whole inventory, read in a thread while the caller rescans some targets: from when
+    the rescan finds a target to scan (`go`) until read, or `cancel`led."""
 
     def __init__(self, config: Config, options: RunOptions) -> None:
         self._view: View | None = None
+        self._go = threading.Event()
         self._stop = threading.Event()
         # Made here, not in the thread: a boto3 session is not thread-safe, and the caller
         # goes on making clients from it while the thread reads.
@@ -76,6 +78,9 @@ class ViewAhead:
 
     def _read(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> None:
         try:
+            self._go.wait()  # the rescan found something to scan (or it is all over)
+            if self._stop.is_set():
+                return
             self._after_latest_read(ddb, config, options)
             if self._stop.is_set():
                 return
@@ -100,13 +105,19 @@ class ViewAhead:
             # Never longer than the skew: a recorder whose clock runs far ahead is read again.
             self._stop.wait(min(max(wait, 0.0), CLOCK_SKEW.total_seconds()))
 
+    def go(self) -> None:
+        """Start reading: the rescan has a target to scan (`RunOptions.will_scan`)."""
+        self._go.set()
+
     def cancel(self) -> None:
         """No view is wanted (nothing was rescanned, or the rescan failed): stop reading, now."""
         self._stop.set()
+        self._go.set()
         self._thread.join()
 
     def result(self) -> View | None:
         """The view once read; None if the read failed (the recording then reads itself)."""
+        self._go.set()  # a rescan that never said so still gets its view
         self._thread.join()
         return self._view
 

@@ -128,7 +128,7 @@ def test_a_batch_whose_targets_were_all_current_reads_no_table(
     body = json.dumps(event_for(org, "sandbox", "us-east-1"))
     answer = handler({"Records": [sqs_record("m", body, sent)]}, Context(), session=org.session)
     assert answer == {"batchItemFailures": []}
-    # The read started beside the (skipped) rescan is stopped before it asks for a page.
+    # The read beside the rescan waits for a target to scan; there was none: it never read.
     assert scans == []
 
 
