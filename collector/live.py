@@ -21,7 +21,7 @@ from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
 from collector.jobs.publish import live_publisher
 from collector.jobs.summary import RunSummary
-from collector.jobs.views import ViewAhead, taken_up
+from collector.jobs.views import ViewAhead
 from collector.models import Account
 from collector.safety import brief
 
@@ -109,26 +109,22 @@ def rescan(
         return out
     # The inventory the findings are compared with is read while the targets are rescanned;
     # what the rescan writes is then read back into it by key (see jobs.views).
-    ahead = ViewAhead(config, opts)
-    opts = replace(opts, keep_written=True, will_scan=ahead.go)
-    try:
-        summary, scanned = _rescan(config, members, by_account, opts, out, current_since, follow)
-    except BaseException:
-        ahead.cancel()  # never a read left running into the next invocation
-        raise
-    if not scanned:
-        # Every target was already current: nothing to record, and no table read for it.
-        ahead.cancel()
-        return out
-    # The published report's latest/ follows what this announces (debounced).
-    record = remember_findings(
-        config,
-        summary,
-        opts,
-        accounts=scanned,
-        view=taken_up(ahead.result(), summary, config, opts),
-        report=live_publisher(config, opts),
-    )
+    with ViewAhead(config, opts) as ahead:
+        summary, scanned = _rescan(
+            config, members, by_account, ahead.options, out, current_since, follow
+        )
+        if not scanned:
+            # Every target was already current: nothing to record, and no table read for it.
+            return out
+        # The published report's latest/ follows what this announces (debounced).
+        record = remember_findings(
+            config,
+            summary,
+            ahead.options,
+            accounts=scanned,
+            view=ahead.view(summary),
+            report=live_publisher(config, ahead.options),
+        )
     out.notified = record.notified if record else 0
     out.notify_failures = record.notify_failures if record else 0
     out.report_failures = record.report_failures if record else 0

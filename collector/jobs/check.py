@@ -16,7 +16,7 @@ from collector.jobs.collect import follow_tgw_owners, run
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
-from collector.jobs.views import ViewAhead, read_view, taken_up
+from collector.jobs.views import ViewAhead, read_view
 from collector.models import Vpc, iso
 from collector.scan import ALL_REGIONS
 
@@ -201,9 +201,8 @@ def run_check(
     opts = replace(options or RunOptions(), accounts=accounts, write=True)
     # The inventory is read while the accounts are scanned; what the scan wrote is then read
     # back into it by key (jobs.views).
-    ahead = ViewAhead(config, opts)
-    opts = replace(opts, keep_written=True, will_scan=ahead.go)
-    try:
+    with ViewAhead(config, opts) as ahead:
+        opts = ahead.options
         summary = run(config, opts)
         # The checked accounts' attachments change their TGW owners' route tables with no call
         # in those accounts: rescan them, so a conflict through the TGW is seen now, not
@@ -213,10 +212,7 @@ def run_check(
         owners = follow_tgw_owners(config, summary, attached, opts)
         if owners is not None:
             summary.absorb(owners)
-    except BaseException:
-        ahead.cancel()  # never a read left running past the check
-        raise
-    view = taken_up(ahead.result(), summary, config, opts) or read_view(config, opts)
+        view = ahead.view(summary) or read_view(config, opts)
     items = view.items
     audit = build_audit(
         items.vpcs,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -62,10 +62,18 @@ def read_view(config: Config, options: RunOptions) -> View:
 
 class ViewAhead:
     """The whole inventory, read in a thread while the caller rescans some targets: from when
-    the rescan finds a target to scan (`go`) until read, or `cancel`led."""
+    the rescan finds a target to scan (`go`) until read, or `cancel`led.
+
+    Used as a context manager around the rescan and its recording: the rescan runs with
+    `options` (which keep the written keys and say `go`), `view` then gives the read with what
+    the rescan wrote taken up, and leaving the block, however it is left, stops a read still
+    running (never one left running into the next invocation).
+    """
 
     def __init__(self, config: Config, options: RunOptions) -> None:
         self._view: View | None = None
+        self._config = config
+        self.options = replace(options, keep_written=True, will_scan=self.go)
         self._go = threading.Event()
         self._stop = threading.Event()
         # Made here, not in the thread: a boto3 session is not thread-safe, and the caller
@@ -120,6 +128,17 @@ class ViewAhead:
         self._go.set()  # a rescan that never said so still gets its view
         self._thread.join()
         return self._view
+
+    def view(self, summary: RunSummary) -> View | None:
+        """The view with what the rescan `summary` reports on wrote taken up (`taken_up`); None
+        when the caller must read afresh."""
+        return taken_up(self.result(), summary, self._config, self.options)
+
+    def __enter__(self) -> ViewAhead:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.cancel()  # a no-op once the view was read
 
 
 def patched(view: View, summary: RunSummary, config: Config, opts: RunOptions) -> View | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from collector.jobs.check import run_check
 from collector.jobs.collect import run
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
-from collector.jobs.views import View, merge, patched, read_view
+from collector.jobs.views import View, ViewAhead, merge, patched, read_view
 from collector.models import Reservation, UnreadableItem, utc_now
 from collector.store.findings import all_known
 from collector.store.reader import SCAN_SEGMENTS
@@ -174,3 +175,28 @@ def test_a_check_reads_the_table_beside_its_scan_and_judges_what_it_wrote(org: O
     assert any(m.get("VpcId") == clash for g in groups for m in g["members"])
     first_write = calls.index("BatchWriteItem")
     assert "Scan" in calls[:first_write] and "Scan" not in calls[first_write:]
+
+
+def test_leaving_the_block_stops_the_read_however_it_is_left(org: Org) -> None:
+    """A rescan that fails, or finds nothing to scan, leaves no read behind (a Lambda would carry
+    it into its next invocation)."""
+    cfg = org.config()
+
+    def readers() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name == "view-ahead" and t.is_alive()]
+
+    class Boom(Exception):
+        pass
+
+    try:
+        with ViewAhead(cfg, _opts(org)) as ahead:
+            assert ahead.options.keep_written and ahead.options.will_scan is not None
+            assert readers() == ["view-ahead"]
+            raise Boom
+    except Boom:
+        pass
+    assert readers() == []
+    with ViewAhead(cfg, _opts(org)) as ahead:
+        pass
+    assert readers() == []
+    assert ahead.result() is None  # never told to go: nothing was read
