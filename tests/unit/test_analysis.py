@@ -18,7 +18,7 @@ from collector.analysis import (
     first_free,
     overlap_groups,
 )
-from collector.analysis.overlaps import block_span, find_span_groups
+from collector.analysis.overlaps import block_span, find_span_groups, span_cidr
 from collector.config import ReservedCidr
 from collector.models import Vpc
 from tests.factories import make_vpc
@@ -252,7 +252,10 @@ def test_groups_order_and_span_as_ipaddress_networks_would(
         )
         for i, owner in enumerate(owners)
     ]
-    for group in overlap_groups(vpcs):
+    groups = overlap_groups(vpcs)
+    spans = [ipaddress.ip_network(g.span) for g in groups]
+    assert spans == sorted(spans, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
+    for group in groups:
         nets = [ipaddress.ip_network(m.cidr) for m in group.members]
         keys = [
             (n.version, int(n.network_address), n.prefixlen, m.vpc.VpcId if m.vpc else "")
@@ -284,3 +287,23 @@ def test_ipv6_spans_agree_with_ipaddress(value: int, prefix: int | str, exploded
     except ValueError:
         got = None
     assert got == expected
+
+
+@given(
+    st.sampled_from([4, 6]),
+    st.integers(0, 2**128 - 1)
+    | st.integers(0, 2**32 - 1).map(lambda x: 0xFFFF << 32 | x)  # IPv4-mapped: dotted quads
+    | st.integers(0, 2**32 - 1),  # IPv4-compatible
+    st.integers(0, 128),
+)
+@settings(max_examples=1000)
+def test_a_span_prints_as_its_ipaddress_network(version: int, value: int, prefix: int) -> None:
+    # A group's span is printed from its widest member's integers (issue 26: each block parsed
+    # once), by the C library; it must read as `ipaddress` prints the network.
+    width = 32 if version == 4 else 128
+    prefix = min(prefix, width)
+    kind = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
+    net = kind((value % 2**width, prefix), strict=False)
+    span = (version, int(net.network_address), int(net.broadcast_address))
+    assert span_cidr(span) == str(net)
+    assert block_span(span_cidr(span)) == span

@@ -307,3 +307,46 @@ def test_the_index_finds_exactly_what_brute_force_finds(
         (v.CidrBlock, v.VpcId) for v in vpcs if ipaddress.IPv4Network(v.CidrBlock).overlaps(query)
     }
     assert got == want
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(16, 28),  # subnet prefix length
+            st.integers(0, 2**12 - 1),  # its place in 10.0.0.0/16
+            st.sampled_from(["us-east-1a", "us-east-1b"]),
+            st.integers(0, 70_000),  # AvailableIpAddressCount (can exceed what is usable)
+        ),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=300)
+def test_one_pass_headroom_equals_its_parts(
+    rows: list[tuple[int, int, str, int]], secondary: bool
+) -> None:
+    # vpc_headroom reads each subnet once (issue 26); what it says must equal what the
+    # per-subnet functions say one by one: usable addresses, the usual size, the free block.
+    subnets, taken = [], []
+    for n, (prefix, place, az, available) in enumerate(rows):
+        net = ipaddress.IPv4Network((0x0A000000 | place << 4, prefix), strict=False)
+        if any(net.overlaps(t) for t in taken):
+            continue  # subnets of one VPC never overlap
+        taken.append(net)
+        subnets.append(subnet(n, str(net), az, available))
+    blocks = ("10.0.0.0/16", "100.64.0.0/22") if secondary else ("10.0.0.0/16",)
+    v = make_vpc(1, *blocks).model_copy(update={"Subnets": tuple(subnets)})
+    h = vpc_headroom(v)
+    rooms = [max(0, ipaddress.IPv4Network(s.CidrBlock).num_addresses - 5) for s in subnets]
+    assert h.usable == sum(rooms)
+    pairs = list(zip(subnets, rooms, strict=True))
+    assert h.used == sum(r - min(s.AvailableIpAddressCount, r) for s, r in pairs)
+    assert h.subnet_size == subnet_size(subnets)
+    assert h.largest_free == largest_free_block(blocks, [s.CidrBlock for s in subnets])
+    assert h.azs == tuple(sorted({s.AvailabilityZone for s in subnets}))
+    found = find_headroom([v], HeadroomLimits(used_pct=50.0, subnet_free_pct=30.0))
+    assert [f["SubnetId"] for f in found.exhausted_subnets] == [
+        s.SubnetId
+        for s, r in pairs
+        if (round(100 * min(s.AvailableIpAddressCount, r) / r, 1) if r else 0.0) <= 30.0
+    ]
