@@ -50,7 +50,7 @@ lint: $(STAMP_DEV) ## ruff lint + format check
 	$(BIN)/ruff check collector tests bench scripts
 	$(BIN)/ruff format --check collector tests bench scripts
 
-typecheck: $(STAMP_DEV) ## mypy (strict on collector/)
+typecheck: $(STAMP_DEV) ## mypy (strict on collector/ and bench/)
 	$(BIN)/mypy
 
 unit: $(STAMP_DEV) ## the fast unit tests only

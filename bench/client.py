@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -402,7 +403,7 @@ def main() -> None:
     items = int(sys.argv[sys.argv.index("--items") + 1]) if "--items" in sys.argv else 0
     days = float(sys.argv[sys.argv.index("--days") + 1]) if "--days" in sys.argv else 0.0
     children = ChildPeaks()
-    result = {
+    modes: dict[str, Callable[[], dict[str, Any]]] = {
         "collect": lambda: collect(workers),
         "collect_later": lambda: collect_later(workers, days),
         "fill": lambda: fill(items),
@@ -412,7 +413,8 @@ def main() -> None:
         "threaded": lambda: threaded(32),
         "percall": lambda: percall(workers),
         "events": lambda: events(workers, targets=100, burst=1000, batch=100),
-    }[mode]()
+    }
+    result = modes[mode]()
     result["peak_rss_mb"] = _peak_rss_mb()
     workers_peak = children.stop()
     # Worker processes run beside this one: the run's memory is all of them together.
