@@ -30,8 +30,17 @@ class HeadroomLimits:
 def usable(subnet: Subnet) -> int:
     """Addresses a subnet can hand out. Its prefix length alone decides (a stored block is a
     checked, canonical one): parsing the address too took 0.8 s of the 100k-VPC page."""
-    size = 1 << (32 - int(subnet.CidrBlock.rpartition("/")[2]))
-    return max(0, size - RESERVED_PER_SUBNET)
+    return _room(int(subnet.CidrBlock.rpartition("/")[2]))
+
+
+def _room(prefix: int) -> int:
+    """Addresses a subnet of this prefix length can hand out: AWS keeps five of each."""
+    return max(0, (1 << (32 - prefix)) - RESERVED_PER_SUBNET)
+
+
+def _in_use(subnet: Subnet, room: int) -> int:
+    """Of a subnet's `room` usable addresses, those its `AvailableIpAddressCount` leaves."""
+    return room - min(subnet.AvailableIpAddressCount, room)
 
 
 def largest_free_block(blocks: Iterable[str], carved: Iterable[str]) -> str | None:
@@ -141,7 +150,7 @@ def subnet_use(subnet: Subnet) -> tuple[int, int]:
     """Pure: a subnet's usable addresses and those in use (what its `AvailableIpAddressCount`
     leaves; never more than usable)."""
     room = usable(subnet)
-    return room, room - min(subnet.AvailableIpAddressCount, room)
+    return room, _in_use(subnet, room)
 
 
 def percent(used: int, room: int) -> float:
@@ -179,11 +188,11 @@ def _headroom(vpc: Vpc) -> tuple[VpcHeadroom, list[int]]:
     used = 0
     for s in vpc.Subnets:
         first, last = ipv4_span(s.CidrBlock)
-        room = max(0, last - first + 1 - RESERVED_PER_SUBNET)
-        rooms.append(room)
-        used += room - min(s.AvailableIpAddressCount, room)
-        carved.append((first, last))
         prefix = 32 - (last - first).bit_length()
+        room = _room(prefix)
+        rooms.append(room)
+        used += _in_use(s, room)
+        carved.append((first, last))
         prefixes[prefix] = prefixes.get(prefix, 0) + 1
         azs.add(s.AvailabilityZone)
     headroom = VpcHeadroom(
