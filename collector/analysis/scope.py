@@ -22,22 +22,37 @@ def affected_accounts(
     overlap group with one of their blocks; those whose blocks overlap a block of theirs that
     was known to clash (it may have left, resolving the others); those that share a routing
     domain with one of their VPCs or one they own (a new peering or TGW route can make a clash
-    of two other accounts reachable)."""
-    scope = set(accounts)
+    of two other accounts reachable); and those at the far end of their peerings or attached to
+    their TGWs (a removed peering or route can make such a clash unreachable)."""
+    rescanned = set(accounts)
+    scope = set(rescanned)
     for g in audit.overlap_groups:
         if g.owners & scope:
             scope |= g.owners
     for e in audit.expected:
-        if e.group.owners & set(accounts):
+        if e.group.owners & rescanned:
             scope |= e.group.owners
     old = [k.cidr for k in known if k.kind == "overlap" and k.cidr]
     if old:
         index = BlockIndex(vpcs)
         for cidr in old:
             scope |= {v.OwnerId for _, v in index.overlapping(ipaddress.ip_network(cidr))}
-    owned = {t.Id for t in conns.route_tables if t.OwnerId in accounts}
+    owned = {t.Id for t in conns.route_tables if t.OwnerId in rescanned}
     for d in routing_domains(conns):
         owners = {owner for _, owner in d.vpcs}
-        if owners & set(accounts) or d.at in owned:
+        if owners & rescanned or d.at in owned:
             scope |= owners
+    # What a rescan finds no longer connected is in no domain above, yet its clashes may have
+    # been reachable only that way. The far end of every peering of theirs, active or not (AWS
+    # lists a deleted one for a while), and every VPC attached to a TGW they own (its route
+    # tables are theirs: one may no longer reach it, or be gone) are compared too.
+    for p in conns.peerings:
+        ends = {p.Requester.OwnerId, p.Accepter.OwnerId}
+        if ends & rescanned:
+            scope |= ends
+    scope |= {
+        a.ResourceOwnerId
+        for a in conns.attachments.values()
+        if a.TransitGatewayOwnerId in rescanned and a.ResourceType == "vpc"
+    }
     return scope

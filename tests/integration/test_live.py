@@ -211,3 +211,33 @@ def test_changes_lists_what_appeared_and_disappeared(
     assert main(["changes", "--config", str(cfg), "--format", "csv"], session=org.session) == 0
     csv_text = capsys.readouterr().out
     assert csv_text.startswith('"time","change","VpcId"') and vid in csv_text
+
+
+def test_a_route_the_tgw_owner_removes_is_recorded_by_its_event(org: Org, topic: Any) -> None:
+    """Before: a TGW route table that stopped reaching an attachment was seen by the nightly
+    run only. The event in the owner's account compared the accounts its table still reached,
+    so the unreached VPC's clash stayed a conflict while the other side turned latent."""
+    from tests.integration.test_no_vpc_hidden import network_account
+
+    net = network_account(org)
+    left = org.create_vpc("sandbox", "us-east-1", "10.70.0.0/16", "left")
+    right = org.create_vpc("workload-a", "us-east-1", "10.70.0.0/20", "right")
+    unrouted = net.attach(org.accounts["sandbox"], left)
+    net.attach(org.accounts["workload-a"], right)
+    nightly = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert nightly["ok"] is True
+    (baseline,) = topic()
+    assert baseline["Subject"] == "VPCTracker: baseline recorded"
+
+    net.unroute(unrouted)
+    event = event_for(org, "management", "us-east-1", "DisableTransitGatewayRouteTablePropagation")
+    result = handler(event, Context(), session=org.session)
+    assert result["ok"] is True
+    announced = {}
+    for m in topic():
+        for f in json.loads(m["Message"].split("--- findings (JSON) ---\n", 1)[1])["findings"]:
+            announced[f["finding"]["VpcId"]] = (f["transition"], f["previous"], f["state"])
+    assert announced == {
+        left: ("changed", "conflict", "latent"),
+        right: ("changed", "conflict", "latent"),
+    }

@@ -184,6 +184,7 @@ class CrossAccountTgw:
     def __init__(self, org: Org, owner: str, tgw: str, rtb: str) -> None:
         self.org, self.owner, self.tgw, self.rtb = org, owner, tgw, rtb
         self.attached: dict[str, tuple[str, str]] = {}  # attachment id -> (account, vpc)
+        self.unrouted: set[str] = set()  # attached, but neither associated nor propagated
         faults = Faults(org.session).install()
         ev = org.session.events
         ev.register("after-call.ec2.DescribeTransitGatewayAttachments", self._attachments)
@@ -191,8 +192,17 @@ class CrossAccountTgw:
         ev.register("after-call.ec2.GetTransitGatewayRouteTablePropagations", self._propagations)
         self.faults = faults
 
-    def attach(self, account: str, vpc: str) -> None:
-        self.attached[f"tgw-attach-0{len(self.attached):016x}"] = (account, vpc)
+    def attach(self, account: str, vpc: str) -> str:
+        att = f"tgw-attach-0{len(self.attached):016x}"
+        self.attached[att] = (account, vpc)
+        return att
+
+    def unroute(self, att: str) -> None:
+        """The owner disassociates the attachment and disables its propagation."""
+        self.unrouted.add(att)
+
+    def _routed(self) -> dict[str, tuple[str, str]]:
+        return {a: v for a, v in self.attached.items() if a not in self.unrouted}
 
     def _attachments(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         who = context.get("fault_account")
@@ -207,16 +217,22 @@ class CrossAccountTgw:
                         "ResourceType": "vpc",
                         "ResourceId": vpc,
                         "State": "available",
-                        "Association": {
-                            "TransitGatewayRouteTableId": self.rtb,
-                            "State": "associated",
-                        },
+                        **(
+                            {}
+                            if att in self.unrouted
+                            else {
+                                "Association": {
+                                    "TransitGatewayRouteTableId": self.rtb,
+                                    "State": "associated",
+                                }
+                            }
+                        ),
                     }
                 )
 
     def _associations(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if context.get("fault_account") == self.owner:
-            for att, (_, vpc) in self.attached.items():
+            for att, (_, vpc) in self._routed().items():
                 parsed.setdefault("Associations", []).append(
                     {
                         "TransitGatewayAttachmentId": att,
@@ -228,7 +244,7 @@ class CrossAccountTgw:
 
     def _propagations(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if context.get("fault_account") == self.owner:
-            for att, (_, vpc) in self.attached.items():
+            for att, (_, vpc) in self._routed().items():
                 parsed.setdefault("TransitGatewayRouteTablePropagations", []).append(
                     {
                         "TransitGatewayAttachmentId": att,
