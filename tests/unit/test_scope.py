@@ -3,7 +3,8 @@ compares only those must leave the ledger as a full recording would."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -155,3 +156,128 @@ def test_a_hub_that_drops_a_peering_is_recorded_exactly() -> None:
     cmp = compare(now, known, in_scope=scope.__contains__)
     assert {f.account for f, _ in cmp.changed} == {left.OwnerId, right.OwnerId}
     assert {f.state for f in now} == {"latent"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Any sequence of events: each rescans one account, whose view alone changes in the table.
+
+POOL = [
+    make_vpc(20, "10.60.0.0/16", owner=NETWORK, region=REGION),
+    make_vpc(21, "10.61.0.0/16", owner=MEMBERS[0], region=REGION),
+    make_vpc(22, "10.61.0.0/20", owner=MEMBERS[1], region=REGION),
+    make_vpc(23, "10.61.16.0/20", owner=MEMBERS[2], region=REGION),
+    make_vpc(24, "10.62.0.0/16", owner=MEMBERS[1], region=REGION),
+    make_vpc(25, "10.62.0.0/24", owner=MEMBERS[2], region=REGION),
+    make_vpc(26, "10.62.1.0/24", owner=MEMBERS[0], region=REGION),
+]
+POOL_ATTACHMENTS = [attachment(100 + n, v) for n, v in enumerate(POOL)]
+PAIRS = [(a, b) for a in range(len(POOL)) for b in range(a + 1, len(POOL))]
+
+
+class World:
+    """What AWS holds now, and what the table holds: each account's view as of its last
+    rescan (a rescan of one account leaves every other account's items as they were)."""
+
+    def __init__(self) -> None:
+        self.alive = [True] * len(POOL)
+        self.peerings: dict[int, str] = {}  # pair index -> status
+        self.reached: set[int] = set()  # attachments N's route table reaches
+        self.attached: set[int] = set()
+        self.clock = 0
+        self.views: dict[str, tuple[list[Vpc], Connectivity]] = {}
+        self.table: TgwRouteTable | None = None
+        for account in (NETWORK, *MEMBERS):
+            self.rescan(account)
+
+    def rescan(self, account: str) -> None:
+        self.clock += 1
+        at = T + timedelta(minutes=self.clock)
+        vpcs = [v for v, a in zip(POOL, self.alive, strict=True) if a and v.OwnerId == account]
+        peerings = []
+        for n, status in sorted(self.peerings.items()):
+            a, b = (POOL[i] for i in PAIRS[n])
+            if account in (a.OwnerId, b.OwnerId):
+                peerings.append(peering(200 + n, a, b, status))
+        attachments = [
+            POOL_ATTACHMENTS[n]
+            for n in sorted(self.attached)
+            if account in (NETWORK, POOL[n].OwnerId)
+        ]
+        conn = Connectivity(
+            OwnerId=account,
+            Region=REGION,
+            Peerings=tuple(peerings),
+            Attachments=tuple(attachments),
+            RouteTables=(TABLE,) if account == NETWORK else (),
+            LastSeen=at,
+        )
+        self.views[account] = (vpcs, conn)
+        if account == NETWORK:
+            self.table = TgwRouteTable(
+                Id=TABLE,
+                TransitGatewayId=TGW,
+                OwnerId=NETWORK,
+                Region=REGION,
+                Associations=tuple(POOL_ATTACHMENTS[n].Id for n in sorted(self.reached)),
+                LastSeen=at,
+            )
+
+    def inventory(self) -> tuple[list[Vpc], Connections]:
+        vpcs = [v for vs, _ in self.views.values() for v in vs]
+        conns = Connections.of(
+            [c for _, c in self.views.values()], [self.table] if self.table else []
+        )
+        return vpcs, conns
+
+
+event = st.one_of(
+    st.tuples(st.just("vpc"), st.integers(0, len(POOL) - 1)),
+    st.tuples(st.just("peering"), st.integers(0, len(PAIRS) - 1), st.booleans()),
+    st.tuples(st.just("attach"), st.integers(0, len(POOL) - 1)),
+    st.tuples(st.just("route"), st.integers(0, len(POOL) - 1)),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(event, min_size=1, max_size=12))
+def test_a_rescan_of_one_account_records_what_a_full_recording_would(
+    events: list[tuple[Any, ...]],
+) -> None:
+    # Each event changes AWS, then rescans the account it happened in (the far end of a
+    # peering keeps its old view). After it the ledger holds exactly what a full recording
+    # of the same table would hold.
+    world = World()
+    vpcs, conns = world.inventory()
+    known = {
+        f.id: known_of(f) for f in iter_findings(build_audit(vpcs, [], now=T, connections=conns))
+    }
+    for e in events:
+        if e[0] == "vpc":
+            world.alive[e[1]] = not world.alive[e[1]]
+            account = POOL[e[1]].OwnerId
+        elif e[0] == "peering":
+            n, by_requester = e[1], e[2]
+            status = world.peerings.get(n)
+            world.peerings[n] = "deleted" if status == "active" else "active"
+            a, b = (POOL[i] for i in PAIRS[n])
+            account = a.OwnerId if by_requester else b.OwnerId
+        elif e[0] == "attach":
+            world.attached ^= {e[1]}
+            world.reached -= world.reached - world.attached
+            account = POOL[e[1]].OwnerId
+        else:
+            if e[1] in world.attached:
+                world.reached ^= {e[1]}
+            account = NETWORK
+        world.rescan(account)
+        vpcs, conns = world.inventory()
+        audit = build_audit(vpcs, [], now=T, connections=conns)
+        now = list(iter_findings(audit))
+        mine = [k for k in known.values() if k.account == account]
+        scope = affected_accounts({account}, audit, vpcs, mine, conns)
+        cmp = compare(now, known, in_scope=scope.__contains__)
+        for k in cmp.resolved:
+            del known[k.id]
+        for f in [*cmp.new, *(f for f, _ in cmp.changed)]:
+            known[f.id] = known_of(f)
+        assert {k: v.state for k, v in known.items()} == {f.id: f.state for f in now}, e
