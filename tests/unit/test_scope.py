@@ -93,6 +93,24 @@ def known_of(f: Finding) -> KnownFinding:
     return KnownFinding(f.id, f.account, f.region, f.kind, f.state, f.group, f.cidr)
 
 
+def record_rescan(
+    known: dict[str, KnownFinding], account: str, vpcs: list[Vpc], conns: Connections
+) -> list[Finding]:
+    """A narrowed recording after a rescan of `account`, as `jobs.findings` makes it: the
+    current findings compared with `known` (updated in place) for the accounts in scope.
+    Returns every current finding (what a full recording would leave)."""
+    audit = build_audit(vpcs, [], now=T, connections=conns)
+    now = list(iter_findings(audit))
+    mine = [k for k in known.values() if k.account == account]
+    scope = affected_accounts({account}, audit, vpcs, mine, conns)
+    cmp = compare(now, known, in_scope=scope.__contains__)
+    for k in cmp.resolved:
+        del known[k.id]
+    for f in [*cmp.new, *(f for f, _ in cmp.changed)]:
+        known[f.id] = known_of(f)
+    return now
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -111,16 +129,7 @@ def test_a_route_table_change_in_the_network_account_is_recorded_exactly(
     findings = iter_findings(build_audit(VPCS, [], now=T, connections=connections(reach[0])))
     known = {f.id: known_of(f) for f in findings}
     for reached in reach[1:]:
-        conns = connections(reached)
-        audit = build_audit(VPCS, [], now=T, connections=conns)
-        now = list(iter_findings(audit))
-        mine = [k for k in known.values() if k.account == NETWORK]
-        scope = affected_accounts({NETWORK}, audit, VPCS, mine, conns)
-        cmp = compare(now, known, in_scope=scope.__contains__)
-        for k in cmp.resolved:
-            del known[k.id]
-        for f in [*cmp.new, *(f for f, _ in cmp.changed)]:
-            known[f.id] = known_of(f)
+        now = record_rescan(known, NETWORK, VPCS, connections(reached))
         assert {k: v.state for k, v in known.items()} == {f.id: f.state for f in now}, reached
 
 
@@ -270,14 +279,5 @@ def test_a_rescan_of_one_account_records_what_a_full_recording_would(
                 world.reached ^= {e[1]}
             account = NETWORK
         world.rescan(account)
-        vpcs, conns = world.inventory()
-        audit = build_audit(vpcs, [], now=T, connections=conns)
-        now = list(iter_findings(audit))
-        mine = [k for k in known.values() if k.account == account]
-        scope = affected_accounts({account}, audit, vpcs, mine, conns)
-        cmp = compare(now, known, in_scope=scope.__contains__)
-        for k in cmp.resolved:
-            del known[k.id]
-        for f in [*cmp.new, *(f for f, _ in cmp.changed)]:
-            known[f.id] = known_of(f)
+        now = record_rescan(known, account, *world.inventory())
         assert {k: v.state for k, v in known.items()} == {f.id: f.state for f in now}, e
