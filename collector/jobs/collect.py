@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,6 +30,10 @@ from collector.regions import RegionPlan
 from collector.scan import RegionalClients, Scanner, client_config, fan_out
 from collector.scan.processes import RemoteScan, available_cpus, process_count, worker_pool
 from collector.store.table import check_table
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sts import STSClient
 
 ACCOUNT_LOOKUPS = 16  # DescribeAccount calls in flight at once
 
@@ -160,12 +165,8 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     boto_cfg = client_config(workers)
     ddb = dynamodb_client(hub, config)
     try:
-        if opts.write:
-            # The ledger too: changes and findings are written there.
-            opts.retry.call(check_table, ddb, config.table.name)
-            opts.retry.call(check_table, ddb, config.table.ledger)
         sts = hub.client("sts", region_name=config.table.region, config=boto_cfg)
-        partition = partition_of(opts.retry.call(sts.get_caller_identity)["Arn"])
+        partition = partition_of(_preflight(ddb, sts, config, opts))
         sink: TableSink | MemorySink = TableSink(ddb, config, opts) if opts.write else MemorySink()
     except (ClientError, BotoCoreError) as exc:
         raise FatalError(f"{error_code(exc)}: {error_message(exc)}") from None
@@ -229,6 +230,20 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
         # accounts, no findings: the caller records none after an error).
         raise listing.error
     return summary
+
+
+def _preflight(ddb: DynamoDBClient, sts: STSClient, config: Config, opts: RunOptions) -> str:
+    """The ARN the run signs as, once both tables are known to be there (a run that writes:
+    the ledger holds its changes and findings). Three round trips side by side: a live
+    update's whole run is a few dozen. A failure is raised as the checks in sequence would
+    raise it: the table's, then the ledger's, then the identity's."""
+    tables = (config.table.name, config.table.ledger) if opts.write else ()
+    with ThreadPoolExecutor(len(tables) + 1, thread_name_prefix="preflight") as pool:
+        checks = [pool.submit(opts.retry.call, check_table, ddb, t) for t in tables]
+        identity = pool.submit(opts.retry.call, sts.get_caller_identity)
+        for check in checks:
+            check.result()
+        return str(identity.result()["Arn"])
 
 
 def account_listing(hub: boto3.Session, config: Config, opts: RunOptions) -> AccountListing:

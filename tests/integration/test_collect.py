@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from collector.jobs.options import RunOptions, dynamodb_client
 from collector.models import TargetStatus
 from collector.store.findings import all_known
 from collector.store.reader import SCAN_SEGMENTS
+from collector.store.table import TableMissingError
 from tests.faults import Faults
 from tests.integration.conftest import FAST_RETRY, REGIONS, Org, now
 
@@ -333,3 +335,42 @@ def test_include_ous_recursive(org: Org) -> None:
 
 def test_target_results_statuses_are_named() -> None:
     assert [s.value for s in TargetStatus] == ["ok", "skipped", "failed"]
+
+
+def test_a_run_checks_both_tables_and_who_it_is_side_by_side(org: Org) -> None:
+    # A live update's run is a few dozen round trips; the three it starts with (is the table
+    # there, is the ledger, whose credentials) were made one after another. Each waits here
+    # until the other two are in flight: made in sequence, the first times out.
+    meet = threading.Barrier(3, timeout=5)
+    seen: list[str] = []
+
+    def wait(event_name: str, **_: Any) -> None:
+        seen.append(event_name)
+        meet.wait()
+
+    ev = org.session.events
+    ev.register("before-call.dynamodb.DescribeTable", wait)
+    ev.register("before-call.sts.GetCallerIdentity", wait)
+    try:
+        summary = org.run(accounts=[org.accounts["sandbox"]])
+    finally:
+        ev.unregister("before-call.dynamodb.DescribeTable", wait)
+        ev.unregister("before-call.sts.GetCallerIdentity", wait)
+    assert summary.exit_code == 0 and summary.ok
+    assert sorted(seen) == [
+        "before-call.dynamodb.DescribeTable",
+        "before-call.dynamodb.DescribeTable",
+        "before-call.sts.GetCallerIdentity",
+    ]
+
+
+def test_a_missing_table_is_named_before_its_ledger(org: Org) -> None:
+    # Side by side, the checks still fail in the order they were made one after another.
+    gone = org.config(table={"name": "VPCTracker-missing", "region": "us-east-1"})
+    with pytest.raises(TableMissingError, match=r"^VPCTracker-missing$"):
+        org.run(gone)
+    ledgerless = org.config(
+        table={"name": "VPCTracker", "ledger_name": "VPCTracker-gone", "region": "us-east-1"}
+    )
+    with pytest.raises(TableMissingError, match=r"^VPCTracker-gone$"):
+        org.run(ledgerless)
