@@ -10,6 +10,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.credentials import ReadOnlyCredentials
+from botocore.loaders import JSONFileLoader
 from botocore.stub import Stubber
 
 from collector.credentials import (
@@ -150,3 +151,29 @@ def test_assume_role_retries_throttling_then_succeeds() -> None:
         )
         assert roles.get("111111111111").access_key == "AKIA0000000000OK"
         stub.assert_no_pending_responses()
+
+
+def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every JSON file botocore reads (service models, endpoints) from now on."""
+    loaded: list[str] = []
+    original = JSONFileLoader.load_file
+
+    def load_file(self: JSONFileLoader, file_path: str) -> Any:
+        loaded.append(file_path)
+        return original(self, file_path)
+
+    monkeypatch.setattr(JSONFileLoader, "load_file", load_file)
+    return loaded
+
+
+def test_each_run_s_member_session_reuses_the_parsed_service_models(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every run makes a member session (a live update: every invocation). Each read and parsed
+    # EC2's service model again, about a fifth of a second of CPU before the first call.
+    member_session(boto3.Session(region_name="us-east-1"))[0].client("ec2", region_name="us-east-1")
+    loaded = model_loads(monkeypatch)
+    for _ in range(2):
+        session, _creds = member_session(boto3.Session(region_name="us-east-1"))
+        session.client("ec2", region_name="eu-west-1")
+    assert not [p for p in loaded if "/ec2/" in p or p.endswith("endpoints")]
