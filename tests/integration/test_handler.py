@@ -503,3 +503,18 @@ def test_the_external_id_comes_from_a_secure_parameter_once_per_container(
         "ok": False,
         "error": "set VPCTRACKER_EXTERNAL_ID or VPCTRACKER_EXTERNAL_ID_PARAMETER, not both",
     }
+
+
+def test_a_warm_function_reads_its_service_models_once(
+    org: Org, env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lambda keeps the process between invocations. Each made a new session, whose clients
+    # read and parsed every service model again (DynamoDB, STS, Organizations, SNS, EC2 and
+    # the endpoints: about a quarter of a second of CPU before an event's first call).
+    from tests.unit.test_credentials import model_loads
+
+    event = {"accounts": [org.accounts["sandbox"]], "regions": ["eu-west-1"]}
+    assert handler(event, Context())["ok"] is True
+    loaded = model_loads(monkeypatch)
+    assert handler(event, Context())["ok"] is True
+    assert loaded == []
