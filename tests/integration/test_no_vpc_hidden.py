@@ -207,28 +207,23 @@ class CrossAccountTgw:
     def _attachments(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         who = context.get("fault_account")
         for att, (account, vpc) in self.attached.items():
-            if who in (account, self.owner):
-                parsed.setdefault("TransitGatewayAttachments", []).append(
-                    {
-                        "TransitGatewayAttachmentId": att,
-                        "TransitGatewayId": self.tgw,
-                        "TransitGatewayOwnerId": self.owner,
-                        "ResourceOwnerId": account,
-                        "ResourceType": "vpc",
-                        "ResourceId": vpc,
-                        "State": "available",
-                        **(
-                            {}
-                            if att in self.unrouted
-                            else {
-                                "Association": {
-                                    "TransitGatewayRouteTableId": self.rtb,
-                                    "State": "associated",
-                                }
-                            }
-                        ),
-                    }
-                )
+            if who not in (account, self.owner):
+                continue
+            answer: dict[str, Any] = {
+                "TransitGatewayAttachmentId": att,
+                "TransitGatewayId": self.tgw,
+                "TransitGatewayOwnerId": self.owner,
+                "ResourceOwnerId": account,
+                "ResourceType": "vpc",
+                "ResourceId": vpc,
+                "State": "available",
+            }
+            if att not in self.unrouted:
+                answer["Association"] = {
+                    "TransitGatewayRouteTableId": self.rtb,
+                    "State": "associated",
+                }
+            parsed.setdefault("TransitGatewayAttachments", []).append(answer)
 
     def _associations(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if context.get("fault_account") == self.owner:
