@@ -18,6 +18,7 @@ from collector.jobs.summary import RunSummary
 from collector.models import Account, utc_now
 from collector.scan import client_config
 from collector.store.reader import fast_reads
+from collector.store.writer import fast_writes
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -63,11 +64,14 @@ class RunOptions:
 
 
 def dynamodb_client(session: boto3.Session, config: Config) -> DynamoDBClient:
-    """The DynamoDB client for the configured table's region (reads decoded fast)."""
-    return fast_reads(
-        session.client(
-            "dynamodb",
-            region_name=config.table.region,
-            config=client_config(config.scan.max_workers),
+    """The DynamoDB client for the configured table's region (reads decoded and batch
+    writes encoded fast)."""
+    return fast_writes(
+        fast_reads(
+            session.client(
+                "dynamodb",
+                region_name=config.table.region,
+                config=client_config(config.scan.max_workers),
+            )
         )
     )

@@ -3,6 +3,7 @@ failures counted (never dropped), a watermark of what has settled; batched delet
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -228,6 +229,53 @@ class BatchWriter:
                 assert code is not None
                 self.stats.errors[code] = self.stats.errors.get(code, 0) + failed
                 log.error("DynamoDB write failed for %d items: %s %s", failed, code, message)
+
+
+# Where a BatchWriteItem call's items wait, as JSON, between the two hooks below (the call's
+# own request context: one per call, so calls side by side never mix their items).
+_ITEMS_JSON = "vpctracker_request_items"
+
+
+def _take_items(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    """botocore `before-parameter-build` hook of BatchWriteItem: take the items out of
+    botocore's hands as JSON, leaving one empty request per table in their place.
+
+    botocore validates and serializes every attribute value through the service model in
+    Python, ten times the CPU of `json.dumps` for the same bytes (measured: docs/benchmarks.md);
+    the AttributeValue maps the store writes are already the wire's JSON. A value `json.dumps`
+    cannot write (binary `B`, which no item kind stores) leaves the call to botocore whole.
+    """
+    items = params.get("RequestItems")
+    if not isinstance(items, dict) or not items:
+        return
+    try:
+        # As botocore's JSON serializer writes it (json.dumps' defaults): the same bytes.
+        context[_ITEMS_JSON] = json.dumps(items)
+    except (TypeError, ValueError):
+        return
+    # Keeps the table names, which endpoint resolution reads; an empty Item passes validation.
+    params["RequestItems"] = {table: [{"PutRequest": {"Item": {}}}] for table in items}
+
+
+def _put_items(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    """botocore `before-call` hook of BatchWriteItem: the serialized request's items put back,
+    before the request is built and signed (its body as botocore would have written it)."""
+    items = context.pop(_ITEMS_JSON, None)
+    if items is None:
+        return
+    body = json.loads(params["body"])
+    body.pop("RequestItems", None)
+    rest = json.dumps(body)
+    whole = '{"RequestItems": ' + items + ("}" if rest == "{}" else ", " + rest[1:])
+    params["body"] = whole.encode("utf-8")
+
+
+def fast_writes(client: DynamoDBClient) -> DynamoDBClient:
+    """`client`, with BatchWriteItem's items written by `json.dumps` rather than botocore's
+    per-attribute validation and serialization (same request, a fraction of the CPU)."""
+    client.meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", _take_items)
+    client.meta.events.register("before-call.dynamodb.BatchWriteItem", _put_items)
+    return client
 
 
 def _vpc_count(requests: Iterable[Mapping[str, Any]]) -> int:

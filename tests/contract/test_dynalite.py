@@ -6,6 +6,7 @@ dynalite has no UpdateTimeToLive and no TransactWriteItems: tables are created w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from collector.store.registry import (
 from collector.store.reservations import delete_reservation, reservation_item
 from collector.store.table import TableMissingError, check_table, create_table
 from collector.store.vpcs import to_item
-from collector.store.writer import BatchWriter
+from collector.store.writer import BatchWriter, delete_items, fast_writes
 from tests.conftest import load_data
 from tests.factories import make_vpc
 from tests.integration.conftest import FAST_RETRY, build_org
@@ -91,7 +92,7 @@ def _read_both_ways(plain: Any, fast: Any) -> None:
     vpcs[0] = vpcs[0].model_copy(update={"Subnets": (sn,), "Tags": {"k": "v\n", "aws:x": "\u00e9"}})
     r = Reservation("10.9.0.0/16", "111111111111", T, int(T.timestamp()) + 3600, "n\u00f6te")
     items = [to_item(v) for v in vpcs] + [reservation_item(r)]
-    odd = {"N": {"N": "-1.5e3"}, "L": {"L": [{"NULL": True}, {"BOOL": False}, {"SS": ["a"]}]}}
+    odd = {"N": {"N": "-1500.25"}, "L": {"L": [{"NULL": True}, {"BOOL": False}, {"SS": ["a"]}]}}
     items.append({"VpcId": {"S": "other#x"}, "OwnerId": {"S": "o"}, **odd})
     for item in items:
         plain.put_item(TableName="VPCTracker-fast", Item=item)
@@ -155,6 +156,67 @@ def test_fast_reads_return_exactly_what_botocore_parses(dynalite_url: str) -> No
         _read_both_ways(
             boto3.client("dynamodb", "us-east-1"), fast_reads(boto3.client("dynamodb", "us-east-1"))
         )
+
+
+def _write_both_ways(client: Callable[[], Any], table: str) -> None:
+    """The same batches through a plain client and through one with `fast_writes`: byte for
+    byte the same request bodies, botocore serializing only a placeholder of the items it can
+    leave to JSON, and the table holding the same items after each."""
+    plain, fast = client(), client()
+    bodies: dict[str, list[bytes]] = {"plain": [], "fast": [], "serialized": []}
+    # Registered before fast_writes' own hook: what botocore serialized, before the items are
+    # put back.
+    fast.meta.events.register(
+        "before-call.dynamodb.BatchWriteItem",
+        lambda params, **_: bodies["serialized"].append(params["body"]),
+    )
+    fast_writes(fast)
+    for name, c in (("plain", plain), ("fast", fast)):
+        c.meta.events.register(
+            "request-created.dynamodb.BatchWriteItem",
+            lambda request, name=name, **_: bodies[name].append(request.body),
+        )
+    hostile = 'a "quoted" \\ back\nslash, \u00e9t\u00e9, \U0001f600, \u2028, <b>&amp;</b>'
+    vpc = to_item(make_vpc(1, "10.1.0.0/16"))
+    vpc["Tags"] = {"M": {hostile: {"S": hostile}}}
+    odd = {
+        "VpcId": {"S": "vpc-00000000000000002"},
+        "OwnerId": {"S": "111111111111"},
+        "Nested": {"M": {"l": {"L": [{"N": "-1500.25"}, {"NULL": True}, {"BOOL": False}]}}},
+        "Sets": {"SS": ["x", "y"]},
+        "Numbers": {"NS": ["1", "2"]},
+        "Bytes": {"B": b"\x00\xff"},  # json cannot write bytes: botocore writes this one
+    }
+    items = [vpc, odd]
+    for name, c in (("plain", plain), ("fast", fast)):
+        for item in items:
+            c.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}}]})
+        c.batch_write_item(
+            RequestItems={table: [{"PutRequest": {"Item": vpc}}]}, ReturnConsumedCapacity="TOTAL"
+        )
+        stored = plain.scan(TableName=table, ConsistentRead=True)["Items"]
+        assert sorted(stored, key=lambda i: i["VpcId"]["S"]) == [vpc, odd], name
+        delete_items(c, table, [{"VpcId": i["VpcId"], "OwnerId": i["OwnerId"]} for i in items])
+        assert plain.scan(TableName=table, ConsistentRead=True)["Items"] == [], name
+    assert bodies["fast"] == bodies["plain"] and len(bodies["fast"]) == 4
+    placeholder = f'{{"RequestItems": {{"{table}": [{{"PutRequest": {{"Item": {{}}}}}}]}}'
+    serialized = [b.decode() for b in bodies["serialized"]]
+    assert serialized[0] == serialized[3] == placeholder + "}"  # the VPC; the deletes
+    assert serialized[1] == bodies["plain"][1].decode()  # the item with bytes: botocore's
+    assert serialized[2] == placeholder + ', "ReturnConsumedCapacity": "TOTAL"}'
+
+
+def test_fast_writes_send_the_bytes_botocore_would(dynalite_url: str) -> None:
+    # Batch writes are encoded by json.dumps instead of botocore's serializer: the same request
+    # to the byte, stored alike by two DynamoDB implementations we did not write.
+    def remote() -> Any:
+        return boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
+
+    create_table(remote(), "VPCTracker-writes", ttl=False)
+    _write_both_ways(remote, "VPCTracker-writes")
+    with mock_aws():
+        create_table(boto3.client("dynamodb", "us-east-1"), "VPCTracker-writes", ttl=False)
+        _write_both_ways(lambda: boto3.client("dynamodb", "us-east-1"), "VPCTracker-writes")
 
 
 def test_collect_and_audit_with_dynalite_table(
