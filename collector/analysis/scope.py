@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from collector.analysis.audit import Audit
 from collector.analysis.conflicts import Connections, routing_domains
 from collector.analysis.lookup import BlockIndex
-from collector.models import KnownFinding, Vpc
+from collector.models import Connectivity, KnownFinding, Vpc
 
 
 def affected_accounts(
@@ -17,13 +17,15 @@ def affected_accounts(
     vpcs: Sequence[Vpc],
     known: Iterable[KnownFinding],
     conns: Connections,
+    before: Iterable[Connectivity] = (),
 ) -> set[str]:
     """Pure: the accounts whose findings a rescan of `accounts` can change: theirs; those in an
     overlap group with one of their blocks; those whose blocks overlap a block of theirs that
     was known to clash (it may have left, resolving the others); those that share a routing
     domain with one of their VPCs or one they own (a new peering or TGW route can make a clash
     of two other accounts reachable); and those at the far end of their peerings or attached to
-    their TGWs (a removed peering or route can make such a clash unreachable)."""
+    their TGWs, now or in `before`, the connectivity the table held for them before the rescan
+    (a removed peering, attachment or route can make such a clash unreachable)."""
     rescanned = set(accounts)
     scope = set(rescanned)
     for g in audit.overlap_groups:
@@ -46,13 +48,18 @@ def affected_accounts(
     # been reachable only that way. The far end of every peering of theirs, active or not (AWS
     # lists a deleted one for a while), and every VPC attached to a TGW they own (its route
     # tables are theirs: one may no longer reach it, or be gone) are compared too.
-    for p in conns.peerings:
+    # What the rescan no longer lists at all (an attachment its VPC's owner deleted, a peering
+    # AWS stopped listing) is only in what the table held before it.
+    old_conns = [c for c in before if c.OwnerId in rescanned]
+    peerings = [*conns.peerings, *(p for c in old_conns for p in c.Peerings)]
+    attachments = [*conns.attachments.values(), *(a for c in old_conns for a in c.Attachments)]
+    for p in peerings:
         ends = {p.Requester.OwnerId, p.Accepter.OwnerId}
         if ends & rescanned:
             scope |= ends
     scope |= {
         a.ResourceOwnerId
-        for a in conns.attachments.values()
+        for a in attachments
         if a.TransitGatewayOwnerId in rescanned and a.ResourceType == "vpc"
     }
     return scope

@@ -39,7 +39,7 @@ from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
 from collector.jobs.views import CLOCK_SKEW, View, read_view
 from collector.lifecycle import expires_at
-from collector.models import KnownFinding, iso
+from collector.models import Connectivity, KnownFinding, iso
 from collector.notify import Announcement, ReportLink
 from collector.scan import ALL_REGIONS
 from collector.store.changes import legacy_changes
@@ -149,6 +149,7 @@ def remember_findings(
             view=view,
             frozen=frozen_targets(summary) if frozen is None else frozen,
             report=report,
+            before=summary.connectivity_before,
         )
     except (ClientError, BotoCoreError, FatalError, MalformedResponse, TableMissingError) as exc:
         code = error_code(exc)
@@ -168,8 +169,11 @@ def record_findings(
     view: View | None = None,
     frozen: Collection[tuple[str, str]] = (),
     report: Publisher | None = None,
+    before: Sequence[Connectivity] = (),
 ) -> FindingsRecord:
-    """Record the findings of the inventory under the recording lease; see the module."""
+    """Record the findings of the inventory under the recording lease; see the module.
+    `before`: the rescanned accounts' connectivity as the table held it before the rescan (a
+    narrowed recording also compares whoever it connected)."""
     opts = options
     t0 = time.monotonic()
     ddb = dynamodb_client(opts.session or boto3.Session(), config)
@@ -191,7 +195,7 @@ def record_findings(
             "findings; this run's findings are left to the next one"
         )
     try:
-        record = _Recording(config, opts, ddb, accounts, frozen, report).run(view)
+        record = _Recording(config, opts, ddb, accounts, frozen, report, before).run(view)
         record.duration_s = time.monotonic() - t0
         return record
     finally:
@@ -212,9 +216,11 @@ class _Recording:
         accounts: Sequence[str],
         frozen: Collection[tuple[str, str]],
         report: Publisher | None = None,
+        before: Sequence[Connectivity] = (),
     ) -> None:
         self.config, self.opts, self.ddb = config, opts, ddb
         self.report = report
+        self.before = before
         self.link: ReportLink | None = None
         self.ledger = config.table.ledger
         self.accounts = frozenset(accounts)
@@ -306,6 +312,7 @@ class _Recording:
             items.vpcs,
             mine.values(),
             Connections.of(items.connectivity, items.route_tables),
+            self.before,
         )
         if len(scope) > SCOPE_QUERIES:
             known = retry.call(all_known, self.ddb, self.ledger)

@@ -21,7 +21,7 @@ from collector.jobs.departed import sweep
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
 from collector.lifecycle import changes, expires_at, plan_target
-from collector.models import Account, TargetResult, UnreadableItem, Vpc, iso
+from collector.models import Account, Connectivity, TargetResult, UnreadableItem, Vpc, iso
 from collector.store.attributes import item_key
 from collector.store.changes import change_item
 from collector.store.connectivity import connectivity_items, route_table_items
@@ -59,6 +59,8 @@ class Prepared:
     unreadable: list[UnreadableItem]
     # When the newest stored scan of each region started (live updates only).
     scanned_at: dict[str, datetime] = field(default_factory=dict)
+    # Each region's connectivity item as stored (what it connected before this scan).
+    connectivity: dict[str, Connectivity] = field(default_factory=dict)
 
 
 class TableSink:
@@ -107,8 +109,9 @@ class TableSink:
         out: dict[str, list[Vpc]] = {}
         for item in items.vpcs:
             out.setdefault(item.Region, []).append(item)
-        scanned = {c.Region: c.LastSeen for c in items.connectivity if c.OwnerId == account.id}
-        return Prepared(out, items.unreadable, scanned)
+        stored = {c.Region: c for c in items.connectivity if c.OwnerId == account.id}
+        scanned = {region: c.LastSeen for region, c in stored.items()}
+        return Prepared(out, items.unreadable, scanned, stored)
 
     def abandon(self, account: Account) -> None:
         """The account failed after its lease was taken: give the lease back (worker thread)."""
@@ -140,6 +143,11 @@ class TableSink:
             self._write(connectivity_items(result.connectivity, expires))
             for t in result.route_tables:
                 self._write(route_table_items(t, expires))
+            before = prepared.connectivity.get(result.region)
+            if before is not None and not s.full_org:
+                # A full run's recording compares every account; a narrowed one needs whoever
+                # this item connected before (what the scan no longer lists is nowhere else).
+                s.connectivity_before.append(before)
         s.vpcs_seen += len(plan.seen)
         s.marked_deleted += len(plan.marked)
         if self.reservations:

@@ -3,6 +3,7 @@ returns."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from collector.models import (
     Connectivity,
     TargetResult,
     TargetStatus,
+    TgwAttachment,
     TgwRouteTable,
     UnreadableItem,
     Vpc,
@@ -72,6 +74,10 @@ class RunSummary:
     # With `RunOptions.keep_written`: the (VpcId, OwnerId) key of every item the run wrote to
     # the inventory table, parts included (not in the JSON summary).
     written_keys: set[tuple[str, str]] | None = None
+    # A run of named accounts: each ok target's connectivity as the table held it before the
+    # run rewrote it (a narrowed findings recording compares whoever it connected; not in the
+    # JSON summary).
+    connectivity_before: list[Connectivity] = field(default_factory=list)
 
     @property
     def targets(self) -> int:
@@ -109,21 +115,29 @@ class RunSummary:
         self.incomplete_items += other.incomplete_items
         self.ok_accounts |= other.ok_accounts
         self.reservations_released += other.reservations_released
+        self.connectivity_before += other.connectivity_before
         if self.written_keys is None or other.written_keys is None:
             self.written_keys = None  # what one of them wrote is not known
         else:
             self.written_keys |= other.written_keys
         self.interrupted = self.interrupted or other.interrupted
 
+    def follow_tgw_owners(
+        self, account: str, region: str, attachments: Iterable[TgwAttachment]
+    ) -> None:
+        """Note the owners of other accounts' TGWs these attachments of a target go to."""
+        for a in attachments:
+            if a.TransitGatewayOwnerId != account:
+                key = (account, region)
+                self.tgw_owners.setdefault(key, set()).add(a.TransitGatewayOwnerId)
+
     def add(self, result: TargetResult, account_name: str) -> None:
         """Count one finished target."""
         if result.status is TargetStatus.OK:
             self.ok += 1
             self.ok_accounts.add(result.account_id)
-            for a in result.connectivity.Attachments if result.connectivity else ():
-                if a.TransitGatewayOwnerId != result.account_id:
-                    key = (result.account_id, result.region)
-                    self.tgw_owners.setdefault(key, set()).add(a.TransitGatewayOwnerId)
+            attachments = result.connectivity.Attachments if result.connectivity else ()
+            self.follow_tgw_owners(result.account_id, result.region, attachments)
         elif result.status is TargetStatus.SKIPPED:
             self.skipped += 1
             self.skips.append(

@@ -213,6 +213,42 @@ def test_changes_lists_what_appeared_and_disappeared(
     assert csv_text.startswith('"time","change","VpcId"') and vid in csv_text
 
 
+def announced_states(topic: Any) -> dict[str, tuple[str, str, str]]:
+    """VpcId -> (transition, previous state, state) of every finding announced since."""
+    out = {}
+    for m in topic():
+        for f in json.loads(m["Message"].split("--- findings (JSON) ---\n", 1)[1])["findings"]:
+            out[f["finding"]["VpcId"]] = (f["transition"], f["previous"], f["state"])
+    return out
+
+
+def test_an_attachment_the_tgw_owner_no_longer_lists_is_recorded_by_its_event(
+    org: Org, topic: Any
+) -> None:
+    """Before: the member's own rescan had dropped the attachment already (a collect of that
+    account alone), so when the owner's rescan dropped it too, nothing left in the table tied
+    the member to the owner: its clash stayed a conflict while the other side turned latent."""
+    from tests.integration.test_no_vpc_hidden import network_account
+
+    net = network_account(org)
+    left = org.create_vpc("sandbox", "us-east-1", "10.70.0.0/16", "left")
+    right = org.create_vpc("workload-a", "us-east-1", "10.70.0.0/20", "right")
+    deleted = net.attach(org.accounts["sandbox"], left)
+    net.attach(org.accounts["workload-a"], right)
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    topic()
+
+    net.detach(deleted)
+    alone = org.run(accounts=[org.accounts["sandbox"]])  # writes; records no findings
+    assert alone.exit_code == 0
+    event = event_for(org, "management", "us-east-1", "DisableTransitGatewayRouteTablePropagation")
+    assert handler(event, Context(), session=org.session)["ok"] is True
+    assert announced_states(topic) == {
+        left: ("changed", "conflict", "latent"),
+        right: ("changed", "conflict", "latent"),
+    }
+
+
 def test_a_route_the_tgw_owner_removes_is_recorded_by_its_event(org: Org, topic: Any) -> None:
     """Before: a TGW route table that stopped reaching an attachment was seen by the nightly
     run only. The event in the owner's account compared the accounts its table still reached,

@@ -181,8 +181,8 @@ class CrossAccountTgw:
     automatic association and propagation: the attachment in both accounts' answers, and in the
     owner's route table. moto keeps TGWs per account, so the answers are completed here."""
 
-    def __init__(self, org: Org, owner: str, tgw: str, rtb: str) -> None:
-        self.org, self.owner, self.tgw, self.rtb = org, owner, tgw, rtb
+    def __init__(self, org: Org, owner: str, tgw: str, rtb: str, region: str) -> None:
+        self.org, self.owner, self.tgw, self.rtb, self.region = org, owner, tgw, rtb, region
         self.attached: dict[str, tuple[str, str]] = {}  # attachment id -> (account, vpc)
         self.unrouted: set[str] = set()  # attached, but neither associated nor propagated
         faults = Faults(org.session).install()
@@ -201,10 +201,18 @@ class CrossAccountTgw:
         """The owner disassociates the attachment and disables its propagation."""
         self.unrouted.add(att)
 
+    def detach(self, att: str) -> None:
+        """The VPC's owner deletes the attachment: gone from both accounts' answers and from
+        the owner's route table."""
+        del self.attached[att]
+        self.unrouted.discard(att)
+
     def _routed(self) -> dict[str, tuple[str, str]]:
         return {a: v for a, v in self.attached.items() if a not in self.unrouted}
 
     def _attachments(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get("client_region") != self.region:
+            return  # a TGW and its attachments are regional
         who = context.get("fault_account")
         for att, (account, vpc) in self.attached.items():
             if who not in (account, self.owner):
@@ -274,7 +282,7 @@ def network_account(org: Org) -> CrossAccountTgw:
     hub.enable_transit_gateway_route_table_propagation(
         TransitGatewayRouteTableId=rtb, TransitGatewayAttachmentId=att
     )
-    return CrossAccountTgw(org, org.management, tgw, rtb)
+    return CrossAccountTgw(org, org.management, tgw, rtb, "us-east-1")
 
 
 def test_check_of_a_new_attachment_sees_the_conflict_through_the_owner_s_tgw(org: Org) -> None:
