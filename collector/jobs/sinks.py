@@ -148,6 +148,9 @@ class TableSink:
                 # A full run's recording compares every account; a narrowed one needs whoever
                 # this item connected before (what the scan no longer lists is nowhere else).
                 s.connectivity_before.append(before)
+                # An attachment deleted since was also taken out of its TGW owner's route
+                # tables, with no call in the owner's account: that owner is followed too.
+                s.follow_tgw_owners(result.account_id, result.region, before.Attachments)
         s.vpcs_seen += len(plan.seen)
         s.marked_deleted += len(plan.marked)
         if self.reservations:

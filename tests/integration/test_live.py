@@ -222,6 +222,36 @@ def announced_states(topic: Any) -> dict[str, tuple[str, str, str]]:
     return out
 
 
+def test_an_attachment_its_vpc_owner_deletes_is_recorded_by_its_event(org: Org, topic: Any) -> None:
+    """Before: the member's rescan no longer listed the attachment, so the TGW's owner, whose
+    route table lost it too, was not rescanned beside it; the owner's stored items still
+    routed it, and both clashing VPCs stayed a conflict until the night."""
+    from tests.integration.test_no_vpc_hidden import network_account
+
+    net = network_account(org)
+    left = org.create_vpc("sandbox", "us-east-1", "10.70.0.0/16", "left")
+    right = org.create_vpc("workload-a", "us-east-1", "10.70.0.0/20", "right")
+    deleted = net.attach(org.accounts["sandbox"], left)
+    net.attach(org.accounts["workload-a"], right)
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    (baseline,) = topic()
+    assert baseline["Subject"] == "VPCTracker: baseline recorded"
+
+    net.detach(deleted)
+    owner: list[str] = []
+    org.session.events.register(
+        "before-call.ec2.GetTransitGatewayRouteTableAssociations",
+        lambda **_: owner.append("rescanned"),
+    )
+    event = event_for(org, "sandbox", "us-east-1", "DeleteTransitGatewayVpcAttachment")
+    assert handler(event, Context(), session=org.session)["ok"] is True
+    assert owner  # the owner's route tables were read again
+    assert announced_states(topic) == {
+        left: ("changed", "conflict", "latent"),
+        right: ("changed", "conflict", "latent"),
+    }
+
+
 def test_an_attachment_the_tgw_owner_no_longer_lists_is_recorded_by_its_event(
     org: Org, topic: Any
 ) -> None:
