@@ -222,21 +222,28 @@ def announced_states(topic: Any) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def test_an_attachment_its_vpc_owner_deletes_is_recorded_by_its_event(org: Org, topic: Any) -> None:
-    """Before: the member's rescan no longer listed the attachment, so the TGW's owner, whose
-    route table lost it too, was not rescanned beside it; the owner's stored items still
-    routed it, and both clashing VPCs stayed a conflict until the night."""
+def tgw_clash(org: Org, topic: Any) -> tuple[Any, str, str, str]:
+    """Two member VPCs that clash, both attached to the network account's TGW and routed by
+    its table (a conflict), recorded by a nightly run: (the TGW, left, right, left's
+    attachment)."""
     from tests.integration.test_no_vpc_hidden import network_account
 
     net = network_account(org)
     left = org.create_vpc("sandbox", "us-east-1", "10.70.0.0/16", "left")
     right = org.create_vpc("workload-a", "us-east-1", "10.70.0.0/20", "right")
-    deleted = net.attach(org.accounts["sandbox"], left)
+    attachment = net.attach(org.accounts["sandbox"], left)
     net.attach(org.accounts["workload-a"], right)
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
     (baseline,) = topic()
     assert baseline["Subject"] == "VPCTracker: baseline recorded"
+    return net, left, right, attachment
 
+
+def test_an_attachment_its_vpc_owner_deletes_is_recorded_by_its_event(org: Org, topic: Any) -> None:
+    """Before: the member's rescan no longer listed the attachment, so the TGW's owner, whose
+    route table lost it too, was not rescanned beside it; the owner's stored items still
+    routed it, and both clashing VPCs stayed a conflict until the night."""
+    net, left, right, deleted = tgw_clash(org, topic)
     net.detach(deleted)
     owner: list[str] = []
     org.session.events.register(
@@ -258,16 +265,7 @@ def test_an_attachment_the_tgw_owner_no_longer_lists_is_recorded_by_its_event(
     """Before: the member's own rescan had dropped the attachment already (a collect of that
     account alone), so when the owner's rescan dropped it too, nothing left in the table tied
     the member to the owner: its clash stayed a conflict while the other side turned latent."""
-    from tests.integration.test_no_vpc_hidden import network_account
-
-    net = network_account(org)
-    left = org.create_vpc("sandbox", "us-east-1", "10.70.0.0/16", "left")
-    right = org.create_vpc("workload-a", "us-east-1", "10.70.0.0/20", "right")
-    deleted = net.attach(org.accounts["sandbox"], left)
-    net.attach(org.accounts["workload-a"], right)
-    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
-    topic()
-
+    net, left, right, deleted = tgw_clash(org, topic)
     net.detach(deleted)
     alone = org.run(accounts=[org.accounts["sandbox"]])  # writes; records no findings
     assert alone.exit_code == 0
@@ -283,27 +281,11 @@ def test_a_route_the_tgw_owner_removes_is_recorded_by_its_event(org: Org, topic:
     """Before: a TGW route table that stopped reaching an attachment was seen by the nightly
     run only. The event in the owner's account compared the accounts its table still reached,
     so the unreached VPC's clash stayed a conflict while the other side turned latent."""
-    from tests.integration.test_no_vpc_hidden import network_account
-
-    net = network_account(org)
-    left = org.create_vpc("sandbox", "us-east-1", "10.70.0.0/16", "left")
-    right = org.create_vpc("workload-a", "us-east-1", "10.70.0.0/20", "right")
-    unrouted = net.attach(org.accounts["sandbox"], left)
-    net.attach(org.accounts["workload-a"], right)
-    nightly = handler(load_data("events/scheduled.json"), Context(), session=org.session)
-    assert nightly["ok"] is True
-    (baseline,) = topic()
-    assert baseline["Subject"] == "VPCTracker: baseline recorded"
-
+    net, left, right, unrouted = tgw_clash(org, topic)
     net.unroute(unrouted)
     event = event_for(org, "management", "us-east-1", "DisableTransitGatewayRouteTablePropagation")
-    result = handler(event, Context(), session=org.session)
-    assert result["ok"] is True
-    announced = {}
-    for m in topic():
-        for f in json.loads(m["Message"].split("--- findings (JSON) ---\n", 1)[1])["findings"]:
-            announced[f["finding"]["VpcId"]] = (f["transition"], f["previous"], f["state"])
-    assert announced == {
+    assert handler(event, Context(), session=org.session)["ok"] is True
+    assert announced_states(topic) == {
         left: ("changed", "conflict", "latent"),
         right: ("changed", "conflict", "latent"),
     }
