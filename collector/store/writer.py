@@ -19,6 +19,7 @@ from collector.store.reader import PARALLEL_BATCHES
 from collector.store.vpcs import is_vpc_item
 
 if TYPE_CHECKING:
+    from botocore.model import OperationModel
     from mypy_boto3_dynamodb import DynamoDBClient
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,9 @@ class BatchWriter:
 _ITEMS_JSON = "vpctracker_request_items"
 
 
-def _take_items(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+def _take_items(
+    params: dict[str, Any], model: OperationModel, context: dict[str, Any], **_: Any
+) -> None:
     """botocore `before-parameter-build` hook of BatchWriteItem: take the items out of
     botocore's hands as JSON, leaving one empty request per table in their place.
 
@@ -247,7 +250,7 @@ def _take_items(params: dict[str, Any], context: dict[str, Any], **_: Any) -> No
     call to botocore whole.
     """
     items = params.get("RequestItems")
-    if not isinstance(items, dict) or not items:
+    if model.name != "BatchWriteItem" or not isinstance(items, dict) or not items:
         return
     try:
         # As botocore's JSON serializer writes it (json.dumps' defaults): the same bytes.
@@ -273,9 +276,14 @@ def _put_items(params: dict[str, Any], context: dict[str, Any], **_: Any) -> Non
 
 def fast_writes(client: DynamoDBClient) -> DynamoDBClient:
     """`client`, with BatchWriteItem's items written by `json.dumps` rather than botocore's
-    per-attribute validation and serialization (same request, a fraction of the CPU)."""
-    client.meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", _take_items)
-    client.meta.events.register("before-call.dynamodb.BatchWriteItem", _put_items)
+    per-attribute validation and serialization (same request, a fraction of the CPU).
+
+    Registered on the events' least specific names (botocore calls a more specific name's
+    hooks first): the items are taken after every other `before-parameter-build` hook saw, or
+    changed, them (a test's fault injection, say), and put back ahead of the other generic
+    `before-call` hooks; a hook on `before-call.dynamodb.BatchWriteItem` sees the placeholder."""
+    client.meta.events.register_last("before-parameter-build", _take_items)
+    client.meta.events.register_first("before-call", _put_items)
     return client
 
 
