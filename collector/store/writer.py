@@ -282,8 +282,10 @@ def fast_writes(client: DynamoDBClient) -> DynamoDBClient:
     hooks first): the items are taken after every other `before-parameter-build` hook saw, or
     changed, them (a test's fault injection, say), and put back ahead of the other generic
     `before-call` hooks; a hook on `before-call.dynamodb.BatchWriteItem` sees the placeholder."""
-    client.meta.events.register_last("before-parameter-build", _take_items)
-    client.meta.events.register_first("before-call", _put_items)
+    events = client.meta.events
+    # Once per client, however often applied: a second take would take the placeholder.
+    events.register_last("before-parameter-build", _take_items, unique_id=_ITEMS_JSON + "-take")
+    events.register_first("before-call", _put_items, unique_id=_ITEMS_JSON + "-put")
     return client
 
 
