@@ -57,9 +57,8 @@ class Prepared:
 
     existing: dict[str, list[Vpc]]
     unreadable: list[UnreadableItem]
-    # When the newest stored scan of each region started (live updates only).
-    scanned_at: dict[str, datetime] = field(default_factory=dict)
-    # Each region's connectivity item as stored (what it connected before this scan).
+    # Each region's connectivity item as stored: what it connected before this scan, and
+    # (its LastSeen) when the newest stored scan of the region started.
     connectivity: dict[str, Connectivity] = field(default_factory=dict)
 
 
@@ -110,8 +109,7 @@ class TableSink:
         for item in items.vpcs:
             out.setdefault(item.Region, []).append(item)
         stored = {c.Region: c for c in items.connectivity if c.OwnerId == account.id}
-        scanned = {region: c.LastSeen for region, c in stored.items()}
-        return Prepared(out, items.unreadable, scanned, stored)
+        return Prepared(out, items.unreadable, stored)
 
     def abandon(self, account: Account) -> None:
         """The account failed after its lease was taken: give the lease back (worker thread)."""
@@ -135,7 +133,7 @@ class TableSink:
                 prepared.existing.get(result.region, []),
                 plan.marked,
                 now=self.opts.clock(),
-                first_scan=result.region not in prepared.scanned_at,
+                first_scan=result.region not in prepared.connectivity,
             )
         ):
             self.ledger.add(change_item(c, n, expires))
@@ -150,7 +148,7 @@ class TableSink:
                 s.connectivity_before.append(before)
                 # An attachment deleted since was also taken out of its TGW owner's route
                 # tables, with no call in the owner's account: that owner is followed too.
-                s.follow_tgw_owners(result.account_id, result.region, before.Attachments)
+                s.note_tgw_owners(result.account_id, result.region, before.Attachments)
         s.vpcs_seen += len(plan.seen)
         s.marked_deleted += len(plan.marked)
         if self.reservations:

@@ -122,7 +122,7 @@ class RunSummary:
             self.written_keys |= other.written_keys
         self.interrupted = self.interrupted or other.interrupted
 
-    def follow_tgw_owners(
+    def note_tgw_owners(
         self, account: str, region: str, attachments: Iterable[TgwAttachment]
     ) -> None:
         """Note the owners of other accounts' TGWs these attachments of a target go to."""
@@ -137,7 +137,7 @@ class RunSummary:
             self.ok += 1
             self.ok_accounts.add(result.account_id)
             attachments = result.connectivity.Attachments if result.connectivity else ()
-            self.follow_tgw_owners(result.account_id, result.region, attachments)
+            self.note_tgw_owners(result.account_id, result.region, attachments)
         elif result.status is TargetStatus.SKIPPED:
             self.skipped += 1
             self.skips.append(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from collector.jobs.collect import SKIP_CURRENT, narrowed
 from collector.jobs.options import RunOptions
 from collector.jobs.sinks import Prepared
+from collector.models import Connectivity
 from collector.regions import RegionPlan
 
 T = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -20,7 +21,10 @@ def plan() -> RegionPlan:
 
 
 def state(**scanned: datetime) -> Prepared:
-    return Prepared({}, [], {k.replace("_", "-"): v for k, v in scanned.items()})
+    regions = {k.replace("_", "-"): v for k, v in scanned.items()}
+    return Prepared(
+        {}, [], {r: Connectivity(OwnerId=ACCT, Region=r, LastSeen=v) for r, v in regions.items()}
+    )
 
 
 def test_a_normal_run_keeps_the_plan() -> None:
