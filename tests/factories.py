@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import ipaddress
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from collector.models import Vpc
+from collector.models import Subnet, Vpc
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
@@ -52,3 +54,24 @@ def page_data(page: str) -> dict[str, Any]:
     start = page.index(">", start) + 1
     block = page[start : page.index("</script>", start)]
     return dict(json.loads(gzip.decompress(base64.b64decode(block))))
+
+
+def with_subnets(vpc: Vpc, subnets: Sequence[tuple[int, int, str]], **tags: str) -> Vpc:
+    """`vpc` with these subnets ((prefix length, available addresses, AZ letter) each, /20
+    apart from the start of its first block: at most 16 in a /16) and tags."""
+    first = ipaddress.ip_network(vpc.CidrBlock).network_address
+    return vpc.model_copy(
+        update={
+            "Subnets": tuple(
+                Subnet(
+                    SubnetId=f"subnet-{int(vpc.VpcId[4:], 16) % 2**40:010x}{k:02x}",
+                    CidrBlock=f"{first + k * 4096}/{prefix}",
+                    AvailabilityZone=f"{vpc.Region}{az}",
+                    AvailableIpAddressCount=available,
+                    Name=f"subnet-{k}",
+                )
+                for k, (prefix, available, az) in enumerate(subnets)
+            ),
+            "Tags": tags,
+        }
+    )

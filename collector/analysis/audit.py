@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from collector.address_use import AddressUse
 from collector.analysis.conflicts import Connections, annotate, name_networks
 from collector.analysis.headroom import Headroom, HeadroomLimits, find_headroom
 from collector.analysis.lookup import BlockIndex
@@ -153,10 +154,12 @@ def build_audit(
     limits: HeadroomLimits | None = None,
     expected: Iterable[ExpectedOverlap] = (),
     scope: Scope | None = None,
+    address_use: Mapping[tuple[str, str], AddressUse] | None = None,
 ) -> Audit:
     """Audit live VPCs; with `accounts`, keep only findings that involve those accounts.
 
-    `unreadable` table items are carried into the audit so every output names them."""
+    `unreadable` table items are carried into the audit so every output names them;
+    `address_use` is the stored address use of VPCs read without their subnets (by key)."""
     # Stale items are listed apart and analysed nowhere else (their ranges stay taken: allocate
     # reads every live item itself).
     live, old = partition(vpcs, scope)
@@ -186,7 +189,7 @@ def build_audit(
     defaults = default_vpcs(live)
     active = [r for r in reservations if r.active(now)]
     taken = reservation_overlaps(BlockIndex(live), active, now) if active else []
-    headroom = find_headroom(live, limits or HeadroomLimits())
+    headroom = find_headroom(live, limits or HeadroomLimits(), address_use)
     if wanted:
         headroom = headroom.only(wanted)
         groups = [g for g in groups if g.owners & wanted]

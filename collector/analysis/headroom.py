@@ -8,15 +8,21 @@ AWS reserves five in each), addresses in use (usable - available) and utilizatio
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from collector.address_use import (
+    AddressUse,
+    address_use,
+    free_pct,
+    in_use,
+    largest_free,
+    room,
+    usual,
+)
 from collector.models import Subnet, Vpc, ipv4_span
-
-RESERVED_PER_SUBNET = 5  # network, VPC router, DNS, future use, broadcast
 
 
 @dataclass(frozen=True)
@@ -30,68 +36,17 @@ class HeadroomLimits:
 def usable(subnet: Subnet) -> int:
     """Addresses a subnet can hand out. Its prefix length alone decides (a stored block is a
     checked, canonical one): parsing the address too took 0.8 s of the 100k-VPC page."""
-    return _room(int(subnet.CidrBlock.rpartition("/")[2]))
-
-
-def _room(prefix: int) -> int:
-    """Addresses a subnet of this prefix length can hand out: AWS keeps five of each."""
-    return max(0, (1 << (32 - prefix)) - RESERVED_PER_SUBNET)
-
-
-def _in_use(subnet: Subnet, room: int) -> int:
-    """Of a subnet's `room` usable addresses, those its `AvailableIpAddressCount` leaves."""
-    return room - min(subnet.AvailableIpAddressCount, room)
+    return room(int(subnet.CidrBlock.rpartition("/")[2]))
 
 
 def largest_free_block(blocks: Iterable[str], carved: Iterable[str]) -> str | None:
     """The widest aligned CIDR inside `blocks` that overlaps none of `carved` (None if full)."""
-    return _largest_free(map(ipv4_span, blocks), map(ipv4_span, carved))
-
-
-def _largest_free(
-    blocks: Iterable[tuple[int, int]], carved: Iterable[tuple[int, int]]
-) -> str | None:
-    taken = sorted(carved)
-    best: tuple[int, int] | None = None  # (size, first): the widest, then the lowest
-    for start, end in blocks:
-        cursor = start
-        for lo, hi in taken:
-            if hi < cursor or lo > end:
-                continue
-            if lo > cursor:
-                best = _widest(best, cursor, lo - 1)
-            cursor = max(cursor, hi + 1)
-        if cursor <= end:
-            best = _widest(best, cursor, end)
-    if best is None:
-        return None
-    size, first = best
-    return f"{ipaddress.IPv4Address(first)}/{32 - size.bit_length() + 1}"
-
-
-def _widest(best: tuple[int, int] | None, first: int, last: int) -> tuple[int, int] | None:
-    """The widest aligned block in [first, last], if wider than `best` (first found wins)."""
-    while first <= last:
-        # The largest power of two that `first` is aligned to and that still fits.
-        size = first & -first if first else 1 << 32
-        while size > last - first + 1:
-            size >>= 1
-        if best is None or size > best[0]:
-            best = (size, first)
-        first += size
-    return best
+    return largest_free(map(ipv4_span, blocks), map(ipv4_span, carved))
 
 
 def subnet_size(subnets: Iterable[Subnet]) -> int | None:
     """The VPC's most common subnet prefix length (ties: the larger subnet); None if none."""
-    return _usual(Counter(int(s.CidrBlock.rpartition("/")[2]) for s in subnets))
-
-
-def _usual(prefixes: Mapping[int, int]) -> int | None:
-    """The most common of these prefix lengths (counted), ties to the larger subnet."""
-    if not prefixes:
-        return None
-    return min(prefixes, key=lambda p: (-prefixes[p], p))
+    return usual(Counter(int(s.CidrBlock.rpartition("/")[2]) for s in subnets))
 
 
 @dataclass(frozen=True)
@@ -99,11 +54,32 @@ class VpcHeadroom:
     """One VPC's address use."""
 
     vpc: Vpc
-    usable: int
-    used: int
-    largest_free: str | None
-    subnet_size: int | None
-    azs: tuple[str, ...]
+    use: AddressUse
+
+    @property
+    def usable(self) -> int:
+        """Addresses its subnets can hand out."""
+        return self.use.usable
+
+    @property
+    def used(self) -> int:
+        """Of those, addresses in use."""
+        return self.use.used
+
+    @property
+    def largest_free(self) -> str | None:
+        """The widest block still free for a new subnet (None if full)."""
+        return self.use.largest_free
+
+    @property
+    def subnet_size(self) -> int | None:
+        """The usual subnet prefix length (None without subnets)."""
+        return self.use.subnet_size
+
+    @property
+    def azs(self) -> tuple[str, ...]:
+        """Its subnets' Availability Zones, sorted."""
+        return self.use.azs
 
     @property
     def utilization_pct(self) -> float:
@@ -137,7 +113,7 @@ class VpcHeadroom:
             "Region": v.Region,
             "Name": v.Name,
             "Cidrs": list(v.CidrBlocks),
-            "SubnetCount": len(v.Subnets),
+            "SubnetCount": self.use.subnet_count,
             "UsableAddresses": self.usable,
             "UsedAddresses": self.used,
             "UtilizationPct": self.utilization_pct,
@@ -149,8 +125,8 @@ class VpcHeadroom:
 def subnet_use(subnet: Subnet) -> tuple[int, int]:
     """Pure: a subnet's usable addresses and those in use (what its `AvailableIpAddressCount`
     leaves; never more than usable)."""
-    room = usable(subnet)
-    return room, _in_use(subnet, room)
+    r = usable(subnet)
+    return r, in_use(subnet.AvailableIpAddressCount, r)
 
 
 def percent(used: int, room: int) -> float:
@@ -174,36 +150,7 @@ def utilization_pct(vpc: Vpc) -> float | None:
 
 def vpc_headroom(vpc: Vpc) -> VpcHeadroom:
     """Pure: one VPC's address use from its blocks and subnets."""
-    return _headroom(vpc)[0]
-
-
-def _headroom(vpc: Vpc) -> tuple[VpcHeadroom, list[int]]:
-    """`vpc_headroom`, and each subnet's usable addresses (in `Subnets` order): one pass, each
-    subnet's block parsed once (at 100k VPCs every subnet was read three times, its prefix
-    counted through a `Counter`)."""
-    rooms: list[int] = []
-    carved: list[tuple[int, int]] = []
-    prefixes: dict[int, int] = {}
-    azs: set[str] = set()
-    used = 0
-    for s in vpc.Subnets:
-        first, last = ipv4_span(s.CidrBlock)
-        prefix = 32 - (last - first).bit_length()
-        room = _room(prefix)
-        rooms.append(room)
-        used += _in_use(s, room)
-        carved.append((first, last))
-        prefixes[prefix] = prefixes.get(prefix, 0) + 1
-        azs.add(s.AvailabilityZone)
-    headroom = VpcHeadroom(
-        vpc=vpc,
-        usable=sum(rooms),
-        used=used,
-        largest_free=_largest_free(map(ipv4_span, vpc.CidrBlocks), carved),
-        subnet_size=_usual(prefixes),
-        azs=tuple(sorted(azs)),
-    )
-    return headroom, rooms
+    return VpcHeadroom(vpc, address_use(vpc)[0])
 
 
 @dataclass(frozen=True)
@@ -224,17 +171,32 @@ class Headroom:
         )
 
 
-def find_headroom(vpcs: Iterable[Vpc], limits: HeadroomLimits) -> Headroom:
-    """Pure: VPCs short of room, nearly exhausted subnets, and single-AZ VPCs."""
+def find_headroom(
+    vpcs: Iterable[Vpc],
+    limits: HeadroomLimits,
+    uses: Mapping[tuple[str, str], AddressUse] | None = None,
+) -> Headroom:
+    """Pure: VPCs short of room, nearly exhausted subnets, and single-AZ VPCs.
+
+    `uses` holds the stored address use of VPCs read without their subnets (by key); the
+    others' is computed from their subnets. A VPC read without subnets that has one at or under
+    `limits.subnet_free_pct` is a reader's error (its subnets are findings): ValueError."""
+    uses = uses or {}
     short, exhausted, single = [], [], []
     for vpc in sorted(vpcs, key=lambda v: (v.OwnerId, v.Region, v.VpcId)):
-        h, rooms = _headroom(vpc)
+        use = uses.get(vpc.key)
+        rooms: list[int] = []
+        if use is None:
+            use, rooms = address_use(vpc)
+        elif use.tightest_free_pct is not None and use.tightest_free_pct <= limits.subnet_free_pct:
+            raise ValueError(f"{vpc.VpcId} was read without the subnets its findings name")
+        h = VpcHeadroom(vpc, use)
         reason = h.reason(limits)
         if reason:
             short.append(h.to_dict(reason))
-        for s, room in zip(vpc.Subnets, rooms, strict=True):
-            free_pct = round(100 * min(s.AvailableIpAddressCount, room) / room, 1) if room else 0.0
-            if free_pct <= limits.subnet_free_pct:
+        for s, r in zip(vpc.Subnets, rooms, strict=True):
+            free = free_pct(s.AvailableIpAddressCount, r)
+            if free <= limits.subnet_free_pct:
                 exhausted.append(
                     {
                         "SubnetId": s.SubnetId,
@@ -246,7 +208,7 @@ def find_headroom(vpcs: Iterable[Vpc], limits: HeadroomLimits) -> Headroom:
                         "AvailabilityZone": s.AvailabilityZone,
                         "Cidr": s.CidrBlock,
                         "AvailableAddresses": s.AvailableIpAddressCount,
-                        "FreePct": free_pct,
+                        "FreePct": free,
                     }
                 )
         if len(h.azs) == 1:

@@ -126,6 +126,8 @@ def cmd_audit(config: Config, args: argparse.Namespace) -> int:
         include_default=args.include_default,
         severity=args.severity,
         options=RunOptions(session=args.session, interrupted=args.interrupted),
+        # Only the HTML page shows every subnet.
+        subnets=args.format == "html",
     )
     if _partial_live_scan(summary):
         return EXIT_INTERRUPTED

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from collector.address_use import AddressUse
 from collector.analysis import Audit, Connections, build_audit
 from collector.analysis.headroom import HeadroomLimits
 from collector.analysis.stale import Scope
@@ -17,7 +18,14 @@ from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_c
 from collector.jobs.collect import list_target_accounts, run
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
-from collector.store.registry import CONNECTIONS, RESERVATIONS, VPCS, Items, load_items
+from collector.store.registry import (
+    CONNECTIONS,
+    RESERVATIONS,
+    VPCS,
+    Items,
+    load_audit_items,
+    load_items,
+)
 from collector.store.table import check_table
 
 if TYPE_CHECKING:
@@ -33,11 +41,14 @@ def run_audit(
     severity: str | None = None,
     options: RunOptions | None = None,
     inventory: Items | None = None,
+    subnets: bool = True,
 ) -> tuple[Audit, RunSummary | None]:
     """Audit the table (or, with `live`, a fresh in-memory collection that writes nothing).
 
     `accounts` keeps only findings involving those accounts; the whole organization is still
-    read, because an overlap is always between an account and someone else.
+    read, because an overlap is always between an account and someone else. Without `subnets`
+    the table's VPCs are read without their subnets and tags, but for those its findings name:
+    enough for every output but the HTML page, and most of the read's bytes.
     """
     opts = options or RunOptions()
     summary = None
@@ -52,7 +63,9 @@ def run_audit(
         )
     else:
         items = (
-            inventory if inventory is not None else read_inventory(config, opts.session, opts.retry)
+            inventory
+            if inventory is not None
+            else read_inventory(config, opts.session, opts.retry, subnets=subnets)
         )
         known_accounts(items, accounts)
     audit = build_audit(
@@ -68,6 +81,7 @@ def run_audit(
         limits=limits_of(config),
         expected=config.overlaps.expected,
         scope=Scope.of(config),
+        address_use=items.address_use,
     )
     return audit, summary
 
@@ -90,12 +104,17 @@ def limits_of(config: Config) -> HeadroomLimits:
 
 
 def read_inventory(
-    config: Config, session: boto3.Session | None = None, retry: RetryPolicy | None = None
+    config: Config,
+    session: boto3.Session | None = None,
+    retry: RetryPolicy | None = None,
+    *,
+    subnets: bool = True,
 ) -> Items:
     """Every VPC and reservation item of the table, and the items that could not be read
     (reported by callers, never silently dropped), in one pass; FatalError/TableMissingError
-    when the table cannot be read."""
-    return read_table(dynamodb_client(session or boto3.Session(), config), config, retry)
+    when the table cannot be read. Without `subnets`, as `run_audit` says."""
+    ddb = dynamodb_client(session or boto3.Session(), config)
+    return read_table(ddb, config, retry, subnets=subnets)
 
 
 def read_table(
@@ -103,14 +122,27 @@ def read_table(
     config: Config,
     retry: RetryPolicy | None = None,
     stop: Callable[[], bool] | None = None,
+    *,
+    subnets: bool = True,
 ) -> Items:
     """`read_inventory` through a client the caller made (a boto3 session is not thread-safe:
     a thread reading beside other work is handed its client); `stop` as in `load_items`."""
     retry = retry or RetryPolicy()
     kinds = VPCS | RESERVATIONS | CONNECTIONS
+    limit = config.headroom.subnet_free_pct
+
+    def needs_subnets(use: AddressUse) -> bool:
+        # Its subnets are findings: an exhausted subnet is listed by name.
+        return use.tightest_free_pct is not None and use.tightest_free_pct <= limit
+
     try:
         retry.call(check_table, ddb, config.table.name)
-        items = retry.call(load_items, ddb, config.table.name, kinds, stop=stop)
+        if subnets:
+            items = retry.call(load_items, ddb, config.table.name, kinds, stop=stop)
+        else:
+            items = retry.call(
+                load_audit_items, ddb, config.table.name, kinds, needs_subnets, stop=stop
+            )
     except (ClientError, BotoCoreError, MalformedResponse) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     return items

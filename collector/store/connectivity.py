@@ -20,6 +20,10 @@ from collector.store.attributes import s
 
 PREFIX = "conn#"
 ROUTE_TABLE_PREFIX = "tgw-rtb#"
+# Every attribute a connectivity or route-table item may hold: its model's fields, the key.
+ATTRIBUTES = tuple(
+    dict.fromkeys(("VpcId", *Connectivity.model_fields, *TgwRouteTable.model_fields, "ExpiresAt"))
+)
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 

@@ -28,6 +28,8 @@ PREFIX = "part#"
 # Under DynamoDB's 400 KB item limit, with room for the main item's own attributes.
 LIMIT = 350 * 1024
 MAX_ITEM = 400 * 1024
+# The attributes parts add: on the main item, and on each part.
+ATTRIBUTES = ("Parts", "Stamp", "PartOf", "Attr", "Index", "Values", "ExpiresAt")
 
 
 def value_size(value: Mapping[str, Any]) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from collector.address_use import AddressUse
 from collector.models import Connectivity, Reservation, TgwRouteTable, UnreadableItem, Vpc
 from collector.store import (
     changes,
@@ -78,6 +79,18 @@ CHANGES = frozenset({"change"})
 
 # What `allocate` needs of an item: a VPC's blocks and lifecycle, a reservation whole.
 BLOCK_ATTRIBUTES = (*vpcs.BLOCK_ATTRIBUTES, *reservations.ATTRIBUTES)
+# What `audit` reads of the table unless it renders the HTML page: every attribute of the kinds
+# it reads and of their parts, but a VPC item's `Subnets` and `Tags` (its `AddressUse` instead).
+AUDIT_ATTRIBUTES = tuple(
+    dict.fromkeys(
+        (
+            *vpcs.AUDIT_ATTRIBUTES,
+            *reservations.ATTRIBUTES,
+            *connectivity.ATTRIBUTES,
+            *parts.ATTRIBUTES,
+        )
+    )
+)
 
 
 def kind_of(item: Mapping[str, Any]) -> ItemKind | None:
@@ -102,6 +115,8 @@ class Items:
     route_tables: list[TgwRouteTable] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[UnreadableItem] = field(default_factory=list)
+    # The stored address use of VPCs read without their subnets (`load_audit_items`), by key.
+    address_use: dict[tuple[str, str], AddressUse] = field(default_factory=dict)
     # Split items waiting for their parts, and the parts seen, by the main item's key.
     _split: list[tuple[Mapping[str, Any], ItemKind]] = field(default_factory=list, repr=False)
     _parts: dict[tuple[str, str], list[Mapping[str, Any]]] = field(default_factory=dict, repr=False)
@@ -215,6 +230,44 @@ def load_items(
                 break
             out.add(raw, kinds)
         return out.complete()
+
+
+def load_audit_items(
+    client: DynamoDBClient,
+    table: str,
+    kinds: frozenset[str],
+    needs_subnets: Callable[[AddressUse], bool],
+    stop: Callable[[], bool] | None = None,
+) -> Items:
+    """`load_items` for an audit that needs no VPC's subnets but those that `needs_subnets`
+    says: each VPC item is read without its subnets and tags, its stored `AddressUse` kept in
+    `Items.address_use`. A live VPC without one (an older writer's item), or whose use
+    `needs_subnets`, is read again whole by its key; a split item is read whole with its parts.
+    """
+    out = Items()
+    again: list[tuple[str, str]] = []
+    with paused_gc():
+        for raw in scan_items(client, table, attributes=AUDIT_ATTRIBUTES):
+            if stop is not None and stop():
+                break
+            key = item_key(raw)
+            if "Parts" not in raw and key[0].startswith(vpcs.PREFIX) and "vpc" in kinds:
+                use = vpcs.use_from_item(raw)
+                raw.pop(vpcs.USE, None)
+                deleted = raw.get("Deleted")
+                if not (isinstance(deleted, dict) and deleted.get("BOOL") is True):
+                    # (A deleted VPC has no headroom to report.)
+                    if use is None or needs_subnets(use):
+                        again.append(key)
+                        continue
+                    out.address_use[key] = use
+            out.add(raw, kinds)
+        out.complete()
+        if again and not (stop is not None and stop()):
+            whole = read_keys(client, table, again)
+            out.vpcs.extend(whole.vpcs)
+            out.unreadable.extend(whole.unreadable)
+    return out
 
 
 def load_inventory(client: DynamoDBClient, table: str) -> Items:

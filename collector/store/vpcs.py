@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from collector.address_use import AddressUse, address_use
 from collector.models import Subnet, Vpc
 from collector.store import parts
-from collector.store.attributes import item_key, plain, s, ts
+from collector.store.attributes import item_key, n, plain, s, ts
 
 PREFIX = "vpc-"
 
@@ -23,6 +24,15 @@ BLOCK_ATTRIBUTES = (
     *("CidrBlocks", "Ipv6CidrBlocks", "FirstSeen", "LastSeen"),
     *("Deleted", "DeletedAt", "DeletedReason", "ExpiresAt"),
 )
+
+# What `audit` reads of a VPC item unless it renders the HTML page: every attribute but
+# `Subnets` and `Tags` (most of the item), and the `AddressUse` written in their place. The
+# lists of a split item (`Parts`) are still read whole: its parts are read with it.
+AUDIT_ATTRIBUTES = (
+    *BLOCK_ATTRIBUTES,
+    *("Name", "DhcpOptionsId", "InstanceTenancy", "Incomplete", "AddressUse"),
+)
+USE = "AddressUse"
 
 
 def to_item(vpc: Vpc) -> dict[str, Any]:
@@ -42,6 +52,7 @@ def to_item(vpc: Vpc) -> dict[str, Any]:
         "FirstSeen": ts(vpc.FirstSeen),
         "LastSeen": ts(vpc.LastSeen),
         "Deleted": {"BOOL": vpc.Deleted},
+        USE: use_item(address_use(vpc)[0]),
     }
     if vpc.Incomplete:
         item["Incomplete"] = {"L": [s(x) for x in vpc.Incomplete]}
@@ -73,6 +84,62 @@ def _subnet_item(sn: Subnet) -> dict[str, Any]:
     if sn.Name is not None:
         m["Name"] = s(sn.Name)
     return {"M": m}
+
+
+def use_item(use: AddressUse) -> dict[str, Any]:
+    """The `AddressUse` attribute: a VPC's address use, written with its subnets so that an
+    audit can read it in their place."""
+    m: dict[str, Any] = {
+        "Usable": n(use.usable),
+        "Used": n(use.used),
+        "SubnetCount": n(use.subnet_count),
+        "AvailabilityZones": {"L": [s(z) for z in use.azs]},
+    }
+    if use.largest_free is not None:
+        m["LargestFreeBlock"] = s(use.largest_free)
+    if use.subnet_size is not None:
+        m["SubnetSize"] = n(use.subnet_size)
+    if use.tightest_free_pct is not None:
+        m["TightestSubnetFreePct"] = {"N": repr(use.tightest_free_pct)}
+    return {"M": m}
+
+
+def use_from_item(item: Mapping[str, Any]) -> AddressUse | None:
+    """A VPC item's stored address use; None when it has none (written by an older version, or
+    cut down) or it cannot be read: its reader then reads the subnets instead."""
+    value = item.get(USE)
+    if value is None:
+        return None
+    # Read in place, then checked as a whole: 100k of them are read per audit.
+    try:
+        m = value["M"]
+        free = m.get("LargestFreeBlock")
+        size = m.get("SubnetSize")
+        tightest = m.get("TightestSubnetFreePct")
+        use = AddressUse(
+            usable=int(m["Usable"]["N"]),
+            used=int(m["Used"]["N"]),
+            largest_free=None if free is None else free["S"],
+            subnet_size=None if size is None else int(size["N"]),
+            azs=tuple(z["S"] for z in m["AvailabilityZones"]["L"]),
+            subnet_count=int(m["SubnetCount"]["N"]),
+            tightest_free_pct=None if tightest is None else float(tightest["N"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return use if _sound(use) else None
+
+
+def _sound(use: AddressUse) -> bool:
+    """Counts whole and not negative, texts text, a percentage from 0 to 100 (NaN would compare
+    as no finding)."""
+    return (
+        min(use.usable, use.used, use.subnet_count) >= 0
+        and (use.subnet_size is None or 0 <= use.subnet_size <= 32)
+        and (use.largest_free is None or type(use.largest_free) is str)
+        and all(type(z) is str for z in use.azs)
+        and (use.tightest_free_pct is None or 0.0 <= use.tightest_free_pct <= 100.0)
+    )
 
 
 def from_item(item: Mapping[str, Any]) -> Vpc:

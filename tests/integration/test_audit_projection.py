@@ -1,0 +1,244 @@
+"""`audit` reads the table without subnets and tags unless it renders the HTML page (issue 26:
+a read path built for 100k VPCs): each VPC item's stored `AddressUse` stands in for its
+subnets, and the subnets a finding names are read whole. Whatever the table holds, the audit
+says what a whole read says."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from collector.config import Config
+from collector.jobs.audit import read_inventory, run_audit
+from collector.jobs.options import RunOptions
+from collector.models import (
+    Connectivity,
+    Reservation,
+    TgwAttachment,
+    TgwRouteTable,
+    Vpc,
+)
+from collector.store import parts
+from collector.store.connectivity import connectivity_items, route_table_items
+from collector.store.reservations import reservation_item
+from collector.store.table import create_table
+from collector.store.vpcs import to_item, vpc_items
+from collector.store.writer import BatchWriter
+from tests.factories import make_vpc, with_subnets
+from tests.integration.conftest import Org, cli
+
+T = datetime(2026, 11, 30, tzinfo=UTC)
+TABLE = "VPCTracker"
+REGION = "us-east-1"
+NETWORK = "999999999999"
+OWNERS = ("111111111111", "222222222222", "333333333333")
+TGW = "tgw-0123456789abcdef0"
+EXPIRES = int(T.timestamp()) + 86400 * 30
+
+
+def config(used_pct: int = 80, subnet_free_pct: int = 10) -> Config:
+    return Config.model_validate(
+        {
+            "regions": [REGION],
+            "table": {"name": TABLE, "region": REGION},
+            "headroom": {"used_pct": used_pct, "subnet_free_pct": subnet_free_pct},
+        }
+    )
+
+
+@pytest.fixture
+def session() -> Iterator[boto3.Session]:
+    with mock_aws():
+        yield boto3.Session(region_name=REGION)
+
+
+def write(
+    session: boto3.Session,
+    vpcs: Sequence[Vpc],
+    *,
+    old: frozenset[int] = frozenset(),
+    split: frozenset[int] = frozenset(),
+    routed: frozenset[int] = frozenset(),
+) -> None:
+    """Write `vpcs` to a new table as the collector does, every VPC attached to the network
+    account's TGW, whose one route table reaches those in `routed`; with a reservation. The
+    VPCs at the indexes in `old` are written as a version without `AddressUse` wrote them; those
+    in `split` as a main item and parts."""
+    client = session.client("dynamodb")
+    create_table(client, TABLE)
+    attachments = [
+        TgwAttachment(
+            Id=f"tgw-attach-{n:017x}",
+            TransitGatewayId=TGW,
+            TransitGatewayOwnerId=NETWORK,
+            ResourceType="vpc",
+            ResourceId=v.VpcId,
+            ResourceOwnerId=v.OwnerId,
+            State="available",
+        )
+        for n, v in enumerate(vpcs)
+    ]
+    items: list[dict[str, Any]] = []
+    for n, v in enumerate(vpcs):
+        item = to_item(v)
+        if n in old:
+            del item["AddressUse"]
+        items += parts.split(item, ("Subnets",), EXPIRES, limit=600) if n in split else [item]
+    for owner in (*OWNERS, NETWORK):
+        mine = tuple(a for a in attachments if owner in (a.ResourceOwnerId, NETWORK))
+        conn = Connectivity(
+            OwnerId=owner,
+            Region=REGION,
+            Attachments=mine,
+            RouteTables=("tgw-rtb-0123456789abcdef0",) if owner == NETWORK else (),
+            LastSeen=T,
+        )
+        items += connectivity_items(conn, EXPIRES)
+    table = TgwRouteTable(
+        Id="tgw-rtb-0123456789abcdef0",
+        TransitGatewayId=TGW,
+        OwnerId=NETWORK,
+        Region=REGION,
+        Propagations=tuple(attachments[n].Id for n in sorted(routed) if n < len(attachments)),
+        LastSeen=T,
+    )
+    items += route_table_items(table, EXPIRES)
+    items.append(reservation_item(Reservation("10.9.0.0/16", OWNERS[0], T, EXPIRES, "next")))
+    with BatchWriter(client, TABLE) as writer:
+        writer.add_all(items)
+
+
+def audits(session: boto3.Session, cfg: Config) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The audit JSON read without subnets, and read whole."""
+    opts = RunOptions(session=session, clock=lambda: T)
+    bare, _ = run_audit(cfg, options=opts, subnets=False)
+    whole, _ = run_audit(cfg, options=opts)
+    return bare.to_dict(), whole.to_dict()
+
+
+SUBNETS = st.lists(
+    st.tuples(st.sampled_from((20, 24, 26, 28)), st.integers(0, 5000), st.sampled_from("ab")),
+    max_size=4,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), SUBNETS, st.booleans(), st.booleans()), max_size=6),
+    st.frozensets(st.integers(0, 5)),
+    st.frozensets(st.integers(0, 5)),
+    st.frozensets(st.integers(0, 5)),
+    st.integers(1, 100),
+    st.integers(0, 100),
+)
+def test_an_audit_read_without_subnets_says_what_a_whole_read_says(
+    drawn: list[tuple[int, list[tuple[int, int, str]], bool, bool]],
+    old: frozenset[int],
+    split: frozenset[int],
+    routed: frozenset[int],
+    used_pct: int,
+    subnet_free_pct: int,
+) -> None:
+    vpcs = [
+        with_subnets(
+            make_vpc(
+                n + 1,
+                f"10.{block}.0.0/16",
+                owner=OWNERS[n % 3],
+                default=default,
+                deleted=deleted,
+                name=f"vpc-{n}",
+            ),
+            subnets,
+            team=f"t{n}",
+        )
+        for n, (block, subnets, default, deleted) in enumerate(drawn)
+    ]
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        write(session, vpcs, old=old, split=split, routed=routed)
+        bare, whole = audits(session, config(used_pct, subnet_free_pct))
+    assert json.dumps(bare, sort_keys=True) == json.dumps(whole, sort_keys=True)
+
+
+def test_only_the_vpcs_whose_subnets_are_findings_are_read_whole(session: boto3.Session) -> None:
+    tight = with_subnets(make_vpc(1, "10.1.0.0/16"), [(24, 5, "a"), (24, 200, "b")], team="a")
+    roomy = with_subnets(make_vpc(2, "10.2.0.0/16"), [(24, 200, "a")], team="b")
+    older = with_subnets(make_vpc(3, "10.3.0.0/16"), [(24, 200, "a")], team="c")
+    large = with_subnets(make_vpc(4, "10.4.0.0/16"), [(24, 200, "a")] * 3, team="d")
+    gone = with_subnets(make_vpc(5, "10.5.0.0/16", deleted=True), [(24, 1, "a")], team="e")
+    write(session, [tight, roomy, older, large, gone], old=frozenset({2, 4}), split=frozenset({3}))
+    items = read_inventory(config(), session, subnets=False)
+    read = {v.VpcId: v for v in items.vpcs}
+    assert set(read) == {v.VpcId for v in (tight, roomy, older, large, gone)}
+    # Read without subnets or tags: the roomy VPC (its stored use answers for it), and a
+    # deleted one (no headroom to report).
+    assert set(items.address_use) == {roomy.key}
+    assert read[roomy.VpcId].Subnets == () and read[roomy.VpcId].Tags == {}
+    assert read[gone.VpcId].Subnets == ()
+    # Read whole: a subnet is a finding (5 of 251 free), an older writer's item; a split one is
+    # read with its parts (its subnets), but without its tags.
+    for v in (tight, older):
+        assert read[v.VpcId] == v
+    assert read[large.VpcId] == large.model_copy(update={"Tags": {}})
+    assert not items.unreadable
+    # And with the HTML page's read, every VPC whole.
+    assert {v.VpcId: v for v in read_inventory(config(), session).vpcs} == {
+        v.VpcId: v for v in (tight, roomy, older, large, gone)
+    }
+    assert [s["SubnetId"] for s in audits(session, config())[0]["exhausted_subnets"]] == [
+        tight.Subnets[0].SubnetId
+    ]
+
+
+def test_vpc_items_carry_their_address_use(session: boto3.Session) -> None:
+    vpc = with_subnets(make_vpc(1, "10.1.0.0/16"), [(24, 5, "a"), (26, 59, "b")])
+    (item,) = vpc_items(vpc, EXPIRES)
+    assert item["AddressUse"] == {
+        "M": {
+            "Usable": {"N": "310"},
+            "Used": {"N": "246"},
+            "SubnetCount": {"N": "2"},
+            "AvailabilityZones": {"L": [{"S": "us-east-1a"}, {"S": "us-east-1b"}]},
+            "LargestFreeBlock": {"S": "10.1.128.0/17"},
+            "SubnetSize": {"N": "24"},
+            "TightestSubnetFreePct": {"N": "2.0"},
+        }
+    }
+
+
+def test_the_cli_reads_the_subnets_only_for_the_html_page(
+    org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = org.create_vpc("sandbox", "us-east-1", "192.168.4.0/22", "lab")
+    org.ec2("sandbox", "us-east-1").create_subnet(
+        VpcId=lab, CidrBlock="192.168.4.0/24", AvailabilityZone="us-east-1a"
+    )
+    assert cli(org, capsys, "collect", "--config", str(cfg))[0] == 0
+    scans: list[dict[str, Any]] = []
+    org.session.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+    reports = {}
+    for fmt in ("json", "table", "csv", "html"):
+        scans.clear()
+        code, reports[fmt], _ = cli(org, capsys, "audit", "--config", str(cfg), "--format", fmt)
+        assert code == 0 and scans
+        read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+        if fmt == "html":
+            assert read == set()  # whole items
+        else:
+            assert "AddressUse" in read and not read & {"Subnets", "Tags"}
+    # A finding of the subnets, from the stored use.
+    assert [f["VpcId"] for f in json.loads(reports["json"])["single_az"]] == [lab]
