@@ -16,7 +16,6 @@ from typing import Any
 from collector.address_use import (
     AddressUse,
     address_use,
-    free_pct,
     in_use,
     largest_free,
     room,
@@ -89,19 +88,11 @@ class VpcHeadroom:
     @property
     def no_room(self) -> bool:
         """One more subnet of the usual size does not fit."""
-        if self.subnet_size is None:
-            return False
-        if self.largest_free is None:
-            return True
-        return int(self.largest_free.rpartition("/")[2]) > self.subnet_size
+        return _no_room(self.use)
 
     def reason(self, limits: HeadroomLimits) -> str | None:
         """`no-room`, `utilization`, or None when the VPC has headroom."""
-        if self.no_room:
-            return "no-room"
-        if self.usable and self.utilization_pct >= limits.used_pct:
-            return "utilization"
-        return None
+        return _reason(self.use, limits)
 
     def to_dict(self, reason: str) -> dict[str, Any]:
         """The audit JSON shape of a `headroom` finding (a public contract)."""
@@ -120,6 +111,23 @@ class VpcHeadroom:
             "LargestFreeBlock": self.largest_free,
             "Reason": reason,
         }
+
+
+def _no_room(use: AddressUse) -> bool:
+    if use.subnet_size is None:
+        return False
+    if use.largest_free is None:
+        return True
+    return int(use.largest_free.rpartition("/")[2]) > use.subnet_size
+
+
+def _reason(use: AddressUse, limits: HeadroomLimits) -> str | None:
+    # Apart from `VpcHeadroom`: a VPC with headroom (most of 100k) builds none.
+    if _no_room(use):
+        return "no-room"
+    if use.usable and percent(use.used, use.usable) >= limits.used_pct:
+        return "utilization"
+    return None
 
 
 def subnet_use(subnet: Subnet) -> tuple[int, int]:
@@ -185,17 +193,15 @@ def find_headroom(
     short, exhausted, single = [], [], []
     for vpc in sorted(vpcs, key=lambda v: (v.OwnerId, v.Region, v.VpcId)):
         use = uses.get(vpc.key)
-        rooms: list[int] = []
+        frees: list[float] = []
         if use is None:
-            use, rooms = address_use(vpc)
+            use, frees = address_use(vpc)
         elif use.tightest_free_pct is not None and use.tightest_free_pct <= limits.subnet_free_pct:
             raise ValueError(f"{vpc.VpcId} was read without the subnets its findings name")
-        h = VpcHeadroom(vpc, use)
-        reason = h.reason(limits)
+        reason = _reason(use, limits)
         if reason:
-            short.append(h.to_dict(reason))
-        for s, r in zip(vpc.Subnets, rooms, strict=True):
-            free = free_pct(s.AvailableIpAddressCount, r)
+            short.append(VpcHeadroom(vpc, use).to_dict(reason))
+        for s, free in zip(vpc.Subnets, frees, strict=True):
             if free <= limits.subnet_free_pct:
                 exhausted.append(
                     {
@@ -211,7 +217,7 @@ def find_headroom(
                         "FreePct": free,
                     }
                 )
-        if len(h.azs) == 1:
+        if len(use.azs) == 1:
             single.append(
                 {
                     "VpcId": vpc.VpcId,
@@ -219,7 +225,7 @@ def find_headroom(
                     "AccountName": vpc.AccountName,
                     "Region": vpc.Region,
                     "Name": vpc.Name,
-                    "AvailabilityZone": h.azs[0],
+                    "AvailabilityZone": use.azs[0],
                 }
             )
     return Headroom(tuple(short), tuple(exhausted), tuple(single))

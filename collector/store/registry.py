@@ -253,7 +253,6 @@ def load_audit_items(
             key = item_key(raw)
             if "Parts" not in raw and key[0].startswith(vpcs.PREFIX) and "vpc" in kinds:
                 use = vpcs.use_from_item(raw)
-                raw.pop(vpcs.USE, None)
                 deleted = raw.get("Deleted")
                 if not (isinstance(deleted, dict) and deleted.get("BOOL") is True):
                     # (A deleted VPC has no headroom to report.)

@@ -148,7 +148,8 @@ def from_item(item: Mapping[str, Any]) -> Vpc:
     Attributes the record does not know are ignored (a newer version may have added them).
     """
     try:
-        decoded = {k: plain(v) for k, v in item.items()}
+        # `AddressUse` is not a record's: an audit reads it apart (`use_from_item`).
+        decoded = {k: plain(v) for k, v in item.items() if k != USE}
     except (ValueError, AttributeError, TypeError) as exc:
         raise ValueError(f"not a DynamoDB item ({type(exc).__name__})") from None
     return Vpc.model_validate(decoded)
