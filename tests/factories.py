@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from collector.models import Subnet, Vpc
+from collector.models import Subnet, TgwAttachment, Vpc
 
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
@@ -74,4 +74,17 @@ def with_subnets(vpc: Vpc, subnets: Sequence[tuple[int, int, str]], **tags: str)
             ),
             "Tags": tags,
         }
+    )
+
+
+def tgw_attachment(n: int, vpc: Vpc, tgw: str, tgw_owner: str) -> TgwAttachment:
+    """The `n`th attachment of TGW `tgw` (owned by `tgw_owner`): `vpc`, available."""
+    return TgwAttachment(
+        Id=f"tgw-attach-{n:017x}",
+        TransitGatewayId=tgw,
+        TransitGatewayOwnerId=tgw_owner,
+        ResourceType="vpc",
+        ResourceId=vpc.VpcId,
+        ResourceOwnerId=vpc.OwnerId,
+        State="available",
     )

@@ -23,7 +23,6 @@ from collector.jobs.options import RunOptions
 from collector.models import (
     Connectivity,
     Reservation,
-    TgwAttachment,
     TgwRouteTable,
     Vpc,
 )
@@ -33,7 +32,7 @@ from collector.store.reservations import reservation_item
 from collector.store.table import create_table
 from collector.store.vpcs import to_item, vpc_items
 from collector.store.writer import BatchWriter
-from tests.factories import make_vpc, with_subnets
+from tests.factories import make_vpc, tgw_attachment, with_subnets
 from tests.integration.conftest import Org, cli
 
 T = datetime(2026, 11, 30, tzinfo=UTC)
@@ -75,18 +74,7 @@ def write(
     in `split` as a main item and parts."""
     client = session.client("dynamodb")
     create_table(client, TABLE)
-    attachments = [
-        TgwAttachment(
-            Id=f"tgw-attach-{n:017x}",
-            TransitGatewayId=TGW,
-            TransitGatewayOwnerId=NETWORK,
-            ResourceType="vpc",
-            ResourceId=v.VpcId,
-            ResourceOwnerId=v.OwnerId,
-            State="available",
-        )
-        for n, v in enumerate(vpcs)
-    ]
+    attachments = [tgw_attachment(n, v, TGW, NETWORK) for n, v in enumerate(vpcs)]
     items: list[dict[str, Any]] = []
     for n, v in enumerate(vpcs):
         item = to_item(v)

@@ -23,7 +23,7 @@ from collector.models import (
     TgwRouteTable,
     Vpc,
 )
-from tests.factories import make_vpc
+from tests.factories import make_vpc, tgw_attachment
 
 T = datetime(2026, 11, 30, tzinfo=UTC)
 NETWORK = "999999999999"  # owns the TGW and its route table
@@ -43,16 +43,7 @@ VPCS = [
 
 
 def attachment(n: int, vpc: Vpc) -> TgwAttachment:
-    return TgwAttachment(
-        Id=f"tgw-attach-{n:017x}",
-        TransitGatewayId=TGW,
-        TransitGatewayOwnerId=NETWORK,
-        ResourceType="vpc",
-        ResourceId=vpc.VpcId,
-        ResourceOwnerId=vpc.OwnerId,
-        State="available",
-        RouteTableId=None,
-    )
+    return tgw_attachment(n, vpc, TGW, NETWORK)
 
 
 ATTACHMENTS = [attachment(n, v) for n, v in enumerate(VPCS)]
