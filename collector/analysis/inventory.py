@@ -4,10 +4,11 @@ findings); shared by `vpctracker inventory` and the HTML report."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from collector.analysis.headroom import utilization_pct
+from collector.address_use import AddressUse
+from collector.analysis.headroom import percent, utilization_pct
 from collector.analysis.stale import Scope, partition
 from collector.models import Vpc, ipv4_span, ipv6_span, iso
 
@@ -30,8 +31,15 @@ COLUMNS = (
 )
 
 
-def inventory_row(vpc: Vpc, stale: str | None) -> dict[str, Any]:
-    """Pure: one VPC as the inventory shows it (a public JSON shape)."""
+def inventory_row(vpc: Vpc, stale: str | None, use: AddressUse | None = None) -> dict[str, Any]:
+    """Pure: one VPC as the inventory shows it (a public JSON shape); `use`, its stored address
+    use when it was read without its subnets."""
+    if use is not None:
+        subnets, zones = use.subnet_count, len(use.azs)
+        used = percent(use.used, use.usable) if use.subnet_count else None
+    else:
+        subnets, zones = len(vpc.Subnets), len({s.AvailabilityZone for s in vpc.Subnets})
+        used = utilization_pct(vpc)
     return {
         "VpcId": vpc.VpcId,
         "OwnerId": vpc.OwnerId,
@@ -42,10 +50,10 @@ def inventory_row(vpc: Vpc, stale: str | None) -> dict[str, Any]:
         "Ipv6CidrBlocks": list(vpc.Ipv6CidrBlocks),
         "IsDefault": vpc.IsDefault,
         "State": "deleted" if vpc.Deleted else vpc.State,
-        "Subnets": len(vpc.Subnets),
-        "AvailabilityZones": len({s.AvailabilityZone for s in vpc.Subnets}),
+        "Subnets": subnets,
+        "AvailabilityZones": zones,
         # Of the usable addresses in its subnets; none without subnets.
-        "UsedPct": utilization_pct(vpc),
+        "UsedPct": used,
         "FirstSeen": iso(vpc.FirstSeen),
         "LastSeen": iso(vpc.LastSeen),
         "Stale": stale,
@@ -68,8 +76,11 @@ def inventory_of(
     regions: Sequence[str] = (),
     cidr: str | None = None,
     include_deleted: bool = False,
+    uses: Mapping[tuple[str, str], AddressUse] | None = None,
 ) -> list[dict[str, Any]]:
-    """Pure: the rows of the VPCs that match, sorted by account, region then address."""
+    """Pure: the rows of the VPCs that match, sorted by account, region then address (`uses`:
+    the stored address use of VPCs read without their subnets, by key)."""
+    uses = uses or {}
     _, old = partition(vpcs, scope)
     stale = {v.key: why for v, why in old}
     query = ipaddress.ip_network(cidr) if cidr else None
@@ -84,7 +95,7 @@ def inventory_of(
             for b in (*v.CidrBlocks, *v.Ipv6CidrBlocks)
         ):
             continue
-        rows.append(inventory_row(v, stale.get(v.key)))
+        rows.append(inventory_row(v, stale.get(v.key), uses.get(v.key)))
     return rows
 
 

@@ -23,8 +23,9 @@ from collector.store.registry import (
     RESERVATIONS,
     VPCS,
     Items,
-    load_audit_items,
+    WithoutSubnets,
     load_items,
+    load_without_subnets,
 )
 from collector.store.table import check_table
 
@@ -108,11 +109,11 @@ def read_inventory(
     session: boto3.Session | None = None,
     retry: RetryPolicy | None = None,
     *,
-    subnets: bool = True,
+    subnets: bool | WithoutSubnets = True,
 ) -> Items:
     """Every VPC and reservation item of the table, and the items that could not be read
     (reported by callers, never silently dropped), in one pass; FatalError/TableMissingError
-    when the table cannot be read. Without `subnets`, as `run_audit` says."""
+    when the table cannot be read. `subnets` as in `read_table`."""
     ddb = dynamodb_client(session or boto3.Session(), config)
     return read_table(ddb, config, retry, subnets=subnets)
 
@@ -123,10 +124,13 @@ def read_table(
     retry: RetryPolicy | None = None,
     stop: Callable[[], bool] | None = None,
     *,
-    subnets: bool = True,
+    subnets: bool | WithoutSubnets = True,
 ) -> Items:
     """`read_inventory` through a client the caller made (a boto3 session is not thread-safe:
-    a thread reading beside other work is handed its client); `stop` as in `load_items`."""
+    a thread reading beside other work is handed its client); `stop` as in `load_items`.
+
+    `subnets`: True, whole items; False, as the audit needs them (`run_audit`); or how to read
+    them without subnets (`store.registry.load_without_subnets`)."""
     retry = retry or RetryPolicy()
     kinds = VPCS | RESERVATIONS | CONNECTIONS
     limit = config.headroom.subnet_free_pct
@@ -135,13 +139,15 @@ def read_table(
         # Its subnets are findings: an exhausted subnet is listed by name.
         return use.tightest_free_pct is not None and use.tightest_free_pct <= limit
 
+    if subnets is False:
+        subnets = WithoutSubnets(needs_subnets)
     try:
         retry.call(check_table, ddb, config.table.name)
-        if subnets:
+        if subnets is True:
             items = retry.call(load_items, ddb, config.table.name, kinds, stop=stop)
         else:
             items = retry.call(
-                load_audit_items, ddb, config.table.name, kinds, needs_subnets, stop=stop
+                load_without_subnets, ddb, config.table.name, kinds, subnets, stop=stop
             )
     except (ClientError, BotoCoreError, MalformedResponse) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None

@@ -12,6 +12,7 @@ from collector.config import Config
 from collector.jobs.audit import known_accounts, read_inventory
 from collector.jobs.options import RunOptions
 from collector.models import UnreadableItem, iso
+from collector.store.registry import WithoutSubnets
 
 
 def run_inventory(
@@ -26,7 +27,9 @@ def run_inventory(
     """The inventory (the `inventory --format json` shape) from one table read, and the items
     that could not be read (the caller exits 2 when there are any)."""
     opts = options or RunOptions()
-    items = read_inventory(config, opts.session, opts.retry)
+    # Each VPC's subnets are read as their stored use (its counts and `UsedPct`), not whole.
+    without = WithoutSubnets(deleted=include_deleted)
+    items = read_inventory(config, opts.session, opts.retry, subnets=without)
     known_accounts(items, accounts)
     rows = inventory_of(
         items.vpcs,
@@ -35,6 +38,7 @@ def run_inventory(
         regions=regions,
         cidr=cidr,
         include_deleted=include_deleted,
+        uses=items.address_use,
     )
     shape = {
         "generated_at": iso(opts.clock()),

@@ -79,12 +79,13 @@ CHANGES = frozenset({"change"})
 
 # What `allocate` needs of an item: a VPC's blocks and lifecycle, a reservation whole.
 BLOCK_ATTRIBUTES = (*vpcs.BLOCK_ATTRIBUTES, *reservations.ATTRIBUTES)
-# What `audit` reads of the table unless it renders the HTML page: every attribute of the kinds
-# it reads and of their parts, but a VPC item's `Subnets` and `Tags` (its `AddressUse` instead).
-AUDIT_ATTRIBUTES = tuple(
+# What a reader without subnets reads of the table (`load_without_subnets`): every attribute of
+# the kinds it reads and of their parts, but a VPC item's `Subnets` and `Tags` (its
+# `AddressUse` instead).
+LEAN_ATTRIBUTES = tuple(
     dict.fromkeys(
         (
-            *vpcs.AUDIT_ATTRIBUTES,
+            *vpcs.LEAN_ATTRIBUTES,
             *reservations.ATTRIBUTES,
             *connectivity.ATTRIBUTES,
             *parts.ATTRIBUTES,
@@ -115,7 +116,7 @@ class Items:
     route_tables: list[TgwRouteTable] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[UnreadableItem] = field(default_factory=list)
-    # The stored address use of VPCs read without their subnets (`load_audit_items`), by key.
+    # The stored address use of VPCs read without their subnets (`load_without_subnets`).
     address_use: dict[tuple[str, str], AddressUse] = field(default_factory=dict)
     # Split items waiting for their parts, and the parts seen, by the main item's key.
     _split: list[tuple[Mapping[str, Any], ItemKind]] = field(default_factory=list, repr=False)
@@ -232,33 +233,50 @@ def load_items(
         return out.complete()
 
 
-def load_audit_items(
+def _never(use: AddressUse) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class WithoutSubnets:
+    """How a reader reads VPC items without their subnets and tags (`load_without_subnets`):
+    the VPCs whose subnets it still needs, by their stored use, and whether it reports deleted
+    VPCs (the audit analyses none; the inventory can list them)."""
+
+    needs_subnets: Callable[[AddressUse], bool] = _never
+    deleted: bool = False
+
+
+def load_without_subnets(
     client: DynamoDBClient,
     table: str,
     kinds: frozenset[str],
-    needs_subnets: Callable[[AddressUse], bool],
+    how: WithoutSubnets,
     stop: Callable[[], bool] | None = None,
 ) -> Items:
-    """`load_items` for an audit that needs no VPC's subnets but those that `needs_subnets`
-    says: each VPC item is read without its subnets and tags, its stored `AddressUse` kept in
-    `Items.address_use`. A live VPC without one (an older writer's item), or whose use
-    `needs_subnets`, is read again whole by its key; a split item is read whole with its parts.
+    """`load_items` for a reader that needs of a VPC's subnets only their stored `AddressUse`
+    (kept in `Items.address_use`, by key), and the subnets themselves only where `how` says:
+    each VPC item is read without its subnets and tags. A VPC it reports that has no readable
+    use (an older writer's item), or whose use `how.needs_subnets`, is read again whole by its
+    key; a split item is read whole with its parts.
     """
     out = Items()
     again: list[tuple[str, str]] = []
     with paused_gc():
-        for raw in scan_items(client, table, attributes=AUDIT_ATTRIBUTES):
+        for raw in scan_items(client, table, attributes=LEAN_ATTRIBUTES):
             if stop is not None and stop():
                 break
             key = item_key(raw)
             if "Parts" not in raw and key[0].startswith(vpcs.PREFIX) and "vpc" in kinds:
                 use = vpcs.use_from_item(raw)
                 deleted = raw.get("Deleted")
-                if not (isinstance(deleted, dict) and deleted.get("BOOL") is True):
-                    # (A deleted VPC has no headroom to report.)
-                    if use is None or needs_subnets(use):
-                        again.append(key)
-                        continue
+                # Deleted only when certainly so: a VPC taken for live is at worst read again.
+                gone = isinstance(deleted, dict) and deleted.get("BOOL") is True
+                reported = how.deleted or not gone
+                if reported and (use is None or how.needs_subnets(use)):
+                    again.append(key)
+                    continue
+                if use is not None:
                     out.address_use[key] = use
             out.add(raw, kinds)
         out.complete()

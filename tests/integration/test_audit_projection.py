@@ -1,7 +1,7 @@
-"""`audit` reads the table without subnets and tags unless it renders the HTML page (issue 26:
-a read path built for 100k VPCs): each VPC item's stored `AddressUse` stands in for its
-subnets, and the subnets a finding names are read whole. Whatever the table holds, the audit
-says what a whole read says."""
+"""`audit` reads the table without subnets and tags unless it renders the HTML page, and
+`inventory` always (issue 26: a read path built for 100k VPCs): each VPC item's stored
+`AddressUse` stands in for its subnets, and the subnets a finding names are read whole.
+Whatever the table holds, both say what a whole read says."""
 
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from collector.analysis.inventory import inventory_of
+from collector.analysis.stale import Scope
 from collector.config import Config
 from collector.jobs.audit import read_inventory, run_audit
+from collector.jobs.inventory import run_inventory
 from collector.jobs.options import RunOptions
 from collector.models import (
     Connectivity,
@@ -130,7 +133,7 @@ SUBNETS = st.lists(
     st.integers(1, 100),
     st.integers(0, 100),
 )
-def test_an_audit_read_without_subnets_says_what_a_whole_read_says(
+def test_audit_and_inventory_read_without_subnets_say_what_a_whole_read_says(
     drawn: list[tuple[int, list[tuple[int, int, str]], bool, bool]],
     old: frozenset[int],
     split: frozenset[int],
@@ -153,11 +156,19 @@ def test_an_audit_read_without_subnets_says_what_a_whole_read_says(
         )
         for n, (block, subnets, default, deleted) in enumerate(drawn)
     ]
+    cfg = config(used_pct, subnet_free_pct)
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         write(session, vpcs, old=old, split=split, routed=routed)
-        bare, whole = audits(session, config(used_pct, subnet_free_pct))
+        bare, whole = audits(session, cfg)
+        # And the inventory, which reads each VPC's stored use for its subnet columns.
+        opts = RunOptions(session=session)
+        listed = {d: run_inventory(cfg, include_deleted=d, options=opts) for d in (False, True)}
+        items = read_inventory(cfg, session)
     assert json.dumps(bare, sort_keys=True) == json.dumps(whole, sort_keys=True)
+    for deleted, (shape, unreadable) in listed.items():
+        rows = inventory_of(items.vpcs, Scope.of(cfg), include_deleted=deleted)
+        assert shape["vpcs"] == rows and unreadable == items.unreadable == []
 
 
 def test_only_the_vpcs_whose_subnets_are_findings_are_read_whole(session: boto3.Session) -> None:
@@ -206,7 +217,7 @@ def test_vpc_items_carry_their_address_use(session: boto3.Session) -> None:
     }
 
 
-def test_the_cli_reads_the_subnets_only_for_the_html_page(
+def test_the_cli_reads_subnets_only_for_the_html_page(
     org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lab = org.create_vpc("sandbox", "us-east-1", "192.168.4.0/22", "lab")
@@ -230,3 +241,10 @@ def test_the_cli_reads_the_subnets_only_for_the_html_page(
             assert "AddressUse" in read and not read & {"Subnets", "Tags"}
     # A finding of the subnets, from the stored use.
     assert [f["VpcId"] for f in json.loads(reports["json"])["single_az"]] == [lab]
+    # `inventory` reads no subnets either; its subnet columns come from the stored uses.
+    scans.clear()
+    code, out, _ = cli(org, capsys, "inventory", "--config", str(cfg), "--format", "json")
+    read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+    assert code == 0 and "AddressUse" in read and not read & {"Subnets", "Tags"}
+    row = next(r for r in json.loads(out)["vpcs"] if r["VpcId"] == lab)
+    assert (row["Subnets"], row["AvailabilityZones"], row["UsedPct"]) == (1, 1, 0.0)
