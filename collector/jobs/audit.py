@@ -66,7 +66,9 @@ def run_audit(
         items = (
             inventory
             if inventory is not None
-            else read_inventory(config, opts.session, opts.retry, subnets=subnets)
+            else read_inventory(
+                config, opts.session, opts.retry, without=None if subnets else for_audit(config)
+            )
         )
         known_accounts(items, accounts)
     audit = build_audit(
@@ -109,13 +111,24 @@ def read_inventory(
     session: boto3.Session | None = None,
     retry: RetryPolicy | None = None,
     *,
-    subnets: bool | WithoutSubnets = True,
+    without: WithoutSubnets | None = None,
 ) -> Items:
     """Every VPC and reservation item of the table, and the items that could not be read
     (reported by callers, never silently dropped), in one pass; FatalError/TableMissingError
-    when the table cannot be read. `subnets` as in `read_table`."""
+    when the table cannot be read. `without` as in `read_table`."""
     ddb = dynamodb_client(session or boto3.Session(), config)
-    return read_table(ddb, config, retry, subnets=subnets)
+    return read_table(ddb, config, retry, without=without)
+
+
+def for_audit(config: Config) -> WithoutSubnets:
+    """How the audit reads VPCs without their subnets: it still needs those of a VPC with a
+    subnet at or under `headroom.subnet_free_pct` (the exhausted-subnet finding names it)."""
+    limit = config.headroom.subnet_free_pct
+
+    def needs_subnets(use: AddressUse) -> bool:
+        return use.tightest_free_pct is not None and use.tightest_free_pct <= limit
+
+    return WithoutSubnets(needs_subnets)
 
 
 def read_table(
@@ -124,30 +137,21 @@ def read_table(
     retry: RetryPolicy | None = None,
     stop: Callable[[], bool] | None = None,
     *,
-    subnets: bool | WithoutSubnets = True,
+    without: WithoutSubnets | None = None,
 ) -> Items:
     """`read_inventory` through a client the caller made (a boto3 session is not thread-safe:
     a thread reading beside other work is handed its client); `stop` as in `load_items`.
-
-    `subnets`: True, whole items; False, as the audit needs them (`run_audit`); or how to read
-    them without subnets (`store.registry.load_without_subnets`)."""
+    Whole items, or with `without`, VPC items read as it says
+    (`store.registry.load_without_subnets`)."""
     retry = retry or RetryPolicy()
     kinds = VPCS | RESERVATIONS | CONNECTIONS
-    limit = config.headroom.subnet_free_pct
-
-    def needs_subnets(use: AddressUse) -> bool:
-        # Its subnets are findings: an exhausted subnet is listed by name.
-        return use.tightest_free_pct is not None and use.tightest_free_pct <= limit
-
-    if subnets is False:
-        subnets = WithoutSubnets(needs_subnets)
     try:
         retry.call(check_table, ddb, config.table.name)
-        if subnets is True:
+        if without is None:
             items = retry.call(load_items, ddb, config.table.name, kinds, stop=stop)
         else:
             items = retry.call(
-                load_without_subnets, ddb, config.table.name, kinds, subnets, stop=stop
+                load_without_subnets, ddb, config.table.name, kinds, without, stop=stop
             )
     except (ClientError, BotoCoreError, MalformedResponse) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None

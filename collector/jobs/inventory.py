@@ -29,7 +29,7 @@ def run_inventory(
     opts = options or RunOptions()
     # Each VPC's subnets are read as their stored use (its counts and `UsedPct`), not whole.
     without = WithoutSubnets(deleted=include_deleted)
-    items = read_inventory(config, opts.session, opts.retry, subnets=without)
+    items = read_inventory(config, opts.session, opts.retry, without=without)
     known_accounts(items, accounts)
     rows = inventory_of(
         items.vpcs,

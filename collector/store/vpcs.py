@@ -25,14 +25,14 @@ BLOCK_ATTRIBUTES = (
     *("Deleted", "DeletedAt", "DeletedReason", "ExpiresAt"),
 )
 
+USE = "AddressUse"
 # What `audit` (unless it renders the HTML page) and `inventory` read of a VPC item: every
 # attribute but `Subnets` and `Tags` (most of the item), and the `AddressUse` written in their
 # place. The lists of a split item (`Parts`) are still read whole: its parts are read with it.
 LEAN_ATTRIBUTES = (
     *BLOCK_ATTRIBUTES,
-    *("Name", "DhcpOptionsId", "InstanceTenancy", "Incomplete", "AddressUse"),
+    *("Name", "DhcpOptionsId", "InstanceTenancy", "Incomplete", USE),
 )
-USE = "AddressUse"
 
 
 def to_item(vpc: Vpc) -> dict[str, Any]:

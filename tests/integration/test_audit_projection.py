@@ -20,7 +20,7 @@ from moto import mock_aws
 from collector.analysis.inventory import inventory_of
 from collector.analysis.stale import Scope
 from collector.config import Config
-from collector.jobs.audit import read_inventory, run_audit
+from collector.jobs.audit import for_audit, read_inventory, run_audit
 from collector.jobs.inventory import run_inventory
 from collector.jobs.options import RunOptions
 from collector.models import (
@@ -178,7 +178,7 @@ def test_only_the_vpcs_whose_subnets_are_findings_are_read_whole(session: boto3.
     large = with_subnets(make_vpc(4, "10.4.0.0/16"), [(24, 200, "a")] * 3, team="d")
     gone = with_subnets(make_vpc(5, "10.5.0.0/16", deleted=True), [(24, 1, "a")], team="e")
     write(session, [tight, roomy, older, large, gone], old=frozenset({2, 4}), split=frozenset({3}))
-    items = read_inventory(config(), session, subnets=False)
+    items = read_inventory(config(), session, without=for_audit(config()))
     read = {v.VpcId: v for v in items.vpcs}
     assert set(read) == {v.VpcId for v in (tight, roomy, older, large, gone)}
     # Read without subnets or tags: the roomy VPC (its stored use answers for it), and a
