@@ -6,19 +6,23 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
 from collector.analysis.lookup import BlockIndex, LookupResult, lookup
 from collector.analysis.overlaps import IPNetwork
 from collector.analysis.stale import Scope, partition
 from collector.config import Config, ConfigError
-from collector.errors import FatalError
-from collector.jobs.audit import read_inventory
+from collector.errors import FatalError, MalformedResponse, error_code
+from collector.jobs.audit import read_table
 from collector.jobs.collect import run
-from collector.jobs.options import RunOptions
+from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
-from collector.store.registry import Items
+from collector.models import Vpc
+from collector.store.registry import Items, WithoutSubnets, read_keys
 
 if TYPE_CHECKING:
-    pass
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def run_lookup(
@@ -38,22 +42,62 @@ def run_lookup(
             raise ConfigError("lookup --live needs at least one --account")
         summary = run(config, replace(opts, write=False, accounts=accounts))
         items = Items(vpcs=summary.records)
+        index = BlockIndex(items.vpcs)
     else:
-        items = read_inventory(config, opts.session, opts.retry)
-        if items.unreadable:
-            # An unreadable item might be the owner: "free" could be wrong.
-            bad = items.unreadable[0]
-            raise FatalError(
-                f"table item {bad} could not be read ({bad.reason}); cannot tell who holds "
-                f"{query}: fix or delete the item"
-            )
+        # The table is read without subnets and tags (issue 26: a read path built for 100k
+        # VPCs); only the VPCs holding the queried space are then read whole, for the subnets
+        # the answer names.
+        ddb = dynamodb_client(opts.session or boto3.Session(), config)
+        items = read_table(ddb, config, opts.retry, without=WithoutSubnets())
+        _refuse_unreadable(items, query)
+        index = BlockIndex(_whole(ddb, config, opts, items, BlockIndex(items.vpcs), query))
     now = opts.clock()
     _, old = partition(items.vpcs, Scope.of(config))
     result = lookup(
         query,
-        BlockIndex(items.vpcs),
+        index,
         config.reserved_cidrs,
         [r for r in items.reservations if r.active(now)],
         stale={v.key: why for v, why in old},
     )
     return result, summary
+
+
+def _refuse_unreadable(items: Items, query: IPNetwork) -> None:
+    if items.unreadable:
+        # An unreadable item might be the owner: "free" could be wrong.
+        bad = items.unreadable[0]
+        raise FatalError(
+            f"table item {bad} could not be read ({bad.reason}); cannot tell who holds "
+            f"{query}: fix or delete the item"
+        )
+
+
+def _whole(
+    ddb: DynamoDBClient,
+    config: Config,
+    opts: RunOptions,
+    items: Items,
+    index: BlockIndex,
+    query: IPNetwork,
+) -> list[Vpc]:
+    """The VPCs with a block overlapping `query`, with their subnets: those read without
+    them (`items.address_use` has their keys) read again whole by key."""
+    held = {vpc.key: vpc for _, vpc in index.overlapping(query)}
+    again = sorted(k for k in held if k in items.address_use)
+    if not again:
+        return list(held.values())
+    try:
+        fresh = opts.retry.call(read_keys, ddb, config.table.name, again)
+    except (ClientError, BotoCoreError, MalformedResponse) as exc:
+        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
+    _refuse_unreadable(fresh, query)
+    whole = {v.key: v for v in fresh.vpcs}
+    if set(whole) != set(again):
+        # Deleted from the table (or split) between the two reads: its answer would be a guess.
+        missing = sorted(set(again) - set(whole))[0]
+        raise FatalError(
+            f"VPC {missing[0]} of {missing[1]} changed while it was read; run lookup again"
+        )
+    held.update(whole)
+    return list(held.values())

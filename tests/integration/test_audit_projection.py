@@ -1,10 +1,12 @@
 """`audit` reads the table without subnets and tags unless it renders the HTML page, and
-`inventory` always (issue 26: a read path built for 100k VPCs): each VPC item's stored
-`AddressUse` stands in for its subnets, and the subnets a finding names are read whole.
-Whatever the table holds, both say what a whole read says."""
+`inventory` and `lookup` always (issue 26: a read path built for 100k VPCs): each VPC item's
+stored `AddressUse` stands in for its subnets, and the subnets an answer names are read whole
+(a finding's, or those of the VPCs holding the looked-up address). Whatever the table holds,
+each says what a whole read says."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -18,10 +20,13 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from collector.analysis.inventory import inventory_of
-from collector.analysis.stale import Scope
+from collector.analysis.lookup import BlockIndex, lookup
+from collector.analysis.stale import Scope, partition
 from collector.config import Config
+from collector.errors import FatalError
 from collector.jobs.audit import for_audit, read_inventory, run_audit
 from collector.jobs.inventory import run_inventory
+from collector.jobs.lookup import run_lookup
 from collector.jobs.options import RunOptions
 from collector.models import (
     Connectivity,
@@ -217,7 +222,7 @@ def test_vpc_items_carry_their_address_use(session: boto3.Session) -> None:
     }
 
 
-def test_the_cli_reads_subnets_only_for_the_html_page(
+def test_the_cli_reads_subnets_only_where_its_answer_shows_them(
     org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lab = org.create_vpc("sandbox", "us-east-1", "192.168.4.0/22", "lab")
@@ -248,3 +253,84 @@ def test_the_cli_reads_subnets_only_for_the_html_page(
     assert code == 0 and "AddressUse" in read and not read & {"Subnets", "Tags"}
     row = next(r for r in json.loads(out)["vpcs"] if r["VpcId"] == lab)
     assert (row["Subnets"], row["AvailabilityZones"], row["UsedPct"]) == (1, 1, 0.0)
+    # `lookup` neither: it reads by key the one VPC holding the address, for its subnets.
+    scans.clear()
+    gets: list[dict[str, Any]] = []
+    org.session.events.register(
+        "provide-client-params.dynamodb.BatchGetItem", lambda params, **_: gets.append(params)
+    )
+    code, out, _ = cli(
+        org, capsys, "lookup", "192.168.4.9", "--config", str(cfg), "--format", "json"
+    )
+    read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+    assert code == 0 and "AddressUse" in read and not read & {"Subnets", "Tags"}
+    keys = [k["VpcId"]["S"] for g in gets for r in g["RequestItems"].values() for k in r["Keys"]]
+    assert keys == [lab]
+    (match,) = json.loads(out)["matches"]
+    assert (match["VpcId"], match["SubnetCidr"]) == (lab, "192.168.4.0/24")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), SUBNETS, st.booleans()), max_size=6),
+    st.frozensets(st.integers(0, 5)),
+    st.frozensets(st.integers(0, 5)),
+    st.sampled_from((0, 1, 2, 9)),
+    st.integers(0, 2**16 - 1),
+    st.sampled_from((32, 28, 24, 20, 16, 12)),
+)
+def test_lookup_read_without_subnets_says_what_a_whole_read_says(
+    drawn: list[tuple[int, list[tuple[int, int, str]], bool]],
+    old: frozenset[int],
+    split: frozenset[int],
+    near: int,
+    offset: int,
+    prefix: int,
+) -> None:
+    vpcs = [
+        with_subnets(
+            make_vpc(n + 1, f"10.{block}.0.0/16", owner=OWNERS[n % 3], deleted=deleted),
+            subnets,
+            team=f"t{n}",
+        )
+        for n, (block, subnets, deleted) in enumerate(drawn)
+    ]
+    # An address in (or a block around) a drawn range, the reservation, or a range none holds.
+    address = ipaddress.ip_address(f"10.{near}.0.0") + offset
+    query = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
+    cfg = config()
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        write(session, vpcs, old=old, split=split)
+        result, _ = run_lookup(cfg, query, options=RunOptions(session=session, clock=lambda: T))
+        items = read_inventory(cfg, session)
+    _, stale = partition(items.vpcs, Scope.of(cfg))
+    expected = lookup(
+        query,
+        BlockIndex(items.vpcs),
+        cfg.reserved_cidrs,
+        [r for r in items.reservations if r.active(T)],
+        stale={v.key: why for v, why in stale},
+    )
+    assert result.to_dict() == expected.to_dict()
+
+
+def test_lookup_refuses_an_answer_when_a_vpc_it_names_goes_between_its_reads(
+    session: boto3.Session,
+) -> None:
+    held = with_subnets(make_vpc(1, "10.1.0.0/16"), [(24, 200, "a")])
+    write(session, [held])
+    client = session.client("dynamodb")
+
+    def delete_first(**_: Any) -> None:
+        # Between the scan and the read by key, the VPC's item goes (a sweep's delete).
+        client.delete_item(
+            TableName=TABLE, Key={"VpcId": {"S": held.VpcId}, "OwnerId": {"S": held.OwnerId}}
+        )
+
+    session.events.register("before-call.dynamodb.BatchGetItem", delete_first)
+    query = ipaddress.ip_network("10.1.0.9/32")
+    with pytest.raises(FatalError, match="changed while it was read; run lookup again"):
+        run_lookup(config(), query, options=RunOptions(session=session, clock=lambda: T))
