@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collector.analysis.overlaps import IPNetwork
+from collector.analysis.overlaps import IPNetwork, block_span
 from collector.config import ReservedCidr
 from collector.models import Reservation, Subnet, Vpc
 
@@ -30,8 +30,11 @@ class BlockIndex:
             if vpc.Deleted:
                 continue
             for cidr in (*vpc.CidrBlocks, *vpc.Ipv6CidrBlocks):
-                net = ipaddress.ip_network(cidr)
-                buckets[(net.version, net.prefixlen)].append((int(net.network_address), cidr, vpc))
+                # Parsed by the C library, not into an `ipaddress` network: a tenth of the
+                # cost, and most of the index's at 100k VPCs.
+                version, first, last = block_span(cidr)
+                prefix = (32 if version == 4 else 128) - (last - first).bit_length()
+                buckets[(version, prefix)].append((first, cidr, vpc))
         self._starts: dict[tuple[int, int], list[int]] = {}
         self._entries: dict[tuple[int, int], list[tuple[int, str, Vpc]]] = {}
         for key, entries in buckets.items():

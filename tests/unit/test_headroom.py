@@ -309,6 +309,33 @@ def test_the_index_finds_exactly_what_brute_force_finds(
     assert got == want
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 255), st.integers(40, 64)), min_size=1, max_size=30),
+    st.integers(0, 300),
+    st.integers(0, 2**80 - 1),
+    st.integers(40, 128),
+)
+def test_the_index_finds_exactly_what_brute_force_finds_in_ipv6(
+    blocks: list[tuple[int, int]], third: int, rest: int, prefix: int
+) -> None:
+    vpcs = []
+    for i, (second, plen) in enumerate(blocks):
+        net = ipaddress.IPv6Network((f"2600:1f18:{second:x}::", plen), strict=False)
+        vpcs.append(make_vpc(i + 1, v6=(str(net),)))
+    # 2600:1f18:<third>:...: the group where the blocks differ, so that many queries hit.
+    address = int(ipaddress.IPv6Address("2600:1f18::")) + (third << 80) + rest
+    query = ipaddress.IPv6Network((address, prefix), strict=False)
+    got = {(c, v.VpcId) for c, v in BlockIndex(vpcs).overlapping(query)}
+    want = {
+        (b, v.VpcId)
+        for v in vpcs
+        for b in v.Ipv6CidrBlocks
+        if ipaddress.IPv6Network(b).overlaps(query)
+    }
+    assert got == want
+
+
 @given(
     st.lists(
         st.tuples(
