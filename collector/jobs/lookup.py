@@ -88,13 +88,17 @@ def _whole(
     if not again:
         return list(held.values())
     try:
-        fresh = opts.retry.call(read_keys, ddb, config.table.name, again)
+        fresh = opts.retry.call(
+            read_keys, ddb, config.table.name, again, f"VPC items holding {query}"
+        )
     except (ClientError, BotoCoreError, MalformedResponse) as exc:
         raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     _refuse_unreadable(fresh, query)
     whole = {v.key: v for v in fresh.vpcs}
     if set(whole) != set(again):
-        # Deleted from the table (or split) between the two reads: its answer would be a guess.
+        # Gone from the table between the two reads (a sweep's delete, its TTL): an answer
+        # without its subnets would be a guess. (One split into parts meanwhile is read
+        # incomplete, and refused above as unreadable.)
         missing = sorted(set(again) - set(whole))[0]
         raise FatalError(
             f"VPC {missing[0]} of {missing[1]} changed while it was read; run lookup again"

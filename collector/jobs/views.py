@@ -151,7 +151,9 @@ def patched(view: View, summary: RunSummary, config: Config, opts: RunOptions) -
     if not written:
         return view
     ddb = dynamodb_client(opts.session or boto3.Session(), config)
-    fresh = opts.retry.call(read_keys, ddb, config.table.name, sorted(written))
+    fresh = opts.retry.call(
+        read_keys, ddb, config.table.name, sorted(written), "items just written"
+    )
     items = merge(view.items, fresh, written, summary.reservations_released)
     return View(items, view.started, view.ended)
 

@@ -203,13 +203,15 @@ def list_reservations(client: DynamoDBClient, table: str) -> Items:
     return out
 
 
-def read_keys(client: DynamoDBClient, table: str, keys: Sequence[tuple[str, str]]) -> Items:
+def read_keys(
+    client: DynamoDBClient, table: str, keys: Sequence[tuple[str, str]], what: str = "items"
+) -> Items:
     """The VPC, connectivity and route-table items under these (VpcId, OwnerId) keys, strongly
     consistent (parts among the keys are joined with their items); a key without an item is
-    simply absent."""
+    simply absent. `what` names them in the error if DynamoDB never hands them all over."""
     out = Items()
     wanted = [{"VpcId": s(vpc_id), "OwnerId": s(owner)} for vpc_id, owner in keys]
-    for raw in batch_get(client, table, wanted, None, what="items just written"):
+    for raw in batch_get(client, table, wanted, None, what=what):
         out.add(raw, VPCS | CONNECTIONS)
     return out.complete()
 
@@ -281,7 +283,7 @@ def load_without_subnets(
             out.add(raw, kinds)
         out.complete()
         if again and not (stop is not None and stop()):
-            whole = read_keys(client, table, again)
+            whole = read_keys(client, table, again, "VPC items read again whole")
             out.vpcs.extend(whole.vpcs)
             out.unreadable.extend(whole.unreadable)
     return out

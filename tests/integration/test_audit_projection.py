@@ -334,3 +334,29 @@ def test_lookup_refuses_an_answer_when_a_vpc_it_names_goes_between_its_reads(
     query = ipaddress.ip_network("10.1.0.9/32")
     with pytest.raises(FatalError, match="changed while it was read; run lookup again"):
         run_lookup(config(), query, options=RunOptions(session=session, clock=lambda: T))
+
+
+def test_lookup_names_what_dynamodb_never_hands_over(
+    session: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = with_subnets(make_vpc(1, "10.1.0.0/16"), [(24, 200, "a")])
+    write(session, [held])
+    monkeypatch.setattr("collector.store.reader.time.sleep", lambda _: None)
+
+    def unprocessed(parsed: dict[str, Any], **_: Any) -> None:
+        # DynamoDB may hand back any key unprocessed (throughput): here, every key, every time.
+        for table, items in parsed.get("Responses", {}).items():
+            keys = [{k: item[k] for k in ("VpcId", "OwnerId")} for item in items]
+            parsed["UnprocessedKeys"] = {table: {"Keys": keys, "ConsistentRead": True}}
+            parsed["Responses"][table] = []
+
+    session.events.register("after-call.dynamodb.BatchGetItem", unprocessed)
+    query = ipaddress.ip_network("10.1.0.9/32")
+    with pytest.raises(FatalError, match=r"VPC items holding 10\.1\.0\.9/32 still unread"):
+        run_lookup(config(), query, options=RunOptions(session=session, clock=lambda: T))
+    # And the audit, for the VPCs it reads again whole (a tight subnet's).
+    tight = with_subnets(make_vpc(2, "10.2.0.0/16"), [(24, 1, "a")])
+    (item,) = vpc_items(tight, EXPIRES)
+    session.client("dynamodb").put_item(TableName=TABLE, Item=item)
+    with pytest.raises(FatalError, match="VPC items read again whole still unread"):
+        run_audit(config(), options=RunOptions(session=session, clock=lambda: T), subnets=False)
