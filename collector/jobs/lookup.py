@@ -48,7 +48,7 @@ def run_lookup(
         # VPCs); only the VPCs holding the queried space are then read whole, for the subnets
         # the answer names.
         ddb = dynamodb_client(opts.session or boto3.Session(), config)
-        items = read_table(ddb, config, opts.retry, without=WithoutSubnets())
+        items = read_table(ddb, config, opts.retry, without=WithoutSubnets(use=False))
         _refuse_unreadable(items, query)
         index = BlockIndex(_whole(ddb, config, opts, items, BlockIndex(items.vpcs), query))
     now = opts.clock()
@@ -82,9 +82,9 @@ def _whole(
     query: IPNetwork,
 ) -> list[Vpc]:
     """The VPCs with a block overlapping `query`, with their subnets: those read without
-    them (`items.address_use` has their keys) read again whole by key."""
+    them (`items.without_subnets`) read again whole by key."""
     held = {vpc.key: vpc for _, vpc in index.overlapping(query)}
-    again = sorted(k for k in held if k in items.address_use)
+    again = sorted(k for k in held if k in items.without_subnets)
     if not again:
         return list(held.values())
     try:

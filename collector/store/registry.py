@@ -92,6 +92,8 @@ LEAN_ATTRIBUTES = tuple(
         )
     )
 )
+# The same without the VPCs' stored use, for a reader that needs none (`WithoutSubnets.use`).
+WITHOUT_USE_ATTRIBUTES = tuple(a for a in LEAN_ATTRIBUTES if a != vpcs.USE)
 
 
 def kind_of(item: Mapping[str, Any]) -> ItemKind | None:
@@ -118,6 +120,8 @@ class Items:
     unreadable: list[UnreadableItem] = field(default_factory=list)
     # The stored address use of VPCs read without their subnets (`load_without_subnets`).
     address_use: dict[tuple[str, str], AddressUse] = field(default_factory=dict)
+    # The keys of the VPCs decoded without their subnets and tags (`load_without_subnets`).
+    without_subnets: set[tuple[str, str]] = field(default_factory=set)
     # Split items waiting for their parts, and the parts seen, by the main item's key.
     _split: list[tuple[Mapping[str, Any], ItemKind]] = field(default_factory=list, repr=False)
     _parts: dict[tuple[str, str], list[Mapping[str, Any]]] = field(default_factory=dict, repr=False)
@@ -247,6 +251,10 @@ class WithoutSubnets:
 
     needs_subnets: Callable[[AddressUse], bool] = _never
     deleted: bool = False
+    # Whether the reader needs each VPC's stored use (the audit's headroom, the inventory's
+    # columns). One that does not (`lookup`) reads none, and so reads no item again for want
+    # of one (an earlier version's).
+    use: bool = True
 
 
 def load_without_subnets(
@@ -264,22 +272,25 @@ def load_without_subnets(
     """
     out = Items()
     again: list[tuple[str, str]] = []
+    attributes = LEAN_ATTRIBUTES if how.use else WITHOUT_USE_ATTRIBUTES
     with paused_gc():
-        for raw in scan_items(client, table, attributes=LEAN_ATTRIBUTES):
+        for raw in scan_items(client, table, attributes=attributes):
             if stop is not None and stop():
                 break
             key = item_key(raw)
             if "Parts" not in raw and key[0].startswith(vpcs.PREFIX) and "vpc" in kinds:
-                use = vpcs.use_from_item(raw)
-                deleted = raw.get("Deleted")
-                # Deleted only when certainly so: a VPC taken for live is at worst read again.
-                gone = isinstance(deleted, dict) and deleted.get("BOOL") is True
-                reported = how.deleted or not gone
-                if reported and (use is None or how.needs_subnets(use)):
-                    again.append(key)
-                    continue
-                if use is not None:
-                    out.address_use[key] = use
+                if how.use:
+                    use = vpcs.use_from_item(raw)
+                    deleted = raw.get("Deleted")
+                    # Deleted only when certainly so: a VPC taken for live is at worst read again.
+                    gone = isinstance(deleted, dict) and deleted.get("BOOL") is True
+                    reported = how.deleted or not gone
+                    if reported and (use is None or how.needs_subnets(use)):
+                        again.append(key)
+                        continue
+                    if use is not None:
+                        out.address_use[key] = use
+                out.without_subnets.add(key)
             out.add(raw, kinds)
         out.complete()
         if again and not (stop is not None and stop()):

@@ -253,7 +253,8 @@ def test_the_cli_reads_subnets_only_where_its_answer_shows_them(
     assert code == 0 and "AddressUse" in read and not read & {"Subnets", "Tags"}
     row = next(r for r in json.loads(out)["vpcs"] if r["VpcId"] == lab)
     assert (row["Subnets"], row["AvailabilityZones"], row["UsedPct"]) == (1, 1, 0.0)
-    # `lookup` neither: it reads by key the one VPC holding the address, for its subnets.
+    # `lookup` neither (nor the stored uses): it reads by key the one VPC holding the address,
+    # for its subnets.
     scans.clear()
     gets: list[dict[str, Any]] = []
     org.session.events.register(
@@ -263,7 +264,7 @@ def test_the_cli_reads_subnets_only_where_its_answer_shows_them(
         org, capsys, "lookup", "192.168.4.9", "--config", str(cfg), "--format", "json"
     )
     read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
-    assert code == 0 and "AddressUse" in read and not read & {"Subnets", "Tags"}
+    assert code == 0 and "CidrBlocks" in read and not read & {"Subnets", "Tags", "AddressUse"}
     keys = [k["VpcId"]["S"] for g in gets for r in g["RequestItems"].values() for k in r["Keys"]]
     assert keys == [lab]
     (match,) = json.loads(out)["matches"]
@@ -360,3 +361,29 @@ def test_lookup_names_what_dynamodb_never_hands_over(
     session.client("dynamodb").put_item(TableName=TABLE, Item=item)
     with pytest.raises(FatalError, match="VPC items read again whole still unread"):
         run_audit(config(), options=RunOptions(session=session, clock=lambda: T), subnets=False)
+
+
+def test_lookup_reads_by_key_only_the_vpcs_holding_the_space_whoever_wrote_them(
+    session: boto3.Session,
+) -> None:
+    # Items an earlier version wrote (no `AddressUse`): `lookup` needs no stored use, so only
+    # the one holding the address is read again, for its subnets.
+    vpcs = [with_subnets(make_vpc(n + 1, f"10.{n}.0.0/16"), [(24, 200, "a")]) for n in range(4)]
+    write(session, vpcs, old=frozenset(range(4)))
+    scans: list[dict[str, Any]] = []
+    gets: list[dict[str, Any]] = []
+    session.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+    session.events.register(
+        "provide-client-params.dynamodb.BatchGetItem", lambda params, **_: gets.append(params)
+    )
+    query = ipaddress.ip_network("10.2.0.9/32")
+    result, _ = run_lookup(config(), query, options=RunOptions(session=session, clock=lambda: T))
+    keys = [k["VpcId"]["S"] for g in gets for r in g["RequestItems"].values() for k in r["Keys"]]
+    assert keys == [vpcs[2].VpcId]
+    (match,) = result.matches
+    assert (match["VpcId"], match["SubnetCidr"]) == (vpcs[2].VpcId, "10.2.0.0/24")
+    # Nor does it read the stored uses it does not need.
+    read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+    assert "CidrBlocks" in read and not read & {"Subnets", "Tags", "AddressUse"}
