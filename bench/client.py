@@ -409,6 +409,8 @@ def main() -> None:
         "fill": lambda: fill(items),
         "audit": lambda: cli(["audit"]),
         "allocate": lambda: cli(["allocate", "--pool", "172.16.0.0/12", "--prefix-length", "16"]),
+        # The first synthetic VPC's block (`bench.inventory`): held at any size.
+        "lookup": lambda: cli(["lookup", "10.0.0.5"]),
         "baseline": baseline,
         "threaded": lambda: threaded(32),
         "percall": lambda: percall(workers),

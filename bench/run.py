@@ -279,13 +279,14 @@ READ_PAGE_LATENCY_S = 0.02
 
 
 def read_path(n: int, latency: float) -> dict[str, Any]:
-    """`audit` and `allocate` on a table of n VPC items (filled at no latency, read at
-    `latency` per request): the table read every report and allocation starts with."""
+    """`audit`, `allocate` and `lookup` on a table of n VPC items (filled at no latency, read
+    at `latency` per request): the table read every report, allocation and lookup starts
+    with."""
     out: dict[str, Any] = {}
     with fake_endpoint(1, 1, "1", 0.0, 0.0) as url:
         client("fill", url, items=n)
         urllib.request.urlopen(f"{url}/__latency?s={latency}", timeout=10).read()  # noqa: S310
-        for mode in ("audit", "allocate"):
+        for mode in ("audit", "allocate", "lookup"):
             stats(url, reset=True)
             r = client(mode, url)
             assert r["exit_code"] == 0, r

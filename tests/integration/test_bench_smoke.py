@@ -79,6 +79,10 @@ def test_bench_smoke() -> None:
     assert 11 * 2 + 4 * 2 + 1 <= run["required_requests"] < 11 * 4 + 4 * 2 + 1 + 4
     assert run["requests"] > run["required_requests"]
     assert result["analysis"]["overlap_2000_groups"] >= 0
+    # The read path: each report command on the 2,000 filled items (each exits 0, or the run
+    # fails), `lookup` with its by-key read of the VPC holding the address.
+    for mode in ("audit", "allocate", "lookup"):
+        assert result["analysis"][f"{mode}_2000_items_requests"] > 0
     # Live updates: 1,000 events over every target, in batches of 100, scan each target once.
     events = run["events"]
     assert events["burst_failed_messages"] == 0 and events["burst_batches"] == 10
