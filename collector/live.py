@@ -153,24 +153,43 @@ def _rescan(
         ),
     )
     out.summaries.append(summary)
-    failed = {(f["account_id"], f["region"]): f["error_code"] for f in summary.failures}
-    unreadable = {u.OwnerId for u in summary.unreadable_items}
-    for m in members:
-        for region in by_account[m.id]:
-            code = failed.get((m.id, region)) or failed.get((m.id, "*"))
-            if code or summary.write_failures or m.id in unreadable:
-                out.failed[(m.id, region)] = code or "WriteFailed"
-            else:
-                out.ok.add((m.id, region))
+    asked = {(m.id, region) for m in members for region in by_account[m.id]}
+    _settle(out, summary, asked)
     # Accounts this run scanned (not those whose targets were all already current: the run
     # that scanned them recorded their findings).
     scanned = [m.id for m in members if m.id in summary.ok_accounts]
-    owners = follow_tgw_owners(config, summary, [t for t in follow if t in out.ok], opts)
+    followed = [t for t in follow if t in out.ok]
+    owners = follow_tgw_owners(config, summary, followed, opts)
     if owners is not None:
         out.summaries.append(owners)
+        # The owners' targets it rescanned are in the answer too; not failed ones (the event's
+        # own target stands or falls by its own scan).
+        theirs = {
+            (owner, region)
+            for account, region in followed
+            for owner in summary.tgw_owners.get((account, region), ())
+            if owner in owners.ok_accounts
+        }
+        _settle(out, owners, theirs - asked, failures=False)
         summary.absorb(owners)
         scanned += sorted(owners.ok_accounts - set(scanned))
     return summary, scanned
+
+
+def _settle(
+    out: Rescan, summary: RunSummary, targets: Iterable[Target], *, failures: bool = True
+) -> None:
+    """Put each of `targets` in `out.ok` if `summary`'s run scanned it whole and wrote it all,
+    else (with `failures`) in `out.failed` with why."""
+    failed = {(f["account_id"], f["region"]): f["error_code"] for f in summary.failures}
+    unreadable = {u.OwnerId for u in summary.unreadable_items}
+    for account, region in targets:
+        code = failed.get((account, region)) or failed.get((account, "*"))
+        if code or summary.write_failures or account in unreadable:
+            if failures:
+                out.failed[(account, region)] = code or "WriteFailed"
+        else:
+            out.ok.add((account, region))
 
 
 def target_statuses(rescan_result: Rescan) -> list[dict[str, str]]:

@@ -259,6 +259,28 @@ def test_an_attachment_its_vpc_owner_deletes_is_recorded_by_its_event(org: Org, 
     }
 
 
+def test_a_direct_answer_names_the_tgw_owner_its_event_rescanned(org: Org, topic: Any) -> None:
+    """Before: an attachment's event rescanned the TGW's owner in that region too, but the
+    direct invocation's `rescanned` listed the event's own target only."""
+    net, left, right, attachment = tgw_clash(org, topic)
+    net.detach(attachment)
+    event = event_for(org, "sandbox", "us-east-1", "DeleteTransitGatewayVpcAttachment")
+    result = handler(event, Context(), session=org.session)
+    assert result["ok"] is True
+    assert result["rescanned"] == sorted(
+        [
+            {"account": org.accounts["sandbox"], "region": "us-east-1"},
+            {"account": org.management, "region": "us-east-1"},
+        ],
+        key=lambda t: (t["account"], t["region"]),
+    )
+    # A plain VPC event follows no owner: its own target alone.
+    plain = event_for(org, "sandbox", "us-east-1", "CreateVpc")
+    assert handler(plain, Context(), session=org.session)["rescanned"] == [
+        {"account": org.accounts["sandbox"], "region": "us-east-1"}
+    ]
+
+
 def test_an_attachment_the_tgw_owner_no_longer_lists_is_recorded_by_its_event(
     org: Org, topic: Any
 ) -> None:
