@@ -140,8 +140,9 @@ def dispatch(config: Config, opts: RunOptions, queue_url: str, per_message: int)
         sent += len(entries)
     marked = sweep_departed(config, everyone, opts)
     # The table as the dispatcher found it (last night's workers); tonight's audit comes from
-    # the worker that finishes the last message.
-    audit, _ = run_audit(config, options=opts)
+    # the worker that finishes the last message. Its summary only: read without subnets and
+    # tags, as `audit --format json` reads (issue 26).
+    audit, _ = run_audit(config, options=opts, subnets=False)
     return {
         "ok": True,
         "mode": "fan-out",

@@ -27,7 +27,13 @@ from collector.models import Account, DeletionReason, Vpc
 from collector.organization import describe_account
 from collector.scan import client_config
 from collector.store.reader import scan_items
-from collector.store.registry import VPCS, Items, query_account
+from collector.store.registry import (
+    SWEEP_ATTRIBUTES,
+    Items,
+    live_vpc_keys,
+    query_account,
+    read_keys,
+)
 from collector.store.vpcs import shrink, vpc_items
 from collector.store.writer import BatchWriter
 
@@ -127,17 +133,18 @@ def sweep_departed(config: Config, everyone: list[Account], options: RunOptions)
     started = opts.clock()
     org = {a.id: a for a in everyone}
 
+    def departed(owner: str) -> bool:
+        account = org.get(owner)
+        return account is None or account.status != "ACTIVE"
+
     def live_of_others() -> Items:
-        # Only the items of accounts not ACTIVE in the listing are decoded.
-        items = Items()
-        for raw in scan_items(ddb, config.table.name):
-            if raw.get("Deleted", {}).get("BOOL", False):
-                continue
-            owner = org.get(raw.get("OwnerId", {}).get("S", ""))
-            if owner is None or owner.status != "ACTIVE":
-                items.add(raw, VPCS)  # reservations and bookkeeping items are passed over
-        items.complete()
-        return items
+        # Every item's key and lifecycle only; the live VPC items of accounts not ACTIVE in the
+        # listing (and their parts) are then read whole, by key, to be marked and written back.
+        raws = scan_items(ddb, config.table.name, attributes=SWEEP_ATTRIBUTES)
+        keys = live_vpc_keys(raws, departed)
+        if not keys:
+            return Items()
+        return read_keys(ddb, config.table.name, keys, "items of departed accounts")
 
     try:
         # Read everything first, then write: a retried read never double-counts.

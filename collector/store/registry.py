@@ -10,7 +10,7 @@ and one entry in `ITEM_KINDS`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -205,6 +205,34 @@ def list_reservations(client: DynamoDBClient, table: str) -> Items:
     for raw in query_index(client, table, reservations.OWNER):
         out.add(raw, RESERVATIONS)
     return out
+
+
+# What telling a VPC item (or part) of an owner, live or deleted, needs: a sweep for departed
+# accounts reads only these of every item, then its picks whole by key (`read_keys`).
+SWEEP_ATTRIBUTES = ("VpcId", "OwnerId", "Deleted")
+
+
+def live_vpc_keys(
+    raws: Iterable[Mapping[str, Any]], picked: Callable[[str], bool]
+) -> list[tuple[str, str]]:
+    """Pure: the keys of the live VPC items whose owner is `picked`, each followed by its
+    parts' keys (so that `read_keys` joins them), from items read with `SWEEP_ATTRIBUTES`."""
+    mains: list[tuple[str, str]] = []
+    part_keys: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for raw in raws:
+        key = item_key(raw)
+        if not all(key) or not picked(key[1]):
+            continue  # (a key DynamoDB holds is always two strings)
+        if key[0].startswith(parts.PREFIX):
+            part_keys.setdefault(parts.part_of(raw), []).append(key)
+            continue
+        deleted = raw.get("Deleted")
+        # Taken for live unless certainly deleted: a live VPC is never passed over.
+        if key[0].startswith(vpcs.PREFIX) and not (
+            isinstance(deleted, dict) and deleted.get("BOOL") is True
+        ):
+            mains.append(key)
+    return [k for main in mains for k in (main, *part_keys.get(main, ()))]
 
 
 def read_keys(

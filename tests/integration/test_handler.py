@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from collector.handler import config_from_env, handler, parse_event
+from collector.jobs.audit import run_audit
+from collector.jobs.options import RunOptions
 from tests.conftest import load_data
 from tests.faults import Faults
 from tests.integration.conftest import Org
@@ -187,6 +190,51 @@ def test_sqs_fan_out_end_to_end(org: Org, env: None, monkeypatch: pytest.MonkeyP
     deleted = {k[0]: v.DeletedReason for k, v in table.items() if v.Deleted}
     assert deleted[gone] == "not-found"
     assert sorted(deleted.values()) == ["account-suspended", "account-suspended", "not-found"]
+
+
+def test_the_dispatcher_reads_whole_only_the_items_it_marks(
+    org: Org, env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: the dispatcher read the whole table twice, every item whole (subnets and
+    tags): once to find the items of departed accounts, once for its answer's audit summary.
+    At 100k VPCs that is most of a Lambda's memory for a few marks and counts."""
+    # A night's table (subnets and all), then an account leaves, then the fan-out's dispatcher.
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    leaving = org.accounts["workload-b"]
+    theirs = sorted(k for k, v in org.table().items() if v.OwnerId == leaving)
+    assert theirs
+    org.session.client("organizations").close_account(AccountId=leaving)
+    time.sleep(1.1)  # stored times are whole seconds: the sweep must start after that night
+    sqs = org.session.client("sqs")
+    url = sqs.create_queue(QueueName="vpctracker-accounts")["QueueUrl"]
+    monkeypatch.setenv("VPCTRACKER_QUEUE_URL", url)
+    scans: list[dict[str, Any]] = []
+    gets: list[dict[str, Any]] = []
+    org.session.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+    org.session.events.register(
+        "provide-client-params.dynamodb.BatchGetItem", lambda params, **_: gets.append(params)
+    )
+    dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    made = {"Scan": scans[:], "BatchGetItem": gets[:]}  # the dispatcher's, not the test's
+    assert dispatched["mode"] == "fan-out" and dispatched["marked_deleted"] == len(theirs)
+    assert all(v.Deleted for k, v in org.table().items() if k in theirs)
+    # Every scan projected; none reads a subnet or a tag.
+    assert made["Scan"] and all("ProjectionExpression" in s for s in made["Scan"])
+    read = {a for s in made["Scan"] for a in s.get("ExpressionAttributeNames", {}).values()}
+    assert not read & {"Subnets", "Tags"}
+    # Whole, by key: the departed account's items only (to mark them).
+    keys = {
+        (k["VpcId"]["S"], k["OwnerId"]["S"])
+        for g in made["BatchGetItem"]
+        for r in g["RequestItems"].values()
+        for k in r["Keys"]
+    }
+    assert keys == set(theirs)
+    # And the answer's audit summary is the one a whole read gives.
+    whole, _ = run_audit(config_from_env(os.environ), options=RunOptions(session=org.session))
+    assert dispatched["audit"] == whole.to_dict()["summary"]
 
 
 def test_sqs_bad_message_is_reported_for_retry(org: Org, env: None) -> None:

@@ -8,12 +8,15 @@ from collector.models import (
     Connectivity,
     Peering,
     PeeringSide,
+    Reservation,
     Subnet,
     TgwAttachment,
 )
+from collector.store.attributes import item_key
 from collector.store.connectivity import connectivity_item, connectivity_items
 from collector.store.parts import LIMIT, MAX_ITEM, item_size, value_size
-from collector.store.registry import CONNECTIONS, VPCS, Items
+from collector.store.registry import CONNECTIONS, SWEEP_ATTRIBUTES, VPCS, Items, live_vpc_keys
+from collector.store.reservations import reservation_item
 from collector.store.vpcs import to_item, vpc_items
 from tests.factories import make_vpc
 
@@ -135,3 +138,35 @@ def test_a_tgw_owner_with_5000_attachments_and_2000_peerings_is_stored_whole() -
     for raw in items[:-1]:
         partial.add(raw, CONNECTIONS)
     assert partial.complete().connectivity == [] and len(partial.unreadable) == 1
+
+
+def test_a_sweep_picks_live_vpc_items_of_its_owners_with_their_parts_by_key() -> None:
+    """The departed sweep reads of each item only its key and lifecycle (`SWEEP_ATTRIBUTES`),
+    and then its picks whole by key: a split VPC's parts come with it, or it reads back
+    incomplete; a deleted VPC, another owner's, a reservation or connectivity are not picked."""
+    other = "222222222222"
+    split = vpc_items(huge_vpc(), 0)  # a main item and parts
+    assert len(split) > 2
+    items = [
+        *split,
+        to_item(make_vpc(2, "10.2.0.0/16", owner=OWNER)),
+        to_item(make_vpc(3, "10.3.0.0/16", owner=OWNER, deleted=True)),
+        to_item(make_vpc(4, "10.4.0.0/16", owner=other)),
+        connectivity_item(big_connectivity().model_copy(update={"Attachments": ()}), 0),
+        reservation_item(Reservation("10.9.0.0/16", OWNER, T, 0)),
+    ]
+    projected = [{k: v for k, v in i.items() if k in SWEEP_ATTRIBUTES} for i in items]
+    keys = live_vpc_keys(reversed(projected), lambda owner: owner == OWNER)
+    main = (split[0]["VpcId"]["S"], OWNER)
+    parts_of_main = sorted((p["VpcId"]["S"], OWNER) for p in split[1:])
+    assert keys[0] == ("vpc-00000000000000002", OWNER)
+    assert keys[1] == main and sorted(keys[2:]) == parts_of_main
+    # What `read_keys` then gets for them decodes whole: the parts join their main.
+    got = Items()
+    for item in items:
+        if item_key(item) in set(keys):
+            got.add(item, VPCS)
+    assert {v.VpcId: v.Incomplete for v in got.complete().vpcs} == {
+        "vpc-00000000000000002": (),
+        main[0]: (),
+    }
