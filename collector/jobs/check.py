@@ -11,7 +11,7 @@ from typing import Any
 from collector.analysis import Audit, Connections, OverlapGroup, build_audit
 from collector.analysis.stale import Scope
 from collector.config import Config, ConfigError
-from collector.jobs.audit import limits_of
+from collector.jobs.audit import for_audit, limits_of
 from collector.jobs.collect import follow_tgw_owners, run
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
@@ -201,7 +201,10 @@ def run_check(
     opts = replace(options or RunOptions(), accounts=accounts, write=True)
     # The inventory is read while the accounts are scanned; what the scan wrote is then read
     # back into it by key (jobs.views).
-    with ViewAhead(config, opts) as ahead:
+    # Read as `audit --format json` reads (no subnets or tags but those its findings name): the
+    # check draws no page.
+    without = for_audit(config)
+    with ViewAhead(config, opts, without) as ahead:
         opts = ahead.options
         summary = run(config, opts)
         # The checked accounts' attachments change their TGW owners' route tables with no call
@@ -212,7 +215,7 @@ def run_check(
         owners = follow_tgw_owners(config, summary, attached, opts)
         if owners is not None:
             summary.absorb(owners)
-        view = ahead.view(summary) or read_view(config, opts)
+        view = ahead.view(summary) or read_view(config, opts, without)
     items = view.items
     audit = build_audit(
         items.vpcs,
@@ -225,6 +228,7 @@ def run_check(
         limits=limits_of(config),
         expected=config.overlaps.expected,
         scope=Scope.of(config),
+        address_use=items.address_use,
     )
     # A write run: what the checked accounts' scan changed is recorded, and announced (now with
     # `notify.topic_arn`, else by the next run that has a topic).

@@ -28,7 +28,7 @@ from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.store.connectivity import connectivity_key, route_table_key
 from collector.store.findings import read_marker
-from collector.store.registry import Items, read_keys
+from collector.store.registry import Items, WithoutSubnets, read_keys
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -53,10 +53,11 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def read_view(config: Config, options: RunOptions) -> View:
-    """The whole inventory, with when it was read."""
+def read_view(config: Config, options: RunOptions, without: WithoutSubnets | None = None) -> View:
+    """The whole inventory, with when it was read (VPCs without their subnets as `without`
+    says, as in `read_table`)."""
     started = now_utc()
-    items = read_inventory(config, options.session, options.retry)
+    items = read_inventory(config, options.session, options.retry, without=without)
     return View(items, started, now_utc())
 
 
@@ -70,9 +71,12 @@ class ViewAhead:
     running (never one left running into the next invocation).
     """
 
-    def __init__(self, config: Config, options: RunOptions) -> None:
+    def __init__(
+        self, config: Config, options: RunOptions, without: WithoutSubnets | None = None
+    ) -> None:
         self._view: View | None = None
         self._config = config
+        self._without = without  # as in `read_table`: a report drawn from it needs None
         self.options = replace(options, keep_written=True, will_scan=self.go)
         self._go = threading.Event()
         self._stop = threading.Event()
@@ -93,7 +97,9 @@ class ViewAhead:
             if self._stop.is_set():
                 return
             started = now_utc()
-            items = read_table(ddb, config, options.retry, stop=self._stop.is_set)
+            items = read_table(
+                ddb, config, options.retry, stop=self._stop.is_set, without=self._without
+            )
             if not self._stop.is_set():
                 self._view = View(items, started, now_utc())
         except Exception as exc:  # noqa: BLE001 - the recording reads again and reports it
@@ -188,4 +194,8 @@ def merge(
         + fresh.route_tables,
         unreadable=[u for u in old.unreadable if (u.VpcId, u.OwnerId) not in keys]
         + fresh.unreadable,
+        # What was read back is whole: a stored use from before the rescan must not stand
+        # for the subnets it found.
+        address_use={k: u for k, u in old.address_use.items() if k not in keys},
+        without_subnets=old.without_subnets - keys,
     )

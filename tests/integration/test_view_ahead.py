@@ -13,6 +13,7 @@ from typing import Any
 
 from collector.handler import handler
 from collector.jobs.allocate import allocate
+from collector.jobs.audit import run_audit
 from collector.jobs.check import run_check
 from collector.jobs.collect import run
 from collector.jobs.options import RunOptions, dynamodb_client
@@ -200,3 +201,34 @@ def test_leaving_the_block_stops_the_read_however_it_is_left(org: Org) -> None:
         pass
     assert readers() == []
     assert ahead.result() is None  # never told to go: nothing was read
+
+
+def test_a_check_reads_its_view_without_subnets_and_judges_the_subnets_its_scan_wrote(
+    org: Org,
+) -> None:
+    """Issue 26: a check read the whole table, every subnet and tag, beside its scan. It now
+    reads it as `audit --format json` does (each VPC's stored `AddressUse`), and what its scan
+    wrote is read back whole: a VPC's stored use from before the scan must not stand for the
+    subnets the scan found."""
+    cfg = org.config()
+    sandbox = org.accounts["sandbox"]
+    lab = org.create_vpc("sandbox", "us-east-1", "192.168.4.0/22", "lab")
+    ec2 = org.ec2("sandbox", "us-east-1")
+    ec2.create_subnet(VpcId=lab, CidrBlock="192.168.4.0/24", AvailabilityZone="us-east-1a")
+    org.run(cfg)  # stored: the lab VPC in one AZ
+    ec2.create_subnet(VpcId=lab, CidrBlock="192.168.5.0/24", AvailabilityZone="us-east-1b")
+    scans: list[dict[str, Any]] = []
+    org.session.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+    result = run_check(cfg, [sandbox], _opts(org))
+    made = scans[:]
+    read = {a for s in made for a in s.get("ExpressionAttributeNames", {}).values()}
+    assert made and all("ProjectionExpression" in s for s in made)
+    assert "AddressUse" in read and not read & {"Subnets", "Tags"}
+    # Two AZs now, as the check's own scan found: not single-AZ.
+    checked = result.to_dict()["audit"]
+    assert lab not in {f["VpcId"] for f in checked["single_az"]}
+    # The check's audit is the one a whole read of the table gives now.
+    whole, _ = run_audit(cfg, accounts=[sandbox], options=_opts(org))
+    assert {**checked, "generated_at": None} == {**whole.to_dict(), "generated_at": None}
