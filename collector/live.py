@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.config import Config, ConfigError, check_account_id, check_region
+from collector.jobs.audit import for_audit
 from collector.jobs.collect import follow_tgw_owners, run, scannable
 from collector.jobs.findings import remember_findings
 from collector.jobs.options import RunOptions
@@ -108,8 +109,10 @@ def rescan(
     if not members:
         return out
     # The inventory the findings are compared with is read while the targets are rescanned;
-    # what the rescan writes is then read back into it by key (see jobs.views).
-    with ViewAhead(config, opts) as ahead:
+    # what the rescan writes is then read back into it by key (see jobs.views). Whole only for
+    # the page a recording may publish (it shows every subnet); else as `audit --format json`.
+    without = for_audit(config) if config.report.bucket is None else None
+    with ViewAhead(config, opts, without) as ahead:
         summary, scanned = _rescan(
             config, members, by_account, ahead.options, out, current_since, follow
         )

@@ -33,7 +33,7 @@ from collector.analysis.scope import affected_accounts
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
 from collector.jobs.announce import send_outbox
-from collector.jobs.audit import run_audit
+from collector.jobs.audit import for_audit, run_audit
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
@@ -243,12 +243,18 @@ class _Recording:
             )
             marker, outbox = marker_at.result(), outbox_at.result()
             mine = mine_at.result() if mine_at is not None else {}
-        if view is None or (
-            marker.read_end is not None and view.started < marker.read_end + CLOCK_SKEW
+        # The page it may publish shows every subnet and tag: then only a whole read will do.
+        # Else it reads as `audit --format json` does.
+        publishes = self.report is not None and self.config.report.bucket is not None
+        if (
+            view is None
+            or (marker.read_end is not None and view.started < marker.read_end + CLOCK_SKEW)
+            or (publishes and view.items.lean)
         ):
-            # Another recording compared a newer view than ours: ours could make what it saw
-            # look resolved. Read again, now that no recording can come between.
-            view = read_view(self.config, self.opts)
+            # Another recording compared a newer view than ours (ours could make what it saw
+            # look resolved), or ours cannot draw the page. Read again, now that no recording
+            # can come between.
+            view = read_view(self.config, self.opts, None if publishes else for_audit(self.config))
         audit, _ = run_audit(self.config, options=self.opts, inventory=view.items)
         self.out.audit = audit
         self._freeze_unreadable(view.items)

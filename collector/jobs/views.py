@@ -198,4 +198,5 @@ def merge(
         # for the subnets it found.
         address_use={k: u for k, u in old.address_use.items() if k not in keys},
         without_subnets=old.without_subnets - keys,
+        lean=old.lean,
     )

@@ -122,6 +122,9 @@ class Items:
     address_use: dict[tuple[str, str], AddressUse] = field(default_factory=dict)
     # The keys of the VPCs decoded without their subnets and tags (`load_without_subnets`).
     without_subnets: set[tuple[str, str]] = field(default_factory=set)
+    # Read by `load_without_subnets`: no VPC's tags, and only the subnets its reader needs
+    # (a page that shows every subnet and tag cannot be drawn from it).
+    lean: bool = False
     # Split items waiting for their parts, and the parts seen, by the main item's key.
     _split: list[tuple[Mapping[str, Any], ItemKind]] = field(default_factory=list, repr=False)
     _parts: dict[tuple[str, str], list[Mapping[str, Any]]] = field(default_factory=dict, repr=False)
@@ -298,7 +301,7 @@ def load_without_subnets(
     use (an older writer's item), or whose use `how.needs_subnets`, is read again whole by its
     key; a split item is read whole with its parts.
     """
-    out = Items()
+    out = Items(lean=True)
     again: list[tuple[str, str]] = []
     attributes = LEAN_ATTRIBUTES if how.use else WITHOUT_USE_ATTRIBUTES
     with paused_gc():

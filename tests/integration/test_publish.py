@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from collector.handler import handler
+from collector.handler import config_from_env, handler
+from collector.jobs.audit import for_audit
+from collector.jobs.collect import run
+from collector.jobs.findings import remember_findings
+from collector.jobs.options import RunOptions
+from collector.jobs.publish import live_publisher
+from collector.jobs.views import read_view
 from tests.conftest import load_data
 from tests.factories import page_data
 from tests.integration.conftest import Org, cli
@@ -149,6 +157,55 @@ def test_live_refreshes_are_debounced(org: Org, env: Any, monkeypatch: pytest.Mo
     # An event that changes no finding does not refresh it.
     handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
     assert len(uploads) == 2
+
+
+def test_an_event_reads_its_view_whole_only_for_the_page_it_publishes(
+    org: Org, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: an event read its view whole (every subnet and tag) whether or not it would
+    publish a page; only the page shows subnets. Without `report.bucket` it now reads as
+    `audit --format json` does."""
+    # Back to back, each event's early read would wait out the clock skew (jobs.views).
+    monkeypatch.setattr("collector.jobs.views.CLOCK_SKEW", timedelta(0))
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    scans: list[dict[str, Any]] = []
+    org.session.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+    org.create_vpc("sandbox", "us-east-1", "10.2.0.0/16", "change-1")
+    assert handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)["ok"]
+    assert scans and all("ProjectionExpression" not in s for s in scans)  # the page's read
+    monkeypatch.delenv("VPCTRACKER_REPORT_BUCKET")
+    scans.clear()
+    org.create_vpc("sandbox", "us-east-1", "10.3.0.0/16", "change-2")
+    assert handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)["ok"]
+    assert scans and all("ProjectionExpression" in s for s in scans)
+    read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+    assert "AddressUse" in read and not read & {"Subnets", "Tags"}
+
+
+def test_a_recording_that_may_publish_never_draws_its_page_from_a_lean_view(
+    org: Org, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view read without subnets and tags, handed to a recording that may publish the page,
+    is read again whole: the page shows every subnet and tag."""
+    monkeypatch.setattr("collector.jobs.findings.CLOCK_SKEW", timedelta(0))
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    cfg = config_from_env(os.environ)
+    opts = RunOptions(session=org.session)
+    sandbox = org.accounts["sandbox"]
+    org.create_vpc("sandbox", "us-east-1", "10.2.0.0/16", "change")
+    summary = run(cfg, replace(opts, accounts=[sandbox], write=True))
+    lean = read_view(cfg, opts, for_audit(cfg))
+    assert lean.items.lean
+    scans: list[dict[str, Any]] = []
+    org.session.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+    remember_findings(
+        cfg, summary, opts, accounts=[sandbox], view=lean, report=live_publisher(cfg, opts)
+    )
+    assert scans and all("ProjectionExpression" not in s for s in scans)
 
 
 def test_the_cli_writes_to_s3_as_the_function_does(
