@@ -210,6 +210,12 @@ def list_reservations(client: DynamoDBClient, table: str) -> Items:
     return out
 
 
+def _certainly_deleted(raw: Mapping[str, Any]) -> bool:
+    """A raw VPC item marked deleted, beyond doubt (a damaged `Deleted` counts as live)."""
+    deleted = raw.get("Deleted")
+    return isinstance(deleted, dict) and deleted.get("BOOL") is True
+
+
 # What telling a VPC item (or part) of an owner, live or deleted, needs: a sweep for departed
 # accounts reads only these of every item, then its picks whole by key (`read_keys`).
 SWEEP_ATTRIBUTES = ("VpcId", "OwnerId", "Deleted")
@@ -229,11 +235,8 @@ def live_vpc_keys(
         if key[0].startswith(parts.PREFIX):
             part_keys.setdefault(parts.part_of(raw), []).append(key)
             continue
-        deleted = raw.get("Deleted")
         # Taken for live unless certainly deleted: a live VPC is never passed over.
-        if key[0].startswith(vpcs.PREFIX) and not (
-            isinstance(deleted, dict) and deleted.get("BOOL") is True
-        ):
+        if key[0].startswith(vpcs.PREFIX) and not _certainly_deleted(raw):
             mains.append(key)
     return [k for main in mains for k in (main, *part_keys.get(main, ()))]
 
@@ -312,10 +315,8 @@ def load_without_subnets(
             if "Parts" not in raw and key[0].startswith(vpcs.PREFIX) and "vpc" in kinds:
                 if how.use:
                     use = vpcs.use_from_item(raw)
-                    deleted = raw.get("Deleted")
                     # Deleted only when certainly so: a VPC taken for live is at worst read again.
-                    gone = isinstance(deleted, dict) and deleted.get("BOOL") is True
-                    reported = how.deleted or not gone
+                    reported = how.deleted or not _certainly_deleted(raw)
                     if reported and (use is None or how.needs_subnets(use)):
                         again.append(key)
                         continue
