@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,11 @@ from tests.faults import Faults
 
 REGIONS = ["us-east-1", "eu-west-1"]
 FAST_RETRY = RetryPolicy(attempts=4, multiplier=0.001, max_wait=0.01)
+
+
+def scanned_attributes(scans: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The attributes captured `Scan` calls projected to (none where they read whole items)."""
+    return {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
 
 
 @dataclass

@@ -41,7 +41,7 @@ from collector.store.table import create_table
 from collector.store.vpcs import to_item, vpc_items
 from collector.store.writer import BatchWriter
 from tests.factories import make_vpc, tgw_attachment, with_subnets
-from tests.integration.conftest import Org, cli
+from tests.integration.conftest import Org, cli, scanned_attributes
 
 T = datetime(2026, 11, 30, tzinfo=UTC)
 TABLE = "VPCTracker"
@@ -239,7 +239,7 @@ def test_the_cli_reads_subnets_only_where_its_answer_shows_them(
         scans.clear()
         code, reports[fmt], _ = cli(org, capsys, "audit", "--config", str(cfg), "--format", fmt)
         assert code == 0 and scans
-        read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+        read = scanned_attributes(scans)
         if fmt == "html":
             assert read == set()  # whole items
         else:
@@ -249,7 +249,7 @@ def test_the_cli_reads_subnets_only_where_its_answer_shows_them(
     # `inventory` reads no subnets either; its subnet columns come from the stored uses.
     scans.clear()
     code, out, _ = cli(org, capsys, "inventory", "--config", str(cfg), "--format", "json")
-    read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+    read = scanned_attributes(scans)
     assert code == 0 and "AddressUse" in read and not read & {"Subnets", "Tags"}
     row = next(r for r in json.loads(out)["vpcs"] if r["VpcId"] == lab)
     assert (row["Subnets"], row["AvailabilityZones"], row["UsedPct"]) == (1, 1, 0.0)
@@ -263,7 +263,7 @@ def test_the_cli_reads_subnets_only_where_its_answer_shows_them(
     code, out, _ = cli(
         org, capsys, "lookup", "192.168.4.9", "--config", str(cfg), "--format", "json"
     )
-    read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+    read = scanned_attributes(scans)
     assert code == 0 and "CidrBlocks" in read and not read & {"Subnets", "Tags", "AddressUse"}
     keys = [k["VpcId"]["S"] for g in gets for r in g["RequestItems"].values() for k in r["Keys"]]
     assert keys == [lab]
@@ -385,5 +385,5 @@ def test_lookup_reads_by_key_only_the_vpcs_holding_the_space_whoever_wrote_them(
     (match,) = result.matches
     assert (match["VpcId"], match["SubnetCidr"]) == (vpcs[2].VpcId, "10.2.0.0/24")
     # Nor does it read the stored uses it does not need.
-    read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+    read = scanned_attributes(scans)
     assert "CidrBlocks" in read and not read & {"Subnets", "Tags", "AddressUse"}

@@ -17,7 +17,7 @@ from collector.jobs.audit import run_audit
 from collector.jobs.options import RunOptions
 from tests.conftest import load_data
 from tests.faults import Faults
-from tests.integration.conftest import Org
+from tests.integration.conftest import Org, scanned_attributes
 
 
 class Context:
@@ -222,7 +222,7 @@ def test_the_dispatcher_reads_whole_only_the_items_it_marks(
     assert all(v.Deleted for k, v in org.table().items() if k in theirs)
     # Every scan projected; none reads a subnet or a tag.
     assert made["Scan"] and all("ProjectionExpression" in s for s in made["Scan"])
-    read = {a for s in made["Scan"] for a in s.get("ExpressionAttributeNames", {}).values()}
+    read = scanned_attributes(made["Scan"])
     assert not read & {"Subnets", "Tags"}
     # Whole, by key: the departed account's items only (to mark them).
     keys = {

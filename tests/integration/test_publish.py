@@ -22,7 +22,7 @@ from collector.jobs.publish import live_publisher
 from collector.jobs.views import read_view
 from tests.conftest import load_data
 from tests.factories import page_data
-from tests.integration.conftest import Org, cli
+from tests.integration.conftest import Org, cli, scanned_attributes
 from tests.integration.test_handler import (  # noqa: F401 - restore_logging: autouse
     Context,
     emf_lines,
@@ -180,7 +180,7 @@ def test_an_event_reads_its_view_whole_only_for_the_page_it_publishes(
     org.create_vpc("sandbox", "us-east-1", "10.3.0.0/16", "change-2")
     assert handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)["ok"]
     assert scans and all("ProjectionExpression" in s for s in scans)
-    read = {a for s in scans for a in s.get("ExpressionAttributeNames", {}).values()}
+    read = scanned_attributes(scans)
     assert "AddressUse" in read and not read & {"Subnets", "Tags"}
 
 

@@ -25,7 +25,7 @@ from collector.store.reader import SCAN_SEGMENTS
 from collector.store.registry import Items
 from tests.conftest import load_data
 from tests.factories import make_vpc
-from tests.integration.conftest import FAST_RETRY, Org
+from tests.integration.conftest import FAST_RETRY, Org, scanned_attributes
 from tests.integration.test_handler import Context, env, sqs_record  # noqa: F401
 from tests.integration.test_live import event_for
 
@@ -223,7 +223,7 @@ def test_a_check_reads_its_view_without_subnets_and_judges_the_subnets_its_scan_
     )
     result = run_check(cfg, [sandbox], _opts(org))
     made = scans[:]
-    read = {a for s in made for a in s.get("ExpressionAttributeNames", {}).values()}
+    read = scanned_attributes(made)
     assert made and all("ProjectionExpression" in s for s in made)
     assert "AddressUse" in read and not read & {"Subnets", "Tags"}
     # Two AZs now, as the check's own scan found: not single-AZ.
