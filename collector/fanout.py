@@ -1,11 +1,12 @@
 """SQS fan-out for large organizations: the nightly dispatcher and the workers' message logic.
 
-The dispatcher lists the organization once, sweeps departed accounts, records how many
-messages the night has, and queues the accounts (id and name) in batches. A worker collects
-its message's accounts as given, without listing the organization again. A message is done
-only when every account in it was collected, or is known to be gone (suspended, or no longer
-in the organization: its items are marked, and it is not retried). The worker that finishes a
-night's last message audits the table as all workers left it, so the night's metrics are fresh.
+The dispatcher lists the organization once, queuing the accounts (id and name) in batches page
+by page as it lists, then records how many messages the night has and sweeps departed accounts.
+A worker collects its message's accounts as given, without listing the organization again. A
+message is done only when every account in it was collected, or is known to be gone (suspended,
+or no longer in the organization: its items are marked, and it is not retried). The worker that
+finishes a night's last message audits the table as all workers left it, so the night's metrics
+are fresh (the dispatcher, if every message finished before its listing ended).
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from typing import Any
 from collector.config import Config, ConfigError, check_account_id
 from collector.errors import FatalError
 from collector.jobs.audit import run_audit
-from collector.jobs.collect import list_target_accounts, run
+from collector.jobs.collect import account_listing, run
 from collector.jobs.departed import confirm_departed, mark_accounts_gone, sweep_departed
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.models import Account, DeletionReason
 from collector.safety import brief, counted
 from collector.scan import DEADLINE_CODE, INTERRUPTED_CODE, client_config
-from collector.store.dispatch import Progress, part_done, put_dispatch
+from collector.store.dispatch import Progress, close_dispatch, open_dispatch, part_done
 
 log = logging.getLogger(__name__)
 
@@ -105,53 +106,84 @@ def _entry(entry: Any, i: int) -> tuple[str, str]:
 # Dispatcher
 
 
-def dispatch(config: Config, opts: RunOptions, queue_url: str, per_message: int) -> dict[str, Any]:
-    """Queue every selected account in batches; sweep departed accounts (the only place that
-    sees the whole organization in this mode). Returns the dispatcher's Lambda result."""
+def dispatch(
+    config: Config, opts: RunOptions, queue_url: str, per_message: int
+) -> tuple[dict[str, Any], Progress | None]:
+    """Queue every selected account in batches as the organization is listed, then sweep
+    departed accounts (the only place that sees the whole organization in this mode). Returns
+    the dispatcher's Lambda result, and the night if every part of it finished before the
+    listing ended (its findings are then the dispatcher's to record)."""
     assert opts.session is not None
-    everyone, selected = list_target_accounts(opts.session, config, (), opts.retry)
-    batches = [selected[i : i + per_message] for i in range(0, len(selected), per_message)]
+    listing = account_listing(opts.session, config, opts)
     dispatch_id = uuid.uuid4().hex[:16]
     ddb = dynamodb_client(opts.session, config)
     expires = int((opts.clock() + DISPATCH_TTL).timestamp())
-    # Recorded before any message is sent, so no worker can finish before the count exists.
-    opts.retry.call(put_dispatch, ddb, config.table.name, dispatch_id, len(batches), expires)
+    # Recorded before any message is sent, so that every worker finds its night; the count
+    # once the listing has ended.
+    opts.retry.call(open_dispatch, ddb, config.table.name, dispatch_id, expires)
     sqs = opts.session.client("sqs", region_name=config.table.region, config=client_config(4))
-    sent = 0
-    for start in range(0, len(batches), 10):  # SendMessageBatch takes 10 entries
-        entries = [
-            {
-                "Id": str(n),
-                "MessageBody": json.dumps(
-                    {
-                        "accounts": [{"id": a.id, "name": a.name} for a in batch],
-                        "dispatch": dispatch_id,
-                        "part": start + n,
-                    }
-                ),
-            }
-            for n, batch in enumerate(batches[start : start + 10])
-        ]
-        resp = opts.retry.call(sqs.send_message_batch, QueueUrl=queue_url, Entries=entries)
-        if resp.get("Failed"):
-            raise FatalError(
-                f"SQS refused {len(resp['Failed'])} messages: {resp['Failed'][0].get('Code')}"
-            )
-        sent += len(entries)
+    queue = _Queue(sqs, queue_url, dispatch_id, opts)
+    waiting: list[Account] = []
+    # Each page's accounts are queued before the next page is asked for: workers start with
+    # the first page, not after the last (issue 26).
+    for chosen in listing.by_page():
+        waiting.extend(chosen)
+        full = len(waiting) - len(waiting) % per_message
+        queue.send([waiting[i : i + per_message] for i in range(0, full, per_message)])
+        del waiting[:full]
+    queue.send([waiting] if waiting else [])
+    everyone = listing.everyone
+    if everyone is None:
+        # What was listed is queued and will be scanned; the night never completes (no count),
+        # so no findings are recorded and no account is marked departed from a partial list.
+        raise listing.error or FatalError("interrupted while listing the organization")
+    night = opts.retry.call(close_dispatch, ddb, config.table.name, dispatch_id, queue.parts)
     marked = sweep_departed(config, everyone, opts)
     # The table as the dispatcher found it (last night's workers); tonight's audit comes from
     # the worker that finishes the last message. Its summary only: read without subnets and
     # tags, as `audit --format json` reads (issue 26).
     audit, _ = run_audit(config, options=opts, subnets=False)
-    return {
+    answer = {
         "ok": True,
         "mode": "fan-out",
         "dispatch": dispatch_id,
-        "accounts": len(selected),
-        "messages": sent,
+        "accounts": listing.selected,
+        "messages": queue.parts,
         "marked_deleted": marked,
         "audit": audit.to_dict()["summary"],
     }
+    return answer, night if night.complete else None
+
+
+class _Queue:
+    """The night's messages, sent as their accounts are listed, numbered from part 0."""
+
+    def __init__(self, sqs: Any, url: str, dispatch_id: str, opts: RunOptions) -> None:
+        self.sqs, self.url, self.dispatch_id, self.retry = sqs, url, dispatch_id, opts.retry
+        self.parts = 0  # messages sent
+
+    def send(self, batches: Sequence[Sequence[Account]]) -> None:
+        """Queue each batch of accounts as the next part (ten messages a call)."""
+        for start in range(0, len(batches), 10):  # SendMessageBatch takes 10 entries
+            entries = [
+                {
+                    "Id": str(n),
+                    "MessageBody": json.dumps(
+                        {
+                            "accounts": [{"id": a.id, "name": a.name} for a in batch],
+                            "dispatch": self.dispatch_id,
+                            "part": self.parts + n,
+                        }
+                    ),
+                }
+                for n, batch in enumerate(batches[start : start + 10])
+            ]
+            resp = self.retry.call(self.sqs.send_message_batch, QueueUrl=self.url, Entries=entries)
+            if resp.get("Failed"):
+                raise FatalError(
+                    f"SQS refused {len(resp['Failed'])} messages: {resp['Failed'][0].get('Code')}"
+                )
+            self.parts += len(entries)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -323,11 +323,13 @@ def _dispatch(config: Config, opts: RunOptions, queue_url: str) -> dict[str, Any
         raise ConfigError(
             f"VPCTRACKER_ACCOUNTS_PER_MESSAGE: must be a whole number 1-100 (got {brief(raw)})"
         )
-    result = dispatch(config, opts, queue_url, per_message)
+    result, night = dispatch(config, opts, queue_url, per_message)
     publish(
         "dispatch",
         {"AccountsQueued": result["accounts"], "MarkedDeparted": result["marked_deleted"]},
     )
+    if night is not None:  # every part finished while the dispatcher still listed
+        _record_night(config, opts, RunSummary(started_at=opts.clock()), night)
     return result
 
 

@@ -85,6 +85,17 @@ class AccountListing:
             pass
         return self.selected
 
+    def by_page(self) -> Iterator[list[Account]]:
+        """The selected accounts a page at a time, each page's as soon as it is read (the
+        fan-out's dispatcher queues them before it asks for the next)."""
+        while True:
+            if self._ready:
+                chosen = list(self._ready)
+                self._ready.clear()
+                yield chosen
+            if not self._read_page():
+                return
+
     def __iter__(self) -> Iterator[Account]:
         while True:
             while self._ready:

@@ -566,3 +566,115 @@ def test_a_warm_function_reads_its_service_models_once(
     loaded = model_loads(monkeypatch)
     assert handler(event, Context())["ok"] is True
     assert loaded == []
+
+
+def more_accounts(org: Org, n: int) -> None:
+    """`n` more ACTIVE accounts: with the fixture's, three pages of `ListAccounts` (20 a page)."""
+    orgs = org.session.client("organizations")
+    for i in range(n):
+        made = orgs.create_account(Email=f"late-{i}@example.com", AccountName=f"late-{i}")
+        org.accounts[f"late-{i}"] = made["CreateAccountStatus"]["AccountId"]
+
+
+def fan_out_queue(org: Org, monkeypatch: pytest.MonkeyPatch, per_message: int) -> str:
+    url = org.session.client("sqs").create_queue(QueueName="vpctracker-accounts")["QueueUrl"]
+    monkeypatch.setenv("VPCTRACKER_QUEUE_URL", url)
+    monkeypatch.setenv("VPCTRACKER_ACCOUNTS_PER_MESSAGE", str(per_message))
+    return url
+
+
+def queued(org: Org, url: str) -> list[Any]:
+    """Every message on the queue, taken off it."""
+    sqs, out = org.session.client("sqs"), []
+    while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for m in msgs:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        out.extend(msgs)
+    return out
+
+
+def test_the_dispatcher_queues_accounts_from_the_first_page_of_the_listing(
+    org: Org, env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: the dispatcher listed the whole organization (50 pages, ≈ 5 s at 1,000
+    accounts) before it queued any account, and every worker waited for that."""
+    more_accounts(org, 40)
+    url = fan_out_queue(org, monkeypatch, per_message=7)
+    calls: list[str] = []
+    events = org.session.events
+    events.register("before-call.organizations.ListAccounts", lambda **_: calls.append("list"))
+    events.register("before-call.sqs.SendMessageBatch", lambda **_: calls.append("send"))
+    dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert dispatched["ok"] is True and dispatched["accounts"] == 44  # all ACTIVE but excluded
+    assert calls.count("list") == 3
+    last_list = len(calls) - 1 - calls[::-1].index("list")
+    assert calls.index("send") < last_list
+    # Every account queued once, in messages of at most 7, parts numbered 0..n-1.
+    bodies = [json.loads(m["Body"]) for m in queued(org, url)]
+    accounts = [a["id"] for b in bodies for a in b["accounts"]]
+    assert len(accounts) == len(set(accounts)) == 44
+    assert max(len(b["accounts"]) for b in bodies) == 7
+    assert sorted(b["part"] for b in bodies) == list(range(dispatched["messages"]))
+
+
+def test_a_night_whose_parts_all_finish_before_the_listing_ends_is_recorded(
+    org: Org, env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Workers start while the dispatcher still lists: they can finish every part before it
+    knows how many there are. The night is then the dispatcher's to record."""
+    from collector.store.dispatch import part_done
+
+    fan_out_queue(org, monkeypatch, per_message=10)
+    sent: list[dict[str, Any]] = []
+    ddb = org.session.client("dynamodb")
+
+    def finished_at_once(**_: Any) -> None:  # each part done as soon as it is queued
+        for entry in sent.pop()["Entries"]:
+            body = json.loads(entry["MessageBody"])
+            progress = part_done(ddb, "VPCTracker", body["dispatch"], body["part"])
+            assert not progress.complete  # the count is not known yet
+
+    events = org.session.events
+    events.register(
+        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append(params)
+    )
+    events.register("after-call.sqs.SendMessageBatch", finished_at_once)
+    capsys.readouterr()
+    dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert dispatched["ok"] is True and dispatched["messages"] == 1
+    (night,) = [m for m in emf_lines(capsys.readouterr().out) if "OverlapGroups" in m]
+    assert night["Mode"] == "scheduled"
+
+
+def test_a_listing_that_fails_part_way_queues_what_it_listed_and_ends_no_night(
+    org: Org, env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botocore.exceptions import ClientError
+
+    more_accounts(org, 40)
+    url = fan_out_queue(org, monkeypatch, per_message=4)
+
+    def second_page_fails(params: dict[str, Any], **_: Any) -> None:
+        if "NextToken" in params:
+            raise ClientError(
+                {"Error": {"Code": "ServiceException", "Message": "try again"}}, "ListAccounts"
+            )
+
+    org.session.events.register(
+        "before-parameter-build.organizations.ListAccounts", second_page_fails
+    )
+    dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert dispatched["ok"] is False
+    assert dispatched["error"].startswith("cannot list organization accounts: ServiceException")
+    # The first page's accounts were queued; their workers finish, and the night is not
+    # recorded: nothing is concluded from a partial listing.
+    msgs = queued(org, url)
+    listed = {a["id"] for m in msgs for a in json.loads(m["Body"])["accounts"]}
+    assert 0 < len(listed) <= 20
+    capsys.readouterr()
+    for m in msgs:
+        result = handler(
+            {"Records": [sqs_record(m["MessageId"], m["Body"])]}, Context(), session=org.session
+        )
+        assert result == {"batchItemFailures": []}
+    assert not [m for m in emf_lines(capsys.readouterr().out) if "OverlapGroups" in m]
