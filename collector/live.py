@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from collector.config import Config, ConfigError, check_account_id, check_region
-from collector.jobs.audit import for_audit
 from collector.jobs.collect import follow_tgw_owners, run, scannable
 from collector.jobs.findings import remember_findings
+from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions
 from collector.jobs.publish import live_publisher
 from collector.jobs.summary import RunSummary

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from collector.address_use import AddressUse
 from collector.analysis import Audit, Connections, build_audit
 from collector.analysis.headroom import HeadroomLimits
 from collector.analysis.stale import Scope
 from collector.config import Config, ConfigError
 from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code
 from collector.jobs.collect import list_target_accounts, run
+from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.store.registry import (
@@ -118,17 +118,6 @@ def read_inventory(
     when the table cannot be read. `without` as in `read_table`."""
     ddb = dynamodb_client(session or boto3.Session(), config)
     return read_table(ddb, config, retry, without=without)
-
-
-def for_audit(config: Config) -> WithoutSubnets:
-    """How the audit reads VPCs without their subnets: it still needs those of a VPC with a
-    subnet at or under `headroom.subnet_free_pct` (the exhausted-subnet finding names it)."""
-    limit = config.headroom.subnet_free_pct
-
-    def needs_subnets(use: AddressUse) -> bool:
-        return use.tightest_free_pct is not None and use.tightest_free_pct <= limit
-
-    return WithoutSubnets(needs_subnets)
 
 
 def read_table(

@@ -11,9 +11,10 @@ from typing import Any
 from collector.analysis import Audit, Connections, OverlapGroup, build_audit
 from collector.analysis.stale import Scope
 from collector.config import Config, ConfigError
-from collector.jobs.audit import for_audit, limits_of
+from collector.jobs.audit import limits_of
 from collector.jobs.collect import follow_tgw_owners, run
 from collector.jobs.findings import remember_findings
+from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
 from collector.jobs.views import ViewAhead, read_view

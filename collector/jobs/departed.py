@@ -11,7 +11,7 @@ marked by it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -104,12 +104,28 @@ def sweep(
     now: datetime,
     run_started: datetime,
     retry: RetryPolicy,
+    lean: Collection[tuple[str, str]] = frozenset(),
+    read_whole: Callable[[Sequence[tuple[str, str]]], Sequence[Vpc]] | None = None,
 ) -> dict[tuple[str, str], Vpc]:
     """The marks of a full run's sweep: the live VPCs of accounts the listing no longer shows
-    ACTIVE and Organizations confirms gone, seen before the run started."""
+    ACTIVE and Organizations confirms gone, seen before the run started.
+
+    The VPCs keyed in `lean` were read without their subnets and tags: their marks are made
+    from their whole items, read by key through `read_whole`, since a mark is written back
+    whole. One that does not come back whole, or that a later scan saw meanwhile, is left for
+    the next run."""
     gone = confirm_departed(session, config, candidates(vpcs, org), retry)
     retention = config.table.deleted_retention_days
-    return departed_marks(vpcs, gone, now, retention, seen_before=run_started)
+    marks = departed_marks(vpcs, gone, now, retention, seen_before=run_started)
+    again = [key for key in marks if key in lean]
+    if not again:
+        return marks
+    if read_whole is None:
+        raise ValueError("VPCs read without their subnets need `read_whole` to be marked")
+    whole = departed_marks(read_whole(again), gone, now, retention, seen_before=run_started)
+    return {k: v for k, v in marks.items() if k not in lean} | {
+        k: whole[k] for k in again if k in whole
+    }
 
 
 def _write(ddb: DynamoDBClient, config: Config, marked: Iterable[Vpc], retry: RetryPolicy) -> int:

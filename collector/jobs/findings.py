@@ -33,7 +33,8 @@ from collector.analysis.scope import affected_accounts
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
 from collector.jobs.announce import send_outbox
-from collector.jobs.audit import for_audit, run_audit
+from collector.jobs.audit import run_audit
+from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from collector.analysis import vpc_blocks
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
 from collector.jobs.departed import sweep
+from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
 from collector.lifecycle import changes, expires_at, plan_target
@@ -33,7 +35,9 @@ from collector.store.registry import (
     Items,
     list_reservations,
     load_items,
+    load_without_subnets,
     query_account,
+    read_keys,
 )
 from collector.store.reservations import delete_reservation
 from collector.store.vpcs import shrink, vpc_items
@@ -214,16 +218,32 @@ class TableSink:
             s.inventory = inventory
 
     def _sweep(self, s: RunSummary, org: dict[str, Account]) -> Items:
-        """Read the whole table once, mark the live items of departed accounts, and return the
-        table as it stands after those marks (for the findings audit)."""
+        """Read the table once (without subnets and tags unless a page is published), mark the
+        live items of departed accounts, and return the table as it stands after those marks
+        (for the findings audit)."""
         # Writes for this run must be settled before we read the table back.
         self.writer.flush()
         started = datetime.now(UTC)
+        kinds = VPCS | RESERVATIONS | CONNECTIONS
+        retry = self.opts.retry
+
+        def read_whole(keys: Sequence[tuple[str, str]]) -> list[Vpc]:
+            what = "VPC items of departed accounts"
+            try:
+                return retry.call(read_keys, self.ddb, self.table, keys, what).vpcs
+            except (ClientError, BotoCoreError, MalformedResponse) as exc:
+                raise FatalError(f"cannot read table {self.table}: {error_code(exc)}") from None
+
         try:
-            # Read everything first, then write: a retried read never double-counts.
-            items = self.opts.retry.call(
-                load_items, self.ddb, self.table, VPCS | RESERVATIONS | CONNECTIONS
-            )
+            # Read everything first, then write: a retried read never double-counts. The view
+            # feeds the marks, the findings and the page; only the page needs every subnet and
+            # tag, so without `report.bucket` it is read as `audit --format json` reads
+            # (issue 26), and the VPCs it marks are read again whole, by key.
+            if self.config.report.bucket:
+                items = retry.call(load_items, self.ddb, self.table, kinds)
+            else:
+                lean = for_audit(self.config)
+                items = retry.call(load_without_subnets, self.ddb, self.table, kinds, lean)
         except (ClientError, BotoCoreError, MalformedResponse) as exc:
             raise FatalError(f"cannot read table {self.table}: {error_code(exc)}") from None
         s.inventory_read = (started, datetime.now(UTC))
@@ -234,12 +254,17 @@ class TableSink:
             org,
             now=self.opts.clock(),
             run_started=s.started_at,
-            retry=self.opts.retry,
+            retry=retry,
+            lean=items.without_subnets,
+            read_whole=read_whole,
         )
         expires = expires_at(self.opts.clock(), self.retention)
         for v in marked.values():
             self._write(vpc_items(v, expires))
         items.vpcs = [marked.get(v.key, v) for v in items.vpcs]
+        for key in marked:  # whole now, and deleted: no stored use stands for its subnets
+            items.without_subnets.discard(key)
+            items.address_use.pop(key, None)
         s.marked_deleted += len(marked)
         # As before the reads were merged: unreadable items of accounts not in the listing are
         # this run's (the others were reported by their account's own query, or by the audit).

@@ -24,8 +24,9 @@ from collector.analysis.lookup import BlockIndex, lookup
 from collector.analysis.stale import Scope, partition
 from collector.config import Config
 from collector.errors import FatalError
-from collector.jobs.audit import for_audit, read_inventory, run_audit
+from collector.jobs.audit import read_inventory, run_audit
 from collector.jobs.inventory import run_inventory
+from collector.jobs.lean import for_audit
 from collector.jobs.lookup import run_lookup
 from collector.jobs.options import RunOptions
 from collector.models import (

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import re
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import Any
 import pytest
 
 from collector.handler import config_from_env, handler
-from collector.jobs.audit import for_audit
+from collector.jobs.audit import run_audit
 from collector.jobs.collect import run
 from collector.jobs.findings import remember_findings
+from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions
 from collector.jobs.publish import live_publisher
 from collector.jobs.views import read_view
@@ -268,3 +270,51 @@ def test_the_report_bucket_is_private(org: Org) -> None:
     assert readers[0] == "HasReportReaders"
     assert readers[1]["Action"] == "s3:GetObject" and readers[2] == {"Ref": "AWS::NoValue"}
     assert res["ReportFailuresAlarm"]["Condition"] == "HasReport"
+
+
+def test_a_night_reads_its_sweep_whole_only_for_the_page_it_publishes(
+    org: Org, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: a full run read the whole table after its scan (every subnet and tag) for its
+    sweep, its findings and its page. Only the page shows subnets and tags: without
+    `report.bucket` the night now reads as `audit --format json` does."""
+    scans: list[dict[str, Any]] = []
+    org.session.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    assert scans and all("ProjectionExpression" not in s for s in scans)  # the page's read
+    monkeypatch.delenv("VPCTRACKER_REPORT_BUCKET")
+    scans.clear()
+    night = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert night["ok"] is True
+    assert scans and all("ProjectionExpression" in s for s in scans)
+    read = scanned_attributes(scans)
+    assert "AddressUse" in read and not read & {"Subnets", "Tags"}
+    # The night's audit is the one a whole read gives.
+    whole, _ = run_audit(config_from_env(os.environ), options=RunOptions(session=org.session))
+    assert night["audit"] == whole.to_dict()["summary"]
+
+
+def test_a_lean_night_marks_departed_vpcs_with_their_subnets_and_tags(org: Org) -> None:
+    """The sweep's marks are written back whole: read without subnets and tags, a departed
+    account's VPC is read again by key before it is marked."""
+    ec2 = org.ec2("workload-b", "us-east-1")
+    vpc_id = org.create_vpc("workload-b", "us-east-1", "10.77.0.0/16", "leaving")
+    ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.77.1.0/24", AvailabilityZone="us-east-1a")
+    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "team", "Value": "payments"}])
+    assert org.run().exit_code == 0
+    before = org.table()[vpc_id, org.accounts["workload-b"]]
+    assert before.Subnets and before.Tags.get("team") == "payments"
+    org.session.client("organizations").close_account(AccountId=org.accounts["workload-b"])
+    time.sleep(1.1)  # stored times are whole seconds: the sweep must start after that night
+    scans: list[dict[str, Any]] = []
+    org.session.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+    summary = org.run()
+    assert summary.marked_deleted >= 1 and scans
+    assert all("ProjectionExpression" in s for s in scans)
+    after = org.table()[vpc_id, org.accounts["workload-b"]]
+    assert after.Deleted and after.DeletedReason == "account-suspended"
+    assert after.Subnets == before.Subnets and after.Tags == before.Tags
