@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from collector.cli import main
@@ -58,6 +59,29 @@ class Org:
                 {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": name}]}
             ]
         return str(self.ec2(who, region).create_vpc(**kwargs)["Vpc"]["VpcId"])
+
+    def add_accounts(self, n: int) -> str:
+        """`n` more ACTIVE accounts (`late-0` …): with the fixture's six, forty make three pages
+        of `ListAccounts` (20 a page). The last one's id."""
+        orgs = self.session.client("organizations")
+        last = ""
+        for i in range(n):
+            made = orgs.create_account(Email=f"late-{i}@example.com", AccountName=f"late-{i}")
+            last = self.accounts[f"late-{i}"] = made["CreateAccountStatus"]["AccountId"]
+        return last
+
+    def fail_listing_after_first_page(self) -> None:
+        """Every `ListAccounts` page after the first fails (ServiceException)."""
+
+        def second_page_fails(params: dict[str, Any], **_: Any) -> None:
+            if "NextToken" in params:
+                raise ClientError(
+                    {"Error": {"Code": "ServiceException", "Message": "try again"}}, "ListAccounts"
+                )
+
+        self.session.events.register(
+            "before-parameter-build.organizations.ListAccounts", second_page_fails
+        )
 
     def api_vpcs(self, who: str, region: str) -> list[dict[str, Any]]:
         pages = self.ec2(who, region).get_paginator("describe_vpcs").paginate()

@@ -568,14 +568,6 @@ def test_a_warm_function_reads_its_service_models_once(
     assert loaded == []
 
 
-def more_accounts(org: Org, n: int) -> None:
-    """`n` more ACTIVE accounts: with the fixture's, three pages of `ListAccounts` (20 a page)."""
-    orgs = org.session.client("organizations")
-    for i in range(n):
-        made = orgs.create_account(Email=f"late-{i}@example.com", AccountName=f"late-{i}")
-        org.accounts[f"late-{i}"] = made["CreateAccountStatus"]["AccountId"]
-
-
 def fan_out_queue(org: Org, monkeypatch: pytest.MonkeyPatch, per_message: int) -> str:
     url = org.session.client("sqs").create_queue(QueueName="vpctracker-accounts")["QueueUrl"]
     monkeypatch.setenv("VPCTRACKER_QUEUE_URL", url)
@@ -598,7 +590,7 @@ def test_the_dispatcher_queues_accounts_from_the_first_page_of_the_listing(
 ) -> None:
     """Issue 26: the dispatcher listed the whole organization (50 pages, ≈ 5 s at 1,000
     accounts) before it queued any account, and every worker waited for that."""
-    more_accounts(org, 40)
+    org.add_accounts(40)
     url = fan_out_queue(org, monkeypatch, per_message=7)
     calls: list[str] = []
     events = org.session.events
@@ -649,20 +641,9 @@ def test_a_night_whose_parts_all_finish_before_the_listing_ends_is_recorded(
 def test_a_listing_that_fails_part_way_queues_what_it_listed_and_ends_no_night(
     org: Org, env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from botocore.exceptions import ClientError
-
-    more_accounts(org, 40)
+    org.add_accounts(40)
     url = fan_out_queue(org, monkeypatch, per_message=4)
-
-    def second_page_fails(params: dict[str, Any], **_: Any) -> None:
-        if "NextToken" in params:
-            raise ClientError(
-                {"Error": {"Code": "ServiceException", "Message": "try again"}}, "ListAccounts"
-            )
-
-    org.session.events.register(
-        "before-parameter-build.organizations.ListAccounts", second_page_fails
-    )
+    org.fail_listing_after_first_page()
     dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
     assert dispatched["ok"] is False
     assert dispatched["error"].startswith("cannot list organization accounts: ServiceException")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from collector.errors import FatalError
 from tests.integration.conftest import Org, cli, now
@@ -28,12 +27,7 @@ def config(org: Org) -> Any:
 
 def grow(org: Org) -> str:
     """Forty more accounts; a VPC in the last one created (on the last page). Its id."""
-    orgs = org.session.client("organizations")
-    last = ""
-    for i in range(EXTRA):
-        status = orgs.create_account(Email=f"late-{i}@example.com", AccountName=f"late-{i}")
-        last = status["CreateAccountStatus"]["AccountId"]
-        org.accounts[f"late-{i}"] = last
+    last = org.add_accounts(EXTRA)
     return org.create_vpc(last, "us-east-1", "10.99.0.0/16", "on-the-last-page")
 
 
@@ -59,16 +53,7 @@ def test_a_listing_that_fails_part_way_marks_nothing_departed(
 ) -> None:
     late = grow(org)
     assert org.run(config(org), at=now(1)).exit_code == 0
-
-    def second_page_fails(params: dict[str, Any], **_: Any) -> None:
-        if "NextToken" in params:
-            raise ClientError(
-                {"Error": {"Code": "ServiceException", "Message": "try again"}}, "ListAccounts"
-            )
-
-    org.session.events.register(
-        "before-parameter-build.organizations.ListAccounts", second_page_fails
-    )
+    org.fail_listing_after_first_page()
     with pytest.raises(FatalError) as failed:
         org.run(config(org), at=now(2))
     message = str(failed.value)
