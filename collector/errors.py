@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionError,
     HTTPClientError,
@@ -66,6 +68,16 @@ class MalformedResponse(Exception):
     becomes a DescribeVpcs answer with no `Vpcs` key, which would read as "no VPCs" and mark
     every VPC of the target deleted.
     """
+
+
+@contextlib.contextmanager
+def reading_table(table: str) -> Iterator[None]:
+    """A table read whose AWS failure (after its retries) ends the command in one line:
+    `cannot read table <table>: <code>`."""
+    try:
+        yield
+    except (ClientError, BotoCoreError, MalformedResponse) as exc:
+        raise FatalError(f"cannot read table {table}: {error_code(exc)}") from None
 
 
 def error_code(exc: BaseException) -> str:

@@ -7,13 +7,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import Audit, Connections, build_audit
 from collector.analysis.headroom import HeadroomLimits
 from collector.analysis.stale import Scope
 from collector.config import Config, ConfigError
-from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code
+from collector.errors import RetryPolicy, reading_table
 from collector.jobs.collect import list_target_accounts, run
 from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions, dynamodb_client
@@ -134,7 +133,7 @@ def read_table(
     (`store.registry.load_without_subnets`)."""
     retry = retry or RetryPolicy()
     kinds = VPCS | RESERVATIONS | CONNECTIONS
-    try:
+    with reading_table(config.table.name):
         retry.call(check_table, ddb, config.table.name)
         if without is None:
             items = retry.call(load_items, ddb, config.table.name, kinds, stop=stop)
@@ -142,6 +141,4 @@ def read_table(
             items = retry.call(
                 load_without_subnets, ddb, config.table.name, kinds, without, stop=stop
             )
-    except (ClientError, BotoCoreError, MalformedResponse) as exc:
-        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     return items

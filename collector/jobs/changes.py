@@ -6,10 +6,9 @@ from datetime import datetime
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.config import Config
-from collector.errors import FatalError, error_code
+from collector.errors import reading_table
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.models import iso
 from collector.store.registry import query_changes
@@ -27,11 +26,9 @@ def run_changes(
     # The ledger holds them; the inventory table those the previous version wrote, until the
     # first recording after the upgrade moves them.
     for table in (config.table.ledger, config.table.name):
-        try:
+        with reading_table(table):
             opts.retry.call(check_table, ddb, table)
             items = opts.retry.call(query_changes, ddb, table, iso(since), iso(until))
-        except (ClientError, BotoCoreError) as exc:
-            raise FatalError(f"cannot read table {table}: {error_code(exc)}") from None
         out += items.changes
     out.sort(key=lambda c: str(c["time"]))
     return {"since": iso(since), "until": iso(until), "changes": out}

@@ -17,10 +17,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.config import Config
-from collector.errors import FatalError, MalformedResponse, RetryPolicy, error_code
+from collector.errors import FatalError, RetryPolicy, reading_table
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.lifecycle import mark_deleted
 from collector.models import Account, DeletionReason, Vpc
@@ -162,11 +161,9 @@ def sweep_departed(config: Config, everyone: list[Account], options: RunOptions)
             return Items()
         return read_keys(ddb, config.table.name, keys, "items of departed accounts")
 
-    try:
+    with reading_table(config.table.name):
         # Read everything first, then write: a retried read never double-counts.
         items = opts.retry.call(live_of_others)
-    except (ClientError, BotoCoreError, MalformedResponse) as exc:
-        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     marks = sweep(
         session, config, items.vpcs, org, now=started, run_started=started, retry=opts.retry
     )

@@ -7,13 +7,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis.lookup import BlockIndex, LookupResult, lookup
 from collector.analysis.overlaps import IPNetwork
 from collector.analysis.stale import Scope, partition
 from collector.config import Config, ConfigError
-from collector.errors import FatalError, MalformedResponse, error_code
+from collector.errors import FatalError, reading_table
 from collector.jobs.audit import read_table
 from collector.jobs.collect import run
 from collector.jobs.options import RunOptions, dynamodb_client
@@ -87,12 +86,10 @@ def _whole(
     again = sorted(k for k in held if k in items.without_subnets)
     if not again:
         return list(held.values())
-    try:
+    with reading_table(config.table.name):
         fresh = opts.retry.call(
             read_keys, ddb, config.table.name, again, f"VPC items holding {query}"
         )
-    except (ClientError, BotoCoreError, MalformedResponse) as exc:
-        raise FatalError(f"cannot read table {config.table.name}: {error_code(exc)}") from None
     _refuse_unreadable(fresh, query)
     whole = {v.key: v for v in fresh.vpcs}
     if set(whole) != set(again):

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import vpc_blocks
 from collector.config import Config
-from collector.errors import FatalError, MalformedResponse, error_code
+from collector.errors import error_code, reading_table
 from collector.jobs.departed import sweep
 from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions
@@ -229,12 +229,10 @@ class TableSink:
 
         def read_whole(keys: Sequence[tuple[str, str]]) -> list[Vpc]:
             what = "VPC items of departed accounts"
-            try:
+            with reading_table(self.table):
                 return retry.call(read_keys, self.ddb, self.table, keys, what).vpcs
-            except (ClientError, BotoCoreError, MalformedResponse) as exc:
-                raise FatalError(f"cannot read table {self.table}: {error_code(exc)}") from None
 
-        try:
+        with reading_table(self.table):
             # Read everything first, then write: a retried read never double-counts. The view
             # feeds the marks, the findings and the page; only the page needs every subnet and
             # tag, so without `report.bucket` it is read as `audit --format json` reads
@@ -244,8 +242,6 @@ class TableSink:
             else:
                 lean = for_audit(self.config)
                 items = retry.call(load_without_subnets, self.ddb, self.table, kinds, lean)
-        except (ClientError, BotoCoreError, MalformedResponse) as exc:
-            raise FatalError(f"cannot read table {self.table}: {error_code(exc)}") from None
         s.inventory_read = (started, datetime.now(UTC))
         marked = sweep(
             self.opts.session or boto3.Session(),

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from tenacity import wait_none
 
 from collector.config import Config
 from collector.jobs.collect import run
@@ -410,3 +411,27 @@ def test_a_region_typo_is_a_config_error_naming_the_closest_region(
     )
     with pytest.raises(ValueError, match="unknown AWS region"):
         Config.model_validate({"scan": {"home_region": "us-eest-1"}})
+
+
+@pytest.mark.parametrize(
+    "command", [["changes", "--since", "1d"], ["audit"], ["lookup", "10.1.0.5"]]
+)
+def test_a_proxy_page_for_a_table_read_ends_the_command_in_one_line(
+    org: Org,
+    faults: Faults,
+    cfg: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    """A read answered by a proxy's HTML page (status 200) is no answer: the command says
+    which table it could not read, in one line, and exits 1 (`changes` let it escape)."""
+    org.run(at=now(1))
+    for operation in ("Query", "Scan", "BatchGetItem"):
+        faults.raw("dynamodb", operation, 200, LOGIN_PAGE, name="MalformedResponse")
+    # Retried as any malformed answer is, without the waits.
+    monkeypatch.setattr("collector.errors.wait_random_exponential", lambda **_: wait_none())
+    code, out, err = cli(org, capsys, *command, "--config", str(cfg))
+    assert code == 1 and out == ""
+    assert err.startswith("vpctracker: error: cannot read table VPCTracker") and "Traceback" not in err
+    assert err.count("\n") == 1
