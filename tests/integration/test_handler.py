@@ -644,9 +644,12 @@ def test_a_listing_that_fails_part_way_queues_what_it_listed_and_ends_no_night(
     org.add_accounts(40)
     url = fan_out_queue(org, monkeypatch, per_message=4)
     org.fail_listing_after_first_page()
+    capsys.readouterr()
     dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
     assert dispatched["ok"] is False
     assert dispatched["error"].startswith("cannot list organization accounts: ServiceException")
+    (alarm,) = [m for m in emf_lines(capsys.readouterr().out) if "RunErrors" in m]
+    assert alarm["RunErrors"] == 1  # the stack alarms on it
     # The first page's accounts were queued; their workers finish, and the night is not
     # recorded: nothing is concluded from a partial listing.
     msgs = queued(org, url)
