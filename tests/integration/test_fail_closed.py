@@ -433,5 +433,6 @@ def test_a_proxy_page_for_a_table_read_ends_the_command_in_one_line(
     monkeypatch.setattr("collector.errors.wait_random_exponential", lambda **_: wait_none())
     code, out, err = cli(org, capsys, *command, "--config", str(cfg))
     assert code == 1 and out == ""
-    assert err.startswith("vpctracker: error: cannot read table VPCTracker") and "Traceback" not in err
+    assert err.startswith("vpctracker: error: cannot read table VPCTracker")
+    assert "Traceback" not in err
     assert err.count("\n") == 1
