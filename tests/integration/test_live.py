@@ -13,7 +13,15 @@ from collector.cli import main
 from collector.handler import handler
 from tests.conftest import load_data
 from tests.integration.conftest import Org
-from tests.integration.test_handler import Context, env, restore_logging, sqs_record  # noqa: F401
+from tests.integration.test_handler import (  # noqa: F401 - env, restore_logging: fixtures
+    Context,
+    emf_lines,
+    env,
+    fan_out_queue,
+    queued,
+    restore_logging,
+    sqs_record,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -311,3 +319,35 @@ def test_a_route_the_tgw_owner_removes_is_recorded_by_its_event(org: Org, topic:
         left: ("changed", "conflict", "latent"),
         right: ("changed", "conflict", "latent"),
     }
+
+
+def test_a_message_redelivered_after_its_night_completed_announces_nothing_again(
+    org: Org, topic: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQS delivers at least once: a message of a finished night may come back. Its worker
+    sees the night complete again and records it again; that recording finds nothing new."""
+    url = fan_out_queue(org, monkeypatch, per_message=2)
+
+    def night() -> list[dict[str, Any]]:
+        handler(load_data("events/scheduled.json"), Context(), session=org.session)
+        msgs = queued(org, url)
+        for m in msgs:
+            handler(
+                {"Records": [sqs_record(m["MessageId"], m["Body"])]}, Context(), session=org.session
+            )
+        return msgs
+
+    night()
+    assert [m["Subject"] for m in topic()] == ["VPCTracker: baseline recorded"]
+    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    time.sleep(1.1)
+    last = night()[-1]
+    assert topic()  # the new clash, announced
+    capsys.readouterr()
+    again = handler(
+        {"Records": [sqs_record(last["MessageId"], last["Body"])]}, Context(), session=org.session
+    )
+    assert again == {"batchItemFailures": []}
+    recorded = [m for m in emf_lines(capsys.readouterr().out) if "OverlapGroups" in m]
+    assert recorded  # the night was recorded again
+    assert topic() == []  # and nothing was announced twice
