@@ -18,7 +18,7 @@ from typing import Any
 from collector.config import Config, ConfigError, check_account_id, check_region
 from collector.jobs.collect import follow_tgw_owners, run, scannable
 from collector.jobs.findings import remember_findings
-from collector.jobs.lean import for_audit
+from collector.jobs.lean import unless_published
 from collector.jobs.options import RunOptions
 from collector.jobs.publish import live_publisher
 from collector.jobs.summary import RunSummary
@@ -111,7 +111,7 @@ def rescan(
     # The inventory the findings are compared with is read while the targets are rescanned;
     # what the rescan writes is then read back into it by key (see jobs.views). Whole only for
     # the page a recording may publish (it shows every subnet); else as `audit --format json`.
-    without = for_audit(config) if config.report.bucket is None else None
+    without = unless_published(config)
     with ViewAhead(config, opts, without) as ahead:
         summary, scanned = _rescan(
             config, members, by_account, ahead.options, out, current_since, follow

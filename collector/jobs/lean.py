@@ -18,3 +18,9 @@ def for_audit(config: Config) -> WithoutSubnets:
         return use.tightest_free_pct is not None and use.tightest_free_pct <= limit
 
     return WithoutSubnets(needs_subnets)
+
+
+def unless_published(config: Config) -> WithoutSubnets | None:
+    """How a read whose view may draw the published page reads: whole (None) when
+    `report.bucket` is set, since the page shows every subnet and tag; else as the audit."""
+    return None if config.report.bucket else for_audit(config)

@@ -19,7 +19,7 @@ from collector.analysis import vpc_blocks
 from collector.config import Config
 from collector.errors import error_code, reading_table
 from collector.jobs.departed import sweep
-from collector.jobs.lean import for_audit
+from collector.jobs.lean import unless_published
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
 from collector.lifecycle import changes, expires_at, plan_target
@@ -237,11 +237,11 @@ class TableSink:
             # feeds the marks, the findings and the page; only the page needs every subnet and
             # tag, so without `report.bucket` it is read as `audit --format json` reads
             # (issue 26), and the VPCs it marks are read again whole, by key.
-            if self.config.report.bucket:
+            how = unless_published(self.config)
+            if how is None:
                 items = retry.call(load_items, self.ddb, self.table, kinds)
             else:
-                lean = for_audit(self.config)
-                items = retry.call(load_without_subnets, self.ddb, self.table, kinds, lean)
+                items = retry.call(load_without_subnets, self.ddb, self.table, kinds, how)
         s.inventory_read = (started, datetime.now(UTC))
         marked = sweep(
             self.opts.session or boto3.Session(),
