@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from collector.config import Config, ConfigError, check_account_id
-from collector.errors import FatalError
+from collector.errors import FatalError, RetryPolicy
 from collector.jobs.audit import run_audit
 from collector.jobs.collect import account_listing, run
 from collector.jobs.departed import confirm_departed, mark_accounts_gone, sweep_departed
@@ -122,7 +122,7 @@ def dispatch(
     # once the listing has ended.
     opts.retry.call(open_dispatch, ddb, config.table.name, dispatch_id, expires)
     sqs = opts.session.client("sqs", region_name=config.table.region, config=client_config(4))
-    queue = _Queue(sqs, queue_url, dispatch_id, opts)
+    queue = _Queue(sqs, queue_url, dispatch_id, opts.retry)
     waiting: list[Account] = []
     # Each page's accounts are queued before the next page is asked for: workers start with
     # the first page, not after the last (issue 26).
@@ -158,8 +158,8 @@ def dispatch(
 class _Queue:
     """The night's messages, sent as their accounts are listed, numbered from part 0."""
 
-    def __init__(self, sqs: Any, url: str, dispatch_id: str, opts: RunOptions) -> None:
-        self.sqs, self.url, self.dispatch_id, self.retry = sqs, url, dispatch_id, opts.retry
+    def __init__(self, sqs: Any, url: str, dispatch_id: str, retry: RetryPolicy) -> None:
+        self.sqs, self.url, self.dispatch_id, self.retry = sqs, url, dispatch_id, retry
         self.parts = 0  # messages sent
 
     def send(self, batches: Sequence[Sequence[Account]]) -> None:
