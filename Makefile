@@ -15,6 +15,8 @@ AWSCLI     := .cache/awscli/bin/aws
 SEEDS    ?= 101
 DURATION ?= 0
 SOAK_ACCOUNTS ?= 50
+# make test: pytest processes (pytest-xdist), one per CPU this shell may use; 0 runs in one process.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 # make bench: no arguments = the suite of target configurations; any of these = one run.
 ACCOUNTS ?=
 REGIONS  ?= 17
@@ -72,7 +74,7 @@ $(AWSCLI): | $(VENV)/bin/python
 awscli: $(AWSCLI) ## install the AWS CLI (PyPI) into .cache/awscli for the docs' commands test
 
 test: lint typecheck $(STAMP_DEV) $(DYNALITE) $(AWSCLI) ## lint, types and the whole test suite (slow marker included)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 soak: $(STAMP_DEV) ## fault soak: make soak SEEDS="1 2 3" DURATION=600 SOAK_ACCOUNTS=50
 	VPCTRACKER_SOAK_SEEDS="$(SEEDS)" VPCTRACKER_SOAK_SECONDS="$(DURATION)" \

@@ -193,6 +193,8 @@ def test_the_package_metadata_uses_an_spdx_license() -> None:
     assert any(r.replace(" ", "").startswith("setuptools>=77") for r in requires)
 
 
+# `make package` and `pip wheel` build in the checkout's build/: one xdist worker runs them all.
+@pytest.mark.xdist_group("checkout-build")
 @pytest.mark.slow
 def test_building_the_package_gives_no_license_warning(tmp_path: Path) -> None:
     out = subprocess.run(

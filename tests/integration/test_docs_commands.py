@@ -227,6 +227,8 @@ def world(moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     return {"session": session, "work": work, "url": moto_url}
 
 
+# `make package` and `pip wheel` build in the checkout's build/: one xdist worker runs them all.
+@pytest.mark.xdist_group("checkout-build")
 @pytest.mark.slow
 def test_the_documented_deployment_runs_against_moto(world: dict[str, Any]) -> None:
     script = the_script()

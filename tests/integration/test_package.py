@@ -59,6 +59,8 @@ def make_package() -> Path:
 MAX_ZIPPED, MAX_UNZIPPED = 50 * 2**20, 250 * 2**20
 
 
+# `make package` and `pip wheel` build in the checkout's build/: one xdist worker runs them all.
+@pytest.mark.xdist_group("checkout-build")
 @pytest.mark.slow
 def test_package_contents_and_size(tmp_path: Path) -> None:
     # Content-addressed (issue 12, observation 3): dist/vpctracker-lambda-<hash>.zip.
