@@ -93,9 +93,13 @@ def _config(workers: int) -> str:
     # BENCH_PROCESSES: scan.processes (unset: the collector's default, the CPUs available).
     processes = os.environ.get("BENCH_PROCESSES", "")
     scan = f"max_workers: {workers}" + (f", processes: {processes}" if processes else "")
+    # BENCH_CHANGED_ONLY: table.rewrite_unchanged false (unchanged items are not written).
+    table = "name: VPCTracker, region: us-east-1"
+    if os.environ.get("BENCH_CHANGED_ONLY"):
+        table += ", rewrite_unchanged: false"
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(
-            f"regions: all\ntable: {{name: VPCTracker, region: us-east-1}}\n"
+            f"regions: all\ntable: {{{table}}}\n"
             f"scan: {{{scan}}}\n"
             # The fake answers Publish: a run announces what it records, as the function does.
             f"notify: {{topic_arn: '{TOPIC}'}}\n"

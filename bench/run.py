@@ -100,11 +100,14 @@ def client(
     items: int = 0,
     processes: int | None = None,
     days: float = 0.0,
+    changed_only: bool = False,
 ) -> dict[str, Any]:
     """Run bench.client in a fresh process (its own CPU and RSS) against `url`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BENCH_"))}
     if processes is not None:
         env["BENCH_PROCESSES"] = str(processes)
+    if changed_only:
+        env["BENCH_CHANGED_ONLY"] = "1"
     env.update(
         AWS_ENDPOINT_URL=url,
         AWS_ACCESS_KEY_ID="bench",
@@ -162,6 +165,7 @@ def measure(
     shape: str = "full",
     ec2_throttle: float = 0.0,
     processes: int | None = None,
+    changed_only: bool = False,
 ) -> dict[str, Any]:
     """One steady-state collect: a first run fills the table, the org moves on a night, and
     the second run (every VPC already stored, a few created or deleted) is measured. The CPU
@@ -174,10 +178,11 @@ def measure(
     with fake_endpoint(accounts, regions, vpcs, 0.0, 0.0, shape) as url:
         hot = client("percall", url, 1)["single_call_cpu_s"]
     with fake_endpoint(accounts, regions, vpcs, latency, jitter, shape, ec2_throttle) as url:
-        client("collect", url, workers, processes=processes)  # the first night
+        night = functools.partial(client, processes=processes, changed_only=changed_only)
+        night("collect", url, workers)  # the first night
         next_night(url)
         fake_cpu0 = stats(url, reset=True)["_cpu_s"]
-        run = client("collect", url, workers, processes=processes)
+        run = night("collect", url, workers)
         counts = stats(url)
         # The fake's own CPU (its one core): past about one CPU-second per second of wall it,
         # not the collector, sets the pace.
@@ -188,7 +193,7 @@ def measure(
         # the events, whose targets it would otherwise make look current.
         next_night(url)
         stats(url, reset=True)
-        third = client("collect_later", url, workers, processes=processes, days=THIRD_NIGHT_DAYS)
+        third = night("collect_later", url, workers, days=THIRD_NIGHT_DAYS)
         third_counts = stats(url)
     requests = sum(v for k, v in counts.items() if not k.startswith("_"))
     need = required(counts)
@@ -216,7 +221,10 @@ def measure(
         "processes": used,
         "targets": targets,
         "steady_state": True,
+        "rewrite_unchanged": not changed_only,
         "vpcs_written": s["vpcs_written"],
+        "items_written": s["items_written"],
+        "items_unchanged": s.get("items_unchanged", 0),
         "known_findings": (s.get("findings") or {}).get("known"),
         "notifications": (s.get("findings") or {}).get("notified"),
         "findings_s": (s.get("findings") or {}).get("duration_s"),
@@ -246,6 +254,7 @@ def measure(
         "client_cpu_s": round(third["cpu_s"], 2),
         "requests": sum(v for k, v in third_counts.items() if not k.startswith("_")),
         "items_written": t3["items_written"],
+        "items_unchanged": t3.get("items_unchanged", 0),
         "known_findings": (t3.get("findings") or {}).get("known"),
         "findings_refreshed": (t3.get("findings") or {}).get("refreshed"),
         "findings_s": (t3.get("findings") or {}).get("duration_s"),
@@ -508,6 +517,12 @@ def main() -> None:
         help="scan.processes for the measured collector (default: unset, the CPUs available)",
     )
     p.add_argument(
+        "--changed-only",
+        action="store_true",
+        help="table.rewrite_unchanged false for the measured collector: unchanged items are "
+        "not written again",
+    )
+    p.add_argument(
         "--baseline",
         action="store_true",
         help="also run the baselines: naive threaded, and seed-style (sequential, scaled)",
@@ -570,6 +585,7 @@ def main() -> None:
                     shape=args.shape,
                     ec2_throttle=args.ec2_throttle,
                     processes=args.processes,
+                    changed_only=args.changed_only,
                 )
             )
             print(f"# measured {n} accounts: {rows[-1]['wall_s']} s", file=sys.stderr, flush=True)

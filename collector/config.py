@@ -143,6 +143,10 @@ class TableConfig(_Strict):
     # of the whole inventory never read them (a Scan reads every item of a table, and a sparse
     # index cannot be read strongly consistent). null: `<name>-ledger`.
     ledger_name: Annotated[str, _check_pattern(TABLE_NAME_RE, "DynamoDB table name")] | None = None
+    # false: a VPC or connectivity item whose scan changed nothing but `LastSeen` is not written
+    # again; each account's scan times are recorded once (store.scanned) and readers derive
+    # `LastSeen` from them. true keeps every item's stored `LastSeen` current, as before.
+    rewrite_unchanged: bool = True
 
     @property
     def ledger(self) -> str:

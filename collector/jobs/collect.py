@@ -320,8 +320,8 @@ def narrowed(plan: RegionPlan, account_id: str, state: Prepared, opts: RunOption
     for region in plan.scan:
         if region not in named:
             continue
-        after, stored = since.get((account_id, region)), state.connectivity.get(region)
-        if after is not None and stored is not None and stored.LastSeen >= after:
+        after, scanned = since.get((account_id, region)), state.scanned_at(region)
+        if after is not None and scanned is not None and scanned >= after:
             out.skipped.append((region, SKIP_CURRENT))
         else:
             out.scan.append(region)

@@ -32,6 +32,7 @@ from collector.store.registry import (
     live_vpc_keys,
     query_account,
     read_keys,
+    scan_time_keys,
 )
 from collector.store.vpcs import shrink, vpc_items
 from collector.store.writer import BatchWriter
@@ -159,7 +160,9 @@ def sweep_departed(config: Config, everyone: list[Account], options: RunOptions)
         keys = live_vpc_keys(raws, departed)
         if not keys:
             return Items()
-        return read_keys(ddb, config.table.name, keys, "items of departed accounts")
+        # With their accounts' scan times: a mark keeps when the VPC was last seen.
+        every = [*keys, *scan_time_keys(keys)]
+        return read_keys(ddb, config.table.name, every, "items of departed accounts")
 
     with reading_table(config.table.name):
         # Read everything first, then write: a retried read never double-counts.

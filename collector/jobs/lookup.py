@@ -19,6 +19,7 @@ from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.models import Vpc
 from collector.store.registry import Items, WithoutSubnets, read_keys
+from collector.store.scanned import derive
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -91,7 +92,8 @@ def _whole(
             read_keys, ddb, config.table.name, again, f"VPC items holding {query}"
         )
     _refuse_unreadable(fresh, query)
-    whole = {v.key: v for v in fresh.vpcs}
+    # As the first read said when they were last seen (a read by key has no scan times).
+    whole = {v.key: v for v in derive(fresh.vpcs, items.scanned)}
     if set(whole) != set(again):
         # Gone from the table between the two reads (a sweep's delete, its TTL): an answer
         # without its subnets would be a guess. (One split into parts meanwhile is read

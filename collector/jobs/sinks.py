@@ -7,7 +7,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from collector.lifecycle import changes, expires_at, plan_target
 from collector.models import Account, Connectivity, TargetResult, UnreadableItem, Vpc, iso
 from collector.store.attributes import item_key
 from collector.store.changes import change_item
-from collector.store.connectivity import connectivity_items, route_table_items
+from collector.store.connectivity import connectivity_item, connectivity_items, route_table_items
 from collector.store.leases import release_lease, take_lease
 from collector.store.registry import (
     CONNECTIONS,
@@ -40,7 +40,8 @@ from collector.store.registry import (
     read_keys,
 )
 from collector.store.reservations import delete_reservation
-from collector.store.vpcs import shrink, vpc_items
+from collector.store.scanned import derive, scanned_item, scanned_key
+from collector.store.vpcs import shrink, to_item, vpc_items
 from collector.store.writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -64,6 +65,41 @@ class Prepared:
     # Each region's connectivity item as stored: what it connected before this scan, and
     # (its LastSeen) when the newest stored scan of the region started.
     connectivity: dict[str, Connectivity] = field(default_factory=dict)
+    # When each region's last successful scan started, as the account's scan-times item says
+    # (store.scanned; `table.rewrite_unchanged: false` writes it).
+    scanned: dict[str, datetime] = field(default_factory=dict)
+
+    def scanned_at(self, region: str) -> datetime | None:
+        """When the newest stored successful scan of the region started, as far as known."""
+        times = [t for t in (self.scanned.get(region),) if t is not None]
+        conn = self.connectivity.get(region)
+        if conn is not None:
+            times.append(conn.LastSeen)
+        return max(times, default=None)
+
+
+def unchanged_vpc(new: Vpc, stored: Vpc | None) -> bool:
+    """Pure: the scan found the VPC as its live item holds it, but for `LastSeen`."""
+    if stored is None or stored.Deleted:
+        return False
+    return _but_seen(to_item(new)) == _but_seen(to_item(stored))
+
+
+def unchanged_connectivity(
+    new: Connectivity, stored: Connectivity | None, now: datetime, retention_days: int
+) -> bool:
+    """Pure: the target's connectivity is as stored, but for `LastSeen`, and the stored item
+    expires more than half the retention from now (else it is written again, so that DynamoDB's
+    TTL never removes a target's connectivity while the target is scanned)."""
+    if stored is None or stored.ExpiresAt is None:
+        return False
+    if stored.ExpiresAt - now.timestamp() <= retention_days * 86400 / 2:
+        return False
+    return _but_seen(connectivity_item(new, 0)) == _but_seen(connectivity_item(stored, 0))
+
+
+def _but_seen(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("LastSeen", "ExpiresAt")}
 
 
 class TableSink:
@@ -97,6 +133,13 @@ class TableSink:
         self._settling: deque[tuple[int, str]] = deque()  # (writer sequence, account)
         self._releaser = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lease")
         self.written: set[tuple[str, str]] | None = set() if opts.keep_written else None
+        # `table.rewrite_unchanged: false`: unchanged items are left alone, and each account's
+        # scan times are written once its other writes have landed (store.scanned).
+        self.rewrite = config.table.rewrite_unchanged
+        self._scans: dict[str, dict[str, datetime]] = {}  # this run's, by account
+        self._stored_scans: dict[str, dict[str, datetime]] = {}
+        self._scans_failed = 0
+        self._settled_jobs: list[Future[None]] = []
 
     def existing(self, account: Account) -> Prepared:
         """Lease the account, then read its items by region (runs in a worker thread)."""
@@ -113,7 +156,10 @@ class TableSink:
         for item in items.vpcs:
             out.setdefault(item.Region, []).append(item)
         stored = {c.Region: c for c in items.connectivity if c.OwnerId == account.id}
-        return Prepared(out, items.unreadable, stored)
+        scanned = dict(items.scanned.get(account.id, {}))
+        with self._held_lock:
+            self._stored_scans[account.id] = scanned
+        return Prepared(out, items.unreadable, stored, scanned)
 
     def abandon(self, account: Account) -> None:
         """The account failed after its lease was taken: give the lease back (worker thread)."""
@@ -128,8 +174,16 @@ class TableSink:
             retention_days=self.retention,
             invalid_ids=[i.vpc_id for i in result.invalid],
         )
-        expires = expires_at(self.opts.clock(), self.retention)
-        for v in [*plan.seen, *plan.marked]:
+        now = self.opts.clock()
+        expires = expires_at(now, self.retention)
+        stored = {v.VpcId: v for v in prepared.existing.get(result.region, [])}
+        for v in plan.seen:
+            items = vpc_items(v, expires)
+            if not self.rewrite and len(items) == 1 and unchanged_vpc(v, stored.get(v.VpcId)):
+                s.items_unchanged += 1
+            else:
+                self._write(items)
+        for v in plan.marked:
             self._write(vpc_items(v, expires))
         for n, c in enumerate(
             changes(
@@ -142,10 +196,23 @@ class TableSink:
         ):
             self.ledger.add(change_item(c, n, expires))
         if result.connectivity is not None:
-            self._write(connectivity_items(result.connectivity, expires))
+            conn = result.connectivity
+            items = connectivity_items(conn, expires)
+            before = prepared.connectivity.get(result.region)
+            if (
+                not self.rewrite
+                and len(items) == 1
+                and unchanged_connectivity(conn, before, now, self.retention)
+            ):
+                s.items_unchanged += 1
+            else:
+                self._write(items)
+            if not self.rewrite:
+                # When the scan started (a target's connectivity carries it): what the
+                # account's scan-times item will say of this region.
+                self._scans.setdefault(result.account_id, {})[result.region] = conn.LastSeen
             for t in result.route_tables:
                 self._write(route_table_items(t, expires))
-            before = prepared.connectivity.get(result.region)
             if before is not None and not s.full_org:
                 # A full run's recording compares every account; a narrowed one needs whoever
                 # this item connected before (what the scan no longer lists is nowhere else).
@@ -185,6 +252,8 @@ class TableSink:
         finally:
             stats = self.writer.close()
             ledger = self.ledger.close()
+            # Every write has settled: the accounts still waiting for theirs are done too.
+            self._release_settled()
             with self._held_lock:
                 leftover = list(self._held)
             for acct in leftover:
@@ -193,8 +262,10 @@ class TableSink:
         s.vpcs_written = stats.written_vpcs
         s.written_keys = self.written
         s.items_written = stats.written + ledger.written
-        s.write_failures = stats.failed + ledger.failed
+        s.write_failures = stats.failed + ledger.failed + self._scans_failed
         s.write_errors = dict(stats.errors)
+        if self._scans_failed:
+            s.write_errors["ScanTimesNotWritten"] = self._scans_failed
         s.incomplete_items = [
             {"VpcId": vpc, "OwnerId": owner, "reason": why} for vpc, owner, why in stats.incomplete
         ]
@@ -221,8 +292,11 @@ class TableSink:
         """Read the table once (without subnets and tags unless a page is published), mark the
         live items of departed accounts, and return the table as it stands after those marks
         (for the findings audit)."""
-        # Writes for this run must be settled before we read the table back.
+        # Writes for this run must be settled before we read the table back, and with them
+        # the accounts' scan times, which the read derives `LastSeen` from.
         self.writer.flush()
+        self._release_settled()
+        wait(list(self._settled_jobs))
         started = datetime.now(UTC)
         kinds = VPCS | RESERVATIONS | CONNECTIONS
         retry = self.opts.retry
@@ -230,7 +304,10 @@ class TableSink:
         def read_whole(keys: Sequence[tuple[str, str]]) -> list[Vpc]:
             what = "VPC items of departed accounts"
             with reading_table(self.table):
-                return retry.call(read_keys, self.ddb, self.table, keys, what).vpcs
+                whole = retry.call(read_keys, self.ddb, self.table, keys, what).vpcs
+            # As the sweep's read said when they were last seen (a read by key has no scan
+            # times), which their marks keep.
+            return derive(whole, items.scanned)
 
         with reading_table(self.table):
             # Read everything first, then write: a retried read never double-counts. The view
@@ -298,7 +375,39 @@ class TableSink:
         settled = self.writer.settled()
         while self._settling and self._settling[0][0] <= settled:
             _, acct = self._settling.popleft()
-            self._releaser.submit(self._release_now, acct)
+            self._settled_jobs.append(self._releaser.submit(self._settled, acct))
+
+    def _settled(self, account_id: str) -> None:
+        """Every write of the account has landed: record its scan times (in the mode that
+        needs them), then give its lease back."""
+        try:
+            self._write_scan_times(account_id)
+        finally:
+            self._release_now(account_id)
+
+    def _write_scan_times(self, account_id: str) -> None:
+        with self._held_lock:
+            this_run = self._scans.pop(account_id, None)
+            stored = self._stored_scans.pop(account_id, {})
+        if self.rewrite or not this_run:
+            return
+        if self.writer.stats.failed:
+            # A write that failed may be a mark of a VPC the scan no longer found: times that
+            # speak for it would say it was seen. The next run records them.
+            log.warning("scan times of %s not recorded: the run has write failures", account_id)
+            return
+        now = self.opts.clock()
+        item = scanned_item(account_id, {**stored, **this_run}, expires_at(now, self.retention))
+        try:
+            self.opts.retry.call(self.ddb.put_item, TableName=self.table, Item=item)
+        except Exception as exc:  # noqa: BLE001 - reported with the run's write failures
+            log.error("could not record scan times of %s: %s", account_id, error_code(exc))
+            with self._held_lock:
+                self._scans_failed += 1
+            return
+        if self.written is not None:
+            with self._held_lock:
+                self.written.add(scanned_key(account_id))
 
     def _release_now(self, account_id: str) -> None:
         with self._held_lock:

@@ -38,6 +38,9 @@ class RunSummary:
     vpcs_seen: int = 0
     vpcs_written: int = 0
     items_written: int = 0  # VPC items and connectivity items
+    # Items left as stored because nothing but `LastSeen` changed (`table.rewrite_unchanged:
+    # false`); their `LastSeen` is derived from the account's scan times.
+    items_unchanged: int = 0
     marked_deleted: int = 0
     shared_ignored: int = 0
     write_failures: int = 0
@@ -103,6 +106,7 @@ class RunSummary:
             "vpcs_seen",
             "vpcs_written",
             "items_written",
+            "items_unchanged",
             "marked_deleted",
             "write_failures",
         ):
@@ -181,6 +185,7 @@ class RunSummary:
             "vpcs_seen": self.vpcs_seen,
             "vpcs_written": self.vpcs_written,
             "items_written": self.items_written,
+            "items_unchanged": self.items_unchanged,
             "marked_deleted": self.marked_deleted,
             "invalid_records": len(self.invalid_records),
             "shared_vpcs_ignored": self.shared_ignored,

@@ -29,6 +29,7 @@ from collector.jobs.summary import RunSummary
 from collector.store.connectivity import connectivity_key, route_table_key
 from collector.store.findings import read_marker
 from collector.store.registry import Items, WithoutSubnets, read_keys
+from collector.store.scanned import derive
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -185,8 +186,11 @@ def merge(
     those keys hold now), and without the reservations the rescan `released`."""
     keys = set(written)
     gone = set(released)
+    # Scan times recorded by the rescan move the `LastSeen` of the VPCs it left unwritten.
+    scanned = {**old.scanned, **fresh.scanned}
+    kept = [v for v in old.vpcs if v.key not in keys]
     return Items(
-        vpcs=[v for v in old.vpcs if v.key not in keys] + fresh.vpcs,
+        vpcs=(derive(kept, fresh.scanned) if fresh.scanned else kept) + fresh.vpcs,
         reservations=[r for r in old.reservations if r.cidr not in gone],
         connectivity=[c for c in old.connectivity if connectivity_key(c) not in keys]
         + fresh.connectivity,
@@ -199,4 +203,5 @@ def merge(
         address_use={k: u for k, u in old.address_use.items() if k not in keys},
         without_subnets=old.without_subnets - keys,
         lean=old.lean,
+        scanned=scanned,
     )

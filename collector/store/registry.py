@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from collector.address_use import AddressUse
@@ -25,6 +26,7 @@ from collector.store import (
     parts,
     publishing,
     reservations,
+    scanned,
     vpcs,
 )
 from collector.store.attributes import item_key, s, unreadable
@@ -52,6 +54,9 @@ def _raw(item: Mapping[str, Any]) -> Mapping[str, Any]:
 ITEM_KINDS: dict[str, ItemKind] = {
     "vpc": ItemKind("vpc", vpcs.PREFIX, vpcs.from_item),
     "reservation": ItemKind("reservation", reservations.PREFIX, reservations.reservation_from_item),
+    # When an account's regions were last scanned (`table.rewrite_unchanged: false`): read with
+    # every VPC read, since a VPC's `LastSeen` is derived from it (store.scanned).
+    "scanned": ItemKind("scanned", scanned.PREFIX, scanned.scanned_from_item),
     "lease": ItemKind("lease", leases.PREFIX, leases.lease_from_item),
     "lock": ItemKind("lock", reservations.LOCK_PREFIX, _raw),
     "dispatch": ItemKind("dispatch", dispatch.PREFIX, _raw),
@@ -77,8 +82,9 @@ RESERVATIONS = frozenset({"reservation"})
 CONNECTIONS = frozenset({"connectivity", "route-table"})
 CHANGES = frozenset({"change"})
 
-# What `allocate` needs of an item: a VPC's blocks and lifecycle, a reservation whole.
-BLOCK_ATTRIBUTES = (*vpcs.BLOCK_ATTRIBUTES, *reservations.ATTRIBUTES)
+# What `allocate` needs of an item: a VPC's blocks and lifecycle, a reservation whole (and the
+# scan times a VPC's `LastSeen` is derived from).
+BLOCK_ATTRIBUTES = (*vpcs.BLOCK_ATTRIBUTES, *reservations.ATTRIBUTES, scanned.ATTRIBUTE)
 # What a reader without subnets reads of the table (`load_without_subnets`): every attribute of
 # the kinds it reads and of their parts, but a VPC item's `Subnets` and `Tags` (its
 # `AddressUse` instead).
@@ -89,6 +95,7 @@ LEAN_ATTRIBUTES = tuple(
             *reservations.ATTRIBUTES,
             *connectivity.ATTRIBUTES,
             *parts.ATTRIBUTES,
+            scanned.ATTRIBUTE,
         )
     )
 )
@@ -122,6 +129,9 @@ class Items:
     address_use: dict[tuple[str, str], AddressUse] = field(default_factory=dict)
     # The keys of the VPCs decoded without their subnets and tags (`load_without_subnets`).
     without_subnets: set[tuple[str, str]] = field(default_factory=set)
+    # When each account's regions were last scanned, by account (store.scanned): the live
+    # VPCs' `LastSeen` is derived from it once the read is complete.
+    scanned: dict[str, dict[str, datetime]] = field(default_factory=dict)
     # Read by `load_without_subnets`: no VPC's tags, and only the subnets its reader needs
     # (a page that shows every subnet and tag cannot be drawn from it).
     lean: bool = False
@@ -137,7 +147,7 @@ class Items:
         if kind.name == "part":
             self._parts.setdefault(parts.part_of(raw), []).append(raw)
             return
-        if kind.name not in kinds:
+        if kind.name not in kinds and not (kind.name == "scanned" and "vpc" in kinds):
             return
         if "Parts" in raw:
             self._split.append((raw, kind))
@@ -157,6 +167,8 @@ class Items:
                 joined["Incomplete"] = {"L": [{"S": m} for m in missing]}
             self._decode(joined, kind)
         self._split, self._parts = [], {}
+        if self.scanned:
+            self.vpcs = scanned.derive(self.vpcs, self.scanned)
         return self
 
     def _decode(self, raw: Mapping[str, Any], kind: ItemKind) -> None:
@@ -175,6 +187,9 @@ class Items:
             self.route_tables.append(value)
         elif kind.name == "change":
             self.changes.append(value)
+        elif kind.name == "scanned":
+            account, times = value
+            self.scanned[account] = times
 
     def _unreadable(self, raw: Mapping[str, Any], exc: BaseException) -> None:
         bad = unreadable(raw, exc)
@@ -254,6 +269,13 @@ def read_keys(
     return out.complete()
 
 
+def scan_time_keys(keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Pure: the keys of the scan-times items of the VPC keys' accounts: read by key with
+    them, they give the VPCs the `LastSeen` a whole read would (store.scanned)."""
+    owners = sorted({owner for vpc_id, owner in keys if vpc_id.startswith(vpcs.PREFIX)})
+    return [scanned.scanned_key(owner) for owner in owners]
+
+
 def load_items(
     client: DynamoDBClient,
     table: str,
@@ -327,7 +349,7 @@ def load_without_subnets(
         out.complete()
         if again and not (stop is not None and stop()):
             whole = read_keys(client, table, again, "VPC items read again whole")
-            out.vpcs.extend(whole.vpcs)
+            out.vpcs.extend(scanned.derive(whole.vpcs, out.scanned))
             out.unreadable.extend(whole.unreadable)
     return out
 

@@ -224,14 +224,16 @@ def test_the_dispatcher_reads_whole_only_the_items_it_marks(
     assert made["Scan"] and all("ProjectionExpression" in s for s in made["Scan"])
     read = scanned_attributes(made["Scan"])
     assert not read & {"Subnets", "Tags"}
-    # Whole, by key: the departed account's items only (to mark them).
+    # Whole, by key: the departed account's items only (to mark them), with its scan times
+    # (a mark keeps when the VPC was last seen).
     keys = {
         (k["VpcId"]["S"], k["OwnerId"]["S"])
         for g in made["BatchGetItem"]
         for r in g["RequestItems"].values()
         for k in r["Keys"]
     }
-    assert keys == set(theirs)
+    gone = {owner for _, owner in theirs}
+    assert keys == set(theirs) | {(f"scanned#{owner}", owner) for owner in gone}
     # And the answer's audit summary is the one a whole read gives.
     whole, _ = run_audit(config_from_env(os.environ), options=RunOptions(session=org.session))
     assert dispatched["audit"] == whole.to_dict()["summary"]

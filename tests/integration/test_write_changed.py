@@ -1,0 +1,135 @@
+"""Issue 26, "write only what changed": with `table.rewrite_unchanged: false` a run leaves an
+unchanged VPC or connectivity item alone, records each account's scan times once, and every
+reader derives `LastSeen` from them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from collector.config import Config
+from collector.jobs.inventory import run_inventory
+from collector.jobs.options import RunOptions, dynamodb_client
+from collector.models import iso
+from collector.store.registry import WithoutSubnets, load_without_subnets
+from collector.store.scanned import scanned_key
+from tests.faults import Faults
+from tests.integration.conftest import FAST_RETRY, Org, now
+
+
+def changed_only(org: Org) -> Config:
+    return org.config(
+        table={"name": "VPCTracker", "region": "us-east-1", "rewrite_unchanged": False}
+    )
+
+
+def raw_item(org: Org, key: tuple[str, str]) -> dict[str, Any]:
+    ddb = dynamodb_client(org.session, org.config())
+    got = ddb.get_item(
+        TableName="VPCTracker",
+        Key={"VpcId": {"S": key[0]}, "OwnerId": {"S": key[1]}},
+        ConsistentRead=True,
+    )
+    return dict(got.get("Item", {}))
+
+
+def test_a_second_run_writes_only_what_changed_and_readers_say_when_it_saw_each_vpc(
+    org: Org,
+) -> None:
+    cfg = changed_only(org)
+    first = org.run(cfg, at=now(1))
+    assert first.exit_code == 0 and first.vpcs_written == 13 and first.items_unchanged == 0
+    new = org.create_vpc("sandbox", "us-east-1", "10.77.0.0/16", "new")
+    second = org.run(cfg, at=now(2))
+    assert second.exit_code == 0
+    # Only the new VPC is written; the 13 others and the 8 targets' connectivity stand.
+    assert second.vpcs_written == 1
+    assert second.items_unchanged == 13 + 8
+    # The items themselves still say the first run ...
+    untouched = next(k for k, v in org.table().items() if v.Name == "a-main")
+    assert raw_item(org, untouched)["LastSeen"] == {"S": iso(now(1))}
+    # ... and every reader says the second: whole reads, reads without subnets, the inventory.
+    assert {v.LastSeen for v in org.table().values() if not v.Deleted} == {now(2)}
+    ddb = dynamodb_client(org.session, cfg)
+    lean = load_without_subnets(ddb, "VPCTracker", frozenset({"vpc"}), WithoutSubnets())
+    assert {v.LastSeen for v in lean.vpcs} == {now(2)}
+    inventory, _ = run_inventory(cfg, options=RunOptions(session=org.session, retry=FAST_RETRY))
+    assert {row["LastSeen"] for row in inventory["vpcs"]} == {iso(now(2))}
+    assert any(row["VpcId"] == new for row in inventory["vpcs"])
+    # One scan-times item per scanned account.
+    scanned = raw_item(org, scanned_key(org.accounts["workload-a"]))
+    assert scanned["Scanned"] == {
+        "M": {"eu-west-1": {"S": iso(now(2))}, "us-east-1": {"S": iso(now(2))}}
+    }
+
+
+def test_a_vpc_gone_since_is_marked_deleted_and_keeps_when_it_was_last_seen(org: Org) -> None:
+    cfg = changed_only(org)
+    org.run(cfg, at=now(1))
+    key = next(k for k, v in org.table().items() if v.Name == "b-clash")
+    org.ec2("workload-b", "us-east-1").delete_vpc(VpcId=key[0])
+    org.run(cfg, at=now(2))
+    gone = org.table()[key]
+    assert gone.Deleted and gone.LastSeen == now(1)
+
+
+def test_a_region_that_failed_keeps_the_time_of_its_last_good_scan(
+    org: Org, faults: Faults
+) -> None:
+    cfg = changed_only(org)
+    org.run(cfg, at=now(1))
+    faults.error("ec2", "DescribeVpcs", "InternalError", status=500, region="eu-west-1")
+    second = org.run(cfg, at=now(2))
+    assert second.failed > 0
+    seen = {v.Region: v.LastSeen for v in org.table().values() if not v.Deleted}
+    assert seen == {"us-east-1": now(2), "eu-west-1": now(1)}
+
+
+def test_after_a_write_failure_no_scan_time_speaks_for_a_mark_that_is_not_there(
+    org: Org, faults: Faults
+) -> None:
+    cfg = changed_only(org)
+    org.run(cfg, at=now(1))
+    key = next(k for k, v in org.table().items() if v.Name == "b-clash")
+    org.ec2("workload-b", "us-east-1").delete_vpc(VpcId=key[0])
+    faults.error("dynamodb", "BatchWriteItem", "AccessDeniedException", status=400)
+    second = org.run(cfg, at=now(2))
+    assert second.write_failures > 0 and second.exit_code == 2
+    # The mark did not land: the VPC is still live in the table, and nothing says a scan of
+    # its region after the first run saw it.
+    stale = org.table()[key]
+    assert not stale.Deleted and stale.LastSeen == now(1)
+    times = raw_item(org, scanned_key(org.accounts["workload-b"]))["Scanned"]["M"]
+    assert {at["S"] for at in times.values()} == {iso(now(1))}
+
+
+def test_connectivity_is_written_again_before_its_ttl_can_run_out(org: Org) -> None:
+    cfg = changed_only(org)  # deleted_retention_days: 90, so a refresh is due after 45 days
+    org.run(cfg, at=now(1))
+    soon = org.run(cfg, at=now(1) + timedelta(days=44))
+    assert soon.items_unchanged == 13 + 8
+    due = org.run(cfg, at=now(1) + timedelta(days=46))
+    assert due.items_unchanged == 13  # the 8 connectivity items are written again
+    conn = raw_item(org, (f"conn#{org.accounts['sandbox']}#eu-west-1", org.accounts["sandbox"]))
+    assert conn["LastSeen"] == {"S": iso(now(1) + timedelta(days=46))}
+
+
+def test_by_default_every_item_is_written_and_no_scan_times_are_kept(org: Org) -> None:
+    org.run(at=now(1))
+    again = org.run(at=now(2))
+    assert again.vpcs_written == 13 and again.items_unchanged == 0
+    untouched = next(k for k, v in org.table().items() if v.Name == "a-main")
+    assert raw_item(org, untouched)["LastSeen"] == {"S": iso(now(2))}
+    assert not raw_item(org, scanned_key(org.accounts["workload-a"]))
+
+
+def test_a_departed_account_s_vpcs_are_marked_with_when_they_were_last_seen(org: Org) -> None:
+    cfg = changed_only(org)
+    org.run(cfg, at=now(1))
+    org.run(cfg, at=now(2))  # nothing changed: the items still say now(1)
+    sandbox = org.accounts["sandbox"]
+    org.session.client("organizations").close_account(AccountId=sandbox)
+    org.run(cfg, at=now(3))
+    (gone,) = [v for (_, owner), v in org.table().items() if owner == sandbox]
+    assert gone.Deleted and gone.DeletedReason == "account-suspended"
+    assert gone.LastSeen == now(2)
