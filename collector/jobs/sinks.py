@@ -3,9 +3,9 @@ released, the closing sweep) or memory."""
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
-from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ from collector.lifecycle import changes, expires_at, plan_target
 from collector.models import Account, Connectivity, TargetResult, UnreadableItem, Vpc, iso
 from collector.store.attributes import item_key
 from collector.store.changes import change_item
-from collector.store.connectivity import connectivity_item, connectivity_items, route_table_items
+from collector.store.connectivity import connectivity_items, route_table_items
 from collector.store.leases import release_lease, take_lease
 from collector.store.registry import (
     CONNECTIONS,
@@ -41,7 +41,7 @@ from collector.store.registry import (
 )
 from collector.store.reservations import delete_reservation
 from collector.store.scanned import derive, scanned_item, scanned_key
-from collector.store.vpcs import shrink, to_item, vpc_items
+from collector.store.vpcs import shrink, vpc_items
 from collector.store.writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def unchanged_vpc(new: Vpc, stored: Vpc | None) -> bool:
     """Pure: the scan found the VPC as its live item holds it, but for `LastSeen`."""
     if stored is None or stored.Deleted:
         return False
-    return _but_seen(to_item(new)) == _but_seen(to_item(stored))
+    return _fields(new, ("LastSeen",)) == _fields(stored, ("LastSeen",))
 
 
 def unchanged_connectivity(
@@ -95,11 +95,15 @@ def unchanged_connectivity(
         return False
     if stored.ExpiresAt - now.timestamp() <= retention_days * 86400 / 2:
         return False
-    return _but_seen(connectivity_item(new, 0)) == _but_seen(connectivity_item(stored, 0))
+    skip = ("LastSeen", "ExpiresAt")
+    return _fields(new, skip) == _fields(stored, skip)
 
 
-def _but_seen(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in ("LastSeen", "ExpiresAt")}
+def _fields(record: Vpc | Connectivity, skip: tuple[str, ...]) -> dict[str, Any]:
+    # The record's fields, compared rather than the items they serialize to: the comparison
+    # runs in the collecting loop for every target, and encoding both items cost more than
+    # the writes it saved (measured). Equal records write equal items.
+    return {k: getattr(record, k) for k in type(record).model_fields if k not in skip}
 
 
 class TableSink:
@@ -130,8 +134,15 @@ class TableSink:
         self.to_release: set[str] = set()
         self._held: set[str] = set()  # accounts whose lease this run holds
         self._held_lock = threading.Lock()
-        self._settling: deque[tuple[int, str]] = deque()  # (writer sequence, account)
-        self._releaser = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lease")
+        # (writer sequence, account): released once the writer has settled that far. An
+        # account's own last write, not the writer's count when it finished: with unchanged
+        # items left alone most accounts write nothing, and waiting for other accounts' items
+        # in a batch not yet full held every lease (and scan time) to the run's end.
+        self._settling: list[tuple[int, str]] = []
+        self._last_write: dict[str, int] = {}
+        # A settled account's scan times and lease release: two round trips each. Two threads
+        # fell behind a 1,000-account run at 100 ms a call (the night waited 66 s for them).
+        self._releaser = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lease")
         self.written: set[tuple[str, str]] | None = set() if opts.keep_written else None
         # `table.rewrite_unchanged: false`: unchanged items are left alone, and each account's
         # scan times are written once its other writes have landed (store.scanned).
@@ -182,9 +193,9 @@ class TableSink:
             if not self.rewrite and len(items) == 1 and unchanged_vpc(v, stored.get(v.VpcId)):
                 s.items_unchanged += 1
             else:
-                self._write(items)
+                self._write(items, result.account_id)
         for v in plan.marked:
-            self._write(vpc_items(v, expires))
+            self._write(vpc_items(v, expires), result.account_id)
         for n, c in enumerate(
             changes(
                 plan.seen,
@@ -206,13 +217,13 @@ class TableSink:
             ):
                 s.items_unchanged += 1
             else:
-                self._write(items)
+                self._write(items, result.account_id)
             if not self.rewrite:
                 # When the scan started (a target's connectivity carries it): what the
                 # account's scan-times item will say of this region.
                 self._scans.setdefault(result.account_id, {})[result.region] = conn.LastSeen
             for t in result.route_tables:
-                self._write(route_table_items(t, expires))
+                self._write(route_table_items(t, expires), result.account_id)
             if before is not None and not s.full_org:
                 # A full run's recording compares every account; a narrowed one needs whoever
                 # this item connected before (what the scan no longer lists is nowhere else).
@@ -228,15 +239,17 @@ class TableSink:
                     c for c in vpc_blocks(v) if (c, v.OwnerId) in self.reservations
                 )
 
-    def _write(self, items: list[dict[str, Any]]) -> None:
+    def _write(self, items: list[dict[str, Any]], account: str | None = None) -> None:
         if self.written is not None:
             self.written.update(item_key(i) for i in items)
         self.writer.add_all(items)
+        if account is not None:
+            self._last_write[account] = self.writer.added
 
     def account_done(self, account: Account) -> None:
-        """Release the account's lease once every item queued for it so far has settled."""
+        """Release the account's lease once every item queued for it has settled."""
         if account.id in self._held:
-            self._settling.append((self.writer.added, account.id))
+            heapq.heappush(self._settling, (self._last_write.pop(account.id, 0), account.id))
         self._release_settled()
 
     def finish(self, s: RunSummary, everyone: list[Account] | None) -> None:
@@ -374,7 +387,7 @@ class TableSink:
     def _release_settled(self) -> None:
         settled = self.writer.settled()
         while self._settling and self._settling[0][0] <= settled:
-            _, acct = self._settling.popleft()
+            _, acct = heapq.heappop(self._settling)
             self._settled_jobs.append(self._releaser.submit(self._settled, acct))
 
     def _settled(self, account_id: str) -> None:

@@ -4,15 +4,19 @@ reader derives `LastSeen` from them."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 from collector.config import Config
 from collector.jobs.inventory import run_inventory
 from collector.jobs.options import RunOptions, dynamodb_client
-from collector.models import iso
+from collector.jobs.sinks import TableSink
+from collector.jobs.summary import RunSummary
+from collector.models import Account, TargetResult, TargetStatus, iso
 from collector.store.registry import WithoutSubnets, load_without_subnets
 from collector.store.scanned import scanned_key
+from tests.factories import make_vpc
 from tests.faults import Faults
 from tests.integration.conftest import FAST_RETRY, Org, now
 
@@ -133,3 +137,34 @@ def test_a_departed_account_s_vpcs_are_marked_with_when_they_were_last_seen(org:
     (gone,) = [v for (_, owner), v in org.table().items() if owner == sandbox]
     assert gone.Deleted and gone.DeletedReason == "account-suspended"
     assert gone.LastSeen == now(2)
+
+
+def test_an_account_that_wrote_nothing_is_released_without_waiting_for_others_writes(
+    org: Org,
+) -> None:
+    """Measured at 1,000 x 17: with unchanged items left alone most accounts write nothing,
+    and each waited for a batch of other accounts' items to fill (held to the run's end),
+    so the run waited 66 s for their scan times and leases at its end."""
+    cfg = changed_only(org)
+    ddb = dynamodb_client(org.session, cfg)
+    sink = TableSink(
+        ddb, cfg, RunOptions(session=org.session, retry=FAST_RETRY, clock=lambda: now(1))
+    )
+    a = Account(org.accounts["workload-a"], "workload-a")
+    b = Account(org.accounts["workload-b"], "workload-b")
+    summary = RunSummary(started_at=now(1))
+    state_a, state_b = sink.existing(a), sink.existing(b)
+    # a: one new VPC, in a batch far from full; b: a target with nothing to write.
+    new = make_vpc(1, owner=a.id, region="us-east-1", seen=now(1))
+    sink.accept(TargetResult(a.id, "us-east-1", TargetStatus.OK, records=(new,)), state_a, summary)
+    sink.accept(TargetResult(b.id, "us-east-1", TargetStatus.OK), state_b, summary)
+    sink.account_done(a)
+    sink.account_done(b)
+    deadline = time.monotonic() + 10
+    while raw_item(org, ("lease#" + b.id, "lease")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # released by a background thread
+    assert not raw_item(org, ("lease#" + b.id, "lease"))
+    assert raw_item(org, ("lease#" + a.id, "lease"))  # its VPC item is not written yet
+    sink.finish(summary, None)
+    assert not raw_item(org, ("lease#" + a.id, "lease"))
+    assert summary.write_failures == 0
