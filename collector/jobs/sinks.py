@@ -150,6 +150,7 @@ class TableSink:
         self._scans: dict[str, dict[str, datetime]] = {}  # this run's, by account
         self._stored_scans: dict[str, dict[str, datetime]] = {}
         self._scans_failed = 0
+        self._scans_written = 0
         self._settled_jobs: list[Future[None]] = []
 
     def existing(self, account: Account) -> Prepared:
@@ -265,8 +266,10 @@ class TableSink:
         finally:
             stats = self.writer.close()
             ledger = self.ledger.close()
-            # Every write has settled: the accounts still waiting for theirs are done too.
+            # Every write has settled: the accounts still waiting for theirs are done too (their
+            # scan times written before the leases left over are released).
             self._release_settled()
+            wait(list(self._settled_jobs))
             with self._held_lock:
                 leftover = list(self._held)
             for acct in leftover:
@@ -274,7 +277,7 @@ class TableSink:
             self._releaser.shutdown(wait=True)
         s.vpcs_written = stats.written_vpcs
         s.written_keys = self.written
-        s.items_written = stats.written + ledger.written
+        s.items_written = stats.written + ledger.written + self._scans_written
         s.write_failures = stats.failed + ledger.failed + self._scans_failed
         s.write_errors = dict(stats.errors)
         if self._scans_failed:
@@ -418,8 +421,9 @@ class TableSink:
             with self._held_lock:
                 self._scans_failed += 1
             return
-        if self.written is not None:
-            with self._held_lock:
+        with self._held_lock:
+            self._scans_written += 1
+            if self.written is not None:
                 self.written.add(scanned_key(account_id))
 
     def _release_now(self, account_id: str) -> None:

@@ -49,6 +49,8 @@ def test_a_second_run_writes_only_what_changed_and_readers_say_when_it_saw_each_
     # Only the new VPC is written; the 13 others and the 8 targets' connectivity stand.
     assert second.vpcs_written == 1
     assert second.items_unchanged == 13 + 8
+    # Written: the VPC, its change in the ledger, and the 4 scanned accounts' scan times.
+    assert second.items_written == 1 + 1 + 4
     # The items themselves still say the first run ...
     untouched = next(k for k, v in org.table().items() if v.Name == "a-main")
     assert raw_item(org, untouched)["LastSeen"] == {"S": iso(now(1))}
