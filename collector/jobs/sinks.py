@@ -146,7 +146,6 @@ class TableSink:
         # scan times are written once its other writes have landed (store.scanned).
         self.rewrite = config.table.rewrite_unchanged
         self._scans: dict[str, dict[str, datetime]] = {}  # this run's, by account
-        self._stored_scans: dict[str, dict[str, datetime]] = {}
         self._scans_failed = 0
         self._scans_written = 0
         self._settled_jobs: list[Future[None]] = []
@@ -166,15 +165,10 @@ class TableSink:
         for item in items.vpcs:
             out.setdefault(item.Region, []).append(item)
         stored = {c.Region: c for c in items.connectivity if c.OwnerId == account.id}
-        scanned = dict(items.scanned.get(account.id, {}))
-        with self._held_lock:
-            self._stored_scans[account.id] = scanned
-        return Prepared(out, items.unreadable, stored, scanned)
+        return Prepared(out, items.unreadable, stored, dict(items.scanned.get(account.id, {})))
 
     def abandon(self, account: Account) -> None:
         """The account failed after its lease was taken: give the lease back (worker thread)."""
-        with self._held_lock:
-            self._stored_scans.pop(account.id, None)
         self._release_now(account.id)
 
     def accept(self, result: TargetResult, prepared: Prepared, s: RunSummary) -> None:
@@ -221,8 +215,10 @@ class TableSink:
                 self._write(items, result.account_id)
             if not self.rewrite:
                 # When the scan started (a target's connectivity carries it): what the
-                # account's scan-times item will say of this region.
-                self._scans.setdefault(result.account_id, {})[result.region] = conn.LastSeen
+                # account's scan-times item will say of this region, beside what it said of
+                # the others.
+                times = self._scans.setdefault(result.account_id, dict(prepared.scanned))
+                times[result.region] = conn.LastSeen
             for t in result.route_tables:
                 self._write(route_table_items(t, expires), result.account_id)
             if before is not None and not s.full_org:
@@ -268,8 +264,7 @@ class TableSink:
             ledger = self.ledger.close()
             # Every write has settled: the accounts still waiting for theirs are done too (their
             # scan times written before the leases left over are released).
-            self._release_settled()
-            wait(list(self._settled_jobs))
+            self._settle_all()
             with self._held_lock:
                 leftover = list(self._held)
             for acct in leftover:
@@ -311,8 +306,7 @@ class TableSink:
         # Writes for this run must be settled before we read the table back, and with them
         # the accounts' scan times, which the read derives `LastSeen` from.
         self.writer.flush()
-        self._release_settled()
-        wait(list(self._settled_jobs))
+        self._settle_all()
         started = datetime.now(UTC)
         kinds = VPCS | RESERVATIONS | CONNECTIONS
         retry = self.opts.retry
@@ -393,6 +387,12 @@ class TableSink:
             _, acct = heapq.heappop(self._settling)
             self._settled_jobs.append(self._releaser.submit(self._settled, acct))
 
+    def _settle_all(self) -> None:
+        """Once the writer has settled: every account waiting for it done, scan times
+        recorded and leases released."""
+        self._release_settled()
+        wait(list(self._settled_jobs))
+
     def _settled(self, account_id: str) -> None:
         """Every write of the account has landed: record its scan times (in the mode that
         needs them), then give its lease back."""
@@ -403,9 +403,8 @@ class TableSink:
 
     def _write_scan_times(self, account_id: str) -> None:
         with self._held_lock:
-            this_run = self._scans.pop(account_id, None)
-            stored = self._stored_scans.pop(account_id, {})
-        if self.rewrite or not this_run:
+            times = self._scans.pop(account_id, None)
+        if self.rewrite or not times:
             return
         if self.writer.stats.failed:
             # A write that failed may be a mark of a VPC the scan no longer found: times that
@@ -413,7 +412,7 @@ class TableSink:
             log.warning("scan times of %s not recorded: the run has write failures", account_id)
             return
         now = self.opts.clock()
-        item = scanned_item(account_id, {**stored, **this_run}, expires_at(now, self.retention))
+        item = scanned_item(account_id, times, expires_at(now, self.retention))
         try:
             self.opts.retry.call(self.ddb.put_item, TableName=self.table, Item=item)
         except Exception as exc:  # noqa: BLE001 - reported with the run's write failures

@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collector.models import Vpc, iso
-from collector.store.attributes import s
+from collector.store.attributes import item_key, s
 
 PREFIX = "scanned#"
 # The owner index's sort key: without it the item would not be in the index, and an account's
 # query (the run's read of what it holds) would not find it.
 REGION = "scanned"
 ATTRIBUTE = "Scanned"
-KEY_ATTRIBUTES = ("VpcId", "OwnerId")
 
 
 def scanned_key(account_id: str) -> tuple[str, str]:
@@ -54,15 +53,9 @@ def scanned_from_item(item: Mapping[str, Any]) -> tuple[str, dict[str, datetime]
         }
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ValueError(f"not a scan-times item ({type(exc).__name__})") from None
-    if not isinstance(owner, str) or item_account(item) != owner:
+    if item_key(item) != scanned_key(owner):
         raise ValueError("a scan-times item under another account's key")
     return owner, times
-
-
-def item_account(item: Mapping[str, Any]) -> str:
-    """The account a scan-times item's key names."""
-    vpc_id = item.get("VpcId", {}).get("S", "")
-    return str(vpc_id)[len(PREFIX) :]
 
 
 def derive(vpcs: Iterable[Vpc], scanned: Mapping[str, Mapping[str, datetime]]) -> list[Vpc]:
