@@ -15,8 +15,9 @@ AWSCLI     := .cache/awscli/bin/aws
 SEEDS    ?= 101
 DURATION ?= 0
 SOAK_ACCOUNTS ?= 50
-# make test: pytest processes (pytest-xdist), one per CPU this shell may use; 0 runs in one process.
-TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+# make test: pytest processes (pytest-xdist); 0 (the default) runs in one process. With more,
+# the tests that run `make package` (test_deploy, test_package) can race on the checkout's build/.
+TEST_WORKERS ?= 0
 # make bench: no arguments = the suite of target configurations; any of these = one run.
 ACCOUNTS ?=
 REGIONS  ?= 17
