@@ -15,9 +15,11 @@ AWSCLI     := .cache/awscli/bin/aws
 SEEDS    ?= 101
 DURATION ?= 0
 SOAK_ACCOUNTS ?= 50
-# make test: pytest processes (pytest-xdist); 0 (the default) runs in one process. With more,
-# the tests that run `make package` (test_deploy, test_package) can race on the checkout's build/.
-TEST_WORKERS ?= 0
+# make test: pytest processes (pytest-xdist), by default one per CPU; 0 runs in one process.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+# make package: where it builds and where the zip goes (tests build apart, in their own).
+BUILD ?= build
+DIST  ?= dist
 # make bench: no arguments = the suite of target configurations; any of these = one run.
 ACCOUNTS ?=
 REGIONS  ?= 17
@@ -75,7 +77,7 @@ $(AWSCLI): | $(VENV)/bin/python
 awscli: $(AWSCLI) ## install the AWS CLI (PyPI) into .cache/awscli for the docs' commands test
 
 test: lint typecheck $(STAMP_DEV) $(DYNALITE) $(AWSCLI) ## lint, types and the whole test suite (slow marker included)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 soak: $(STAMP_DEV) ## fault soak: make soak SEEDS="1 2 3" DURATION=600 SOAK_ACCOUNTS=50
 	VPCTRACKER_SOAK_SEEDS="$(SEEDS)" VPCTRACKER_SOAK_SECONDS="$(DURATION)" \
@@ -114,24 +116,29 @@ report-screenshot: $(STAMP_DEMO) ## regenerate docs/report-screenshot.png from t
 # CPython 3.13 (LAMBDA_PYTHON: pyenv's 3.13, or python3.13 on PATH) because Lambda's /var/task is
 # read-only: without it every cold start would compile botocore again; unchecked-hash pycs are
 # valid whatever the unzipped files' times. The zip is content-addressed:
-# dist/vpctracker-lambda-<hash>.zip, printed on the last line.
+# dist/vpctracker-lambda-<hash>.zip, printed on the last line. The wheel is built from a copy of
+# the sources in $(BUILD)/src, so setuptools' own build/ and egg-info land there, not in the
+# checkout: builds with their own BUILD and DIST can run side by side.
 LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13 /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
 package: $(STAMP_DEMO) ## build dist/vpctracker-lambda-<hash>.zip for the hub stack (prints its path)
 	@test -n "$(LAMBDA_PYTHON)" && "$(LAMBDA_PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || \
 	  { echo "make package needs CPython 3.13 (the Lambda runtime) for its byte code: python3.13 on PATH, or LAMBDA_PYTHON=/path/to/python3.13"; exit 1; }
-	rm -rf build/lambda build/wheel dist/vpctracker-lambda*.zip
-	mkdir -p build
-	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > build/constraints.txt
-	$(BIN)/pip wheel -q --no-deps -w build/wheel .
-	$(BIN)/pip install -q --no-compile --target build/lambda -c build/constraints.txt \
+	rm -rf $(BUILD)/lambda $(BUILD)/wheel $(BUILD)/src $(DIST)/vpctracker-lambda*.zip
+	mkdir -p $(BUILD)/src
+	cp -R pyproject.toml README.md collector $(BUILD)/src/
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > $(BUILD)/constraints.txt
+	$(BIN)/pip wheel -q --no-deps -w $(BUILD)/wheel $(BUILD)/src
+	$(BIN)/pip install -q --no-compile --target $(BUILD)/lambda -c $(BUILD)/constraints.txt \
 	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.13 \
-	  --only-binary=:all: build/wheel/vpctracker-*.whl
-	rm -rf build/lambda/bin
+	  --only-binary=:all: $(BUILD)/wheel/vpctracker-*.whl
+	rm -rf $(BUILD)/lambda/bin
 	# Where the wheel was built (path and hash of a zip with timestamps) is not content.
-	rm -f build/lambda/vpctracker-*.dist-info/direct_url.json
-	sed -i '/direct_url.json/d' build/lambda/vpctracker-*.dist-info/RECORD
-	"$(LAMBDA_PYTHON)" -m compileall -q -j 0 --invalidation-mode unchecked-hash build/lambda
-	@$(BIN)/python scripts/lambda_zip.py build/lambda dist
+	rm -f $(BUILD)/lambda/vpctracker-*.dist-info/direct_url.json
+	sed -i '/direct_url.json/d' $(BUILD)/lambda/vpctracker-*.dist-info/RECORD
+	# Byte code names its source as Lambda will see it (/var/task), not where it was built.
+	"$(LAMBDA_PYTHON)" -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+	  -s $(BUILD)/lambda -p /var/task $(BUILD)/lambda
+	@$(BIN)/python scripts/lambda_zip.py $(BUILD)/lambda $(DIST)
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .cache build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -46,7 +46,7 @@ open(sys.argv[3], "w").write(json.dumps(result))
 @pytest.fixture(scope="module")
 def code(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the zip `make package` printed, the directory it unpacks to)."""
-    zip_path = make_package()
+    zip_path = make_package(tmp_path_factory.mktemp("package"))
     unpacked = tmp_path_factory.mktemp("task")
     with zipfile.ZipFile(zip_path) as z:
         z.extractall(unpacked)

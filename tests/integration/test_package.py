@@ -38,13 +38,14 @@ def lambda_python() -> str:
     pytest.fail("no CPython 3.13 to run the Lambda zip with (set LAMBDA_PYTHON)")
 
 
-ZIP_RE = re.compile(r"^dist/vpctracker-lambda-[0-9a-f]{16}\.zip$", re.MULTILINE)
+ZIP_RE = re.compile(r"^\S*vpctracker-lambda-[0-9a-f]{16}\.zip$", re.MULTILINE)
 
 
-def make_package() -> Path:
-    """Run `make package`; the path of the zip it printed (a nested make adds other lines)."""
+def make_package(where: Path) -> Path:
+    """Run `make package` building in `where` (its own build/ and dist/, so tests can build side
+    by side); the path of the zip it printed (a nested make adds other lines)."""
     built = subprocess.run(
-        ["make", "--no-print-directory", "package"],
+        ["make", "--no-print-directory", "package", f"BUILD={where}/build", f"DIST={where}/dist"],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -59,17 +60,22 @@ def make_package() -> Path:
 MAX_ZIPPED, MAX_UNZIPPED = 50 * 2**20, 250 * 2**20
 
 
-# `make package` and `pip wheel` build in the checkout's build/: one xdist worker runs them all.
-@pytest.mark.xdist_group("checkout-build")
 @pytest.mark.slow
 def test_package_contents_and_size(tmp_path: Path) -> None:
     # Content-addressed (issue 12, observation 3): dist/vpctracker-lambda-<hash>.zip.
-    ZIP = make_package()
-    assert make_package() == ZIP  # same code, same bytes, same key
+    ZIP = make_package(tmp_path / "one")
+    again = make_package(tmp_path / "two")
+    assert again.name == ZIP.name  # same code, same bytes, same key
+    assert again.read_bytes() == ZIP.read_bytes()
+    # Each build stays in the directories it was given: the checkout's build/ is not touched,
+    # so builds (and the test processes running them) can go side by side.
+    assert ZIP.parent == tmp_path / "one" / "dist"
+    assert any((tmp_path / "one" / "build").iterdir())
+    unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(ZIP) as z:
         names = z.namelist()
         unzipped = sum(i.file_size for i in z.infolist())
-        z.extractall(tmp_path)
+        z.extractall(unpacked)
     tops = {n.split("/", 1)[0] for n in names}
     assert {
         "collector",
@@ -104,7 +110,7 @@ def test_package_contents_and_size(tmp_path: Path) -> None:
         "print(h.handler.__name__)"
     )
     out = subprocess.run(
-        [lambda_python(), "-S", "-c", probe, str(tmp_path)],
+        [lambda_python(), "-S", "-c", probe, str(unpacked)],
         check=True,
         capture_output=True,
         text=True,
@@ -122,19 +128,19 @@ def test_package_contents_and_size(tmp_path: Path) -> None:
     ]
     assert missing == []
     verbose = subprocess.run(
-        [lambda_python(), "-S", "-v", "-c", probe, str(tmp_path)],
+        [lambda_python(), "-S", "-v", "-c", probe, str(unpacked)],
         check=True,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     loaded = re.findall(r"# code object from '?([^'\n]+)", verbose.stderr)
-    ours = [p for p in loaded if p.startswith(str(tmp_path))]
+    ours = [p for p in loaded if p.startswith(str(unpacked))]
     assert ours and all(p.endswith(".cpython-313.pyc") for p in ours), ours[:5]
     # The cold import, measured both ways (reported, not asserted: timing is for `make bench`).
-    bare = tmp_path.parent / "no-pyc"
-    shutil.copytree(tmp_path, bare, ignore=shutil.ignore_patterns("__pycache__"))
-    for label, tree in (("with .pyc", tmp_path), ("without .pyc", bare)):
+    bare = tmp_path / "no-pyc"
+    shutil.copytree(unpacked, bare, ignore=shutil.ignore_patterns("__pycache__"))
+    for label, tree in (("with .pyc", unpacked), ("without .pyc", bare)):
         t0 = time.perf_counter()
         subprocess.run(
             [lambda_python(), "-S", "-c", probe, str(tree)],
@@ -143,7 +149,7 @@ def test_package_contents_and_size(tmp_path: Path) -> None:
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
         print(f"cold import of collector.handler {label}: {time.perf_counter() - t0:.2f} s")
-    worker_from_the_zip(tmp_path)
+    worker_from_the_zip(unpacked)
 
 
 class _Denied(http.server.BaseHTTPRequestHandler):
