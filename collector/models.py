@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from collector.config import AccountId, check_region_shape
 from collector.safety import brief
@@ -155,11 +155,13 @@ class Vpc(BaseModel):
     DhcpOptionsId: str | None = None
     InstanceTenancy: str | None = None
     Subnets: tuple[Subnet, ...] = ()
-    FirstSeen: datetime
-    LastSeen: datetime
+    # Aware: the store writes UTC with a Z. A time without a zone (an item edited by hand) is
+    # a damaged item, not a naive time every comparison with the clock would fail on.
+    FirstSeen: AwareDatetime
+    LastSeen: AwareDatetime
     # Lifecycle: set when a later successful scan of this account+region no longer sees it.
     Deleted: bool = False
-    DeletedAt: datetime | None = None
+    DeletedAt: AwareDatetime | None = None
     DeletedReason: DeletionReason | None = None
     ExpiresAt: int | None = None  # epoch seconds, DynamoDB TTL attribute
     # What the table could not give back whole (an item too large, its part missing): those
@@ -475,7 +477,7 @@ class TgwRouteTable(_Record):
     Associations: tuple[str, ...] = ()
     Propagations: tuple[str, ...] = ()
     StaticRoutes: tuple[StaticRoute, ...] = ()
-    LastSeen: datetime
+    LastSeen: AwareDatetime
 
 
 class Connectivity(_Record):
@@ -486,5 +488,5 @@ class Connectivity(_Record):
     Peerings: tuple[Peering, ...] = ()
     Attachments: tuple[TgwAttachment, ...] = ()
     RouteTables: tuple[str, ...] = ()  # ids of the route tables of TGWs this account owns
-    LastSeen: datetime
+    LastSeen: AwareDatetime
     ExpiresAt: int | None = None

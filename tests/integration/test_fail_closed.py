@@ -436,3 +436,21 @@ def test_a_proxy_page_for_a_table_read_ends_the_command_in_one_line(
     assert err.startswith("vpctracker: error: cannot read table VPCTracker")
     assert "Traceback" not in err
     assert err.count("\n") == 1
+
+
+def test_a_stored_time_without_a_zone_is_an_unreadable_item_not_a_crash(
+    org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `LastSeen` edited by hand without its Z read as a naive time, which every comparison
+    with the run's clock turned into a TypeError (a traceback from `audit`, a failed run)."""
+    org.run(at=now(1))
+    acct = org.accounts["workload-a"]
+    naive = {"S": "2026-11-01T00:00:00"}
+    put_raw(org, {**to_item(make_vpc(99, owner=acct)), "LastSeen": naive, "FirstSeen": naive})
+    summary = org.run(at=now(2))
+    assert [u.VpcId for u in summary.unreadable_items] == [f"vpc-{99:017x}"]
+    assert summary.failures == [] and summary.ok == 8
+    assert stored_item(org, f"vpc-{99:017x}")["LastSeen"] == naive  # left as it was
+    code, out, err = cli(org, capsys, "audit", "--config", str(cfg), "--format", "json")
+    assert "Traceback" not in err
+    assert json.loads(out)["summary"]["unreadable_items"] == 1
