@@ -4,6 +4,7 @@ announcement deleted only once SNS accepted the message that carries it."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,14 +51,26 @@ def send_outbox(
     batch = messages((Announcement.of(p.message) for p in outbox), config.notify.max_messages, link)
     notified = failures = 0
     left = len(outbox)
-    for m in batch:
-        if not publish_message(sns, topic, m, opts.retry):
-            failures += 1
-            continue
-        notified += 1
-        done = [by_key[(a.id, a.transition, a.at)] for a in m.announcements]
-        opts.retry.call(delete_items, ddb, config.table.ledger, [outbox_key(p) for p in done])
-        left -= len(done)
+    # A message's entries leave the outbox while the next message is published: one round
+    # trip a message, not two. At most one delete is under way; its failure is raised once
+    # that next publish returns, so that message too is made again by the next recording
+    # (delivery is at least once; a delete in line would have stopped before it).
+    with ThreadPoolExecutor(1, thread_name_prefix="outbox") as deleter:
+        deleting: Future[None] | None = None
+        for m in batch:
+            accepted = publish_message(sns, topic, m, opts.retry)
+            if deleting is not None:
+                deleting.result()
+                deleting = None
+            if not accepted:
+                failures += 1
+                continue
+            notified += 1
+            done = [outbox_key(by_key[(a.id, a.transition, a.at)]) for a in m.announcements]
+            deleting = deleter.submit(opts.retry.call, delete_items, ddb, config.table.ledger, done)
+            left -= len(done)
+        if deleting is not None:
+            deleting.result()
     return Sent(notified, failures, left)
 
 

@@ -540,3 +540,46 @@ def test_a_recording_reads_its_marker_outbox_and_own_findings_side_by_side(org: 
         org.session.events.register(f"before-parameter-build.dynamodb.{op}", hold)
     rescan(org, cfg, "sandbox")
     assert met == {"marker", "outbox", "mine"}
+
+
+def test_the_next_message_is_published_while_the_last_one_leaves_the_outbox(
+    org: Org, inbox: Any
+) -> None:
+    """Issue 26: each message was published, then its outbox entries deleted, one round trip
+    after the other (ten messages: two seconds of a night at 100 ms). The delete of a message's
+    entries now overlaps the next publish: each delete here waits until the next publish has
+    started, which one after the other it never does (it waits out the timeout)."""
+    topic, read = inbox
+    cfg = config(org, topic)
+    nightly(org, cfg)
+    read()
+    for n in range(3):  # three new groups: three messages
+        org.create_vpc("sandbox", "us-east-1", f"10.{60 + n}.0.0/16", f"x{n}")
+        org.create_vpc("workload-b", "eu-west-1", f"10.{60 + n}.0.0/16", f"y{n}")
+    seen = threading.Condition()
+    published: list[int] = []
+    overlapped: list[bool] = []
+
+    def on_publish(**_: Any) -> None:
+        with seen:
+            published.append(1)
+            seen.notify_all()
+
+    def on_delete(params: dict[str, Any], **_: Any) -> None:
+        requests = params.get("RequestItems", {}).get(LEDGER, [])
+        if requests and '"outbox' in json.dumps(requests) and "DeleteRequest" in requests[0]:
+            with seen:
+                following = len(overlapped) + 2  # the message after this delete's
+                overlapped.append(seen.wait_for(lambda: len(published) >= following, timeout=3))
+
+    org.session.events.register("before-call.sns.Publish", on_publish)
+    org.session.events.register("provide-client-params.dynamodb.BatchWriteItem", on_delete)
+    try:
+        record = nightly(org, cfg)
+    finally:
+        org.session.events.unregister("before-call.sns.Publish", on_publish)
+        org.session.events.unregister("provide-client-params.dynamodb.BatchWriteItem", on_delete)
+    assert record.new == 6 and record.notified == 3 and record.pending == 0
+    assert len(read()) == 3
+    # Every delete but the last (no message follows it) met the next publish under way.
+    assert overlapped == [True, True, False], overlapped
