@@ -441,8 +441,8 @@ def test_a_proxy_page_for_a_table_read_ends_the_command_in_one_line(
 def test_a_stored_time_without_a_zone_is_an_unreadable_item_not_a_crash(
     org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A `LastSeen` edited by hand without its Z read as a naive time, which every comparison
-    with the run's clock turned into a TypeError (a traceback from `audit`, a failed run)."""
+    """A `LastSeen` edited by hand without its Z read as a naive time, which comparisons with
+    the clock turned into a TypeError: `audit` ended in a traceback (the stale check)."""
     org.run(at=now(1))
     acct = org.accounts["workload-a"]
     naive = {"S": "2026-11-01T00:00:00"}
