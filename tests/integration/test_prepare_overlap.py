@@ -54,6 +54,8 @@ def test_an_account_whose_role_is_denied_gives_its_lease_back_at_once(
     org.run(at=now(1))
     denied = org.accounts["workload-a"]
     faults.error("sts", "AssumeRole", "AccessDenied", status=403, account=denied)
+    # Made before the run, not per look (as `raw_item` does): the look must come before the
+    # run's loop could free the lease on its own, which a client made per look gives it time to.
     ddb = dynamodb_client(org.session, org.config())
     tried: list[str] = []
     held_after: list[bool] = []
