@@ -249,7 +249,7 @@ class _Recording:
         publishes = self.report is not None and self.config.report.bucket is not None
         if (
             view is None
-            or (marker.read_end is not None and view.started < marker.read_end + CLOCK_SKEW)
+            or marker.may_be_newer(view.started, CLOCK_SKEW)
             or (publishes and view.items.lean)
         ):
             # Another recording compared a newer view than ours (ours could make what it saw

@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from collector.models import KnownFinding, iso
+from collector.models import KnownFinding, aware_time, iso
 from collector.store.attributes import s
 from collector.store.reader import batch_get, page_items, query_index
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
 
 PREFIX = "finding#"
 SHARDS = 16
@@ -229,18 +232,42 @@ class Marker:
     baselined: bool  # a full-organization recording has set the baseline
     read_end: datetime | None  # the end of the inventory read the latest recording compared
     expires_at: int
+    # The marker holds a `ReadEnd` that cannot be read (garbled, or edited without its zone):
+    # when the latest compared read ended is not known.
+    read_end_unknown: bool = False
+
+    def may_be_newer(self, started: datetime, skew: timedelta) -> bool:
+        """Whether the latest recording may have compared a read newer than one that started at
+        `started` (clocks `skew` apart): then that read must not be compared after it."""
+        if self.read_end_unknown:
+            return True
+        return self.read_end is not None and started < self.read_end + skew
 
 
 def read_marker(client: DynamoDBClient, table: str) -> Marker:
-    """The baseline marker (strongly consistent); not baselined when absent."""
+    """The baseline marker (strongly consistent); not baselined when absent. A damaged
+    `ReadEnd` is not known (`read_end_unknown`), a damaged `ExpiresAt` is 0: the marker is
+    rewritten whole by the next recording, which must not fail on it."""
     item = client.get_item(TableName=table, Key=BASELINE_KEY, ConsistentRead=True).get("Item")
     if not item:
         return Marker(False, None, 0)
-    end = item.get("ReadEnd", {}).get("S")
+    end, unknown = item.get("ReadEnd"), False
+    read_end: datetime | None = None
+    if end is not None:
+        try:
+            read_end = aware_time(end["S"])
+        except (KeyError, TypeError, ValueError):
+            log.warning("the findings marker's ReadEnd cannot be read: the view is read again")
+            unknown = True
+    try:
+        expires_at = int(item["ExpiresAt"]["N"]) if "ExpiresAt" in item else 0
+    except (KeyError, TypeError, ValueError):
+        expires_at = 0
     return Marker(
         baselined=bool(item.get("Baselined", {}).get("BOOL", False)),
-        read_end=datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None,
-        expires_at=int(item["ExpiresAt"]["N"]) if "ExpiresAt" in item else 0,
+        read_end=read_end,
+        expires_at=expires_at,
+        read_end_unknown=unknown,
     )
 
 

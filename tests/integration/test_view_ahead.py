@@ -232,3 +232,50 @@ def test_a_check_reads_its_view_without_subnets_and_judges_the_subnets_its_scan_
     # The check's audit is the one a whole read of the table gives now.
     whole, _ = run_audit(cfg, accounts=[sandbox], options=_opts(org))
     assert {**checked, "generated_at": None} == {**whole.to_dict(), "generated_at": None}
+
+
+def test_an_event_after_a_damaged_marker_time_reads_again_and_records(
+    org: Org,
+    env: None,  # noqa: F811 - the function's environment
+) -> None:
+    """The ledger's marker says when the latest recording's read ended. Edited by hand without
+    its zone (or garbled), it read as a naive time: the comparison with the view's start raised
+    TypeError, every event's recording failed, and each message went back to the queue. A time
+    that cannot be read is not known, so the recording reads the table again (always safe)."""
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    ledger = dynamodb_client(org.session, org.config())
+    for damaged in ("2026-12-01T10:00:00", "yesterday"):
+        _damage(ledger, damaged)
+        # The night's recording compares the view its run read...
+        night = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+        assert night["ok"] is True, damaged
+        _damage(ledger, damaged)  # (the night wrote its own)
+        scans: list[str] = []
+        org.session.events.register(
+            "before-call.dynamodb.Scan", lambda seen=scans, **_: seen.append("S"), unique_id="scans"
+        )
+        # ...and an event's, the view read beside its rescan.
+        cidr = "10.1.0.0/16" if damaged.startswith("2026") else "10.2.0.0/20"
+        org.create_vpc("sandbox", "us-east-1", cidr, f"copy-{len(cidr)}")
+        result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+        assert result["ok"] is True, damaged
+        known = all_known(ledger, "VPCTracker-ledger").values()
+        assert (org.accounts["sandbox"], "overlap", cidr) in {
+            (k.account, k.kind, k.cidr) for k in known
+        }, damaged
+        # Read again after the rescan: the view read beside it cannot be shown newer.
+        assert len(scans) == 2 * SCAN_SEGMENTS, damaged
+        org.session.events.unregister("before-call.dynamodb.Scan", unique_id="scans")
+
+
+def _damage(ledger: Any, read_end: str) -> None:
+    """The marker's `ReadEnd` set to `read_end`; a garbled one comes with a garbled `ExpiresAt`
+    (its number read as 0, not a KeyError)."""
+    garbled = not read_end.startswith("2026")
+    ledger.update_item(
+        TableName="VPCTracker-ledger",
+        Key={"VpcId": {"S": "baseline"}, "OwnerId": {"S": "findings"}},
+        UpdateExpression="SET ReadEnd = :t" + (", ExpiresAt = :e" if garbled else ""),
+        ExpressionAttributeValues={":t": {"S": read_end}}
+        | ({":e": {"S": "never"}} if garbled else {}),
+    )
