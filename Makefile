@@ -28,7 +28,7 @@ LATENCY  ?= 0.1
 WORKERS  ?= 64
 STAMP_BENCH := $(VENV)/.stamp-bench
 
-.PHONY: help demo test check lint typecheck unit soak dynalite awscli package bench bench-plot report-screenshot clean
+.PHONY: help demo test check lint typecheck unit soak dynalite awscli package wheel bench bench-plot report-screenshot clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
@@ -123,11 +123,9 @@ LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python
 package: $(STAMP_DEMO) ## build dist/vpctracker-lambda-<hash>.zip for the hub stack (prints its path)
 	@test -n "$(LAMBDA_PYTHON)" && "$(LAMBDA_PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || \
 	  { echo "make package needs CPython 3.13 (the Lambda runtime) for its byte code: python3.13 on PATH, or LAMBDA_PYTHON=/path/to/python3.13"; exit 1; }
-	rm -rf $(BUILD)/lambda $(BUILD)/wheel $(BUILD)/src $(DIST)/vpctracker-lambda*.zip
-	mkdir -p $(BUILD)/src
-	cp -R pyproject.toml README.md collector $(BUILD)/src/
+	rm -rf $(BUILD)/lambda $(DIST)/vpctracker-lambda*.zip
+	@$(MAKE) --no-print-directory wheel
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > $(BUILD)/constraints.txt
-	$(BIN)/pip wheel -q --no-deps -w $(BUILD)/wheel $(BUILD)/src
 	$(BIN)/pip install -q --no-compile --target $(BUILD)/lambda -c $(BUILD)/constraints.txt \
 	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.13 \
 	  --only-binary=:all: $(BUILD)/wheel/vpctracker-*.whl
@@ -139,6 +137,15 @@ package: $(STAMP_DEMO) ## build dist/vpctracker-lambda-<hash>.zip for the hub st
 	"$(LAMBDA_PYTHON)" -m compileall -q -j 0 --invalidation-mode unchecked-hash \
 	  -s $(BUILD)/lambda -p /var/task $(BUILD)/lambda
 	@$(BIN)/python scripts/lambda_zip.py $(BUILD)/lambda $(DIST)
+
+# What the wheel is built from, copied to $(BUILD)/src (a file the package needs is added here).
+PACKAGE_SOURCES := pyproject.toml README.md collector
+WHEEL_FLAGS ?= -q
+wheel: $(STAMP_DEMO) ## build the vpctracker wheel into $(BUILD)/wheel, from a copy of its sources
+	rm -rf $(BUILD)/wheel $(BUILD)/src
+	mkdir -p $(BUILD)/src
+	cp -R $(PACKAGE_SOURCES) $(BUILD)/src/
+	$(BIN)/pip wheel $(WHEEL_FLAGS) --no-deps -w $(BUILD)/wheel $(BUILD)/src
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .cache build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info
