@@ -119,16 +119,6 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def aware_time(text: str) -> datetime:
-    """A stored time (ISO-8601 with its zone, as `iso` or `datetime.isoformat` writes it);
-    ValueError for anything else. A time without a zone is refused, not taken as local: it
-    would fail every comparison with the clock later, far from the item it came from."""
-    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if at.tzinfo is None:
-        raise ValueError(f"a time without its zone: {brief(text)}")
-    return at
-
-
 class Subnet(BaseModel):
     """One subnet of a VPC, stored inside its VPC item (read with it, marked with it)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from collector.models import UnreadableItem, iso
+from collector.safety import brief
 
 
 def s(v: str) -> dict[str, Any]:
@@ -19,6 +20,16 @@ def s(v: str) -> dict[str, Any]:
 def ts(v: datetime) -> dict[str, Any]:
     """A time attribute (ISO-8601 UTC string, as stored)."""
     return {"S": iso(v)}
+
+
+def aware_time(text: str) -> datetime:
+    """A stored time (ISO-8601 with its zone, as `ts` or `datetime.isoformat` writes it);
+    ValueError for anything else. A time without a zone is refused, not taken as local: it
+    would fail every comparison with the clock later, far from the item it came from."""
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if at.tzinfo is None:
+        raise ValueError(f"a time without its zone: {brief(text)}")
+    return at
 
 
 def n(v: int) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from collector.models import KnownFinding, aware_time, iso
-from collector.store.attributes import s
+from collector.models import KnownFinding, iso
+from collector.store.attributes import aware_time, s
 from collector.store.reader import batch_get, page_items, query_index
 
 if TYPE_CHECKING:
