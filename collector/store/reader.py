@@ -10,7 +10,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,16 @@ def _items_as_json(
     """
     if response_dict.get("status_code") != 200 or not response_dict.get("body"):
         return
+    decode = getattr(_pages, "decode", None)
+    if decode is not None:
+        try:
+            page = decode(response_dict["body"])
+        except ValueError:  # not a page of items (pydantic's ValidationError is one)
+            pass
+        else:
+            customized_response_dict["Items"] = page.pop("Items")
+            response_dict["body"] = json.dumps(page).encode()
+            return
     try:
         body = json.loads(response_dict["body"])
     except ValueError:
@@ -59,6 +69,11 @@ def _items_as_json(
         return
     customized_response_dict["Items"] = body.pop("Items")
     response_dict["body"] = json.dumps(body).encode()
+
+
+# A thread's page decoder (`scan_items(decode=...)`): the hook above hands each page's body
+# to it instead of `json.loads`. Per thread, since botocore's hooks are per client.
+_pages = threading.local()
 
 
 def fast_reads(client: DynamoDBClient) -> DynamoDBClient:
@@ -155,8 +170,11 @@ def scan_items(
     table: str,
     segments: int = SCAN_SEGMENTS,
     attributes: Sequence[str] = (),
-) -> Iterator[dict[str, Any]]:
-    """Stream every item of the table, page by page (raw AttributeValue maps).
+    decode: Callable[[bytes], dict[str, Any]] | None = None,
+) -> Iterator[Any]:
+    """Stream every item of the table, page by page (raw AttributeValue maps; with `decode`,
+    each page's body is decoded by it, on a client with `fast_reads`, and its items are
+    what it gives).
 
     Strongly consistent: readers run right after a collection and must see what it wrote.
     The `segments` parallel segments hand their pages over through a short queue, so memory
@@ -164,7 +182,7 @@ def scan_items(
     raised here) and a reader that stops early stops the segments. With `attributes`, items
     carry only those (a projection).
     """
-    scan = _SegmentedScan(client, table, segments, attributes)
+    scan = _SegmentedScan(client, table, segments, attributes, decode)
     try:
         yield from scan.items()
     finally:
@@ -175,9 +193,14 @@ class _SegmentedScan:
     """The reader threads of one `scan_items` and the queue of pages they fill."""
 
     def __init__(
-        self, client: DynamoDBClient, table: str, segments: int, attributes: Sequence[str]
+        self,
+        client: DynamoDBClient,
+        table: str,
+        segments: int,
+        attributes: Sequence[str],
+        decode: Callable[[bytes], dict[str, Any]] | None,
     ) -> None:
-        self.client, self.table, self.segments = client, table, segments
+        self.client, self.table, self.segments, self.decode = client, table, segments, decode
         self.projection: dict[str, Any] = {}
         if attributes:
             # Placeholders throughout: State and Region are DynamoDB reserved words.
@@ -223,6 +246,7 @@ class _SegmentedScan:
         return False
 
     def _read(self, segment: int) -> None:
+        _pages.decode = self.decode
         try:
             for page in self.client.get_paginator("scan").paginate(
                 TableName=self.table,
@@ -236,6 +260,8 @@ class _SegmentedScan:
             self._hand_over(_END)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the reading thread
             self._hand_over(exc)
+        finally:
+            _pages.decode = None
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from collector.store import (
     reservations,
     scanned,
     vpcs,
+    wire,
 )
 from collector.store.attributes import item_key, s, unreadable
 from collector.store.reader import batch_get, paused_gc, query_index, scan_items
@@ -330,21 +331,21 @@ def load_without_subnets(
     again: list[tuple[str, str]] = []
     attributes = LEAN_ATTRIBUTES if how.use else WITHOUT_USE_ATTRIBUTES
     with paused_gc():
-        for raw in scan_items(client, table, attributes=attributes):
+        for raw in scan_items(client, table, attributes=attributes, decode=wire.decode_page):
             if stop is not None and stop():
                 break
+            if wire.is_stored(raw):  # a VPC item, validated as it was read (store.wire)
+                if "vpc" in kinds:
+                    vpc, use = wire.record(raw)
+                    if _lean(out, again, how, vpc.key, vpc.Deleted, use):
+                        out.vpcs.append(vpc)
+                continue
             key = item_key(raw)
             if "Parts" not in raw and key[0].startswith(vpcs.PREFIX) and "vpc" in kinds:
-                if how.use:
-                    use = vpcs.use_from_item(raw)
-                    # Deleted only when certainly so: a VPC taken for live is at worst read again.
-                    reported = how.deleted or not _certainly_deleted(raw)
-                    if reported and (use is None or how.needs_subnets(use)):
-                        again.append(key)
-                        continue
-                    if use is not None:
-                        out.address_use[key] = use
-                out.without_subnets.add(key)
+                use = vpcs.use_from_item(raw) if how.use else None
+                # Deleted only when certainly so: a VPC taken for live is at worst read again.
+                if not _lean(out, again, how, key, _certainly_deleted(raw), use):
+                    continue
             out.add(raw, kinds)
         out.complete()
         if again and not (stop is not None and stop()):
@@ -352,6 +353,26 @@ def load_without_subnets(
             out.vpcs.extend(scanned.derive(whole.vpcs, out.scanned))
             out.unreadable.extend(whole.unreadable)
     return out
+
+
+def _lean(
+    out: Items,
+    again: list[tuple[str, str]],
+    how: WithoutSubnets,
+    key: tuple[str, str],
+    deleted: bool,
+    use: AddressUse | None,
+) -> bool:
+    """Take a VPC read without its subnets, with its stored use (if `how.use`); False when it
+    is to be read again whole (`again`) instead."""
+    if how.use:
+        if (how.deleted or not deleted) and (use is None or how.needs_subnets(use)):
+            again.append(key)
+            return False
+        if use is not None:
+            out.address_use[key] = use
+    out.without_subnets.add(key)
+    return True
 
 
 def load_inventory(client: DynamoDBClient, table: str) -> Items:

@@ -127,10 +127,10 @@ def use_from_item(item: Mapping[str, Any]) -> AddressUse | None:
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    return use if _sound(use) else None
+    return use if sound(use) else None
 
 
-def _sound(use: AddressUse) -> bool:
+def sound(use: AddressUse) -> bool:
     """Counts whole and not negative, texts text, a percentage from 0 to 100 (NaN would compare
     as no finding)."""
     return (

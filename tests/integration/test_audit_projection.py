@@ -35,7 +35,7 @@ from collector.models import (
     TgwRouteTable,
     Vpc,
 )
-from collector.store import parts
+from collector.store import parts, wire
 from collector.store.connectivity import connectivity_items, route_table_items
 from collector.store.reservations import reservation_item
 from collector.store.table import create_table
@@ -388,3 +388,51 @@ def test_lookup_reads_by_key_only_the_vpcs_holding_the_space_whoever_wrote_them(
     # Nor does it read the stored uses it does not need.
     read = scanned_attributes(scans)
     assert "CidrBlocks" in read and not read & {"Subnets", "Tags", "AddressUse"}
+
+
+def test_a_read_without_subnets_validates_vpc_items_as_they_arrive_and_agrees_with_decoding(
+    session: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """store.wire reads VPC items straight from each page's JSON: what it reads, and what it
+    leaves to the registry (an older writer's item, a split one, a damaged one), must come out
+    as the registry's own decoding of the whole page gives them."""
+    vpcs = [
+        with_subnets(
+            make_vpc(n, f"10.{n}.0.0/16", owner=OWNERS[n % 3]),
+            [(24, 5 + n * 40, "a"), (26, 60, "b"), (26, 60, "a")],
+            team=f"t{n}",
+        )
+        for n in range(1, 7)
+    ]
+    write(session, vpcs, old=frozenset({1}), split=frozenset({2}))
+    damaged = {**to_item(make_vpc(9, "10.9.0.0/16")), "Name": {"N": "9"}}
+    session.client("dynamodb").put_item(TableName=TABLE, Item=damaged)
+    records: list[str] = []
+    record = wire.record
+
+    def counted(stored: Any) -> Any:
+        records.append(stored.VpcId)
+        return record(stored)
+
+    monkeypatch.setattr(wire, "record", counted)
+    fast = read_inventory(config(), session, without=for_audit(config()))
+
+    def refuse(body: bytes) -> dict[str, Any]:
+        raise ValueError("decoded by the registry")
+
+    monkeypatch.setattr(wire, "decode_page", refuse)
+    slow = read_inventory(config(), session, without=for_audit(config()))
+    # Read as they arrived: all but the split and the damaged item (the older writer's, too:
+    # it has no stored use, so it is then read again whole, as the registry would).
+    assert sorted(records) == sorted(v.VpcId for n, v in enumerate(vpcs) if n != 2)
+    for got in (fast, slow):
+        got.vpcs.sort(key=lambda v: v.VpcId)
+        got.unreadable.sort(key=lambda u: u.VpcId)
+        got.connectivity.sort(key=lambda c: (c.OwnerId, c.Region))
+    assert fast.vpcs == slow.vpcs and len(fast.vpcs) == len(vpcs)
+    assert fast.address_use == slow.address_use and fast.address_use
+    assert fast.without_subnets == slow.without_subnets
+    assert fast.reservations == slow.reservations and fast.connectivity == slow.connectivity
+    assert fast.unreadable == slow.unreadable and [u.VpcId for u in fast.unreadable] == [
+        damaged["VpcId"]["S"]
+    ]

@@ -1,0 +1,198 @@
+"""store.wire: VPC items validated straight from a page's JSON must give exactly what the
+registry's decoding gives (`vpcs.from_item`, `vpcs.use_from_item`), or be left raw for it.
+Pure: pages in DynamoDB's JSON shape, no endpoint."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from collector.address_use import AddressUse
+from collector.models import Reservation, Subnet, Vpc
+from collector.store import wire
+from collector.store.reservations import reservation_item
+from collector.store.vpcs import LEAN_ATTRIBUTES, from_item, to_item, use_from_item
+from tests.factories import make_vpc
+
+T = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def _lean(vpc: Vpc) -> dict[str, Any]:
+    """A VPC item as a read without subnets gets it (its projection)."""
+    return {k: v for k, v in to_item(vpc).items() if k in LEAN_ATTRIBUTES}
+
+
+def _subnet(n: int, cidr: str, free: int) -> Subnet:
+    return Subnet(
+        SubnetId=f"subnet-{n:017x}",
+        CidrBlock=cidr,
+        AvailabilityZone=f"us-east-1{'ab'[n % 2]}",
+        AvailableIpAddressCount=free,
+    )
+
+
+def _bases() -> list[dict[str, Any]]:
+    """Items of every shape the store writes."""
+    plain = make_vpc(1, "10.0.0.0/16", name="app", account_name="prod")
+    with_subnets = plain.model_copy(
+        update={
+            "VpcId": "vpc-00000000000000002",
+            "Subnets": (_subnet(1, "10.0.0.0/24", 200), _subnet(2, "10.0.1.0/24", 0)),
+        }
+    )
+    full = plain.model_copy(
+        update={
+            "VpcId": "vpc-00000000000000003",
+            "Subnets": (_subnet(3, "10.0.0.0/16", 65531),),
+        }
+    )
+    deleted = make_vpc(4, "10.1.0.0/16", deleted=True).model_copy(update={"ExpiresAt": 1893456000})
+    default = make_vpc(5, "172.31.0.0/16", default=True, v6=("2600:1f18:1234:5600::/56",))
+    odd = make_vpc(6, "10.2.0.0/16", "100.64.0.0/20").model_copy(
+        update={"Incomplete": ("Subnets", "Tags"), "DhcpOptionsId": "dopt-1", "Name": None}
+    )
+    items = [_lean(v) for v in (plain, with_subnets, full, deleted, default, odd)]
+    no_use = _lean(make_vpc(7, "10.3.0.0/16"))
+    del no_use["AddressUse"]  # an item an older version wrote
+    return [*items, no_use]
+
+
+# Every other shape an attribute can have in DynamoDB's JSON, and values the two readings could
+# take apart (numbers `int()` and pydantic read differently, text that is not a CIDR or time).
+_OTHERS: list[Any] = [
+    {"S": "x"},
+    {"S": ""},
+    {"S": "10.0.0.0/16"},
+    {"S": "2026-12-01T12:00:00"},
+    {"S": "vpc-00000000000000009"},
+    {"N": "12"},
+    {"N": "12.0"},
+    {"N": "1e2"},
+    {"N": "-3"},
+    {"N": " 12"},
+    {"N": "\u0661\u0662"},
+    {"N": "nan"},
+    {"N": "101"},
+    {"N": "33"},
+    {"BOOL": True},
+    {"BOOL": False},
+    {"NULL": True},
+    {"L": []},
+    {"L": [{"S": "10.0.0.0/16"}]},
+    {"L": [{"N": "1"}]},
+    {"L": [{"S": "a"}, {"NULL": True}]},
+    {"M": {}},
+    {"M": {"S": {"S": "x"}}},
+    {"SS": ["a"]},
+]
+
+
+def _variants(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield item
+    for name in [*item, "Parts", "Subnets", "Tags", "Unknown"]:
+        without = {k: v for k, v in item.items() if k != name}
+        yield without
+        for other in _OTHERS:
+            yield {**without, name: other}
+    use = item.get("AddressUse", {}).get("M")
+    if use is not None:
+        for name in [*use, "Unknown"]:
+            for other in [None, *_OTHERS]:
+                members = {k: v for k, v in use.items() if k != name}
+                if other is not None:
+                    members[name] = other
+                yield {**item, "AddressUse": {"M": members}}
+
+
+def _slow(item: dict[str, Any]) -> tuple[Vpc | None, AddressUse | None]:
+    try:
+        vpc = from_item(item)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        vpc = None
+    return vpc, use_from_item(item)
+
+
+def test_every_item_is_read_as_the_registry_reads_it_or_left_to_it() -> None:
+    items = [v for base in _bases() for v in _variants(base)]
+    page = wire.decode_page(json.dumps({"Items": items}).encode())["Items"]
+    assert len(page) == len(items)
+    fast = abstained = 0
+    for item, got in zip(items, page, strict=True):
+        if {"Parts", "Subnets", "Tags"} & set(item):
+            # A split item is the registry's to join; subnets and tags are never read here.
+            assert not wire.is_stored(got), item
+        if not wire.is_stored(got):
+            assert got == item  # left raw, exactly as `json.loads` gives it
+            abstained += 1
+            continue
+        vpc, use = wire.record(got)
+        want_vpc, want_use = _slow(item)
+        assert want_vpc is not None, item  # never a record the registry would not make
+        assert type(vpc) is Vpc and vpc == want_vpc, item
+        assert vpc.model_fields_set == want_vpc.model_fields_set, item
+        assert vpc.model_dump_json() == want_vpc.model_dump_json(), item
+        assert use == want_use, item
+        fast += 1
+    # Both happen, and every item as the store writes it is taken.
+    assert fast >= len(_bases()) and abstained > 0
+    for base in _bases():
+        (got,) = wire.decode_page(json.dumps({"Items": [base]}).encode())["Items"]
+        assert wire.is_stored(got), base
+
+
+def test_a_page_s_other_items_and_members_are_kept_raw() -> None:
+    reservation = reservation_item(Reservation("10.9.0.0/16", "111111111111", T, 1893456000))
+    vpc = _bases()[0]
+    body = {
+        "Items": [reservation, vpc, {"VpcId": {"S": "conn#x"}, "OwnerId": {"S": "1"}}],
+        "Count": 3,
+        "ScannedCount": 3,
+        "LastEvaluatedKey": {"VpcId": {"S": "vpc-1"}, "OwnerId": {"S": "1"}},
+    }
+    page = wire.decode_page(json.dumps(body).encode())
+    first, second, third = page.pop("Items")
+    assert first == reservation and third == body["Items"][2]
+    assert wire.is_stored(second)
+    assert page == {k: v for k, v in body.items() if k != "Items"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>login</html>", b'{"message": "x"}', b'{"Items": 5}', b"[]", b'{"Items": [1'],
+)
+def test_a_body_that_is_not_a_page_of_items_is_refused(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        wire.decode_page(body)
+
+
+def test_every_vpc_attribute_has_its_stored_shape() -> None:
+    # A field added to `Vpc` must say how it is stored, or this reading would not know it.
+    assert set(wire._TAGS) == set(Vpc.model_fields)
+
+
+def test_pages_decoded_side_by_side_at_first_use_are_all_known(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read's segments decode their first pages at once: built twice meanwhile, the model of
+    one thread's items was not the one `is_stored` knew, and the read failed."""
+    monkeypatch.setattr(wire, "_BUILT", [])
+    body = json.dumps({"Items": _bases()}).encode()
+    start = threading.Barrier(8)
+    pages: list[list[Any]] = []
+
+    def decode() -> None:
+        start.wait()
+        pages.append(wire.decode_page(body)["Items"])
+
+    threads = [threading.Thread(target=decode) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(pages) == 8
+    assert all(wire.is_stored(item) for page in pages for item in page)
