@@ -5,6 +5,7 @@ Pure: pages in DynamoDB's JSON shape, no endpoint."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -196,3 +197,12 @@ def test_pages_decoded_side_by_side_at_first_use_are_all_known(
         t.join()
     assert len(pages) == 8
     assert all(wire.is_stored(item) for page in pages for item in page)
+
+
+def test_a_record_is_no_larger_than_the_registry_s() -> None:
+    """Each record kept the stored VPC's dict, sized for its two more fields: 30-40 MB more
+    at a 100k audit."""
+    for base in _bases():
+        (got,) = wire.decode_page(json.dumps({"Items": [base]}).encode())["Items"]
+        vpc, _ = wire.record(got)
+        assert sys.getsizeof(vpc.__dict__) <= sys.getsizeof(from_item(base).__dict__)
