@@ -49,26 +49,31 @@ def _items_as_json(
     """
     if response_dict.get("status_code") != 200 or not response_dict.get("body"):
         return
-    decode = getattr(_pages, "decode", None)
-    if decode is not None:
-        try:
-            page = decode(response_dict["body"])
-        except ValueError:  # not a page of items (pydantic's ValidationError is one)
-            pass
-        else:
-            customized_response_dict["Items"] = page.pop("Items")
-            response_dict["body"] = json.dumps(page).encode()
-            return
-    try:
-        body = json.loads(response_dict["body"])
-    except ValueError:
+    page = _page(response_dict["body"])
+    if page is None:
         # A proxy's page with status 200: left to botocore, which reads it as an answer
         # without Items; `page_items` then raises MalformedResponse (retried).
         return
-    if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
-        return
-    customized_response_dict["Items"] = body.pop("Items")
-    response_dict["body"] = json.dumps(body).encode()
+    customized_response_dict["Items"] = page.pop("Items")
+    response_dict["body"] = json.dumps(page).encode()
+
+
+def _page(body: bytes) -> dict[str, Any] | None:
+    """A read answer's body as a page, by the thread's decoder (`scan_items(decode=...)`) or
+    else `json.loads`; None when it is not a page of items."""
+    decode: Callable[[bytes], dict[str, Any]] | None = getattr(_pages, "decode", None)
+    if decode is not None:
+        try:
+            return decode(body)
+        except ValueError:  # not a page of items (pydantic's ValidationError is one)
+            pass
+    try:
+        page = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
+        return None
+    return page
 
 
 # A thread's page decoder (`scan_items(decode=...)`): the hook above hands each page's body

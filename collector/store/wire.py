@@ -72,10 +72,10 @@ def _strings(value: Any) -> list[Any]:
 Strings = BeforeValidator(_strings)
 
 
-def _at(name: str, tag: str) -> Any:
+def _at(name: str, tag: str, **default: Any) -> Any:
     # The value inside the tag; an attribute of another type is validated as the whole
     # AttributeValue (a dict), which no field takes: the item is left raw.
-    return Field(validation_alias=AliasChoices(AliasPath(name, tag), name))
+    return Field(validation_alias=AliasChoices(AliasPath(name, tag), name), **default)
 
 
 class _Use(BaseModel):
@@ -117,9 +117,7 @@ def _field(name: str) -> tuple[Any, Any]:
     if tag == _LIST:
         annotation = Annotated[info.rebuild_annotation(), Strings]  # type: ignore[valid-type]
         return annotation, Field(validation_alias=name, **default)
-    return info.rebuild_annotation(), Field(
-        validation_alias=AliasChoices(AliasPath(name, tag), name), **default
-    )
+    return info.rebuild_annotation(), _at(name, tag, **default)
 
 
 # The model and the page validator are built once, on first use (not at import: most commands
@@ -159,10 +157,7 @@ def _model() -> type[BaseModel]:
     """A `Vpc` as stored: every field of `Vpc` (its types and checks) read from inside its
     tag, the stored `AddressUse`, and guards that leave split items raw."""
     fields: dict[str, Any] = {name: _field(name) for name in Vpc.model_fields}
-    fields[USE] = (
-        _Use | None,
-        Field(default=None, validation_alias=AliasChoices(AliasPath(USE, "M"), USE)),
-    )
+    fields[USE] = (_Use | None, _at(USE, "M", default=None))
     for guard in _GUARDS:
         fields[guard] = (None, Field(default=None, validation_alias=guard))
     model: type[BaseModel] = create_model("StoredVpc", __config__=Vpc.model_config, **fields)
