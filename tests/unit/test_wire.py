@@ -176,6 +176,14 @@ def test_every_vpc_attribute_has_its_stored_shape() -> None:
     assert set(wire._TAGS) == set(Vpc.model_fields)
 
 
+def test_every_vpc_item_carries_what_a_page_s_items_are_told_apart_by() -> None:
+    # Only items with this attribute (as `BOOL`) are tried as VPCs: were it optional, or stored
+    # otherwise, VPC items without it would all go the slower way, the registry's.
+    assert Vpc.model_fields[wire.ROUTE].is_required()
+    assert wire._TAGS[wire.ROUTE] == "BOOL"
+    assert all(wire.ROUTE in item for item in _bases())
+
+
 def test_pages_decoded_side_by_side_at_first_use_are_all_known(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
