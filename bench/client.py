@@ -402,6 +402,10 @@ def percall(workers: int = 1, n: int = 300) -> dict[str, Any]:
 
 
 def main() -> None:
+    from collector.arenas import limit_arenas
+
+    # What each process of the tool does first (the console script, the function, a worker).
+    limit_arenas()
     mode, out = sys.argv[1], Path(sys.argv[2])
     workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 32
     items = int(sys.argv[sys.argv.index("--items") + 1]) if "--items" in sys.argv else 0

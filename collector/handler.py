@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from collector.arenas import limit_arenas
 from collector.config import (
     Config,
     ConfigError,
@@ -165,6 +166,7 @@ def function_session() -> boto3.Session:
 
 def handler(event: Any, context: Any, *, session: boto3.Session | None = None) -> dict[str, Any]:
     """Lambda entry point (`collector.handler.handler`)."""
+    limit_arenas()  # once, on the first event, before any thread: see collector.arenas
     setup_logging()
     session = session or function_session()
     records = _sqs_records(event)

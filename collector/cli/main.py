@@ -15,6 +15,7 @@ from types import FrameType
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from collector.arenas import limit_arenas
 from collector.cli.commands import COMMANDS, READ_COMMANDS
 from collector.cli.parser import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, build_parser
 from collector.config import ConfigError, load_config
@@ -129,6 +130,7 @@ def entry() -> None:  # pragma: no cover - exercised through the console script 
     blocked in a slow AWS call would otherwise hold the interpreter's exit for their whole
     read timeout (Python joins pool threads at exit).
     """
+    limit_arenas()  # before any thread: see collector.arenas
     code = main()
     if code == EXIT_INTERRUPTED:
         for stream in (sys.stdout, sys.stderr):

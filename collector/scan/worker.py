@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 import boto3
 from botocore.credentials import ReadOnlyCredentials
 
+from collector.arenas import limit_arenas
 from collector.credentials import member_session
 from collector.errors import RetryPolicy, error_code
 from collector.scan.processes import ScanRequest, failed
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--profile")
     args = parser.parse_args(argv)
+    limit_arenas()  # before its scan threads: see collector.arenas
     # Ctrl-C reaches the terminal's whole process group: the coordinator decides what an
     # interrupt means and closes its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
