@@ -150,7 +150,7 @@ def _built() -> tuple[type[BaseModel], SchemaValidator]:
                 # no other kind) is tried as a VPC: a connectivity item tried as one, failing on
                 # every field, cost 2-3 times its decoding, and a live event's read holds one
                 # per target (docs/benchmarks.md). Any other item is left raw, as before.
-                path: list[str | int] = [ROUTE, "BOOL"]
+                path: list[str | int] = [ROUTE, _TAGS[ROUTE]]
                 tried = cs.tagged_union_schema({True: vpc, False: vpc}, path)
                 item = cs.union_schema([tried, cs.any_schema()], mode="left_to_right")
                 page = cs.typed_dict_schema(
