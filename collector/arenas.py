@@ -35,13 +35,21 @@ def set_arena_limit(environ: Mapping[str, str], libc: Any) -> bool:
     return mallopt is not None and bool(mallopt(_M_ARENA_MAX, ARENAS))
 
 
+def is_glibc() -> bool:
+    """Whether this process's C library is glibc (the only one with these arenas)."""
+    try:
+        return "glibc" in (os.confstr("CS_GNU_LIBC_VERSION") or "")
+    except (ValueError, OSError):  # no such name on this platform
+        return False
+
+
 @functools.cache
 def limit_arenas() -> bool:
     """`set_arena_limit` for this process's C library, once; False where it is not glibc."""
+    if not is_glibc():
+        return False
     try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return False
         libc = ctypes.CDLL(None)  # the process's own symbols: its C library's among them
-    except (ValueError, OSError):  # no such name here (not glibc), or no symbols to load
+    except OSError:
         return False
     return set_arena_limit(os.environ, libc)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.arenas import ARENAS, ENV, set_arena_limit
+from collector.arenas import ARENAS, ENV, is_glibc, set_arena_limit
 
 
 class _Libc:
@@ -91,20 +91,13 @@ def _arenas(how: str) -> int:
     return int(out.stdout.split()[-1])  # the count, printed last
 
 
-def _glibc() -> bool:
-    try:
-        return "glibc" in (os.confstr("CS_GNU_LIBC_VERSION") or "")
-    except (ValueError, OSError):
-        return False
-
-
-@pytest.mark.skipif(not _glibc(), reason="malloc arenas are glibc's")
+@pytest.mark.skipif(not is_glibc(), reason="malloc arenas are glibc's")
 def test_a_process_that_limits_its_arenas_keeps_that_many() -> None:
     assert _arenas("default") > ARENAS  # eight threads at once: more arenas, by default
     assert _arenas("limit") <= ARENAS
 
 
-@pytest.mark.skipif(not _glibc(), reason="malloc arenas are glibc's")
+@pytest.mark.skipif(not is_glibc(), reason="malloc arenas are glibc's")
 @pytest.mark.parametrize("entry", ["function", "console"])
 def test_the_function_and_the_console_script_limit_their_arenas_first(entry: str) -> None:
     assert _arenas(entry) <= ARENAS
