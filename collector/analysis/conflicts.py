@@ -15,9 +15,8 @@ network ACLs, VPC route tables and TGW peering/Connect attachments (documented l
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from collector.analysis.overlaps import Conflict, Member, Network, OverlapGroup
@@ -111,6 +110,9 @@ def annotate(
     out = []
     for g in groups:
         conflicts = _group_conflicts(g, by_vpc, on_prem_domains, on_prem)
+        if not conflicts and g.severity == "latent" and not g.conflicts:
+            out.append(g)  # already what it would become: no copy of most of 50,000 groups
+            continue
         out.append(
             replace(g, severity="conflict" if conflicts else "latent", conflicts=tuple(conflicts))
         )
@@ -202,12 +204,6 @@ def _owner(m: Member) -> tuple[str, str]:
     return m.vpc.key if m.vpc else ("reserved", "")
 
 
-def overlapping_pairs(members: Sequence[Member]) -> Iterator[tuple[Member, Member]]:
-    """Pairs of members of different owners whose blocks overlap."""
-    for (a, _), (b, _) in _overlapping_pairs([(m, ()) for m in members]):
-        yield a, b
-
-
 def _overlapping_pairs(
     inside: list[tuple[Member, tuple[str, ...]]],
 ) -> Iterable[tuple[tuple[Member, tuple[str, ...]], tuple[Member, tuple[str, ...]]]]:
@@ -215,9 +211,8 @@ def _overlapping_pairs(
     overlap only when one contains the other): each block against its chain of ancestors."""
     keyed = []
     for item in inside:
-        net = ipaddress.ip_network(item[0].cidr)
-        start = int(net.network_address)
-        keyed.append((net.version, start, -(start + net.num_addresses - 1), item))
+        version, start, end = item[0].span  # parsed once, by `overlap_groups`
+        keyed.append((version, start, -end, item))
     keyed.sort(key=lambda k: (k[0], k[1], k[2], _ident(k[3][0])))
     stack: list[tuple[int, int, tuple[Member, tuple[str, ...]]]] = []
     for version, start, neg_end, item in keyed:

@@ -170,9 +170,14 @@ class Member:
         cls, cidr: str, span: Span, *, vpc: Vpc | None = None, reserved: str | None = None
     ) -> Member:
         """A member whose block was parsed already: its `span` is this one, not parsed again
-        (an audit's 155,000 members at 100k VPCs were each parsed twice)."""
-        member = cls(cidr, vpc=vpc, reserved=reserved)
-        member.__dict__["span"] = span  # where `cached_property` keeps what it computed
+        (an audit's 155,000 members at 100k VPCs were each parsed twice).
+
+        Its fields are set as the dataclass's `__init__` would, in one step: that `__init__`
+        sets each through `object.__setattr__` (it is frozen), twice this one's cost, for
+        100,000 members an audit (docs/benchmarks.md)."""
+        member = object.__new__(cls)
+        # `span` where `cached_property` keeps what it computed.
+        member.__dict__.update(cidr=cidr, vpc=vpc, reserved=reserved, span=span)
         return member
 
     def to_dict(self) -> dict[str, str]:
@@ -300,27 +305,31 @@ def overlap_groups(
 ) -> list[OverlapGroup]:
     """Overlap groups among live VPC blocks and reserved ranges, sorted by span."""
     # Each block is parsed once, here: members carry their span, and a group's span is printed
-    # from its widest member's.
-    members: list[Member] = []
+    # from its widest member's. A member is made only for a block in a group: in a landing zone
+    # most blocks are in none.
+    where: list[tuple[str, Vpc | None, str | None]] = []  # each block's cidr, VPC, reserved
     blocks: list[tuple[Span, Hashable]] = []
     for vpc in vpcs:
         if vpc.Deleted or (vpc.IsDefault and not include_default):
             continue
         owner = (vpc.VpcId, vpc.OwnerId)
         for cidr in vpc_blocks(vpc):
-            span = block_span(cidr)
-            members.append(Member.parsed(cidr, span, vpc=vpc))
-            blocks.append((span, owner))
+            where.append((cidr, vpc, None))
+            blocks.append((block_span(cidr), owner))
     for r in reserved:
-        span = block_span(r.cidr)
-        members.append(Member.parsed(r.cidr, span, reserved=r.name))
-        blocks.append((span, RESERVED_OWNER))
+        where.append((r.cidr, None, r.name))
+        blocks.append((block_span(r.cidr), RESERVED_OWNER))
     keyed = []
     for idx in find_span_groups(blocks):
-        group = sorted((members[i] for i in idx), key=_member_sort_key)
-        # Sorted widest-first at equal start, so the first member is the group's span.
-        widest = min(group, key=lambda m: (m.span[0], m.span[1] - m.span[2]))
-        version, first, last = widest.span
-        keyed.append(((version, first, -last), OverlapGroup(span_cidr(widest.span), tuple(group))))
+        members = []
+        for i in idx:
+            cidr, vpc_of, name = where[i]
+            members.append(Member.parsed(cidr, blocks[i][0], vpc=vpc_of, reserved=name))
+        group = sorted(members, key=_member_sort_key)
+        # The first member is the group's span: blocks overlap only by nesting, so the blocks a
+        # chain of overlaps connects all lie in its widest one, which sorts first (lowest first
+        # address, widest first at an equal one).
+        span = group[0].span
+        keyed.append(((span[0], span[1], -span[2]), OverlapGroup(span_cidr(span), tuple(group))))
     keyed.sort(key=lambda k: k[0])
     return [g for _, g in keyed]
