@@ -1,0 +1,70 @@
+"""The bench's fake DynamoDB: its read pages are exactly the projected items as JSON, however it
+builds them, and a write is seen by the next read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bench.fake_aws import Org, Server
+
+
+def _item(n: int, extra: str = "x") -> dict[str, Any]:
+    return {
+        "VpcId": {"S": f"vpc-{n:017x}"},
+        "OwnerId": {"S": "100000000000"},
+        "Region": {"S": "us-east-1"},
+        "Extra": {"S": extra},
+        "CidrBlocks": {"L": [{"S": f"10.{n % 256}.0.0/16"}]},
+    }
+
+
+def _server() -> Server:
+    return Server(Org(1, 1, "1"), 0.0, 0.0, 0.0, 0.0)
+
+
+def _scan(server: Server, **req: Any) -> list[dict[str, Any]]:
+    """Every page of a scan, as the JSON bodies the fake answers, each checked to be what
+    `json.dumps` of the page itself gives (the bytes the client parses)."""
+    pages: list[dict[str, Any]] = []
+    after: dict[str, Any] | None = None
+    while True:
+        body, _, status = server.dynamodb(
+            "Scan", {"TableName": "t", **req, **({"ExclusiveStartKey": after} if after else {})}
+        )
+        assert status == 200
+        page = json.loads(body)
+        assert body == json.dumps(page)
+        pages.append(page)
+        after = page.get("LastEvaluatedKey")
+        if after is None:
+            return pages
+
+
+def test_scan_pages_are_the_projected_items_and_follow_writes() -> None:
+    server = _server()
+    table = server.table("t")
+    for n in range(2500):
+        table.put((f"vpc-{n:017x}", "100000000000"), _item(n))
+    projection = {
+        "ProjectionExpression": "#a0, #a1",
+        "ExpressionAttributeNames": {"#a0": "VpcId", "#a1": "Extra"},
+    }
+    for req in ({}, projection, {"Segment": 1, "TotalSegments": 4, **projection}):
+        pages = _scan(server, **req)
+        items = [i for p in pages for i in p["Items"]]
+        assert all(p["Count"] == p["ScannedCount"] == len(p["Items"]) for p in pages)
+        keys = [k for k, _ in sorted(table.items.items())]
+        if "Segment" not in req:
+            assert [i["VpcId"]["S"] for i in items] == [k[0] for k in keys]
+        wanted = set(projection["ExpressionAttributeNames"].values()) if req else None
+        for i in items:
+            whole = table.items[(i["VpcId"]["S"], "100000000000")]
+            assert i == (whole if wanted is None else {k: whole[k] for k in wanted})
+    # A write after a read: the next read gives the new item, projected or whole.
+    table.put(("vpc-00000000000000007", "100000000000"), _item(7, extra="changed"))
+    table.delete(("vpc-00000000000000009", "100000000000"))
+    for req in ({}, projection):
+        items = {i["VpcId"]["S"]: i for p in _scan(server, **req) for i in p["Items"]}
+        assert items["vpc-00000000000000007"]["Extra"] == {"S": "changed"}
+        assert "vpc-00000000000000009" not in items
