@@ -124,6 +124,8 @@ def name_networks(
 ) -> list[OverlapGroup]:
     """Pure: each conflict's network with its account and name (a hub VPC's Name; a TGW route
     table's TGW), so people read who to call, not a bare id."""
+    if not any(g.conflicts for g in groups):
+        return list(groups)  # nothing to name: no index of 100,000 VPCs built for nothing
     live = list(vpcs)
     by_id = {v.VpcId: v for v in live}
     account_names = {v.OwnerId: v.AccountName for v in live if v.AccountName}

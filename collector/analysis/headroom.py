@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from collector.address_use import (
@@ -191,7 +192,7 @@ def find_headroom(
     `limits.subnet_free_pct` is a reader's error (its subnets are findings): ValueError."""
     uses = uses or {}
     short, exhausted, single = [], [], []
-    for vpc in sorted(vpcs, key=lambda v: (v.OwnerId, v.Region, v.VpcId)):
+    for vpc in sorted(vpcs, key=attrgetter("OwnerId", "Region", "VpcId")):
         use = uses.get(vpc.key)
         frees: list[float] = []
         if use is None:
