@@ -68,3 +68,33 @@ def test_scan_pages_are_the_projected_items_and_follow_writes() -> None:
         items = {i["VpcId"]["S"]: i for p in _scan(server, **req) for i in p["Items"]}
         assert items["vpc-00000000000000007"]["Extra"] == {"S": "changed"}
         assert "vpc-00000000000000009" not in items
+
+
+def test_batch_gets_and_queries_are_the_projected_items_and_follow_writes() -> None:
+    server = _server()
+    table = server.table("t")
+    for n in range(300):
+        table.put((f"vpc-{n:017x}", "100000000000"), _item(n))
+    keys = [{"VpcId": {"S": f"vpc-{n:017x}"}, "OwnerId": {"S": "100000000000"}} for n in (3, 5)]
+    projection = {"ProjectionExpression": "VpcId, Extra"}
+    query = {
+        "IndexName": "OwnerRegionIndex",
+        "KeyConditionExpression": "OwnerId = :o",
+        "ExpressionAttributeValues": {":o": {"S": "100000000000"}},
+    }
+    for extra in ("x", "changed"):
+        for spec in ({}, projection):
+            body, _, status = server.dynamodb(
+                "BatchGetItem", {"RequestItems": {"t": {"Keys": keys, **spec}}}
+            )
+            assert status == 200 and body == json.dumps(json.loads(body))
+            got = json.loads(body)["Responses"]["t"]
+            whole = [_item(n, extra if n == 5 else "x") for n in (3, 5)]
+            assert got == (
+                whole if not spec else [{"VpcId": i["VpcId"], "Extra": i["Extra"]} for i in whole]
+            )
+            body, _, status = server.dynamodb("Query", {"TableName": "t", **query, **spec})
+            assert status == 200 and body == json.dumps(json.loads(body))
+            page = json.loads(body)["Items"]
+            assert len(page) == 300 and page[5]["Extra"] == {"S": extra}
+        table.put(("vpc-00000000000000005", "100000000000"), _item(5, extra="changed"))
