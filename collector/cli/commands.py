@@ -34,6 +34,7 @@ from collector.jobs.publish import write_s3
 from collector.jobs.summary import RunSummary
 from collector.models import UnreadableItem, iso, utc_now
 from collector.report import (
+    dumps,
     render,
     render_changes,
     render_inventory,
@@ -102,7 +103,7 @@ def cmd_collect(config: Config, args: argparse.Namespace) -> int:
     # Every write run records the findings it sees as known (announced only by the Lambda).
     remember_findings(config, summary, opts, accounts=args.account)
     if args.format == "json":
-        print(json.dumps(summary.to_dict(), indent=2))
+        sys.stdout.write(dumps(summary.to_dict(), args.indent))
     else:
         print(render_summary(summary))
     return summary.exit_code
@@ -192,7 +193,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         print(render_summary(result.summary))
         return EXIT_INTERRUPTED
     if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+        sys.stdout.write(dumps(result.to_dict(), args.indent))
         return result.exit_code
     print(render_summary(result.summary))
     print()
@@ -289,7 +290,7 @@ def cmd_lookup(config: Config, args: argparse.Namespace) -> int:
         # A partial live scan cannot say "free".
         raise FatalError("the live scan was incomplete: cannot tell whether it is free")
     if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+        sys.stdout.write(dumps(result.to_dict(), args.indent))
     else:
         print(render_lookup(result), end="")
     return EXIT_OK if result.found else EXIT_FINDINGS
@@ -299,7 +300,7 @@ def cmd_changes(config: Config, args: argparse.Namespace) -> int:
     """`vpctracker changes`."""
     since = parse_since(args.since, utc_now())
     result = run_changes(config, since, RunOptions(session=args.session))
-    sys.stdout.write(render_changes(result, args.format))
+    sys.stdout.write(render_changes(result, args.format, args.indent))
     return EXIT_OK
 
 

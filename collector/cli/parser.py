@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     _account_opt(sp, "scan only this account (repeatable)")
     _region_opt(sp, "scan only this region (repeatable; replaces config regions)")
     sp.add_argument("--format", choices=["text", "json"], default="text")
+    _indent_opt(sp)
 
     sp = command(
         "inventory",
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _account_opt(sp, "account to check (repeatable, required)", required=True)
     sp.add_argument("--format", choices=["text", "json"], default="text")
+    _indent_opt(sp)
     sp.add_argument(
         "--fail-on",
         type=_fail_on,
@@ -248,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("query", metavar="ADDRESS|CIDR", type=_typed(_check_query, "address"))
     sp.add_argument("--format", choices=["text", "json"], default="text")
+    _indent_opt(sp)
     sp.add_argument(
         "--live", action="store_true", help="scan the --account accounts now; read no table"
     )
@@ -267,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a duration back from now (90m, 24h, 7d) or an ISO time (default 24h)",
     )
     sp.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    _indent_opt(sp)
 
     sp = command(
         "release",

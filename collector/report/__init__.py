@@ -8,6 +8,7 @@ from typing import Any
 
 from collector.analysis import Audit
 from collector.report.data import (
+    dumps,
     render_changes_csv,
     render_changes_json,
     render_csv,
@@ -33,6 +34,7 @@ RENDERERS: dict[str, Callable[[Audit], str]] = {
 
 __all__ = [
     "RENDERERS",
+    "dumps",
     "render",
     "render_changes",
     "render_inventory",
@@ -52,8 +54,10 @@ def render(audit: Audit, fmt: str, indent: int | None = None) -> str:
     return RENDERERS[fmt](audit)
 
 
-def render_changes(result: dict[str, Any], fmt: str) -> str:
-    """Render a `changes` result in `fmt` (table, json, csv)."""
+def render_changes(result: dict[str, Any], fmt: str, indent: int | None = None) -> str:
+    """Render a `changes` result in `fmt` (table, json, csv); JSON indented if asked."""
+    if fmt == "json":
+        return render_changes_json(result, indent)
     renderers = {
         "table": render_changes_table,
         "json": render_changes_json,

@@ -101,9 +101,9 @@ def render_csv(audit: Audit) -> str:
 CHANGE_COLUMNS = ["time", "change", "VpcId", "OwnerId", "AccountName", "Region", "Cidr", "detail"]
 
 
-def render_changes_json(result: dict[str, Any]) -> str:
-    """`vpctracker changes --format json`: exact."""
-    return json.dumps(result, indent=2) + "\n"
+def render_changes_json(result: dict[str, Any], indent: int | None = None) -> str:
+    """`vpctracker changes --format json`: exact; one compact line unless asked to indent."""
+    return dumps(result, indent)
 
 
 def render_changes_csv(result: dict[str, Any]) -> str:

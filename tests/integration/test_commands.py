@@ -20,6 +20,29 @@ from tests.faults import Faults
 from tests.integration.conftest import Org, check_json, cli, now
 
 
+def test_every_json_command_writes_one_line_unless_asked_to_indent(
+    org: Org, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 26: "compact JSON unless asked to indent", for every command's `--format json`
+    # (collect, check, lookup and changes wrote theirs indented by two, whatever was asked).
+    account = org.accounts["sandbox"]
+    commands = {
+        "collect": ["collect"],
+        "check": ["check", "--account", account],
+        "lookup": ["lookup", "10.1.0.5"],
+        "changes": ["changes", "--since", "1h"],
+    }
+    for name, argv in commands.items():
+        base = [*argv, "--config", str(cfg), "--format", "json"]
+        _, compact, err = cli(org, capsys, *base)
+        assert compact.count("\n") == 1, (name, err)
+        data = json.loads(compact)
+        assert compact == json.dumps(data, separators=(",", ":")) + "\n", name
+        _, pretty, err = cli(org, capsys, *base, "--indent", "2")
+        assert pretty == json.dumps(json.loads(pretty), indent=2) + "\n", (name, err)
+        assert pretty.count("\n") > 1, name
+
+
 def reserve_20(
     org: Org, capsys: pytest.CaptureFixture[str], cfg: Path, pool: str, owner: str
 ) -> tuple[int, str, str]:
