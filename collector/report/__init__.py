@@ -60,7 +60,6 @@ def render_changes(result: dict[str, Any], fmt: str, indent: int | None = None) 
         return render_changes_json(result, indent)
     renderers = {
         "table": render_changes_table,
-        "json": render_changes_json,
         "csv": render_changes_csv,
     }
     return renderers[fmt](result)
@@ -72,7 +71,6 @@ def render_inventory(result: dict[str, Any], fmt: str, indent: int | None = None
         return render_inventory_json(result, indent)
     renderers = {
         "table": render_inventory_table,
-        "json": render_inventory_json,
         "csv": render_inventory_csv,
     }
     return renderers[fmt](result)
