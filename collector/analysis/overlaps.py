@@ -310,10 +310,9 @@ def overlap_groups(
 ) -> list[OverlapGroup]:
     """Overlap groups among live VPC blocks and reserved ranges, sorted by span."""
     # Each block is parsed once, here: members carry their span, and a group's span is printed
-    # from its widest member's. A member is made only for a block in a group: in a landing zone
-    # most blocks are in none.
-    # Each block's text and VPC, by index (lists of references: a tuple each cost more than
-    # the members saved); the reserved ranges' names by index.
+    # from its widest member's. A member is made only for a block in a group (in a landing zone
+    # most blocks are in none), from each block's text and VPC kept by index in lists of
+    # references (a tuple each cost more than the members saved); reserved names by index.
     cidrs: list[str] = []
     of: list[Vpc | None] = []
     names: dict[int, str] = {}
