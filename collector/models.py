@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from collector.config import AccountId, check_region_shape
+from collector.config import AccountId, RegionShape
 from collector.safety import brief
 
 # Every prefix length as stored (ASCII digits, no leading zero): one lookup per CIDR, a
@@ -146,7 +146,7 @@ class Vpc(BaseModel):
     CidrBlock: Ipv4Cidr
     IsDefault: bool
     State: VpcState
-    Region: Annotated[str, AfterValidator(check_region_shape)]
+    Region: RegionShape
     AccountName: str = ""
     CidrBlocks: tuple[Ipv4Cidr, ...]
     Ipv6CidrBlocks: tuple[Ipv6Cidr, ...] = ()

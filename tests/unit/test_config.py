@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from collector.cli import main
-from collector.config import ConfigError, load_config, parse_config
+from collector.config import (
+    AccountId,
+    ConfigError,
+    RegionShape,
+    check_account_id,
+    check_region_shape,
+    load_config,
+    parse_config,
+)
 
 GOOD_ACCOUNT = "123456789012"
 
@@ -168,3 +181,63 @@ def test_cli_bad_config_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str
         f"vpctracker: error: {p}: scan.max_workers: Input should be greater than or "
         "equal to 1 (got 0)"
     ]
+
+
+# Account ids and region names of every stored VPC are checked inside pydantic-core (`Shaped`,
+# Rust's regex syntax), the same rules as `check_account_id` and `check_region_shape` (Python's):
+# the two must accept the same strings and refuse the others with the same message.
+_SHAPES = [
+    (AccountId, check_account_id, "0123456789"),
+    (RegionShape, check_region_shape, "abcsuw-0123"),
+]
+_TRICKY = [
+    "",
+    "123456789012",
+    "12345678901",
+    "1234567890123",
+    "123456789012\n",
+    "\n123456789012",
+    "12345678901\u0662",  # an Arabic-Indic digit: `\d` without re.ASCII takes it
+    "\uff11" * 12,  # fullwidth digits
+    "us-east-1",
+    "us-east-1\n",
+    "us-gov-west-1",
+    "us-east-123",
+    "us-east1",
+    "US-EAST-1",
+    "us-east-\u0661",
+]
+
+
+@pytest.mark.parametrize(("shaped", "check", "alphabet"), _SHAPES)
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_a_shaped_field_takes_what_its_python_check_takes(
+    shaped: Any, check: Callable[[str], str], alphabet: str, data: st.DataObject
+) -> None:
+    value = data.draw(
+        st.one_of(
+            st.sampled_from(_TRICKY),
+            st.text(alphabet=alphabet + "\n\u0661", max_size=16),
+            st.text(max_size=16),
+        )
+    )
+    adapter = TypeAdapter(shaped)
+    try:
+        check(value)
+        expected = None
+    except ValueError as exc:
+        expected = f"Value error, {exc}"
+    try:
+        assert adapter.validate_python(value) == value
+        got = None
+    except ValidationError as exc:
+        (err,) = exc.errors(include_url=False)
+        got = err["msg"]
+    assert got == expected, value
+
+
+def test_a_shaped_field_still_asks_for_a_string() -> None:
+    with pytest.raises(ValidationError) as info:
+        TypeAdapter(AccountId).validate_python(123456789012)
+    assert info.value.errors(include_url=False)[0]["type"] == "string_type"
