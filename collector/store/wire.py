@@ -15,16 +15,24 @@ to decode as before (tests/unit/test_wire.py holds the two to the same answers).
 
 from __future__ import annotations
 
+import operator
 import threading
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, AliasPath, BaseModel, BeforeValidator, Field, create_model
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    Field,
+    GetCoreSchemaHandler,
+    create_model,
+)
 from pydantic_core import SchemaValidator
 from pydantic_core import core_schema as cs
 
 from collector.address_use import AddressUse
 from collector.models import Vpc
-from collector.store.vpcs import USE, sound
+from collector.store.vpcs import USE
 
 # How each `Vpc` attribute is stored: its type tag, a list of strings, or never in a read
 # without subnets (`Subnets`, `Tags`: present, the item is left to the registry).
@@ -59,19 +67,31 @@ _GUARDS = ("Parts",)
 _DIGITS = r"^[0-9]+$"  # what `str(int)` writes: anything else is `int()`'s to read (or refuse)
 
 
-def _strings(value: Any) -> list[Any]:
-    """A list attribute of strings, unwrapped; ValueError for anything else (left raw)."""
-    if type(value) is not dict or len(value) != 1 or type(value.get("L")) is not list:
-        raise ValueError("not a list attribute")
-    out = []
-    for member in value["L"]:
-        if type(member) is not dict or len(member) != 1 or "S" not in member:
-            raise ValueError("not a string member")
-        out.append(member["S"])
-    return out
+# A stored string list, `{"L": [{"S": ...}, ...]}`, checked whole by pydantic-core; one call
+# then takes the strings out (the check member by member in Python cost more than it does).
+_S = operator.itemgetter("S")
 
 
-Strings = BeforeValidator(_strings)
+def _tagged(tag: str, schema: cs.CoreSchema) -> cs.CoreSchema:
+    """`{tag: value}` and nothing else, the value as `schema` validates it."""
+    return cs.typed_dict_schema({tag: cs.typed_dict_field(schema)}, extra_behavior="forbid")
+
+
+def _string_list() -> cs.CoreSchema:
+    return _tagged("L", cs.list_schema(_tagged("S", cs.str_schema())))
+
+
+def _strings(value: dict[str, Any]) -> list[str]:
+    return list(map(_S, value["L"]))
+
+
+class _Strings:
+    """A field stored as a string list: its members are then validated as the field's own
+    type (a tuple of CIDRs, say); anything else fails, and the item is left raw."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        unwrap = cs.no_info_plain_validator_function(_strings)
+        return cs.chain_schema([_string_list(), unwrap, handler(source)])
 
 
 def _at(name: str, tag: str, **default: Any) -> Any:
@@ -80,30 +100,51 @@ def _at(name: str, tag: str, **default: Any) -> Any:
     return Field(validation_alias=AliasChoices(AliasPath(name, tag), name), **default)
 
 
-class _Use(BaseModel):
-    """A VPC item's `AddressUse` map as stored; numbers as their digits (`int()` reads them)."""
+def _digits(most: int | None = None) -> cs.CoreSchema:
+    """What `str(int)` writes (at most `most`), read as `int()` reads it."""
+    return cs.chain_schema([cs.str_schema(pattern=_DIGITS), cs.int_schema(le=most)])
 
-    usable: Annotated[str, Field(pattern=_DIGITS), _at("Usable", "N")]
-    used: Annotated[str, Field(pattern=_DIGITS), _at("Used", "N")]
-    largest_free: Annotated[str | None, _at("LargestFreeBlock", "S")] = None
-    subnet_size: Annotated[str | None, Field(pattern=_DIGITS), _at("SubnetSize", "N")] = None
-    azs: Annotated[tuple[str, ...], Strings, Field(validation_alias="AvailabilityZones")]
-    subnet_count: Annotated[str, Field(pattern=_DIGITS), _at("SubnetCount", "N")]
-    tightest_free_pct: Annotated[float | None, _at("TightestSubnetFreePct", "N")] = None
 
-    def use(self) -> AddressUse | None:
-        """The `AddressUse` it holds, or None where `use_from_item` gives none."""
-        size = self.subnet_size
-        use = AddressUse(
-            usable=int(self.usable),
-            used=int(self.used),
-            largest_free=self.largest_free,
-            subnet_size=None if size is None else int(size),
-            azs=self.azs,
-            subnet_count=int(self.subnet_count),
-            tightest_free_pct=self.tightest_free_pct,
-        )
-        return use if sound(use) else None
+def _use() -> cs.CoreSchema:
+    """A VPC item's `AddressUse` map, made an `AddressUse` by pydantic-core where
+    `use_from_item` reads one that is `sound`; anything else fails, and the item is left raw
+    (`use_from_item` gives None for it: the registry reads its subnets instead)."""
+
+    def field(name: str, stored: str, tag: str, schema: cs.CoreSchema, *, optional: bool) -> Any:
+        if optional:
+            schema = cs.with_default_schema(cs.nullable_schema(schema), default=None)
+        # The value inside its tag, else the whole attribute (which fails), as `_at` reads.
+        alias: list[list[str | int]] = [[stored, tag], [stored]]
+        return cs.dataclass_field(name, schema, validation_alias=alias)
+
+    text = cs.str_schema()
+    azs = cs.chain_schema(
+        [_string_list(), cs.no_info_plain_validator_function(lambda v: tuple(_strings(v)))]
+    )
+    fields = [
+        field("usable", "Usable", "N", _digits(), optional=False),
+        field("used", "Used", "N", _digits(), optional=False),
+        field("largest_free", "LargestFreeBlock", "S", text, optional=True),
+        field("subnet_size", "SubnetSize", "N", _digits(32), optional=True),
+        cs.dataclass_field("azs", azs, validation_alias="AvailabilityZones"),
+        field("subnet_count", "SubnetCount", "N", _digits(), optional=False),
+        field(
+            "tightest_free_pct",
+            "TightestSubnetFreePct",
+            "N",
+            cs.float_schema(ge=0.0, le=100.0, allow_inf_nan=False),
+            optional=True,
+        ),
+    ]
+    args = cs.dataclass_args_schema("AddressUse", fields)
+    return cs.dataclass_schema(AddressUse, args, [f["name"] for f in fields], frozen=True)
+
+
+class _StoredUse:
+    """The `AddressUse` field of a stored VPC (None where the item has none)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return cs.nullable_schema(_use())
 
 
 def _field(name: str) -> tuple[Any, Any]:
@@ -117,7 +158,7 @@ def _field(name: str) -> tuple[Any, Any]:
         else {"default": info.default}
     )
     if tag == _LIST:
-        annotation = Annotated[info.rebuild_annotation(), Strings]  # type: ignore[valid-type]
+        annotation = Annotated[info.rebuild_annotation(), _Strings()]  # type: ignore[valid-type]
         return annotation, Field(validation_alias=name, **default)
     return info.rebuild_annotation(), _at(name, tag, **default)
 
@@ -164,7 +205,7 @@ def _model() -> type[BaseModel]:
     """A `Vpc` as stored: every field of `Vpc` (its types and checks) read from inside its
     tag, the stored `AddressUse`, and guards that leave split items raw."""
     fields: dict[str, Any] = {name: _field(name) for name in Vpc.model_fields}
-    fields[USE] = (_Use | None, _at(USE, "M", default=None))
+    fields[USE] = (Annotated[AddressUse | None, _StoredUse()], _at(USE, "M", default=None))
     for guard in _GUARDS:
         fields[guard] = (None, Field(default=None, validation_alias=guard))
     model: type[BaseModel] = create_model("StoredVpc", __config__=Vpc.model_config, **fields)
@@ -219,4 +260,4 @@ def record(stored: Any) -> tuple[Vpc, AddressUse | None]:
     _set(vpc, "__pydantic_fields_set__", kept)
     _set(vpc, "__pydantic_extra__", None)
     _set(vpc, "__pydantic_private__", None)
-    return vpc, None if use is None else use.use()
+    return vpc, use
