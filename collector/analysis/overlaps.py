@@ -124,6 +124,9 @@ class _DisjointSets:
 
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
+        # Members ever joined to another: only these can be in a group of two or more (in a
+        # landing zone, few of the blocks), so `groups` walks them, not every block.
+        self.joined: set[int] = set()
 
     def find(self, x: int) -> int:
         root = x
@@ -137,13 +140,15 @@ class _DisjointSets:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[rb] = ra
+            self.joined.add(a)
+            self.joined.add(b)
 
     def groups(self) -> list[list[int]]:
         """Sets of two or more members, each sorted, ordered by smallest member."""
         out: dict[int, list[int]] = {}
-        for i in range(len(self.parent)):
+        for i in sorted(self.joined):
             out.setdefault(self.find(i), []).append(i)
-        return [g for g in out.values() if len(g) > 1]
+        return list(out.values())
 
 
 @dataclass(frozen=True)
