@@ -377,3 +377,36 @@ def test_one_pass_headroom_equals_its_parts(
         for s, r in pairs
         if (round(100 * min(s.AvailableIpAddressCount, r) / r, 1) if r else 0.0) <= 30.0
     ]
+
+
+def test_headroom_findings_come_in_account_region_vpc_order_whatever_the_input_order() -> None:
+    """Every list by (OwnerId, Region, VpcId), a VPC's subnets in their own order: the order
+    scripts and the report print, though the VPCs come in table order."""
+    vpcs = []
+    for n, (owner, region) in enumerate(
+        [
+            ("222222222222", "us-east-1"),
+            ("111111111111", "us-west-2"),
+            ("111111111111", "eu-west-1"),
+            ("222222222222", "ap-south-1"),
+        ]
+    ):
+        base = make_vpc(40 - n, f"10.{n}.0.0/24", owner=owner, region=region)
+        vpcs.append(
+            base.model_copy(
+                update={
+                    # Two nearly exhausted subnets in one AZ: a single-AZ VPC short of room.
+                    "Subnets": (
+                        subnet(100 + 2 * n, f"10.{n}.0.128/25", available=1),
+                        subnet(99 + 2 * n, f"10.{n}.0.0/25", available=2),
+                    )
+                }
+            )
+        )
+    h = find_headroom(vpcs, HeadroomLimits(used_pct=80, subnet_free_pct=10))
+    order = sorted(vpcs, key=lambda v: (v.OwnerId, v.Region, v.VpcId))
+    assert [f["VpcId"] for f in h.headroom] == [v.VpcId for v in order]
+    assert [f["VpcId"] for f in h.single_az] == [v.VpcId for v in order]
+    assert [f["SubnetId"] for f in h.exhausted_subnets] == [
+        s.SubnetId for v in order for s in v.Subnets
+    ]
