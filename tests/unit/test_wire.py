@@ -9,12 +9,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from collector.address_use import AddressUse
-from collector.models import Reservation, Subnet, Vpc
+from collector.models import Ipv4Cidr, Reservation, Subnet, Vpc
 from collector.store import wire
 from collector.store.reservations import reservation_item
 from collector.store.vpcs import LEAN_ATTRIBUTES, from_item, to_item, use_from_item
@@ -222,3 +225,92 @@ def test_a_record_is_no_larger_than_the_registry_s() -> None:
         (got,) = wire.decode_page(json.dumps({"Items": [base]}).encode())["Items"]
         vpc, _ = wire.record(got)
         assert sys.getsizeof(vpc.__dict__) <= sys.getsizeof(from_item(base).__dict__)
+
+
+# A stored VPC's IPv4 blocks are checked by a pattern in pydantic-core, not `Ipv4Cidr`'s Python
+# check: it must take exactly the CIDRs that check keeps unchanged (anything it takes that the
+# check would refuse or rewrite would be a record the registry would not make).
+_CANONICAL = TypeAdapter(Annotated[str, wire._CanonicalIpv4()])
+
+
+def _kept(value: str) -> bool:
+    try:
+        return TypeAdapter(Ipv4Cidr).validate_python(value) == value
+    except ValidationError:
+        return False
+
+
+def _taken(value: str) -> bool:
+    try:
+        return _CANONICAL.validate_python(value) == value
+    except ValidationError:
+        return False
+
+
+def test_the_ipv4_pattern_takes_every_aligned_block_and_no_other() -> None:
+    """Every prefix length, every value of the part its boundary falls in."""
+    for prefix in range(33):
+        boundary = min(prefix // 8, 3)
+        for v in range(256):
+            # The parts before the boundary any value, those after it zero: only the boundary
+            # part decides whether host bits are set.
+            parts = [10, 20, 30, 40][:boundary] + [v] + [0] * (3 - boundary)
+            value = ".".join(map(str, parts)) + f"/{prefix}"
+            assert _taken(value) == _kept(value), value
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 300).map(str),
+            st.integers(0, 255).map(lambda n: f"0{n}"),
+            st.sampled_from(["", "+1", " 1", "1 ", "\u0661", "0x1"]),
+        ),
+        min_size=3,
+        max_size=5,
+    ),
+    st.one_of(
+        st.integers(0, 40).map(str),
+        st.sampled_from(["", "01", "+8", "8\n", "\u0668"]),
+    ),
+    st.sampled_from(["/", "", "//", "\\"]),
+    st.sampled_from(["", "\n", " "]),
+)
+def test_the_ipv4_pattern_takes_what_ipv4cidr_keeps(
+    parts: list[str], prefix: str, slash: str, tail: str
+) -> None:
+    value = ".".join(parts) + slash + prefix + tail
+    assert _taken(value) == _kept(value), value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "10.01.0.0/16",
+        "010.1.0.0/16",
+        "10.1.0.00/24",
+        "10.1.0.0/024",
+        "10.1.0.0/08",
+        "10.1.0.1/24",
+        "10.1.0.0/33",
+        "10.1.0.0/-1",
+        "10.1.0/24",
+        "10.1.0.0.0/24",
+        "10.1.0.0/24\n",
+        "10.1.0.0 /24",
+        "256.0.0.0/8",
+        "10.1.0.0",
+        "10.\u0661.0.0/16",
+        "0x0a.1.0.0/16",
+    ],
+)
+def test_the_ipv4_pattern_refuses_every_other_spelling(value: str) -> None:
+    assert not _taken(value) and not _kept(value)
+
+
+@pytest.mark.parametrize(
+    "value", ["0.0.0.0/0", "10.1.0.0/16", "255.255.255.255/32", "10.0.0.128/25"]
+)
+def test_the_ipv4_pattern_takes_canonical_blocks(value: str) -> None:
+    assert _taken(value) and _kept(value)
