@@ -67,8 +67,8 @@ _GUARDS = ("Parts",)
 _DIGITS = r"^[0-9]+$"  # what `str(int)` writes: anything else is `int()`'s to read (or refuse)
 
 
-# A stored string list, `{"L": [{"S": ...}, ...]}`, checked whole by pydantic-core; one call
-# then takes the strings out (the check member by member in Python cost more than it does).
+# A stored string list, `{"L": [{"S": ...}, ...]}`, is checked whole by pydantic-core, then one
+# call takes its strings out (checking each member in Python cost more than that call).
 _S = operator.itemgetter("S")
 
 
