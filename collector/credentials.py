@@ -130,6 +130,11 @@ class MemberSession:
     def __init__(self, core: botocore.session.Session) -> None:
         self._core = core
 
+    @property
+    def events(self) -> Any:
+        """The botocore event emitter (the hub session's: see `member_session`)."""
+        return self._core.get_component("event_emitter")
+
     def client(self, service_name: str, **kwargs: Any) -> Any:
         """A client of `service` signing with the member credentials."""
         return self._core.create_client(service_name, **kwargs)
