@@ -79,8 +79,8 @@ class ClientSource(Protocol):
 # Every EC2 operation a scan calls (scan.vpcs, scan.connectivity, regions), as botocore names
 # its client methods. botocore makes each client a class of its own, with a method and a
 # docstring object for each of EC2's ~700 operations: 1.4 MB a client, and a scanning process
-# holds one per region (17 MB of its peak: docs/benchmarks.md). A member EC2 client's class
-# keeps these methods only; any other is an AttributeError, never a silent skip.
+# holds one per region. A member EC2 client's class keeps these methods only (16 MB off a
+# worker's peak: docs/benchmarks.md); any other is an AttributeError, never a silent skip.
 SCAN_OPERATIONS = frozenset(
     {
         "describe_regions",
