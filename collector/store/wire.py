@@ -31,6 +31,7 @@ from pydantic_core import SchemaValidator
 from pydantic_core import core_schema as cs
 
 from collector.address_use import AddressUse
+from collector.config import Shaped
 from collector.models import Vpc
 from collector.store.vpcs import USE
 
@@ -85,13 +86,18 @@ def _strings(value: dict[str, Any]) -> list[str]:
     return list(map(_S, value["L"]))
 
 
+def _unwrapped(then: cs.CoreSchema) -> cs.CoreSchema:
+    """A stored string list, its strings then validated by `then`."""
+    unwrap = cs.no_info_plain_validator_function(_strings)
+    return cs.chain_schema([_string_list(), unwrap, then])
+
+
 class _Strings:
     """A field stored as a string list: its members are then validated as the field's own
     type (a tuple of CIDRs, say); anything else fails, and the item is left raw."""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        unwrap = cs.no_info_plain_validator_function(_strings)
-        return cs.chain_schema([_string_list(), unwrap, handler(source)])
+        return _unwrapped(handler(source))
 
 
 def _at(name: str, tag: str, **default: Any) -> Any:
@@ -118,9 +124,7 @@ def _use() -> cs.CoreSchema:
         return cs.dataclass_field(name, schema, validation_alias=alias)
 
     text = cs.str_schema()
-    azs = cs.chain_schema(
-        [_string_list(), cs.no_info_plain_validator_function(lambda v: tuple(_strings(v)))]
-    )
+    azs = _unwrapped(cs.tuple_variable_schema(text))
     fields = [
         field("usable", "Usable", "N", _digits(), optional=False),
         field("used", "Used", "N", _digits(), optional=False),
@@ -167,26 +171,25 @@ def canonical_ipv4_cidr() -> str:
     return "^(?:" + "|".join(prefixes) + ")$"
 
 
-class _CanonicalIpv4:
-    """An `Ipv4Cidr` in a stored VPC, checked inside pydantic-core: `Ipv4Cidr`'s Python check
-    was a quarter of a page's decoding at 100k VPCs (docs/benchmarks.md). Only a CIDR that check
-    keeps unchanged passes; any other fails, and the item is left raw for the registry, whose
-    reading normalizes it or names the error (tests/unit/test_wire.py holds the two equal)."""
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        return cs.str_schema(pattern=canonical_ipv4_cidr())
-
-
-# Fields read here by another check than `Vpc`'s, one that never takes what it refuses.
-_INSTEAD: dict[str, Any] = {
-    "CidrBlock": Annotated[str, _CanonicalIpv4()],
-    "CidrBlocks": tuple[Annotated[str, _CanonicalIpv4()], ...],
-}
+def canonical_ipv4() -> Any:
+    """An `Ipv4Cidr` in a stored VPC, checked inside pydantic-core (`config.Shaped`):
+    `Ipv4Cidr`'s Python check was a quarter of a page's decoding at 100k VPCs
+    (docs/benchmarks.md). Only a CIDR that check keeps unchanged passes; any other fails, and
+    the item is left raw for the registry, whose reading normalizes it or names the error
+    (tests/unit/test_wire.py holds the two equal)."""
+    return Annotated[str, Shaped(canonical_ipv4_cidr(), "not a canonical IPv4 CIDR")]
 
 
-def _field(name: str) -> tuple[Any, Any]:
+def _instead() -> dict[str, Any]:
+    """Fields read here by another check than `Vpc`'s, one that never takes what it refuses
+    (built with the model, on first use: the pattern is generated once)."""
+    ipv4 = canonical_ipv4()
+    return {"CidrBlock": ipv4, "CidrBlocks": tuple[ipv4, ...]}  # type: ignore[valid-type]
+
+
+def _field(name: str, instead: dict[str, Any]) -> tuple[Any, Any]:
     info = Vpc.model_fields[name]
-    annotation = _INSTEAD.get(name) or info.rebuild_annotation()
+    annotation = instead.get(name) or info.rebuild_annotation()
     tag = _TAGS[name]
     if tag == _ABSENT:
         return None, Field(default=None, validation_alias=name)
@@ -241,7 +244,8 @@ def _built() -> tuple[type[BaseModel], SchemaValidator]:
 def _model() -> type[BaseModel]:
     """A `Vpc` as stored: every field of `Vpc` (its types and checks) read from inside its
     tag, the stored `AddressUse`, and guards that leave split items raw."""
-    fields: dict[str, Any] = {name: _field(name) for name in Vpc.model_fields}
+    instead = _instead()
+    fields: dict[str, Any] = {name: _field(name, instead) for name in Vpc.model_fields}
     fields[USE] = (Annotated[AddressUse | None, _StoredUse()], _at(USE, "M", default=None))
     for guard in _GUARDS:
         fields[guard] = (None, Field(default=None, validation_alias=guard))

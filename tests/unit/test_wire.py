@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -230,7 +230,7 @@ def test_a_record_is_no_larger_than_the_registry_s() -> None:
 # A stored VPC's IPv4 blocks are checked by a pattern in pydantic-core, not `Ipv4Cidr`'s Python
 # check: it must take exactly the CIDRs that check keeps unchanged (anything it takes that the
 # check would refuse or rewrite would be a record the registry would not make).
-_CANONICAL = TypeAdapter(Annotated[str, wire._CanonicalIpv4()])
+_CANONICAL = TypeAdapter(wire.canonical_ipv4())
 
 
 def _kept(value: str) -> bool:
