@@ -28,7 +28,7 @@ LATENCY  ?= 0.1
 WORKERS  ?= 64
 STAMP_BENCH := $(VENV)/.stamp-bench
 
-.PHONY: help demo test check lint typecheck unit soak dynalite awscli package wheel bench bench-plot report-screenshot clean
+.PHONY: help demo test check lint typecheck unit soak dynalite awscli package wheel scan-model bench bench-plot report-screenshot clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
@@ -57,6 +57,10 @@ lint: $(STAMP_DEV) ## ruff lint + format check
 
 typecheck: $(STAMP_DEV) ## mypy (strict on collector/ and bench/)
 	$(BIN)/mypy
+
+# tests/unit/test_scan_model.py fails when the shipped model is not the installed botocore's.
+scan-model: $(STAMP_DEMO) ## rewrite EC2's model cut to what a scan calls, after a botocore upgrade
+	$(BIN)/python -m scripts.scan_model
 
 unit: $(STAMP_DEV) ## the fast unit tests only
 	$(BIN)/pytest -q tests/unit

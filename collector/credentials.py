@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -130,11 +132,6 @@ class MemberSession:
     def __init__(self, core: botocore.session.Session) -> None:
         self._core = core
 
-    @property
-    def events(self) -> Any:
-        """The botocore event emitter (the hub session's: see `member_session`)."""
-        return self._core.get_component("event_emitter")
-
     def client(self, service_name: str, **kwargs: Any) -> Any:
         """A client of `service` signing with the member credentials."""
         return self._core.create_client(service_name, **kwargs)
@@ -158,14 +155,26 @@ def member_session(hub: boto3.Session) -> tuple[MemberSession, MemberCredentials
     return MemberSession(core), creds
 
 
+# EC2's model cut to the operations a scan calls (scripts/scan_model.py writes it). botocore
+# parses a service's whole model into each process that makes one of its clients, and keeps
+# it: EC2's 830 operations are about 22 MB of a scanning process's peak (docs/benchmarks.md).
+# Member sessions make EC2 clients only, for the scan; so their clients carry only the
+# operations in `SCAN_OPERATIONS`, and any other is an AttributeError, never a silent skip.
+SCAN_MODELS = str(Path(__file__).parent / "assets" / "botocore")
+
+
 @functools.cache
 def _models(data_path: str | None) -> Loader:
-    """botocore's loader of service models, one per process (per `data_path`): it keeps what
-    it parsed, and a run's member session is new each time (each invocation of a warm
-    function), so EC2's model (about a fifth of a second of CPU, measured) was parsed again
-    for every live update. Only botocore sessions share it: a boto3 session appends its own
-    data folder to its loader's search paths."""
-    return create_loader(data_path)
+    """botocore's loader of service models for member sessions, one per process (per
+    `data_path`): it keeps what it parsed, and a run's member session is new each time (each
+    invocation of a warm function), so EC2's model was parsed again for every live update.
+    Only botocore sessions share it: a boto3 session appends its own data folder to its
+    loader's search paths.
+
+    It searches `data_path` (AWS_DATA_PATH: a user's own models win), then `SCAN_MODELS`,
+    then botocore's data. If botocore ever ships a newer EC2 API version than ours, the
+    latest wins: the whole model, as before, at the memory it costs."""
+    return create_loader(os.pathsep.join(p for p in (data_path, SCAN_MODELS) if p))
 
 
 @dataclass

@@ -66,21 +66,16 @@ class RoleSource(Protocol):
 class ClientSource(Protocol):
     """What makes clients: a boto3 session, or the collector's member session."""
 
-    @property
-    def events(self) -> Any:
-        """Its botocore event emitter."""
-        ...
-
     def client(self, service_name: str, **kwargs: Any) -> Any:
         """A client of that service."""
         ...
 
 
 # Every EC2 operation a scan calls (scan.vpcs, scan.connectivity, regions), as botocore names
-# its client methods. botocore makes each client a class of its own, with a method and a
-# docstring object for each of EC2's ~700 operations: 1.4 MB a client, and a scanning process
-# holds one per region. A member EC2 client's class keeps these methods only (16 MB off a
-# worker's peak: docs/benchmarks.md); any other is an AttributeError, never a silent skip.
+# its client methods. A member session's EC2 model holds these operations only
+# (`credentials.SCAN_MODELS`, written by scripts/scan_model.py): EC2's whole model is about
+# 22 MB of a scanning process's peak (docs/benchmarks.md). A member client has no method for
+# any other operation: calling one is an AttributeError, never a silent skip.
 SCAN_OPERATIONS = frozenset(
     {
         "describe_regions",
@@ -94,18 +89,6 @@ SCAN_OPERATIONS = frozenset(
         "get_transit_gateway_route_table_propagations",
     }
 )
-_making = threading.local()  # `lean` is set while `RegionalClients` makes a client
-
-
-def _scan_operations_only(class_attributes: dict[str, Any], **_: Any) -> None:
-    """botocore's `creating-client-class.ec2` event: while `RegionalClients` makes a client,
-    take off the methods of the operations no scan calls. Any other EC2 client made on the
-    same emitter (the hub session's, which the member session shares) keeps all of them."""
-    if not getattr(_making, "lean", False):
-        return
-    for name in class_attributes["_PY_TO_OP_NAME"]:
-        if name not in SCAN_OPERATIONS:
-            class_attributes.pop(name, None)
 
 
 class RegionalClients:
@@ -117,30 +100,17 @@ class RegionalClients:
         self._clients: dict[str, EC2Client] = {}
         # boto3 sessions are not thread-safe; clients are, once created.
         self._lock = threading.Lock()
-        # Once per emitter, however many runs share it (a warm function's).
-        session.events.register(
-            "creating-client-class.ec2", _scan_operations_only, unique_id=_LEAN_ID
-        )
 
     def ec2(self, region: str) -> EC2Client:
-        """The shared EC2 client for `region` (with `SCAN_OPERATIONS` only)."""
+        """The shared EC2 client for `region`."""
         client = self._clients.get(region)
         if client is None:
             with self._lock:
                 client = self._clients.get(region)
                 if client is None:
-                    _making.lean = True
-                    try:
-                        client = self._session.client(
-                            "ec2", region_name=region, config=self._config
-                        )
-                    finally:
-                        _making.lean = False
+                    client = self._session.client("ec2", region_name=region, config=self._config)
                     self._clients[region] = client
         return client
-
-
-_LEAN_ID = "vpctracker-scan-operations-only"
 
 
 @dataclass

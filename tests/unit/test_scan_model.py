@@ -1,0 +1,153 @@
+"""The EC2 model member sessions load (collector/assets/botocore): EC2's service model cut to
+the operations a scan calls, and read by botocore exactly as the whole model is. Pure: no
+endpoint is called."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore import xform_name
+from botocore.loaders import Loader
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from collector.credentials import SCAN_MODELS
+from collector.scan.scanner import SCAN_OPERATIONS
+from scripts.scan_model import lean_model
+
+
+@pytest.fixture(scope="module")
+def whole() -> dict[str, Any]:
+    """The installed botocore's EC2 model (its own loader: no search path of ours)."""
+    return dict(Loader().load_service_model("ec2", "service-2"))
+
+
+def _walk(shape: Shape, seen: set[str]) -> Iterator[Any]:
+    """Everything botocore reads of a shape to serialize or parse it, recursively (each named
+    shape once: EC2's shapes do not recurse, but the walk must not depend on it)."""
+    yield shape.name, shape.type_name, shape.serialization, shape.metadata
+    if shape.name in seen:
+        return
+    seen.add(shape.name)
+    if shape.type_name == "structure":
+        yield sorted(shape.required_members)
+        for name, member in shape.members.items():  # type: ignore[attr-defined]
+            yield name
+            yield from _walk(member, seen)
+    elif shape.type_name == "list":
+        yield from _walk(shape.member, seen)  # type: ignore[attr-defined]
+    elif shape.type_name == "map":
+        yield from _walk(shape.key, seen)  # type: ignore[attr-defined]
+        yield from _walk(shape.value, seen)  # type: ignore[attr-defined]
+
+
+def _read(op: OperationModel) -> list[Any]:
+    shapes = [s for s in (op.input_shape, op.output_shape) if s is not None]
+    return [
+        op.name,
+        op.http,
+        op.metadata,
+        op.context_parameters,
+        op.static_context_parameters,
+        op.auth_type,
+        op.auth,
+        op.request_compression,
+        [e.name for e in op.error_shapes],
+        *(list(_walk(s, set())) for s in shapes),
+    ]
+
+
+def test_the_lean_model_is_read_as_the_whole_model_for_each_scan_operation(
+    whole: dict[str, Any],
+) -> None:
+    full, lean = ServiceModel(whole, "ec2"), ServiceModel(lean_model(whole, SCAN_OPERATIONS), "ec2")
+    wanted = {o for o in full.operation_names if xform_name(o) in SCAN_OPERATIONS}
+    assert set(lean.operation_names) == wanted
+    assert len(lean.operation_names) == len(SCAN_OPERATIONS)
+    for name in lean.operation_names:
+        # Every shape an operation names is there (botocore raises on a missing one), and
+        # read the same: members, types, wire names, limits.
+        assert _read(lean.operation_model(name)) == _read(full.operation_model(name)), name
+    for attr in ("metadata", "protocol", "protocols", "api_version", "endpoint_prefix"):
+        assert getattr(lean, attr) == getattr(full, attr), attr
+    assert lean.service_id == full.service_id
+    assert lean.signature_version == full.signature_version
+
+
+def _docs(node: Any) -> Iterator[str]:
+    """Every documentation text in a model (a member named "documentation" is a dict)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("documentation", "documentationUrl") and isinstance(value, str):
+                yield value
+            yield from _docs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _docs(value)
+
+
+def test_the_lean_model_keeps_no_documentation_and_no_shape_no_operation_needs(
+    whole: dict[str, Any],
+) -> None:
+    lean = lean_model(whole, SCAN_OPERATIONS)
+    assert not list(_docs(lean))
+    full = ServiceModel(lean, "ec2")
+    reached: set[str] = set()
+    for name in full.operation_names:
+        op = full.operation_model(name)
+        for shape in (op.input_shape, op.output_shape):
+            if shape is not None:
+                list(_walk(shape, reached))
+    assert reached == set(lean["shapes"])
+
+
+def test_a_member_named_documentation_is_a_member_not_a_comment() -> None:
+    model = {
+        "metadata": {"protocol": "ec2"},
+        "documentation": "the service",
+        "operations": {
+            "DescribeVpcs": {
+                "name": "DescribeVpcs",
+                "input": {"shape": "In"},
+                "documentation": "an operation",
+            },
+            "CreateVpc": {"name": "CreateVpc", "input": {"shape": "Other"}},
+        },
+        "shapes": {
+            "In": {
+                "type": "structure",
+                "members": {
+                    "documentation": {"shape": "S", "documentation": "a member's"},
+                    "Tags": {"shape": "L"},
+                },
+                "documentation": "a shape's",
+            },
+            "L": {"type": "list", "member": {"shape": "S", "documentation": "x"}},
+            "S": {"type": "string"},
+            "Other": {"type": "string"},
+        },
+    }
+    assert lean_model(model, {"describe_vpcs"}) == {
+        "metadata": {"protocol": "ec2"},
+        "operations": {"DescribeVpcs": {"name": "DescribeVpcs", "input": {"shape": "In"}}},
+        "shapes": {
+            "In": {
+                "type": "structure",
+                "members": {"documentation": {"shape": "S"}, "Tags": {"shape": "L"}},
+            },
+            "L": {"type": "list", "member": {"shape": "S"}},
+            "S": {"type": "string"},
+        },
+    }
+
+
+def test_the_shipped_model_is_the_installed_botocore_model_cut(whole: dict[str, Any]) -> None:
+    version = whole["metadata"]["apiVersion"]
+    shipped = Path(SCAN_MODELS) / "ec2" / version / "service-2.json"
+    assert shipped.is_file(), f"no {shipped}: run `make scan-model` (botocore was upgraded?)"
+    assert json.loads(shipped.read_text()) == lean_model(whole, SCAN_OPERATIONS), (
+        "the shipped EC2 model is not the installed botocore's: run `make scan-model`"
+    )
