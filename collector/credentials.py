@@ -155,11 +155,12 @@ def member_session(hub: boto3.Session) -> tuple[MemberSession, MemberCredentials
     return MemberSession(core), creds
 
 
-# EC2's model cut to the operations a scan calls (scripts/scan_model.py writes it). botocore
-# parses a service's whole model into each process that makes one of its clients, and keeps
-# it: EC2's 830 operations are about 22 MB of a scanning process's peak (docs/benchmarks.md).
-# Member sessions make EC2 clients only, for the scan; so their clients carry only the
-# operations in `SCAN_OPERATIONS`, and any other is an AttributeError, never a silent skip.
+# botocore's data cut to what a scan calls (scripts/scan_model.py writes it): EC2's model with
+# the operations in `SCAN_OPERATIONS` only, and the endpoints with EC2's only. botocore parses
+# a service's whole model into each process that makes one of its clients, and every service's
+# endpoints into each session, and keeps them: about 22 and 7 MB of a scanning process's peak
+# (docs/benchmarks.md). Member sessions make EC2 clients only, for the scan; so their clients
+# have no method for any other operation (an AttributeError, never a silent skip).
 SCAN_MODELS = str(Path(__file__).parent / "assets" / "botocore")
 
 

@@ -1,14 +1,18 @@
-"""Write the EC2 model a member session loads: the installed botocore's, cut to the operations
-a scan calls (`collector.scan.scanner.SCAN_OPERATIONS`), without documentation.
+"""Write the botocore data a member session loads, cut from the installed botocore's:
+
+- EC2's model with only the operations a scan calls (`collector.scan.scanner.SCAN_OPERATIONS`),
+  the shapes they reach, and no documentation;
+- the endpoints of every partition with only EC2's (member sessions make EC2 clients only).
 
     python -m scripts.scan_model      # or: make scan-model
 
 Why: botocore parses EC2's whole model (830 operations, 4,400 shapes) into every process that
-makes an EC2 client, and keeps it: about 22 MB of a scanning process's peak, for nine
-operations (docs/benchmarks.md). The cut model goes under collector/assets/botocore/ec2/<api
-version>/, which member sessions search before botocore's own data (credentials.SCAN_MODELS).
-tests/unit/test_scan_model.py fails when it is not the installed botocore's model cut, as after
-an upgrade of botocore: run this again then.
+makes an EC2 client, and the endpoints of every service into every session that makes a
+client, and keeps both: about 22 and 7 MB of a scanning process's peak, for nine operations of
+one service (docs/benchmarks.md). The files go under collector/assets/botocore/, which member
+sessions search before botocore's own data (credentials.SCAN_MODELS).
+tests/unit/test_scan_model.py fails when they are not the installed botocore's data cut, as
+after an upgrade of botocore: run this again then.
 """
 
 from __future__ import annotations
@@ -75,14 +79,38 @@ def lean_model(model: dict[str, Any], operations: Collection[str]) -> dict[str, 
     return {**top, "operations": ops, "shapes": ordered}
 
 
-def main() -> None:
-    """Write the cut model for the installed botocore's latest EC2 API version."""
-    model = Loader().load_service_model("ec2", "service-2")
-    path = Path(SCAN_MODELS) / "ec2" / model["metadata"]["apiVersion"] / "service-2.json"
+def lean_endpoints(endpoints: dict[str, Any], service: str) -> dict[str, Any]:
+    """Pure: botocore's endpoints data (every partition's regions and services) with only
+    `service`'s endpoints in each partition; the partitions' own data (regions, DNS suffix,
+    region pattern, defaults) whole."""
+    partitions = [
+        {
+            **partition,
+            "services": {k: v for k, v in partition["services"].items() if k == service},
+        }
+        for partition in endpoints["partitions"]
+    ]
+    return {**endpoints, "partitions": partitions}
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(lean_model(model, SCAN_OPERATIONS), indent=1) + "\n"
+    text = json.dumps(data, indent=1) + "\n"
     path.write_text(text)
     print(f"{path} ({len(text):,} bytes)")
+
+
+def main() -> None:
+    """Write the cut data for the installed botocore (its latest EC2 API version)."""
+    loader = Loader()
+    model = loader.load_service_model("ec2", "service-2")
+    version = model["metadata"]["apiVersion"]
+    _write(
+        Path(SCAN_MODELS) / "ec2" / version / "service-2.json", lean_model(model, SCAN_OPERATIONS)
+    )
+    _write(
+        Path(SCAN_MODELS) / "endpoints.json", lean_endpoints(loader.load_data("endpoints"), "ec2")
+    )
 
 
 if __name__ == "__main__":

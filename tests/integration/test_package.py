@@ -88,9 +88,11 @@ def test_package_contents_and_size(tmp_path: Path) -> None:
         "aws_lambda_powertools",
     } <= tops
     assert "collector/handler.py" in names
-    # EC2's model cut to what a scan calls, which member sessions load (credentials.SCAN_MODELS).
+    # botocore's data cut to what a scan calls, which member sessions load
+    # (credentials.SCAN_MODELS): EC2's model and the endpoints.
     model = re.compile(r"collector/assets/botocore/ec2/[\d-]+/service-2\.json")
     assert any(model.fullmatch(n) for n in names)
+    assert "collector/assets/botocore/endpoints.json" in names
     for package in ("report", "scan", "analysis"):  # every subpackage made it into the wheel
         assert f"collector/{package}/__init__.py" in names
     for banned in (

@@ -1,11 +1,12 @@
-"""The EC2 model member sessions load (collector/assets/botocore): EC2's service model cut to
-the operations a scan calls, and read by botocore exactly as the whole model is. Pure: no
-endpoint is called."""
+"""The botocore data member sessions load (collector/assets/botocore): EC2's service model cut
+to the operations a scan calls, and the endpoints cut to EC2's, each read by botocore exactly
+as the whole is. Pure: no endpoint is called."""
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,11 @@ import pytest
 from botocore import xform_name
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.regions import EndpointResolver
 
-from collector.credentials import SCAN_MODELS
+from collector.credentials import SCAN_MODELS, _models
 from collector.scan.scanner import SCAN_OPERATIONS
-from scripts.scan_model import lean_model
+from scripts.scan_model import lean_endpoints, lean_model
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +153,77 @@ def test_the_shipped_model_is_the_installed_botocore_model_cut(whole: dict[str, 
     assert json.loads(shipped.read_text()) == lean_model(whole, SCAN_OPERATIONS), (
         "the shipped EC2 model is not the installed botocore's: run `make scan-model`"
     )
+
+
+@pytest.fixture(scope="module")
+def endpoints() -> dict[str, Any]:
+    """The installed botocore's endpoints of every service (its own loader)."""
+    return dict(Loader().load_data("endpoints"))
+
+
+def _answer(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """What a call returns, or the name of what it raised: the same refusal is the same answer."""
+    try:
+        return call(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        return type(exc).__name__
+
+
+def _resolved(resolver: EndpointResolver, partition: str, region: str) -> list[Any]:
+    return [
+        _answer(
+            resolver.construct_endpoint,
+            "ec2",
+            region,
+            partition_name=partition,
+            use_fips_endpoint=fips,
+            use_dualstack_endpoint=dualstack,
+        )
+        for fips in (False, True)
+        for dualstack in (False, True)
+    ]
+
+
+def test_the_lean_endpoints_resolve_ec2_as_the_whole_endpoints_do(
+    endpoints: dict[str, Any],
+) -> None:
+    # Each its own copy: botocore's resolver writes what it resolved into the data it holds.
+    full = EndpointResolver(copy.deepcopy(endpoints))
+    lean = EndpointResolver(copy.deepcopy(lean_endpoints(endpoints, "ec2")))
+    assert lean.get_available_partitions() == full.get_available_partitions()
+    for partition in endpoints["partitions"]:
+        name = partition["partition"]
+        ec2 = partition["services"]["ec2"]["endpoints"]
+        # Every region the partition names, every endpoint EC2 names (FIPS ones too), and a
+        # region botocore knows only by the partition's pattern.
+        regions = {*partition["regions"], *ec2, "xx-nowhere-9"}
+        for region in sorted(regions):
+            assert _resolved(lean, name, region) == _resolved(full, name, region), (name, region)
+            assert _answer(lean.get_partition_for_region, region) == _answer(
+                full.get_partition_for_region, region
+            )
+        for tags in (None, ["fips"], ["dualstack"]):
+            for non_regional in (False, True):
+                args = ("ec2", name, non_regional, tags)
+                assert lean.get_available_endpoints(*args) == full.get_available_endpoints(*args)
+        assert lean.get_partition_dns_suffix(name) == full.get_partition_dns_suffix(name)
+    assert {s for p in lean_endpoints(endpoints, "ec2")["partitions"] for s in p["services"]} == {
+        "ec2"
+    }
+
+
+def test_the_shipped_endpoints_are_the_installed_botocore_endpoints_cut(
+    endpoints: dict[str, Any],
+) -> None:
+    shipped = Path(SCAN_MODELS) / "endpoints.json"
+    assert shipped.is_file(), f"no {shipped}: run `make scan-model`"
+    assert json.loads(shipped.read_text()) == lean_endpoints(endpoints, "ec2"), (
+        "the shipped endpoints are not the installed botocore's: run `make scan-model`"
+    )
+
+
+def test_member_sessions_load_the_cut_data() -> None:
+    loader = _models(None)
+    for name in ("endpoints", "ec2/2016-11-15/service-2"):
+        _, path = loader.load_data_with_path(name)
+        assert Path(path).is_relative_to(SCAN_MODELS), (name, path)
