@@ -50,12 +50,27 @@ def _cpu() -> float:
     return total
 
 
+def _status_mb(status: str, field: str) -> float:
+    """A `VmRSS:`/`VmHWM:` line of a /proc status text, in MB (0 when absent)."""
+    for line in status.splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 class ChildPeaks:
-    """The peak RSS (VmHWM) of each child process, sampled while it runs: a child's own high
-    water mark after exec (`ru_maxrss` of children can carry this process's, see above)."""
+    """Memory of this process and its children, sampled while they run.
+
+    - `peaks`: each child's peak RSS (VmHWM: its own high water mark after exec; `ru_maxrss`
+      of children can carry this process's, see above).
+    - `together`: the peak of all of them at once, their RSS summed at each sample. The sum of
+      each process's peak overstates what a run needs when the peaks come at different times
+      (a coordinator's end-of-run read comes after its workers have left).
+    """
 
     def __init__(self, every_s: float = 0.2) -> None:
         self.peaks: dict[int, float] = {}
+        self.together = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
         self._thread.start()
@@ -69,15 +84,18 @@ class ChildPeaks:
 
     def _run(self, every_s: float) -> None:
         while not self._stop.wait(every_s):
+            total = 0.0
+            with contextlib.suppress(OSError):
+                total = _status_mb(Path("/proc/self/status").read_text(), "VmRSS:")
             for pid in self._children():
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:
                     continue
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        mb = int(line.split()[1]) / 1024
-                        self.peaks[pid] = max(self.peaks.get(pid, 0.0), mb)
+                total += _status_mb(status, "VmRSS:")
+                mb = _status_mb(status, "VmHWM:")
+                self.peaks[pid] = max(self.peaks.get(pid, 0.0), mb)
+            self.together = max(self.together, total)
 
     def stop(self) -> dict[int, float]:
         """Stop sampling; each child's peak in MB."""
@@ -430,6 +448,10 @@ def main() -> None:
     # Worker processes run beside this one: the run's memory is all of them together.
     result["worker_peak_rss_mb"] = sorted(workers_peak.values())
     result["total_peak_rss_mb"] = result["peak_rss_mb"] + sum(workers_peak.values())
+    # At least any one process's own peak, which a sample can fall between.
+    result["together_peak_rss_mb"] = max(
+        children.together, result["peak_rss_mb"], *workers_peak.values()
+    )
     out.write_text(json.dumps(result))
 
 

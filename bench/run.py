@@ -240,8 +240,11 @@ def measure(
         "floor_hot_cpu_ms_per_request": round(hot * 1000, 3),
         "physical_bound_s": round(bound, 2),
         "ratio_to_bound": round(run["wall_s"] / bound, 3),
-        # Every process of the run: the coordinator and its workers (each at its own peak).
-        "peak_rss_mb": round(run["total_peak_rss_mb"], 1),
+        # Every process of the run at once: the peak of their RSS summed (sampled every
+        # 0.2 s, and at least any one's own peak). Each process at its own peak, summed, is
+        # `sum_of_peaks_rss_mb` (this field until 2026-12-02).
+        "peak_rss_mb": round(run["together_peak_rss_mb"], 1),
+        "sum_of_peaks_rss_mb": round(run["total_peak_rss_mb"], 1),
         "coordinator_rss_mb": round(run["peak_rss_mb"], 1),
         "worker_rss_mb": [round(w, 1) for w in run["worker_peak_rss_mb"]],
         "fake_cpu_s": round(fake_cpu, 2),

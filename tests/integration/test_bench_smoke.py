@@ -26,6 +26,7 @@ RUN_KEYS = {
     "physical_bound_s",
     "ratio_to_bound",
     "peak_rss_mb",
+    "sum_of_peaks_rss_mb",
     "coordinator_rss_mb",
     "worker_rss_mb",
     "processes",
@@ -78,6 +79,10 @@ def test_bench_smoke() -> None:
     assert run["shape"] == "landing-zone"
     assert 11 * 2 + 4 * 2 + 1 <= run["required_requests"] < 11 * 4 + 4 * 2 + 1 + 4
     assert run["requests"] > run["required_requests"]
+    # The run's memory at once is at least any one process's peak, and at most all their
+    # peaks together.
+    assert run["coordinator_rss_mb"] <= run["peak_rss_mb"] <= run["sum_of_peaks_rss_mb"]
+    assert all(w <= run["peak_rss_mb"] for w in run["worker_rss_mb"])
     assert result["analysis"]["overlap_2000_groups"] >= 0
     # The read path: each report command on the 2,000 filled items (each exits 0, or the run
     # fails), `lookup` with its by-key read of the VPC holding the address.
