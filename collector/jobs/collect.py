@@ -232,13 +232,24 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     # Workers make their own clients; they sign as the member accounts with the credentials
     # each target is sent with, and take the rest (endpoint, CA bundle) from the profile.
     profile = hub.profile_name if hub.profile_name != "default" else None
+    fanned_out = False
     try:
-        with worker_pool(summary.processes, workers, profile, opts.retry) as processes:
-            summary.processes = len(processes) if processes is not None else 1
-            scan: Callable[[Account, str], TargetResult] = scanner.scan_target
-            if processes is not None:
-                scan = RemoteScan(processes, roles.get, roles.invalidate, opts.clock).scan_target
-            _fan_out(listing, prepare, scan, opts, workers, summary, sink, roles)
+        try:
+            with worker_pool(summary.processes, workers, profile, opts.retry) as processes:
+                summary.processes = len(processes) if processes is not None else 1
+                scan: Callable[[Account, str], TargetResult] = scanner.scan_target
+                if processes is not None:
+                    scan = RemoteScan(
+                        processes, roles.get, roles.invalidate, opts.clock
+                    ).scan_target
+                fanned_out = True
+                _fan_out(listing, prepare, scan, opts, workers, summary, sink, roles)
+        finally:
+            # Once the workers have left: the end of the run reads the whole table (the
+            # sweep, the findings), the coordinator's largest allocation, and idle workers
+            # would hold their memory beside it (docs/benchmarks.md).
+            if fanned_out:
+                sink.finish(summary, listing.everyone)
     finally:
         table_work.shutdown(wait=not summary.interrupted, cancel_futures=True)
     summary.accounts = listing.selected
@@ -291,7 +302,7 @@ def _fan_out(
     sink: TableSink | MemorySink,
     roles: AssumedRoles,
 ) -> None:
-    """Scan every target, hand each result to the sink, and finish the sink."""
+    """Scan every target and hand each result to the sink (`run` finishes it)."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
     try:
         for ev in fan_out(
@@ -320,7 +331,6 @@ def _fan_out(
         # Interrupted: do not wait for calls under way (a slow one may take its whole read
         # timeout); their results are ignored, and nothing they saw is written.
         pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
-        sink.finish(summary, listing.everyone)
 
 
 # A target left unscanned because its stored scan started after the event that named it.

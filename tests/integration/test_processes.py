@@ -3,6 +3,7 @@ against the moto server (a worker is another interpreter: moto in-process cannot
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.synchronize
 import os
 import signal
@@ -12,12 +13,14 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
 from collector.credentials import AssumedRoles
+from collector.jobs.sinks import TableSink
 from collector.models import Account, TargetStatus
 from collector.scan.processes import WORKER_EXITED, WorkerPool
 from tests.integration.conftest import FAST_RETRY, Org, now, populate
@@ -59,6 +62,48 @@ def test_two_processes_collect_what_one_collects(
     # Every item was seen again by the second run, when its scan started (the coordinator's
     # clock, handed to the workers).
     assert {v.LastSeen for v in org.table().values()} == {now(2)}
+
+
+def _live_workers() -> list[int]:
+    """This process's children that are scan workers."""
+    pids: list[int] = []
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in (task / "children").read_text().split()]
+    return [
+        pid
+        for pid in pids
+        if b"collector.scan.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        and Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    ]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux's /proc")
+def test_the_workers_have_left_before_the_end_of_run_read(
+    server_org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The end of a run reads the whole table (the sweep, the findings): the run's largest
+    # allocation in the coordinator. Idle workers beside it would only hold their memory.
+    org = server_org
+    seen: dict[str, list[int]] = {}
+    finish = TableSink.finish
+
+    def finish_watched(self: TableSink, *args: Any) -> None:
+        seen["at_finish"] = _live_workers()
+        finish(self, *args)
+
+    monkeypatch.setattr(TableSink, "finish", finish_watched)
+    real_close = WorkerPool.close
+
+    def close_watched(self: WorkerPool) -> None:
+        seen["before_close"] = _live_workers()
+        real_close(self)
+
+    monkeypatch.setattr(WorkerPool, "close", close_watched)
+    summary = org.run(org.config(scan={"processes": 2, "accounts_per_process": 1}), at=now(1))
+    assert summary.processes == 2 and summary.failed == 0
+    assert len(seen["before_close"]) == 2  # the watch sees workers when there are some
+    assert seen["at_finish"] == []
 
 
 def test_accounts_per_process_keeps_a_small_run_in_one_process(server_org: Org) -> None:
