@@ -51,11 +51,23 @@ def _cpu() -> float:
 
 
 def _status_mb(status: str, field: str) -> float:
-    """A `VmRSS:`/`VmHWM:` line of a /proc status text, in MB (0 when absent)."""
+    """A line of a /proc status text (`VmHWM:`), in MB (0 when absent)."""
     for line in status.splitlines():
         if line.startswith(field):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _pages_mb(pid: str) -> tuple[float, float, float]:
+    """(resident, private, shared) MB of a process, from one read of /proc/<pid>/smaps_rollup."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if rest.strip().endswith("kB"):
+            fields[name] = int(rest.split()[0]) / 1024
+    private = fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0)
+    shared = fields.get("Shared_Clean", 0.0) + fields.get("Shared_Dirty", 0.0)
+    return fields.get("Rss", 0.0), private, shared
 
 
 class ChildPeaks:
@@ -66,11 +78,16 @@ class ChildPeaks:
     - `together`: the peak of all of them at once, their RSS summed at each sample. The sum of
       each process's peak overstates what a run needs when the peaks come at different times
       (a coordinator's end-of-run read comes after its workers have left).
+    - `shared_once`: the same, with the pages the processes share counted once, as the kernel
+      holds them (the interpreter, its libraries): each one's private pages, plus the shared
+      pages of the one that maps most. Every process of a run is the same interpreter, and a
+      worker loads a subset of its coordinator's libraries, so those are one set.
     """
 
     def __init__(self, every_s: float = 0.2) -> None:
         self.peaks: dict[int, float] = {}
         self.together = 0.0
+        self.shared_once = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
         self._thread.start()
@@ -84,18 +101,21 @@ class ChildPeaks:
 
     def _run(self, every_s: float) -> None:
         while not self._stop.wait(every_s):
-            total = 0.0
-            with contextlib.suppress(OSError):
-                total = _status_mb(Path("/proc/self/status").read_text(), "VmRSS:")
-            for pid in self._children():
+            rss = private = shared = 0.0
+            for pid in ["self", *map(str, self._children())]:
                 try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
+                    resident, mine, theirs = _pages_mb(pid)
+                    status = Path(f"/proc/{pid}/status").read_text() if pid != "self" else ""
+                except OSError:  # it left between the listing and the read
                     continue
-                total += _status_mb(status, "VmRSS:")
-                mb = _status_mb(status, "VmHWM:")
-                self.peaks[pid] = max(self.peaks.get(pid, 0.0), mb)
-            self.together = max(self.together, total)
+                rss += resident
+                private += mine
+                shared = max(shared, theirs)
+                if status:
+                    mb = _status_mb(status, "VmHWM:")
+                    self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0.0), mb)
+            self.together = max(self.together, rss)
+            self.shared_once = max(self.shared_once, private + shared)
 
     def stop(self) -> dict[int, float]:
         """Stop sampling; each child's peak in MB."""
@@ -452,6 +472,7 @@ def main() -> None:
     result["together_peak_rss_mb"] = max(
         children.together, result["peak_rss_mb"], *workers_peak.values()
     )
+    result["together_shared_once_mb"] = children.shared_once
     out.write_text(json.dumps(result))
 
 
