@@ -58,7 +58,7 @@ lint: $(STAMP_DEV) ## ruff lint + format check
 typecheck: $(STAMP_DEV) ## mypy (strict on collector/ and bench/)
 	$(BIN)/mypy
 
-# tests/unit/test_scan_model.py fails when the shipped model is not the installed botocore's.
+# tests/unit/test_scan_model.py compares the files with the installed botocore.
 scan-model: $(STAMP_DEMO) ## rewrite EC2's model cut to what a scan calls, after a botocore upgrade
 	$(BIN)/python -m scripts.scan_model
 

@@ -11,8 +11,9 @@ makes an EC2 client, and the endpoints of every service into every session that 
 client, and keeps both: about 22 and 7 MB of a scanning process's peak, for nine operations of
 one service (docs/benchmarks.md). The files go under collector/assets/botocore/, which member
 sessions search before botocore's own data (credentials.SCAN_MODELS).
-tests/unit/test_scan_model.py fails when they are not the installed botocore's data cut, as
-after an upgrade of botocore: run this again then.
+tests/unit/test_scan_model.py compares them with the installed botocore: exactly when it is
+the one they were cut from (`cut-from.json`), for compatibility otherwise. Run this again
+after upgrading botocore.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import botocore
 from botocore import xform_name
 from botocore.loaders import Loader
 
 from collector.credentials import SCAN_MODELS
 from collector.scan.scanner import SCAN_OPERATIONS
 
+# Which botocore the files were cut from: a fresh install may bring a newer one.
+CUT_FROM = "cut-from.json"
 # Keys that only feed docstrings; botocore reads nothing else from them.
 _DOCS = ("documentation", "documentationUrl")
 # Where a shape names other shapes: a structure's members, a list's member, a map's key/value.
@@ -101,8 +105,10 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    """Write the cut data for the installed botocore (its latest EC2 API version)."""
+    """Write the cut data for the installed botocore (its latest EC2 API version), and which
+    botocore it was cut from (`cut-from.json`, for tests/unit/test_scan_model.py)."""
     loader = Loader()
+    _write(Path(SCAN_MODELS) / CUT_FROM, {"botocore": botocore.__version__})
     model = loader.load_service_model("ec2", "service-2")
     version = model["metadata"]["apiVersion"]
     _write(

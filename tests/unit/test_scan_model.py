@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore
 import pytest
 from botocore import xform_name
 from botocore.loaders import Loader
@@ -18,7 +19,7 @@ from botocore.regions import EndpointResolver
 
 from collector.credentials import SCAN_MODELS, _models
 from collector.scan.scanner import SCAN_OPERATIONS
-from scripts.scan_model import lean_endpoints, lean_model
+from scripts.scan_model import CUT_FROM, lean_endpoints, lean_model
 
 
 @pytest.fixture(scope="module")
@@ -146,13 +147,72 @@ def test_a_member_named_documentation_is_a_member_not_a_comment() -> None:
     }
 
 
+def _cut_from() -> str:
+    return str(json.loads((Path(SCAN_MODELS) / CUT_FROM).read_text())["botocore"])
+
+
+def _shipped(path: str) -> dict[str, Any]:
+    shipped = Path(SCAN_MODELS) / path
+    assert shipped.is_file(), f"no {shipped}: run `make scan-model`"
+    return dict(json.loads(shipped.read_text()))
+
+
+def _exactly_if_cut_from_this_botocore() -> None:
+    """A fresh install may bring a newer botocore than the files were cut from: then only
+    the compatibility tests below apply (a newer botocore adds to EC2's model and regions)."""
+    if _cut_from() != botocore.__version__:
+        pytest.skip(f"cut from botocore {_cut_from()}, {botocore.__version__} installed")
+
+
 def test_the_shipped_model_is_the_installed_botocore_model_cut(whole: dict[str, Any]) -> None:
+    _exactly_if_cut_from_this_botocore()
     version = whole["metadata"]["apiVersion"]
-    shipped = Path(SCAN_MODELS) / "ec2" / version / "service-2.json"
-    assert shipped.is_file(), f"no {shipped}: run `make scan-model` (botocore was upgraded?)"
-    assert json.loads(shipped.read_text()) == lean_model(whole, SCAN_OPERATIONS), (
+    assert _shipped(f"ec2/{version}/service-2.json") == lean_model(whole, SCAN_OPERATIONS), (
         "the shipped EC2 model is not the installed botocore's: run `make scan-model`"
     )
+
+
+def _within(shipped: Shape, installed: Shape, seen: set[str]) -> Iterator[str]:
+    """What of `shipped` the installed model reads otherwise: a type, a wire name, a member
+    it lacks. Members the installed model adds are not looked at."""
+    if (shipped.type_name, shipped.serialization) != (installed.type_name, installed.serialization):
+        yield f"{shipped.name}: {shipped.type_name} {shipped.serialization}"
+    if shipped.name in seen:
+        return
+    seen.add(shipped.name)
+    if shipped.type_name == "structure":
+        theirs = installed.members  # type: ignore[attr-defined]
+        for name, member in shipped.members.items():  # type: ignore[attr-defined]
+            if name not in theirs:
+                yield f"{shipped.name}.{name}: not in the installed model"
+            else:
+                yield from _within(member, theirs[name], seen)
+    elif shipped.type_name == "list":
+        yield from _within(shipped.member, installed.member, seen)  # type: ignore[attr-defined]
+    elif shipped.type_name == "map":
+        yield from _within(shipped.key, installed.key, seen)  # type: ignore[attr-defined]
+        yield from _within(shipped.value, installed.value, seen)  # type: ignore[attr-defined]
+
+
+def test_the_shipped_model_reads_each_scan_operation_as_the_installed_botocore(
+    whole: dict[str, Any],
+) -> None:
+    """Whatever botocore is installed: the shipped model has the scan's operations, and each
+    field it describes is one the installed model reads the same way."""
+    (version,) = [p.name for p in (Path(SCAN_MODELS) / "ec2").iterdir()]
+    shipped = ServiceModel(_shipped(f"ec2/{version}/service-2.json"), "ec2")
+    installed = ServiceModel(whole, "ec2")
+    assert {xform_name(o) for o in shipped.operation_names} == SCAN_OPERATIONS
+    for name in shipped.operation_names:
+        ours, theirs = shipped.operation_model(name), installed.operation_model(name)
+        assert ours.http == theirs.http, name
+        for a, b in (
+            (ours.input_shape, theirs.input_shape),
+            (ours.output_shape, theirs.output_shape),
+        ):
+            assert (a is None) == (b is None), name
+            if a is not None and b is not None:
+                assert list(_within(a, b, set())) == [], name
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +253,7 @@ def test_the_lean_endpoints_resolve_ec2_as_the_whole_endpoints_do(
     assert lean.get_available_partitions() == full.get_available_partitions()
     for partition in endpoints["partitions"]:
         name = partition["partition"]
-        ec2 = partition["services"]["ec2"]["endpoints"]
+        ec2 = partition["services"].get("ec2", {}).get("endpoints", {})
         # Every region the partition names, every endpoint EC2 names (FIPS ones too), and a
         # region botocore knows only by the partition's pattern.
         regions = {*partition["regions"], *ec2, "xx-nowhere-9"}
@@ -215,11 +275,36 @@ def test_the_lean_endpoints_resolve_ec2_as_the_whole_endpoints_do(
 def test_the_shipped_endpoints_are_the_installed_botocore_endpoints_cut(
     endpoints: dict[str, Any],
 ) -> None:
-    shipped = Path(SCAN_MODELS) / "endpoints.json"
-    assert shipped.is_file(), f"no {shipped}: run `make scan-model`"
-    assert json.loads(shipped.read_text()) == lean_endpoints(endpoints, "ec2"), (
+    _exactly_if_cut_from_this_botocore()
+    assert _shipped("endpoints.json") == lean_endpoints(endpoints, "ec2"), (
         "the shipped endpoints are not the installed botocore's: run `make scan-model`"
     )
+
+
+def test_the_shipped_endpoints_resolve_ec2_as_the_installed_botocore(
+    endpoints: dict[str, Any],
+) -> None:
+    """Whatever botocore is installed: every EC2 endpoint the shipped data names resolves as
+    the installed data resolves it, host, protocols and signing (regions it adds later are
+    found by their partition's pattern). FIPS and dual-stack variants are left out: a newer
+    botocore adds some (measured: 1.40.0's data against 1.44.8's), and the URL of a call is
+    the endpoint rules' (botocore's own file), not these."""
+    shipped = _shipped("endpoints.json")
+    ours, theirs = EndpointResolver(shipped), EndpointResolver(copy.deepcopy(endpoints))
+
+    def plain(resolver: EndpointResolver, region: str, partition: str) -> Any:
+        found = _answer(resolver.construct_endpoint, "ec2", region, partition_name=partition)
+        return (
+            {k: v for k, v in found.items() if k != "variants"}
+            if isinstance(found, dict)
+            else found
+        )
+
+    for partition in copy.deepcopy(shipped)["partitions"]:
+        name = partition["partition"]
+        ec2 = partition["services"].get("ec2", {}).get("endpoints", {})
+        for region in sorted({*partition["regions"], *ec2}):
+            assert plain(ours, region, name) == plain(theirs, region, name), (name, region)
 
 
 def test_member_sessions_load_the_cut_data() -> None:
