@@ -19,6 +19,7 @@ after upgrading botocore.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,10 @@ def main() -> None:
     _write(Path(SCAN_MODELS) / CUT_FROM, {"botocore": botocore.__version__})
     model = loader.load_service_model("ec2", "service-2")
     version = model["metadata"]["apiVersion"]
+    # One API version only: an older one's folder would ship for nothing.
+    for old in (Path(SCAN_MODELS) / "ec2").glob("*"):
+        if old.name != version:
+            shutil.rmtree(old)
     _write(
         Path(SCAN_MODELS) / "ec2" / version / "service-2.json", lean_model(model, SCAN_OPERATIONS)
     )
