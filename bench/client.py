@@ -51,23 +51,22 @@ def _cpu() -> float:
 
 
 def _status_mb(status: str, field: str) -> float:
-    """A line of a /proc status text (`VmHWM:`), in MB (0 when absent)."""
+    """A line of a /proc status text (`VmRSS:`, `VmHWM:`), in MB (0 when absent)."""
     for line in status.splitlines():
         if line.startswith(field):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
-def _pages_mb(pid: str) -> tuple[float, float, float]:
-    """(resident, private, shared) MB of a process, from one read of /proc/<pid>/smaps_rollup."""
+def _pages_mb(pid: str) -> tuple[float, float]:
+    """(private, shared) resident MB of a process, from /proc/<pid>/smaps_rollup."""
     fields = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
         name, _, rest = line.partition(":")
         if rest.strip().endswith("kB"):
             fields[name] = int(rest.split()[0]) / 1024
     private = fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0)
-    shared = fields.get("Shared_Clean", 0.0) + fields.get("Shared_Dirty", 0.0)
-    return fields.get("Rss", 0.0), private, shared
+    return private, fields.get("Shared_Clean", 0.0) + fields.get("Shared_Dirty", 0.0)
 
 
 class ChildPeaks:
@@ -104,14 +103,17 @@ class ChildPeaks:
             rss = private = shared = 0.0
             for pid in ["self", *map(str, self._children())]:
                 try:
-                    resident, mine, theirs = _pages_mb(pid)
-                    status = Path(f"/proc/{pid}/status").read_text() if pid != "self" else ""
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    mine, theirs = _pages_mb(pid)
                 except OSError:  # it left between the listing and the read
                     continue
-                rss += resident
+                # VmRSS, from the same counters as VmHWM: a sample never sums above the
+                # processes' peaks. (smaps_rollup walks the pages, and can read a little above
+                # those counters, which the kernel updates in batches.)
+                rss += _status_mb(status, "VmRSS:")
                 private += mine
                 shared = max(shared, theirs)
-                if status:
+                if pid != "self":
                     mb = _status_mb(status, "VmHWM:")
                     self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0.0), mb)
             self.together = max(self.together, rss)

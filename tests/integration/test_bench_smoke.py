@@ -84,7 +84,9 @@ def test_bench_smoke() -> None:
     # peaks together.
     assert run["coordinator_rss_mb"] <= run["peak_rss_mb"] <= run["sum_of_peaks_rss_mb"]
     assert all(w <= run["peak_rss_mb"] for w in run["worker_rss_mb"])
-    assert 0 < run["peak_shared_once_mb"] <= run["peak_rss_mb"]
+    # Shared pages once is less than the RSS summed; it is read from smaps_rollup (the pages
+    # walked), which can be a little above status' batched counters: 1 MB of room.
+    assert 0 < run["peak_shared_once_mb"] <= run["peak_rss_mb"] + 1
     assert result["analysis"]["overlap_2000_groups"] >= 0
     # The read path: each report command on the 2,000 filled items (each exits 0, or the run
     # fails), `lookup` with its by-key read of the VPC holding the address.
