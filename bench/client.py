@@ -27,16 +27,21 @@ from typing import Any
 import boto3
 
 
+def _status_mb(status: str, field: str) -> float:
+    """A line of a /proc status text (`VmRSS:`, `VmHWM:`), in MB (0 when absent)."""
+    for line in status.splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _peak_rss_mb() -> float:
     """This process's peak RSS. Linux's VmHWM belongs to this program alone: `ru_maxrss` of a
     child carries its parent's peak at fork (a measuring parent holding 100k VPCs showed
     through as 1.8 GB)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        if hwm := _status_mb(Path("/proc/self/status").read_text(), "VmHWM:"):
+            return hwm
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -48,14 +53,6 @@ def _cpu() -> float:
         r = resource.getrusage(who)
         total += r.ru_utime + r.ru_stime
     return total
-
-
-def _status_mb(status: str, field: str) -> float:
-    """A line of a /proc status text (`VmRSS:`, `VmHWM:`), in MB (0 when absent)."""
-    for line in status.splitlines():
-        if line.startswith(field):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _pages_mb(pid: str) -> tuple[float, float]:
