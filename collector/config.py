@@ -6,7 +6,6 @@ import difflib
 import functools
 import ipaddress
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,13 +15,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    GetCoreSchemaHandler,
     ValidationError,
     field_validator,
 )
-from pydantic_core import core_schema as cs
 
 from collector.safety import brief, counted, one_line
+
+# Their home before collector.shapes: still importable from here.
+from collector.shapes import AccountId as AccountId
+from collector.shapes import RegionShape as RegionShape
+from collector.shapes import Shaped as Shaped
 
 # Anchored with `\Z` (`$` also matches before a final newline: "123456789012\n" would pass) and
 # ASCII-only (`\d` and `\w` otherwise take any script's digits and letters, which AWS refuses).
@@ -96,33 +98,6 @@ def check_cidr(value: str) -> str:
         return str(ipaddress.ip_network(value, strict=True))
     except ValueError as exc:
         raise ValueError(f"not a valid CIDR block ({exc})") from None
-
-
-@dataclass(frozen=True)
-class Shaped:
-    """A string matching `pattern` (the Rust regex crate's syntax), checked inside pydantic-core;
-    anything else fails as an `AfterValidator` raising `ValueError(error)` fails (the same
-    message). For fields of every stored VPC: a Python validator each was 5 % of an audit's
-    read at 100k VPCs (docs/benchmarks.md)."""
-
-    pattern: str
-    error: str
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        shaped = cs.str_schema(pattern=self.pattern)
-        failed = cs.custom_error_schema(
-            shaped, "value_error", custom_error_context={"error": self.error}
-        )
-        # After the field's own type: a number is still "Input should be a valid string".
-        return cs.chain_schema([handler(source), failed])
-
-
-# `check_account_id` and `check_region_shape` in pydantic-core: ASCII digits by class, and `$`
-# is the end of the text in Rust's syntax (tests/unit/test_config.py holds the two equal).
-AccountId = Annotated[str, Shaped(r"^[0-9]{12}$", "not a 12-digit AWS account id")]
-RegionShape = Annotated[
-    str, Shaped(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", "not an AWS region name (e.g. us-east-1)")
-]
 
 
 def _check_pattern(pattern: re.Pattern[str], what: str) -> AfterValidator:

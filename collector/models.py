@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from collector.config import AccountId, RegionShape
 from collector.safety import brief
+from collector.shapes import AccountId, RegionShape
 
 # Every prefix length as stored (ASCII digits, no leading zero): one lookup per CIDR, a
 # million times per large audit.

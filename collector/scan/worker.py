@@ -19,11 +19,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 
-import boto3
 from botocore.credentials import ReadOnlyCredentials
 
 from collector.arenas import limit_arenas
-from collector.credentials import member_session
+from collector.credentials import profile_member_session
 from collector.errors import RetryPolicy, error_code
 from collector.scan.processes import ScanRequest, failed
 from collector.scan.scanner import RegionalClients, Scanner, client_config
@@ -73,6 +72,23 @@ def serve(recv: Connection, send: Connection, scanner: Scanner, workers: int) ->
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+def make_scanner(profile: str | None, workers: int, retry: RetryPolicy) -> Scanner:
+    """The scanner a worker serves with: member clients of `profile`, signing with whatever
+    credentials each request carries."""
+    msession, creds = profile_member_session(profile)
+    return Scanner(
+        roles=Handed(ReadOnlyCredentials(None, None, None)),
+        creds=creds,
+        clients=RegionalClients(msession, client_config(workers)),
+        # Region planning is the coordinator's: a worker only scans the targets it is sent.
+        configured_regions=(),
+        cli_regions=(),
+        home_region="",
+        clock=lambda: datetime.now(UTC),
+        retry=retry,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """The worker's entry point."""
     parser = argparse.ArgumentParser(prog="python -m collector.scan.worker")
@@ -89,19 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     recv = Connection(args.read_fd, writable=False)
     send = Connection(args.write_fd, readable=False)
     retry: RetryPolicy = recv.recv()
-    hub = boto3.Session(profile_name=args.profile) if args.profile else boto3.Session()
-    msession, creds = member_session(hub)
-    scanner = Scanner(
-        roles=Handed(ReadOnlyCredentials(None, None, None)),
-        creds=creds,
-        clients=RegionalClients(msession, client_config(args.workers)),
-        # Region planning is the coordinator's: a worker only scans the targets it is sent.
-        configured_regions=(),
-        cli_regions=(),
-        home_region="",
-        clock=lambda: datetime.now(UTC),
-        retry=retry,
-    )
+    scanner = make_scanner(args.profile, args.workers, retry)
     serve(recv, send, scanner, args.workers)
     logging.shutdown()
     # Not sys.exit: a pool thread in a slow call would hold the exit for its read timeout,

@@ -31,8 +31,8 @@ from pydantic_core import SchemaValidator
 from pydantic_core import core_schema as cs
 
 from collector.address_use import AddressUse
-from collector.config import Shaped
 from collector.models import Vpc
+from collector.shapes import Shaped
 from collector.store.vpcs import USE
 
 # How each `Vpc` attribute is stored: its type tag, a list of strings, or never in a read
@@ -172,7 +172,7 @@ def canonical_ipv4_cidr() -> str:
 
 
 def canonical_ipv4() -> Any:
-    """An `Ipv4Cidr` in a stored VPC, checked inside pydantic-core (`config.Shaped`):
+    """An `Ipv4Cidr` in a stored VPC, checked inside pydantic-core (`shapes.Shaped`):
     `Ipv4Cidr`'s Python check was a quarter of a page's decoding at 100k VPCs
     (docs/benchmarks.md). Only a CIDR that check keeps unchanged passes; any other fails, and
     the item is left raw for the registry, whose reading normalizes it or names the error
