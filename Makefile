@@ -59,7 +59,7 @@ typecheck: $(STAMP_DEV) ## mypy (strict on collector/ and bench/)
 	$(BIN)/mypy
 
 # tests/unit/test_scan_model.py compares the files with the installed botocore.
-scan-model: $(STAMP_DEMO) ## rewrite EC2's model cut to what a scan calls, after a botocore upgrade
+scan-model: $(STAMP_DEMO) ## rewrite botocore's data cut to what the tool calls, after a botocore upgrade
 	$(BIN)/python -m scripts.scan_model
 
 unit: $(STAMP_DEV) ## the fast unit tests only

@@ -25,6 +25,7 @@ from collector.config import (
     parse_config,
 )
 from collector.errors import RetryPolicy, error_code
+from collector.hub import hub_session
 from collector.safety import brief
 
 _SSM_NAME = re.compile(r"/[a-zA-Z0-9_.\-/]{1,1010}\Z", re.ASCII)
@@ -135,4 +136,4 @@ def load(source: str, session: boto3.Session | None) -> Config:
     if not is_location(source):
         return load_config(source)
     where = Location.parse(source)
-    return check_document(read_document(session or boto3.Session(), where), where)
+    return check_document(read_document(session or hub_session(), where), where)

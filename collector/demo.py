@@ -21,6 +21,7 @@ import boto3
 
 from collector.analysis import Audit
 from collector.config import Config
+from collector.hub import hub_session
 from collector.jobs.allocate import Allocation, allocate
 from collector.jobs.audit import run_audit
 from collector.jobs.collect import run
@@ -339,7 +340,7 @@ def demo_run(accounts: int, regions: int) -> DemoResult:
     from moto import mock_aws
 
     with isolated_aws_env(), mock_aws():
-        session = boto3.Session()
+        session = hub_session()
         sim = build_simulated_org(session, accounts, regions)
         cfg = demo_config()
         ddb = dynamodb_client(session, cfg)

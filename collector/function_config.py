@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from collector.config import Config, ConfigError, config_data, parse_config
 from collector.config_store import Location, read_document
 from collector.errors import RetryPolicy, error_code
+from collector.hub import hub_session
 from collector.safety import brief
 
 CONFIG_PARAMETER = "VPCTRACKER_CONFIG_PARAMETER"
@@ -167,7 +168,7 @@ def _document(env: Mapping[str, str], session: boto3.Session | None) -> tuple[di
     cached = _documents.get(key)
     if cached is None or time.monotonic() - cached[0] > DOCUMENT_TTL_S:
         region = env.get("VPCTRACKER_TABLE_REGION") or env.get("AWS_REGION")
-        raw = read_document(session or boto3.Session(), where, region)
+        raw = read_document(session or hub_session(), where, region)
         cached = (time.monotonic(), raw)
         _documents[key] = cached
     data = config_data(cached[1], key)
@@ -181,7 +182,7 @@ def _document(env: Mapping[str, str], session: boto3.Session | None) -> tuple[di
 
 def _external_id(parameter: str, env: Mapping[str, str], session: boto3.Session | None) -> str:
     if parameter not in _cold:
-        ssm = (session or boto3.Session()).client(
+        ssm = (session or hub_session()).client(
             "ssm", region_name=env.get("VPCTRACKER_TABLE_REGION") or env.get("AWS_REGION")
         )
         try:

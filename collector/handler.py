@@ -46,6 +46,7 @@ from collector.fanout import (
     work,
 )
 from collector.function_config import config_from_env, small_int
+from collector.hub import hub_session
 from collector.jobs.audit import run_audit
 from collector.jobs.check import run_check
 from collector.jobs.collect import run
@@ -161,7 +162,7 @@ def function_session() -> boto3.Session:
     per invocation read and parsed every service model again (about a quarter of a second of
     CPU before an event's first call, measured). It resolves the execution role's credentials
     through the standard chain, as a new one would."""
-    return boto3.Session()
+    return hub_session()
 
 
 def handler(event: Any, context: Any, *, session: boto3.Session | None = None) -> dict[str, Any]:
@@ -420,7 +421,7 @@ def _sqs(config: Config, request: Request, opts: RunOptions, context: Any) -> di
     try:
         # A worker that cannot write the table does nothing right: fail every message now.
         opts.retry.call(
-            check_table, dynamodb_client(opts.session or boto3.Session(), config), config.table.name
+            check_table, dynamodb_client(opts.session or hub_session(), config), config.table.name
         )
     except (TableMissingError, ClientError, BotoCoreError) as exc:
         return _failed(one_line(_describe(exc)), request.records, "worker cannot start")

@@ -1,8 +1,10 @@
-"""Write the botocore data a member session loads, cut from the installed botocore's:
+"""Write the botocore data member and hub sessions load, cut from the installed botocore's:
 
 - EC2's model with only the operations a scan calls (`collector.scan.scanner.SCAN_OPERATIONS`),
   the shapes they reach, and no documentation;
-- the endpoints of every partition with only EC2's (member sessions make EC2 clients only).
+- the endpoints of every partition with only EC2's (member sessions make EC2 clients only);
+- the endpoints of every partition with only the services the hub calls
+  (`collector.hub.HUB_SERVICES`), for hub sessions (`collector.hub.HUB_MODELS`).
 
     python -m scripts.scan_model      # or: make scan-model
 
@@ -29,6 +31,7 @@ from botocore import xform_name
 from botocore.loaders import Loader
 
 from collector.credentials import SCAN_MODELS
+from collector.hub import HUB_MODELS, HUB_SERVICES
 from collector.scan.scanner import SCAN_OPERATIONS
 
 # Which botocore the files were cut from: a fresh install may bring a newer one.
@@ -84,14 +87,14 @@ def lean_model(model: dict[str, Any], operations: Collection[str]) -> dict[str, 
     return {**top, "operations": ops, "shapes": ordered}
 
 
-def lean_endpoints(endpoints: dict[str, Any], service: str) -> dict[str, Any]:
-    """Pure: botocore's endpoints data (every partition's regions and services) with only
-    `service`'s endpoints in each partition; the partitions' own data (regions, DNS suffix,
+def lean_endpoints(endpoints: dict[str, Any], services: Collection[str]) -> dict[str, Any]:
+    """Pure: botocore's endpoints data (every partition's regions and services) with only the
+    endpoints of `services` in each partition; the partitions' own data (regions, DNS suffix,
     region pattern, defaults) whole."""
     partitions = [
         {
             **partition,
-            "services": {k: v for k, v in partition["services"].items() if k == service},
+            "services": {k: v for k, v in partition["services"].items() if k in services},
         }
         for partition in endpoints["partitions"]
     ]
@@ -107,7 +110,7 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 
 def main() -> None:
     """Write the cut data for the installed botocore (its latest EC2 API version), and which
-    botocore it was cut from (`cut-from.json`, for tests/unit/test_scan_model.py)."""
+    botocore all of it was cut from (`cut-from.json`, for tests/unit/test_scan_model.py)."""
     loader = Loader()
     _write(Path(SCAN_MODELS) / CUT_FROM, {"botocore": botocore.__version__})
     model = loader.load_service_model("ec2", "service-2")
@@ -119,9 +122,9 @@ def main() -> None:
     _write(
         Path(SCAN_MODELS) / "ec2" / version / "service-2.json", lean_model(model, SCAN_OPERATIONS)
     )
-    _write(
-        Path(SCAN_MODELS) / "endpoints.json", lean_endpoints(loader.load_data("endpoints"), "ec2")
-    )
+    endpoints = loader.load_data("endpoints")
+    _write(Path(SCAN_MODELS) / "endpoints.json", lean_endpoints(endpoints, {"ec2"}))
+    _write(Path(HUB_MODELS) / "endpoints.json", lean_endpoints(endpoints, HUB_SERVICES))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from collector.cli.parser import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, build_pa
 from collector.config import ConfigError, load_config
 from collector.config_store import is_location, load
 from collector.errors import FatalError, MalformedResponse, error_code, error_message
+from collector.hub import hub_session
 from collector.safety import one_line
 from collector.store.reader import paused_gc
 from collector.store.table import TableMissingError
@@ -51,11 +52,11 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
             return _demo(args.accounts, args.regions)
         # Inside the try: a bad AWS_PROFILE raises ProfileNotFound here, reported in one line.
         if is_location(args.config):
-            args.session = session or boto3.Session()
+            args.session = session or hub_session()
             config = load(args.config, args.session)
         else:
             config = load_config(args.config)
-            args.session = session or boto3.Session()
+            args.session = session or hub_session()
         # Report commands read and analyse the whole table in one go: without the cyclic GC
         # re-walking the inventory they take about 20 % less time at 100k items (measured).
         paused = paused_gc() if args.command in READ_COMMANDS else contextlib.nullcontext()

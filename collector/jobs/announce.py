@@ -8,11 +8,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.config import Config
 from collector.errors import RetryPolicy, error_code
+from collector.hub import hub_session
 from collector.jobs.options import RunOptions
 from collector.notify import Announcement, Message, ReportLink, messages
 from collector.store.findings import outbox_key, pending
@@ -45,7 +45,7 @@ def send_outbox(
     if not outbox:
         return Sent()
     by_key = {(p.finding_id, p.transition, p.at): p for p in outbox}
-    sns = (opts.session or boto3.Session()).client(
+    sns = (opts.session or hub_session()).client(
         "sns", region_name=topic.split(":")[3] or config.table.region
     )
     batch = messages((Announcement.of(p.message) for p in outbox), config.notify.max_messages, link)

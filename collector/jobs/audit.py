@@ -13,6 +13,7 @@ from collector.analysis.headroom import HeadroomLimits
 from collector.analysis.stale import Scope
 from collector.config import Config, ConfigError
 from collector.errors import RetryPolicy, reading_table
+from collector.hub import hub_session
 from collector.jobs.collect import list_target_accounts, run
 from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions, dynamodb_client
@@ -54,7 +55,7 @@ def run_audit(
     summary = None
     if live:
         if accounts:  # refused as collect and check refuse them (not in the org, excluded)
-            list_target_accounts(opts.session or boto3.Session(), config, accounts, opts.retry)
+            list_target_accounts(opts.session or hub_session(), config, accounts, opts.retry)
         summary = run(config, replace(opts, write=False, accounts=()))
         items = Items(
             vpcs=summary.records,
@@ -115,7 +116,7 @@ def read_inventory(
     """Every VPC and reservation item of the table, and the items that could not be read
     (reported by callers, never silently dropped), in one pass; FatalError/TableMissingError
     when the table cannot be read. `without` as in `read_table`."""
-    ddb = dynamodb_client(session or boto3.Session(), config)
+    ddb = dynamodb_client(session or hub_session(), config)
     return read_table(ddb, config, retry, without=without)
 
 

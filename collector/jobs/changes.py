@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import boto3
-
 from collector.config import Config
 from collector.errors import reading_table
+from collector.hub import hub_session
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.models import iso
 from collector.store.registry import query_changes
@@ -20,7 +19,7 @@ def run_changes(
 ) -> dict[str, Any]:
     """What appeared, disappeared or changed since `since` (the `changes` JSON shape)."""
     opts = options or RunOptions()
-    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    ddb = dynamodb_client(opts.session or hub_session(), config)
     until = opts.clock()
     out: list[dict[str, Any]] = []
     # The ledger holds them; the inventory table those the previous version wrote, until the

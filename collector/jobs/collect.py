@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from collector.config import Config, ConfigError
 from collector.credentials import AssumedRoles, member_session, partition_of
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
+from collector.hub import hub_session
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.sinks import MemorySink, Prepared, TableSink
 from collector.jobs.summary import RunSummary
@@ -156,7 +157,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
     """Collect every selected (account, region); write the table (unless `write=False`)."""
     opts = options or RunOptions()
     t0 = time.monotonic()
-    hub = opts.session or boto3.Session()
+    hub = opts.session or hub_session()
     summary = RunSummary(
         started_at=opts.clock(),
         full_org=not opts.accounts and not opts.regions and opts.account_list is None,

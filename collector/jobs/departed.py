@@ -20,6 +20,7 @@ import boto3
 
 from collector.config import Config
 from collector.errors import FatalError, RetryPolicy, reading_table
+from collector.hub import hub_session
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.lifecycle import mark_deleted
 from collector.models import Account, DeletionReason, Vpc
@@ -144,7 +145,7 @@ def sweep_departed(config: Config, everyone: list[Account], options: RunOptions)
     """Mark items of accounts no longer ACTIVE or gone from the org (the fan-out dispatcher's
     share of a full-org run); returns how many were marked."""
     opts = options
-    session = opts.session or boto3.Session()
+    session = opts.session or hub_session()
     ddb = dynamodb_client(session, config)
     started = opts.clock()
     org = {a.id: a for a in everyone}
@@ -179,7 +180,7 @@ def mark_accounts_gone(
     """Mark every live item of accounts known to be suspended or gone from the organization
     (a fan-out worker's accounts); returns how many were marked."""
     opts = options
-    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    ddb = dynamodb_client(opts.session or hub_session(), config)
     vpcs = [
         v
         for account_id in gone

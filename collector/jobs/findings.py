@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import Audit, Connections
@@ -32,6 +31,7 @@ from collector.analysis.findings import (
 from collector.analysis.scope import affected_accounts
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
+from collector.hub import hub_session
 from collector.jobs.announce import send_outbox
 from collector.jobs.audit import run_audit
 from collector.jobs.lean import for_audit
@@ -177,7 +177,7 @@ def record_findings(
     narrowed recording also compares whoever it connected)."""
     opts = options
     t0 = time.monotonic()
-    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    ddb = dynamodb_client(opts.session or hub_session(), config)
     ledger = config.table.ledger
     holder = take_lease(
         ddb,

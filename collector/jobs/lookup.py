@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import boto3
-
 from collector.analysis.lookup import BlockIndex, LookupResult, lookup
 from collector.analysis.overlaps import IPNetwork
 from collector.analysis.stale import Scope, partition
 from collector.config import Config, ConfigError
 from collector.errors import FatalError, reading_table
+from collector.hub import hub_session
 from collector.jobs.audit import read_table
 from collector.jobs.collect import run
 from collector.jobs.options import RunOptions, dynamodb_client
@@ -47,7 +46,7 @@ def run_lookup(
         # The table is read without subnets and tags (issue 26: a read path built for 100k
         # VPCs); only the VPCs holding the queried space are then read whole, for the subnets
         # the answer names.
-        ddb = dynamodb_client(opts.session or boto3.Session(), config)
+        ddb = dynamodb_client(opts.session or hub_session(), config)
         items = read_table(ddb, config, opts.retry, without=WithoutSubnets(use=False))
         _refuse_unreadable(items, query)
         index = BlockIndex(_whole(ddb, config, opts, items, BlockIndex(items.vpcs), query))

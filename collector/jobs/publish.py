@@ -27,6 +27,7 @@ from collector.analysis import Audit
 from collector.analysis.inventory import audit_rows, summary_of
 from collector.config import Config, ConfigError, ReportConfig
 from collector.errors import RetryPolicy, error_code
+from collector.hub import hub_session
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.models import iso
 from collector.notify import ReportLink
@@ -155,7 +156,7 @@ def publish_report(config: Config, audit: Audit, opts: RunOptions, *, dated: boo
     report = config.report
     if report.bucket is None:
         return Publication(skipped="no report.bucket")
-    session = opts.session or boto3.Session()
+    session = opts.session or hub_session()
     region = config.table.region
     at = opts.clock()
     prefixes = object_keys(report.prefix, at, dated=dated)
@@ -199,7 +200,7 @@ def live_publisher(config: Config, opts: RunOptions) -> Publisher:
             return Publication(skipped="no report.bucket")
         if not changed:
             return Publication(skipped="no finding changed")
-        ddb = dynamodb_client(opts.session or boto3.Session(), config)
+        ddb = dynamodb_client(opts.session or hub_session(), config)
         now = int(opts.clock().timestamp())
         interval = config.report.min_interval_minutes * 60
         try:
@@ -226,7 +227,7 @@ def latest_link(config: Config, opts: RunOptions) -> ReportLink | None:
     key = report.prefix + LATEST + "report.html"
     region = config.table.region
     try:
-        s3 = s3_client(opts.session or boto3.Session(), region)
+        s3 = s3_client(opts.session or hub_session(), region)
         url = presign(s3, report.bucket, key, config.notify.presign_hours)
     except (ClientError, BotoCoreError) as exc:
         log.error("report link not signed: %s", error_code(exc))
@@ -245,7 +246,7 @@ def write_s3(config: Config, opts: RunOptions, uri: str, text: str, fmt: str) ->
     if not m:
         raise ConfigError(f"--output {brief(uri)}: not s3://bucket/key")
     bucket, key = m.group(1), m.group(2)
-    s3 = s3_client(opts.session or boto3.Session(), config.table.region)
+    s3 = s3_client(opts.session or hub_session(), config.table.region)
     try:
         opts.retry.call(
             s3.put_object,

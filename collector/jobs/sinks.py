@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import vpc_blocks
 from collector.config import Config
 from collector.errors import error_code, reading_table
+from collector.hub import hub_session
 from collector.jobs.departed import sweep
 from collector.jobs.lean import unless_published
 from collector.jobs.options import RunOptions
@@ -331,7 +331,7 @@ class TableSink:
                 items = retry.call(load_without_subnets, self.ddb, self.table, kinds, how)
         s.inventory_read = (started, datetime.now(UTC))
         marked = sweep(
-            self.opts.session or boto3.Session(),
+            self.opts.session or hub_session(),
             self.config,
             items.vpcs,
             org,

@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
+from collector.hub import hub_session
 from collector.jobs.audit import read_inventory, read_table
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
@@ -83,7 +83,7 @@ class ViewAhead:
         self._stop = threading.Event()
         # Made here, not in the thread: a boto3 session is not thread-safe, and the caller
         # goes on making clients from it while the thread reads.
-        ddb = dynamodb_client(options.session or boto3.Session(), config)
+        ddb = dynamodb_client(options.session or hub_session(), config)
         self._thread = threading.Thread(
             target=self._read, args=(ddb, config, options), name="view-ahead", daemon=True
         )
@@ -157,7 +157,7 @@ def patched(view: View, summary: RunSummary, config: Config, opts: RunOptions) -
         return None
     if not written:
         return view
-    ddb = dynamodb_client(opts.session or boto3.Session(), config)
+    ddb = dynamodb_client(opts.session or hub_session(), config)
     fresh = opts.retry.call(
         read_keys, ddb, config.table.name, sorted(written), "items just written"
     )

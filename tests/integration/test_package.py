@@ -93,6 +93,7 @@ def test_package_contents_and_size(tmp_path: Path) -> None:
     model = re.compile(r"collector/assets/botocore/ec2/[\d-]+/service-2\.json")
     assert any(model.fullmatch(n) for n in names)
     assert "collector/assets/botocore/endpoints.json" in names
+    assert "collector/assets/hub/endpoints.json" in names  # hub sessions' (hub.HUB_MODELS)
     for package in ("report", "scan", "analysis"):  # every subpackage made it into the wheel
         assert f"collector/{package}/__init__.py" in names
     for banned in (

@@ -1,11 +1,13 @@
 """The botocore data member sessions load (collector/assets/botocore): EC2's service model cut
-to the operations a scan calls, and the endpoints cut to EC2's, each read by botocore exactly
-as the whole is. Pure: no endpoint is called."""
+to the operations a scan calls, and the endpoints cut to EC2's; and hub sessions'
+(collector/assets/hub): the endpoints cut to the services the hub calls. Each is read by
+botocore exactly as the whole is. Pure: no endpoint is called."""
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.regions import EndpointResolver
 
 from collector.credentials import SCAN_MODELS, _models
+from collector.hub import HUB_MODELS, HUB_SERVICES, hub_session
 from collector.scan.scanner import SCAN_OPERATIONS
 from scripts.scan_model import CUT_FROM, lean_endpoints, lean_model
 
@@ -151,8 +154,8 @@ def _cut_from() -> str:
     return str(json.loads((Path(SCAN_MODELS) / CUT_FROM).read_text())["botocore"])
 
 
-def _shipped(path: str) -> dict[str, Any]:
-    shipped = Path(SCAN_MODELS) / path
+def _shipped(path: str, folder: str = SCAN_MODELS) -> dict[str, Any]:
+    shipped = Path(folder) / path
     assert shipped.is_file(), f"no {shipped}: run `make scan-model`"
     return dict(json.loads(shipped.read_text()))
 
@@ -229,11 +232,11 @@ def _answer(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return type(exc).__name__
 
 
-def _resolved(resolver: EndpointResolver, partition: str, region: str) -> list[Any]:
+def _resolved(resolver: EndpointResolver, service: str, partition: str, region: str) -> list[Any]:
     return [
         _answer(
             resolver.construct_endpoint,
-            "ec2",
+            service,
             region,
             partition_name=partition,
             use_fips_endpoint=fips,
@@ -244,56 +247,71 @@ def _resolved(resolver: EndpointResolver, partition: str, region: str) -> list[A
     ]
 
 
-def test_the_lean_endpoints_resolve_ec2_as_the_whole_endpoints_do(
-    endpoints: dict[str, Any],
+# Each cut: where it ships, and the services whose endpoints it keeps.
+CUTS = [
+    pytest.param(SCAN_MODELS, frozenset({"ec2"}), id="member"),
+    pytest.param(HUB_MODELS, HUB_SERVICES, id="hub"),
+]
+
+
+@pytest.mark.parametrize(("folder", "services"), CUTS)
+def test_the_lean_endpoints_resolve_their_services_as_the_whole_endpoints_do(
+    endpoints: dict[str, Any], folder: str, services: frozenset[str]
 ) -> None:
     # Each its own copy: botocore's resolver writes what it resolved into the data it holds.
     full = EndpointResolver(copy.deepcopy(endpoints))
-    lean = EndpointResolver(copy.deepcopy(lean_endpoints(endpoints, "ec2")))
+    lean = EndpointResolver(copy.deepcopy(lean_endpoints(endpoints, services)))
     assert lean.get_available_partitions() == full.get_available_partitions()
     for partition in endpoints["partitions"]:
         name = partition["partition"]
-        ec2 = partition["services"].get("ec2", {}).get("endpoints", {})
-        # Every region the partition names, every endpoint EC2 names (FIPS ones too), and a
-        # region botocore knows only by the partition's pattern.
-        regions = {*partition["regions"], *ec2, "xx-nowhere-9"}
-        for region in sorted(regions):
-            assert _resolved(lean, name, region) == _resolved(full, name, region), (name, region)
+        for service in sorted(services):
+            named = partition["services"].get(service, {}).get("endpoints", {})
+            # Every region the partition names, every endpoint the service names (FIPS ones
+            # too), and a region botocore knows only by the partition's pattern.
+            for region in sorted({*partition["regions"], *named, "xx-nowhere-9"}):
+                assert _resolved(lean, service, name, region) == _resolved(
+                    full, service, name, region
+                ), (service, name, region)
+            for tags in (None, ["fips"], ["dualstack"]):
+                for non_regional in (False, True):
+                    args = (service, name, non_regional, tags)
+                    assert lean.get_available_endpoints(*args) == full.get_available_endpoints(
+                        *args
+                    )
+        for region in partition["regions"]:
             assert _answer(lean.get_partition_for_region, region) == _answer(
                 full.get_partition_for_region, region
             )
-        for tags in (None, ["fips"], ["dualstack"]):
-            for non_regional in (False, True):
-                args = ("ec2", name, non_regional, tags)
-                assert lean.get_available_endpoints(*args) == full.get_available_endpoints(*args)
         assert lean.get_partition_dns_suffix(name) == full.get_partition_dns_suffix(name)
-    assert {s for p in lean_endpoints(endpoints, "ec2")["partitions"] for s in p["services"]} == {
-        "ec2"
-    }
+    kept = {s for p in lean_endpoints(endpoints, services)["partitions"] for s in p["services"]}
+    assert kept <= services
+    assert kept == services & {s for p in endpoints["partitions"] for s in p["services"]}
 
 
+@pytest.mark.parametrize(("folder", "services"), CUTS)
 def test_the_shipped_endpoints_are_the_installed_botocore_endpoints_cut(
-    endpoints: dict[str, Any],
+    endpoints: dict[str, Any], folder: str, services: frozenset[str]
 ) -> None:
     _exactly_if_cut_from_this_botocore()
-    assert _shipped("endpoints.json") == lean_endpoints(endpoints, "ec2"), (
+    assert _shipped("endpoints.json", folder) == lean_endpoints(endpoints, services), (
         "the shipped endpoints are not the installed botocore's: run `make scan-model`"
     )
 
 
-def test_the_shipped_endpoints_resolve_ec2_as_the_installed_botocore(
-    endpoints: dict[str, Any],
+@pytest.mark.parametrize(("folder", "services"), CUTS)
+def test_the_shipped_endpoints_resolve_their_services_as_the_installed_botocore(
+    endpoints: dict[str, Any], folder: str, services: frozenset[str]
 ) -> None:
-    """Whatever botocore is installed: every EC2 endpoint the shipped data names resolves as
-    the installed data resolves it, host, protocols and signing (regions it adds later are
-    found by their partition's pattern). FIPS and dual-stack variants are left out: a newer
-    botocore adds some (measured: 1.40.0's data against 1.44.8's), and the URL of a call is
-    the endpoint rules' (botocore's own file), not these."""
-    shipped = _shipped("endpoints.json")
+    """Whatever botocore is installed: every endpoint the shipped data names resolves as the
+    installed data resolves it, host, protocols and signing (regions it adds later are found
+    by their partition's pattern). FIPS and dual-stack variants are left out: a newer botocore
+    adds some (measured: 1.40.0's data against 1.44.8's), and the URL of a call is the
+    endpoint rules' (botocore's own file), not these."""
+    shipped = _shipped("endpoints.json", folder)
     ours, theirs = EndpointResolver(shipped), EndpointResolver(copy.deepcopy(endpoints))
 
-    def plain(resolver: EndpointResolver, region: str, partition: str) -> Any:
-        found = _answer(resolver.construct_endpoint, "ec2", region, partition_name=partition)
+    def plain(resolver: EndpointResolver, service: str, region: str, partition: str) -> Any:
+        found = _answer(resolver.construct_endpoint, service, region, partition_name=partition)
         return (
             {k: v for k, v in found.items() if k != "variants"}
             if isinstance(found, dict)
@@ -302,9 +320,15 @@ def test_the_shipped_endpoints_resolve_ec2_as_the_installed_botocore(
 
     for partition in copy.deepcopy(shipped)["partitions"]:
         name = partition["partition"]
-        ec2 = partition["services"].get("ec2", {}).get("endpoints", {})
-        for region in sorted({*partition["regions"], *ec2}):
-            assert plain(ours, region, name) == plain(theirs, region, name), (name, region)
+        assert set(partition["services"]) <= services, name
+        for service in sorted(services):
+            named = partition["services"].get(service, {}).get("endpoints", {})
+            for region in sorted({*partition["regions"], *named}):
+                assert plain(ours, service, region, name) == plain(theirs, service, region, name), (
+                    service,
+                    name,
+                    region,
+                )
 
 
 def test_member_sessions_load_the_cut_data() -> None:
@@ -312,3 +336,33 @@ def test_member_sessions_load_the_cut_data() -> None:
     for name in ("endpoints", "ec2/2016-11-15/service-2"):
         _, path = loader.load_data_with_path(name)
         assert Path(path).is_relative_to(SCAN_MODELS), (name, path)
+
+
+def test_hub_sessions_load_the_cut_endpoints_and_botocore_s_models() -> None:
+    loader = hub_session()._session.get_component("data_loader")
+    _, path = loader.load_data_with_path("endpoints")
+    assert Path(path).is_relative_to(HUB_MODELS)
+    _, path = loader.load_data_with_path("ec2/2016-11-15/service-2")
+    assert Path(path).is_relative_to(Path(botocore.__file__).parent)  # the hub's EC2: whole
+
+
+_SOURCES = Path(__file__).parents[2] / "collector"
+
+
+def test_every_client_the_package_makes_is_of_a_hub_service() -> None:
+    """A hub client of a service the cut leaves out would find no endpoint data of its own:
+    its service is in `HUB_SERVICES` (and `make scan-model` cuts the data again)."""
+    named = {
+        m
+        for f in _SOURCES.rglob("*.py")
+        for m in re.findall(r"""\bclient\(\s*["']([a-z0-9-]+)["']""", f.read_text())
+    }
+    assert named  # the pattern does find the package's clients
+    assert named <= HUB_SERVICES, named - HUB_SERVICES
+
+
+def test_every_session_the_package_makes_is_a_hub_session() -> None:
+    """Each `boto3.Session` reads the endpoints it is given: one made elsewhere than
+    `hub_session` would parse every service's (7 MB) again."""
+    made = [f.name for f in _SOURCES.rglob("*.py") if "boto3.Session(" in f.read_text()]
+    assert made == ["hub.py"]
