@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -70,3 +70,25 @@ def plan_regions(
         else:
             plan.scan.append(region)
     return plan
+
+
+# The regions every account has enabled unless it opts in to more: those AWS launched before
+# 2019-03-20 (https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html).
+DEFAULT_ENABLED_REGIONS = 17
+
+
+def targets_per_account(
+    configured: Literal["all"] | Sequence[str],
+    cli: Sequence[str],
+    targets: Mapping[str, Collection[str]] | None,
+) -> int:
+    """Pure: about how many regions an account's plan scans, before any is planned: those a
+    live update names, `--region`, the configured list, or, for `regions: all`, the regions
+    enabled by default. The fan-out bounds the accounts it prepares at once by it."""
+    if targets is not None:
+        return max((len(set(r)) for r in targets.values()), default=1) or 1
+    if cli:
+        return len(set(cli))
+    if configured != "all":
+        return len(set(configured)) or 1
+    return DEFAULT_ENABLED_REGIONS

@@ -27,7 +27,7 @@ from collector.organization import (
     get_ou_account_ids,
     select_accounts,
 )
-from collector.regions import RegionPlan
+from collector.regions import RegionPlan, targets_per_account
 from collector.scan import RegionalClients, Scanner, client_config, fan_out
 from collector.scan.processes import RemoteScan, available_cpus, process_count, worker_pool
 from collector.store.table import check_table
@@ -244,7 +244,8 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
                         processes, roles.get, roles.invalidate, opts.clock
                     ).scan_target
                 fanned_out = True
-                _fan_out(listing, prepare, scan, opts, workers, summary, sink, roles)
+                per_account = targets_per_account(config.regions, opts.regions, opts.targets)
+                _fan_out(listing, prepare, scan, opts, (workers, per_account), summary, sink, roles)
         finally:
             # Once the workers have left: the end of the run reads the whole table (the
             # sweep, the findings), the coordinator's largest allocation, and idle workers
@@ -298,20 +299,28 @@ def _fan_out(
     prepare: Callable[[Account], tuple[Prepared, RegionPlan]],
     scan: Callable[[Account, str], TargetResult],
     opts: RunOptions,
-    workers: int,
+    sizes: tuple[int, int],
     summary: RunSummary,
     sink: TableSink | MemorySink,
     roles: AssumedRoles,
 ) -> None:
-    """Scan every target and hand each result to the sink (`run` finishes it)."""
+    """Scan every target and hand each result to the sink (`run` finishes it). `sizes`: the
+    scan slots (`scan.max_workers`), and about how many targets an account brings."""
+    workers, per_account = sizes
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
+    pending = workers * 4
+    # Accounts prepared at once: enough to bring `pending` targets. Without this bound a
+    # night's first second prepared `pending` accounts, 17 targets each (4,352 at 64 workers),
+    # and held their stored items at once: 4 MB of the coordinator's memory beside the
+    # workers' (docs/benchmarks.md). A live update's accounts bring one target each: as before.
     try:
         for ev in fan_out(
             listing,
             prepare=prepare,
             scan=scan,
             executor=pool,
-            max_pending=workers * 4,
+            max_pending=pending,
+            max_preparing=max(1, pending // per_account),
             stop=opts.stop,
             interrupted=opts.interrupted,
         ):

@@ -96,19 +96,32 @@ def fan_out(
     scan: Callable[[Account, str], TargetResult],
     executor: Executor,
     max_pending: int,
+    max_preparing: int | None = None,
     stop: Callable[[], bool] = lambda: False,
     interrupted: Callable[[], bool] = lambda: False,
 ) -> Iterator[ScanEvent[P]]:
     """Run `prepare` per account, then `scan` per (account, region), yielding as tasks finish.
 
     At most about `max_pending` futures are outstanding, so memory does not grow with the size
-    of the organization: results stream to the caller, which writes them as they come.
+    of the organization: results stream to the caller, which writes them as they come. At
+    most `max_preparing` (default `max_pending`) of them are accounts being prepared: each
+    brings a future per region when it is, so `max_pending` prepares at once could bring
+    that many times as many targets, and hold their accounts' prepared state, at once.
     Once `stop()` is true no new work starts and work under way finishes; everything not
     reached is yielded as a failed `DeadlineExceeded` target (an account not reached: one
     target with region `*`). Once `interrupted()` is true (Ctrl-C, SIGTERM) nothing more is
     waited for: every target not finished is yielded at once as failed `Interrupted`.
     """
-    return _FanOut(accounts, prepare, scan, executor, max_pending, stop, interrupted).events()
+    return _FanOut(
+        accounts,
+        prepare,
+        scan,
+        executor,
+        max_pending,
+        max_preparing or max_pending,
+        stop,
+        interrupted,
+    ).events()
 
 
 class _FanOut(Generic[P]):
@@ -121,12 +134,15 @@ class _FanOut(Generic[P]):
         scan: Callable[[Account, str], TargetResult],
         executor: Executor,
         max_pending: int,
+        max_preparing: int,
         stop: Callable[[], bool],
         interrupted: Callable[[], bool],
     ) -> None:
         self.accounts = iter(accounts)
         self.prepare, self.scan, self.executor = prepare, scan, executor
-        self.max_pending, self.stop, self.interrupted = max_pending, stop, interrupted
+        self.max_pending, self.max_preparing = max_pending, max_preparing
+        self.stop, self.interrupted = stop, interrupted
+        self.preparing = 0  # of `pending`, the accounts being prepared
         self.pending: dict[Future[Any], tuple[Account, str | None]] = {}
         self.remaining: dict[str, int] = {}
         self.prepared: dict[str, P] = {}
@@ -147,6 +163,7 @@ class _FanOut(Generic[P]):
             if region is not None:
                 yield self._target_done(account, fut.result())
             else:
+                self.preparing -= 1
                 state, regions, events = _prepared(account, fut, self.stop)
                 yield from events
                 if regions:
@@ -163,11 +180,17 @@ class _FanOut(Generic[P]):
         return fut
 
     def _top_up(self) -> None:
-        while len(self.pending) < self.max_pending and not self.stop() and not self.interrupted():
+        while (
+            len(self.pending) < self.max_pending
+            and self.preparing < self.max_preparing
+            and not self.stop()
+            and not self.interrupted()
+        ):
             account = next(self.accounts, None)
             if account is None:
                 return
             self.pending[self._submit(self.prepare, account)] = (account, None)
+            self.preparing += 1
 
     def _target_done(self, account: Account, result: TargetResult) -> ScanEvent[P]:
         self.remaining[account.id] -= 1

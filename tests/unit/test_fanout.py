@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
@@ -129,3 +130,50 @@ def test_stop_reports_everything_not_reached_as_failed() -> None:
     assert covered == {a.id for a in ACCTS}
     assert sum(e.account_done for e in events) == len(ACCTS)
     assert any(r.region == ALL_REGIONS for r in late)
+
+
+def test_accounts_prepared_at_once_are_bounded_apart_from_targets() -> None:
+    """An account being prepared brings one target per region when it is: counted as one
+    pending future, a run's first prepares brought 17 times `max_pending` targets at once, and
+    their accounts' stored items (4,352 targets at 64 workers: docs/benchmarks.md)."""
+    regions = [f"r{i}-west-1" for i in range(17)]
+    lock = threading.Lock()
+    preparing = queued = 0
+    most_preparing = most_queued = 0
+    go = threading.Event()
+
+    def prepare(a: Account) -> tuple[None, RegionPlan]:
+        nonlocal preparing, most_preparing, queued, most_queued
+        with lock:
+            preparing += 1
+            most_preparing = max(most_preparing, preparing)
+        time.sleep(0.005)  # long enough for prepares at once to overlap
+        with lock:
+            preparing -= 1
+            queued += len(regions)
+            most_queued = max(most_queued, queued)
+        return None, RegionPlan(list(regions))
+
+    def scan(a: Account, r: str) -> TargetResult:
+        nonlocal queued
+        go.wait(5)  # every scan waits until the first prepares are done: the burst's worst
+        with lock:
+            queued -= 1
+        return TargetResult(a.id, r, TargetStatus.OK)
+
+    threading.Timer(0.3, go.set).start()
+    with ThreadPoolExecutor(8) as pool:
+        events = list(
+            fan_out(
+                ACCTS,
+                prepare=prepare,
+                scan=scan,
+                executor=pool,
+                max_pending=34,
+                max_preparing=2,
+            )
+        )
+    assert len(events) == len(ACCTS) * len(regions)
+    assert most_preparing <= 2
+    # At most the pending bound, plus what the accounts being prepared at once bring.
+    assert most_queued <= 34 + 2 * len(regions)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collector.models import Account
 from collector.organization import select_accounts
-from collector.regions import SKIP_NOT_ENABLED, SKIP_NOT_OFFERED, plan_regions
+from collector.regions import (
+    DEFAULT_ENABLED_REGIONS,
+    SKIP_NOT_ENABLED,
+    SKIP_NOT_OFFERED,
+    plan_regions,
+    targets_per_account,
+)
 
 A = Account("111111111111", "a")
 B = Account("222222222222", "b")
@@ -60,3 +66,14 @@ def test_only_the_accounts_own_answer_proves_a_region_off() -> None:
         ("me-south-1", SKIP_NOT_ENABLED),
         ("us-gov-west-1", SKIP_NOT_OFFERED),
     ]
+
+
+def test_targets_per_account_before_any_account_is_planned() -> None:
+    # A live update's targets: the most regions it names for one account.
+    assert targets_per_account("all", (), {"111111111111": ["us-east-1"]}) == 1
+    assert targets_per_account("all", (), {"1": ["a-b-1", "a-b-2"], "2": ["a-b-1"]}) == 2
+    assert targets_per_account("all", (), {}) == 1
+    # `--region`, then the configured list, then the regions enabled by default.
+    assert targets_per_account(["us-east-1"], ["eu-west-1", "eu-west-2", "eu-west-1"], None) == 2
+    assert targets_per_account(["us-east-1", "us-west-2"], (), None) == 2
+    assert targets_per_account("all", (), None) == DEFAULT_ENABLED_REGIONS == 17
