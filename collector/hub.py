@@ -5,7 +5,7 @@ It is boto3's session, reading botocore's endpoints cut to `HUB_SERVICES`
 (`make scan-model` writes them). A botocore session parses the endpoints of every AWS service
 into memory once it makes a client, and keeps them: 7 MB of the coordinator's, a live
 event's and every command's memory, for the eight services the tool calls
-(docs/benchmarks.md, "The hub's endpoints cut to the services it calls").
+(docs/benchmarks.md, "Two processes under 200 MB at once", part 2).
 """
 
 from __future__ import annotations

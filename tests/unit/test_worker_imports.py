@@ -1,6 +1,6 @@
 """A scan worker process imports what a scan needs, nothing more: each worker holds its
 imports for the whole run, beside the coordinator's, and they are most of its memory
-(docs/benchmarks.md, "A worker imports what a scan needs")."""
+(docs/benchmarks.md, "Two processes under 200 MB at once", part 1)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,6 @@ def _worker_modules() -> set[str]:
 def test_a_scan_worker_imports_neither_boto3_nor_the_config_schema() -> None:
     modules = _worker_modules()
     assert "collector.scan.scanner" in modules  # the probe did import a worker
-    # boto3 (2.9 MB imported): a worker makes botocore sessions only. The config's schema and
-    # YAML (6.7 MB): the coordinator reads the config; a worker is sent what it needs.
+    # boto3 (1.8 MB imported): a worker makes botocore sessions only. The config's schema and
+    # YAML (1.3 MB): the coordinator reads the config; a worker is sent what it needs.
     assert not {"boto3", "yaml", "collector.config"} & modules
