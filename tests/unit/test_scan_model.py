@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import botocore
 import pytest
 from botocore import xform_name
@@ -366,3 +367,28 @@ def test_every_session_the_package_makes_is_a_hub_session() -> None:
     `hub_session` would parse every service's (7 MB) again."""
     made = [f.name for f in _SOURCES.rglob("*.py") if "boto3.Session(" in f.read_text()]
     assert made == ["hub.py"]
+
+
+def test_hub_clients_resolve_as_boto3_s_own_session_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end, no call made: each hub service's client, in regions of every kind (the
+    commercial, GovCloud and China partitions, an opt-in region, one known only by its
+    partition's pattern), gets the URL, region, signing region and name, and partition that
+    boto3's own session gives it."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DATA_PATH", "AWS_USE_FIPS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    ours, theirs = hub_session(), boto3.Session()
+
+    def seen(client: Any) -> tuple[Any, ...]:
+        signer = client._request_signer
+        meta = client.meta
+        return (meta.endpoint_url, meta.region_name, meta.partition, signer._region_name,
+                signer._signing_name)  # fmt: skip
+
+    regions = ("us-east-1", "eu-west-1", "il-central-1", "us-gov-west-1", "cn-north-1")
+    for service in sorted(HUB_SERVICES):
+        for region in (*regions, "xx-nowhere-9"):
+            assert seen(ours.client(service, region_name=region)) == seen(
+                theirs.client(service, region_name=region)
+            ), (service, region)
