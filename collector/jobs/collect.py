@@ -245,7 +245,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunSummary:
                     ).scan_target
                 fanned_out = True
                 per_account = targets_per_account(config.regions, opts.regions, opts.targets)
-                _fan_out(listing, prepare, scan, opts, (workers, per_account), summary, sink, roles)
+                _fan_out(listing, prepare, scan, opts, workers, per_account, summary, sink, roles)
         finally:
             # Once the workers have left: the end of the run reads the whole table (the
             # sweep, the findings), the coordinator's largest allocation, and idle workers
@@ -299,14 +299,14 @@ def _fan_out(
     prepare: Callable[[Account], tuple[Prepared, RegionPlan]],
     scan: Callable[[Account, str], TargetResult],
     opts: RunOptions,
-    sizes: tuple[int, int],
+    workers: int,
+    per_account: int,
     summary: RunSummary,
     sink: TableSink | MemorySink,
     roles: AssumedRoles,
 ) -> None:
-    """Scan every target and hand each result to the sink (`run` finishes it). `sizes`: the
-    scan slots (`scan.max_workers`), and about how many targets an account brings."""
-    workers, per_account = sizes
+    """Scan every target and hand each result to the sink (`run` finishes it). `per_account`:
+    about how many targets an account brings (`regions.targets_per_account`)."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan")
     pending = workers * 4
     # Accounts prepared at once: enough to bring `pending` targets. Without this bound a
