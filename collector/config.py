@@ -66,10 +66,12 @@ def check_region_shape(value: str) -> str:
 
 @functools.cache
 def known_regions() -> frozenset[str]:
-    """Every region botocore knows for EC2, in every partition (loaded once, on first use)."""
-    import botocore.session
+    """Every region botocore knows for EC2, in every partition (loaded once, on first use).
+    From the hub's endpoints, which keep EC2's whole (tests/unit/test_scan_model.py): a
+    session of botocore's own parses every service's, 7 MB, to answer it."""
+    from collector.hub import hub_core
 
-    session = botocore.session.get_session()
+    session = hub_core()
     return frozenset(
         r
         for partition in session.get_available_partitions()

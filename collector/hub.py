@@ -27,11 +27,17 @@ HUB_MODELS = str(Path(__file__).parent / "assets" / "hub")
 def hub_session(profile: str | None = None) -> boto3.Session:
     """A boto3 session of `profile` (None: the standard chain's, AWS_PROFILE included) whose
     loader searches `AWS_DATA_PATH` (a user's own data wins), then `HUB_MODELS`, then
-    botocore's and boto3's data. Each its own loader: a boto3 session appends its data folder
-    to its loader's search paths."""
+    botocore's and boto3's data."""
+    return boto3.Session(botocore_session=hub_core(profile))
+
+
+def hub_core(profile: str | None = None) -> botocore.session.Session:
+    """The botocore session under `hub_session`, for what needs botocore's data but no client
+    (the regions `config` checks names against). Each its own loader: a boto3 session appends
+    its data folder to its loader's search paths."""
     core = botocore.session.Session(profile=profile)
     data_path = core.get_config_variable("data_path")
     core.register_component(
         "data_loader", create_loader(os.pathsep.join(p for p in (data_path, HUB_MODELS) if p))
     )
-    return boto3.Session(botocore_session=core)
+    return core

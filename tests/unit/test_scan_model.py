@@ -14,14 +14,16 @@ from typing import Any
 
 import boto3
 import botocore
+import botocore.session
 import pytest
 from botocore import xform_name
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.regions import EndpointResolver
 
+from collector.config import known_regions
 from collector.credentials import SCAN_MODELS, _models
-from collector.hub import HUB_MODELS, HUB_SERVICES, hub_session
+from collector.hub import HUB_MODELS, HUB_SERVICES, hub_core, hub_session
 from collector.scan.scanner import SCAN_OPERATIONS
 from scripts.scan_model import CUT_FROM, lean_endpoints, lean_model
 
@@ -392,3 +394,13 @@ def test_hub_clients_resolve_as_boto3_s_own_session_s(monkeypatch: pytest.Monkey
             assert seen(ours.client(service, region_name=region)) == seen(
                 theirs.client(service, region_name=region)
             ), (service, region)
+
+
+def test_the_regions_config_checks_against_are_botocore_s_whole_data_s() -> None:
+    """`config.known_regions` reads them from the hub's cut endpoints (EC2's kept whole)."""
+    whole = botocore.session.Session()  # botocore's own data only
+    assert known_regions() == {
+        r for p in whole.get_available_partitions() for r in whole.get_available_regions("ec2", p)
+    }
+    _, path = hub_core().get_component("data_loader").load_data_with_path("endpoints")
+    assert Path(path).is_relative_to(HUB_MODELS)
