@@ -369,6 +369,11 @@ def test_every_session_the_package_makes_is_a_hub_session() -> None:
     `hub_session` would parse every service's (7 MB) again."""
     made = [f.name for f in _SOURCES.rglob("*.py") if "boto3.Session(" in f.read_text()]
     assert made == ["hub.py"]
+    # botocore sessions too: the hub's (`hub_core`) and the member sessions, each with a
+    # loader of the cut data; `config.known_regions` made one of its own before b1c0c3c.
+    core = ("botocore.session.Session(", "get_session(")
+    made = [f.name for f in _SOURCES.rglob("*.py") if any(c in f.read_text() for c in core)]
+    assert sorted(made) == ["credentials.py", "hub.py"]
 
 
 def test_hub_clients_resolve_as_boto3_s_own_session_s(monkeypatch: pytest.MonkeyPatch) -> None:
