@@ -1,11 +1,16 @@
 """The hub session: the one the tool's own AWS calls come from (its tables, the organization,
 STS, SQS, SNS, SSM, S3), as opposed to member sessions (`collector.credentials`).
 
-It is boto3's session, reading botocore's endpoints cut to `HUB_SERVICES`
-(`make scan-model` writes them). A botocore session parses the endpoints of every AWS service
-into memory once it makes a client, and keeps them: 7 MB of the coordinator's, a live
-event's and every command's memory, for the eight services the tool calls
-(docs/benchmarks.md, "Two processes under 200 MB at once", part 2).
+It is boto3's session, reading botocore's endpoints cut to `HUB_SERVICES` and those services'
+models without their documentation (`make scan-model` writes both). A botocore session parses
+the endpoints of every AWS service into memory once it makes a client, and keeps them: 7 MB of
+the coordinator's, a live event's and every command's memory, for the eight services the tool
+calls (docs/benchmarks.md, "Two processes under 200 MB at once", part 2). It parses a
+service's whole model for its first client and keeps that too: most of it documentation,
+which only feeds docstrings (docs/benchmarks.md, "The hub's service models without their
+documentation"). Every operation of each model is kept: a hub client makes any call the
+botocore they were cut from knows (operations a newer botocore adds are not in them; the tool
+calls none).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ HUB_MODELS = str(Path(__file__).parent / "assets" / "hub")
 def hub_session(profile: str | None = None) -> boto3.Session:
     """A boto3 session of `profile` (None: the standard chain's, AWS_PROFILE included) whose
     loader searches `AWS_DATA_PATH` (a user's own data wins), then `HUB_MODELS`, then
-    botocore's and boto3's data."""
+    botocore's and boto3's data (what `HUB_MODELS` does not hold: endpoint rules, paginators,
+    and a model of a newer API version than ours, which then wins whole)."""
     return boto3.Session(botocore_session=hub_core(profile))
 
 

@@ -4,15 +4,20 @@
   the shapes they reach, and no documentation;
 - the endpoints of every partition with only EC2's (member sessions make EC2 clients only);
 - the endpoints of every partition with only the services the hub calls
-  (`collector.hub.HUB_SERVICES`), for hub sessions (`collector.hub.HUB_MODELS`).
+  (`collector.hub.HUB_SERVICES`), and each of those services' model whole but without its
+  documentation, for hub sessions (`collector.hub.HUB_MODELS`).
 
     python -m scripts.scan_model      # or: make scan-model
 
 Why: botocore parses EC2's whole model (830 operations, 4,400 shapes) into every process that
 makes an EC2 client, and the endpoints of every service into every session that makes a
 client, and keeps both: about 22 and 7 MB of a scanning process's peak, for nine operations of
-one service (docs/benchmarks.md). The files go under collector/assets/botocore/, which member
-sessions search before botocore's own data (credentials.SCAN_MODELS).
+one service (docs/benchmarks.md). Most of a model is documentation, which only feeds
+docstrings: the hub's models without it are 2.3 MB less of each of the coordinator's and
+every command's (docs/benchmarks.md, "The hub's service models without their
+documentation"). The files go under collector/assets/botocore/, which member sessions search
+before botocore's own data (credentials.SCAN_MODELS), and collector/assets/hub/, which hub
+sessions search (collector.hub.HUB_MODELS).
 tests/unit/test_scan_model.py compares them with the installed botocore: exactly when it is
 the one they were cut from (`cut-from.json`), for compatibility otherwise. Run this again
 after upgrading botocore.
@@ -58,6 +63,17 @@ def _shape(shape: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _operation(op: dict[str, Any]) -> dict[str, Any]:
+    """An operation without its documentation or its references' (input, output, errors)."""
+    out = _undocumented(op)
+    for key in ("input", "output"):
+        if key in out:
+            out[key] = _undocumented(out[key])
+    if "errors" in out:
+        out["errors"] = [_undocumented(ref) for ref in out["errors"]]
+    return out
+
+
 def _named(node: dict[str, Any]) -> list[str]:
     """The shapes an operation or a shape names."""
     refs = [node.get(k) for k in ("input", "output", *_REFS)]
@@ -70,7 +86,7 @@ def lean_model(model: dict[str, Any], operations: Collection[str]) -> dict[str, 
     """Pure: `model` (a botocore service-2 model) with only the operations whose client method
     is in `operations`, the shapes they reach, and no documentation."""
     ops = {
-        name: _undocumented(op)
+        name: _operation(op)
         for name, op in model["operations"].items()
         if xform_name(name) in operations
     }
@@ -85,6 +101,17 @@ def lean_model(model: dict[str, Any], operations: Collection[str]) -> dict[str, 
     ordered = {name: shapes[name] for name in model["shapes"] if name in shapes}
     top = _undocumented(model)
     return {**top, "operations": ops, "shapes": ordered}
+
+
+def undocumented_model(model: dict[str, Any]) -> dict[str, Any]:
+    """Pure: `model` (a botocore service-2 model) with every operation and every shape (an
+    exception shape no operation names is still one of the client's exceptions), and no
+    documentation but its client context parameters' (botocore reads theirs by key: S3's)."""
+    return {
+        **_undocumented(model),
+        "operations": {name: _operation(op) for name, op in model["operations"].items()},
+        "shapes": {name: _shape(shape) for name, shape in model["shapes"].items()},
+    }
 
 
 def lean_endpoints(endpoints: dict[str, Any], services: Collection[str]) -> dict[str, Any]:
@@ -108,20 +135,26 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     print(f"{path} ({len(text):,} bytes)")
 
 
-def main() -> None:
-    """Write the cut data for the installed botocore (its latest EC2 API version), and which
-    botocore all of it was cut from (`cut-from.json`, for tests/unit/test_scan_model.py)."""
-    loader = Loader()
-    _write(Path(SCAN_MODELS) / CUT_FROM, {"botocore": botocore.__version__})
-    model = loader.load_service_model("ec2", "service-2")
+def _write_model(folder: str, service: str, model: dict[str, Any]) -> None:
+    """`model` as `service`'s service-2 under `folder`, in its API version's folder (the
+    only one: an older version's would ship for nothing)."""
     version = model["metadata"]["apiVersion"]
-    # One API version only: an older one's folder would ship for nothing.
-    for old in (Path(SCAN_MODELS) / "ec2").glob("*"):
+    for old in (Path(folder) / service).glob("*"):
         if old.name != version:
             shutil.rmtree(old)
-    _write(
-        Path(SCAN_MODELS) / "ec2" / version / "service-2.json", lean_model(model, SCAN_OPERATIONS)
-    )
+    _write(Path(folder) / service / version / "service-2.json", model)
+
+
+def main() -> None:
+    """Write the cut data for the installed botocore (each service's latest API version), and
+    which botocore all of it was cut from (`cut-from.json`, for tests/unit/test_scan_model.py)."""
+    loader = Loader()
+    _write(Path(SCAN_MODELS) / CUT_FROM, {"botocore": botocore.__version__})
+    ec2 = loader.load_service_model("ec2", "service-2")
+    _write_model(SCAN_MODELS, "ec2", lean_model(ec2, SCAN_OPERATIONS))
+    for service in sorted(HUB_SERVICES):
+        model = loader.load_service_model(service, "service-2")
+        _write_model(HUB_MODELS, service, undocumented_model(model))
     endpoints = loader.load_data("endpoints")
     _write(Path(SCAN_MODELS) / "endpoints.json", lean_endpoints(endpoints, {"ec2"}))
     _write(Path(HUB_MODELS) / "endpoints.json", lean_endpoints(endpoints, HUB_SERVICES))

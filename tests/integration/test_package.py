@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from collector.hub import HUB_SERVICES
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -94,6 +96,9 @@ def test_package_contents_and_size(tmp_path: Path) -> None:
     assert any(model.fullmatch(n) for n in names)
     assert "collector/assets/botocore/endpoints.json" in names
     assert "collector/assets/hub/endpoints.json" in names  # hub sessions' (hub.HUB_MODELS)
+    for service in HUB_SERVICES:  # and their models, without documentation
+        model = re.compile(rf"collector/assets/hub/{service}/[\d-]+/service-2\.json")
+        assert any(model.fullmatch(n) for n in names), service
     for package in ("report", "scan", "analysis"):  # every subpackage made it into the wheel
         assert f"collector/{package}/__init__.py" in names
     for banned in (

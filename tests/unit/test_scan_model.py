@@ -1,7 +1,8 @@
 """The botocore data member sessions load (collector/assets/botocore): EC2's service model cut
 to the operations a scan calls, and the endpoints cut to EC2's; and hub sessions'
-(collector/assets/hub): the endpoints cut to the services the hub calls. Each is read by
-botocore exactly as the whole is. Pure: no endpoint is called."""
+(collector/assets/hub): the endpoints cut to the services the hub calls, and those services'
+models without their documentation. Each is read by botocore exactly as the whole is. Pure: no
+endpoint is called."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from collector.config import known_regions
 from collector.credentials import SCAN_MODELS, _models
 from collector.hub import HUB_MODELS, HUB_SERVICES, hub_core, hub_session
 from collector.scan.scanner import SCAN_OPERATIONS
-from scripts.scan_model import CUT_FROM, lean_endpoints, lean_model
+from scripts.scan_model import CUT_FROM, lean_endpoints, lean_model, undocumented_model
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,96 @@ def test_a_member_named_documentation_is_a_member_not_a_comment() -> None:
     }
 
 
+def test_the_undocumented_model_keeps_every_operation_and_shape_and_no_documentation() -> None:
+    model = {
+        "version": "2.0",
+        "metadata": {"protocol": "json"},
+        "documentation": "the service",
+        "clientContextParams": {"Accelerate": {"type": "boolean", "documentation": "read"}},
+        "operations": {
+            "GetItem": {
+                "name": "GetItem",
+                "input": {"shape": "In", "documentation": "its input"},
+                "output": {"shape": "S", "documentation": "its output"},
+                "errors": [{"shape": "Throttled", "documentation": "when throttled"}],
+                "documentation": "an operation",
+                "documentationUrl": "https://example.com",
+            },
+        },
+        "shapes": {
+            "In": {
+                "type": "structure",
+                "members": {"documentation": {"shape": "S", "documentation": "a member's"}},
+                "documentation": "a shape's",
+            },
+            "S": {"type": "string"},
+            "Throttled": {"type": "structure", "members": {}, "exception": True},
+            # No operation names it: still one of the client's exceptions.
+            "Unnamed": {
+                "type": "structure",
+                "members": {},
+                "exception": True,
+                "documentation": "x",
+            },
+        },
+    }
+    assert undocumented_model(model) == {
+        "version": "2.0",
+        "metadata": {"protocol": "json"},
+        "clientContextParams": {"Accelerate": {"type": "boolean", "documentation": "read"}},
+        "operations": {
+            "GetItem": {
+                "name": "GetItem",
+                "input": {"shape": "In"},
+                "output": {"shape": "S"},
+                "errors": [{"shape": "Throttled"}],
+            },
+        },
+        "shapes": {
+            "In": {"type": "structure", "members": {"documentation": {"shape": "S"}}},
+            "S": {"type": "string"},
+            "Throttled": {"type": "structure", "members": {}, "exception": True},
+            "Unnamed": {"type": "structure", "members": {}, "exception": True},
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def hub_models() -> dict[str, dict[str, Any]]:
+    """The installed botocore's model of each hub service (its own loader)."""
+    loader = Loader()
+    return {s: dict(loader.load_service_model(s, "service-2")) for s in sorted(HUB_SERVICES)}
+
+
+def _service_read(model: ServiceModel) -> list[Any]:
+    """What botocore reads of a service model beside its operations: its metadata and its
+    exceptions (a client's `exceptions` lists every exception shape, named or not)."""
+    return [
+        *(getattr(model, a) for a in ("metadata", "protocol", "api_version", "endpoint_prefix")),
+        model.service_id,
+        model.signature_version,
+        [(p.name, p.type, p.documentation) for p in model.client_context_parameters],
+        sorted(s.name for s in model.error_shapes),
+        sorted(model.shape_names),
+    ]
+
+
+@pytest.mark.parametrize("service", sorted(HUB_SERVICES))
+def test_the_undocumented_model_is_read_as_the_whole_model(
+    hub_models: dict[str, dict[str, Any]], service: str
+) -> None:
+    whole = hub_models[service]
+    lean = undocumented_model(whole)
+    # A client context parameter's documentation is read by key (`ClientContextParameter`,
+    # S3's): kept, and compared below.
+    assert not list(_docs({k: v for k, v in lean.items() if k != "clientContextParams"}))
+    full, ours = ServiceModel(whole, service), ServiceModel(lean, service)
+    assert ours.operation_names == full.operation_names
+    assert _service_read(ours) == _service_read(full)
+    for name in full.operation_names:
+        assert _read(ours.operation_model(name)) == _read(full.operation_model(name)), name
+
+
 def _cut_from() -> str:
     return str(json.loads((Path(SCAN_MODELS) / CUT_FROM).read_text())["botocore"])
 
@@ -209,6 +300,48 @@ def test_the_shipped_model_reads_each_scan_operation_as_the_installed_botocore(
     shipped = ServiceModel(_shipped(f"ec2/{version}/service-2.json"), "ec2")
     installed = ServiceModel(whole, "ec2")
     assert {xform_name(o) for o in shipped.operation_names} == SCAN_OPERATIONS
+    for name in shipped.operation_names:
+        ours, theirs = shipped.operation_model(name), installed.operation_model(name)
+        assert ours.http == theirs.http, name
+        for a, b in (
+            (ours.input_shape, theirs.input_shape),
+            (ours.output_shape, theirs.output_shape),
+        ):
+            assert (a is None) == (b is None), name
+            if a is not None and b is not None:
+                assert list(_within(a, b, set())) == [], name
+
+
+def _shipped_hub_model(service: str) -> tuple[str, dict[str, Any]]:
+    """A hub service's shipped model: its API version, and the model."""
+    folder = Path(HUB_MODELS) / service
+    versions = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    assert len(versions) == 1, f"{folder}: {versions} (run `make scan-model`)"
+    return versions[0], _shipped(f"{service}/{versions[0]}/service-2.json", HUB_MODELS)
+
+
+@pytest.mark.parametrize("service", sorted(HUB_SERVICES))
+def test_the_shipped_hub_models_are_the_installed_botocore_models_undocumented(
+    hub_models: dict[str, dict[str, Any]], service: str
+) -> None:
+    _exactly_if_cut_from_this_botocore()
+    version, shipped = _shipped_hub_model(service)
+    assert version == hub_models[service]["metadata"]["apiVersion"]
+    assert shipped == undocumented_model(hub_models[service]), (
+        f"the shipped {service} model is not the installed botocore's: run `make scan-model`"
+    )
+
+
+@pytest.mark.parametrize("service", sorted(HUB_SERVICES))
+def test_the_shipped_hub_models_read_each_operation_as_the_installed_botocore(
+    hub_models: dict[str, dict[str, Any]], service: str
+) -> None:
+    """Whatever botocore is installed: each operation the shipped model has, the installed
+    one has and reads the same way, field by field (operations it adds later are not in
+    ours: the tool calls none of them)."""
+    shipped = ServiceModel(_shipped_hub_model(service)[1], service)
+    installed = ServiceModel(hub_models[service], service)
+    assert set(shipped.operation_names) <= set(installed.operation_names)
     for name in shipped.operation_names:
         ours, theirs = shipped.operation_model(name), installed.operation_model(name)
         assert ours.http == theirs.http, name
@@ -341,12 +474,15 @@ def test_member_sessions_load_the_cut_data() -> None:
         assert Path(path).is_relative_to(SCAN_MODELS), (name, path)
 
 
-def test_hub_sessions_load_the_cut_endpoints_and_botocore_s_models() -> None:
-    loader = hub_session()._session.get_component("data_loader")
+def test_hub_sessions_load_the_cut_endpoints_and_models() -> None:
+    session = hub_session()
+    loader = session._session.get_component("data_loader")
     _, path = loader.load_data_with_path("endpoints")
     assert Path(path).is_relative_to(HUB_MODELS)
-    _, path = loader.load_data_with_path("ec2/2016-11-15/service-2")
-    assert Path(path).is_relative_to(Path(botocore.__file__).parent)  # the hub's EC2: whole
+    for service in sorted(HUB_SERVICES):
+        version = session.client(service, region_name="us-east-1").meta.service_model.api_version
+        _, path = loader.load_data_with_path(f"{service}/{version}/service-2")
+        assert Path(path).is_relative_to(HUB_MODELS), (service, path)
 
 
 _SOURCES = Path(__file__).parents[2] / "collector"
