@@ -13,11 +13,11 @@ Why: botocore parses EC2's whole model (830 operations, 4,400 shapes) into every
 makes an EC2 client, and the endpoints of every service into every session that makes a
 client, and keeps both: about 22 and 7 MB of a scanning process's peak, for nine operations of
 one service (docs/benchmarks.md). Most of a model is documentation, which only feeds
-docstrings: the hub's models without it are 2.3 MB less of each of the coordinator's and
-every command's (docs/benchmarks.md, "The hub's service models without their
-documentation"). The files go under collector/assets/botocore/, which member sessions search
-before botocore's own data (credentials.SCAN_MODELS), and collector/assets/hub/, which hub
-sessions search (collector.hub.HUB_MODELS).
+docstrings: a hub session with DynamoDB, STS and Organizations clients holds 2 MB less
+without it (docs/benchmarks.md, "The hub's service models without their documentation").
+The files go under collector/assets/botocore/, which member sessions search before
+botocore's own data (credentials.SCAN_MODELS), and collector/assets/hub/, which hub sessions
+search (collector.hub.HUB_MODELS).
 tests/unit/test_scan_model.py compares them with the installed botocore: exactly when it is
 the one they were cut from (`cut-from.json`), for compatibility otherwise. Run this again
 after upgrading botocore.
