@@ -11,7 +11,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from collector.models import Vpc, ipv4_span
+from collector.cidrs import ipv4_span
+from collector.models import Vpc
 
 RESERVED_PER_SUBNET = 5  # network, VPC router, DNS, future use, broadcast
 

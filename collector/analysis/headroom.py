@@ -22,7 +22,8 @@ from collector.address_use import (
     room,
     usual,
 )
-from collector.models import Subnet, Vpc, ipv4_span
+from collector.cidrs import ipv4_span
+from collector.models import Subnet, Vpc
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from typing import Any
 from collector.address_use import AddressUse
 from collector.analysis.headroom import percent, utilization_pct
 from collector.analysis.stale import Scope, partition
-from collector.models import Vpc, ipv4_span, ipv6_span, iso
+from collector.cidrs import ipv4_span, ipv6_span
+from collector.models import Vpc, iso
 
 COLUMNS = (
     "VpcId",

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from collector.cidrs import ipv4_span, ipv6_span
 from collector.config import ReservedCidr
-from collector.models import Vpc, ipv4_span, ipv6_span
+from collector.models import Vpc
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RESERVED_OWNER = ("reserved",)  # all reserved ranges share one owner: they never clash together

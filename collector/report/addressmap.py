@@ -11,8 +11,9 @@ from typing import Any
 
 from collector.analysis import IPNetwork, Member, OverlapGroup
 from collector.analysis.overlaps import Span
+from collector.cidrs import ipv4_span
 from collector.config import ReservedCidr
-from collector.models import Reservation, Vpc, ipv4_span, iso
+from collector.models import Reservation, Vpc, iso
 
 # Where VPCs usually live: the RFC 1918 ranges and the shared (CGNAT) space.
 STANDARD_POOLS = [

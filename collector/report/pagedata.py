@@ -24,7 +24,8 @@ from collector.analysis import Audit, Member
 from collector.analysis.headroom import percent, subnet_use, used_pct
 from collector.analysis.inventory import COLUMNS, vpc_order
 from collector.analysis.overlaps import by_pair
-from collector.models import Vpc, ipv6_span, iso
+from collector.cidrs import ipv6_span
+from collector.models import Vpc, iso
 from collector.report.addressmap import AccountStyles, Pool
 from collector.report.text import by_severity
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.models import Account, Vpc, _ipv6, ipv4_span, to_records
+from collector.cidrs import _ipv6, ipv4_span
+from collector.models import Account, Vpc, to_records
 from tests.conftest import load_data
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

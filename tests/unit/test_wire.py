@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from collector.address_use import AddressUse
-from collector.models import Ipv4Cidr, Reservation, Subnet, Vpc
+from collector.cidrs import Ipv4Cidr
+from collector.models import Reservation, Subnet, Vpc
 from collector.store import wire
 from collector.store.reservations import reservation_item
 from collector.store.vpcs import LEAN_ATTRIBUTES, from_item, to_item, use_from_item
