@@ -10,15 +10,20 @@ service's whole model for its first client and keeps that too: most of it docume
 which only feeds docstrings (docs/benchmarks.md, "The hub's service models without their
 documentation"). Every operation of each model is kept: a hub client makes any call the
 botocore they were cut from knows (operations a newer botocore adds are not in them; the tool
-calls none).
+calls none). Beside an older botocore than that one, hub sessions read botocore's own data
+(`at_least`).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import re
 from pathlib import Path
 
 import boto3
+import botocore
 import botocore.session
 from botocore.loaders import create_loader
 
@@ -27,6 +32,8 @@ from botocore.loaders import create_loader
 # the partition's defaults, not botocore's data.
 HUB_SERVICES = frozenset({"dynamodb", "ec2", "organizations", "s3", "sns", "sqs", "ssm", "sts"})
 HUB_MODELS = str(Path(__file__).parent / "assets" / "hub")
+# Which botocore the data was cut from (`make scan-model` writes it beside the member cut).
+CUT_FROM = Path(__file__).parent / "assets" / "botocore" / "cut-from.json"
 
 
 def hub_session(profile: str | None = None) -> boto3.Session:
@@ -43,7 +50,31 @@ def hub_core(profile: str | None = None) -> botocore.session.Session:
     its data folder to its loader's search paths."""
     core = botocore.session.Session(profile=profile)
     data_path = core.get_config_variable("data_path")
-    core.register_component(
-        "data_loader", create_loader(os.pathsep.join(p for p in (data_path, HUB_MODELS) if p))
-    )
+    ours = HUB_MODELS if at_least(botocore.__version__, _cut_from()) else None
+    searched = os.pathsep.join(p for p in (data_path, ours) if p)
+    core.register_component("data_loader", create_loader(searched or None))
     return core
+
+
+def at_least(installed: str, cut: str) -> bool:
+    """Pure: whether botocore `installed` is at least `cut` (major, minor, patch as numbers);
+    False when either cannot be read. The hub's data is read only then: an older botocore
+    may read a newer model otherwise (botocore 1.34.0 with 1.44.8's SQS model sends JSON,
+    the protocol that model declares, not the query protocol of its own; docs/benchmarks.md);
+    a newer one is held to read ours the same way by tests/unit/test_scan_model.py."""
+    mine, theirs = _release(installed), _release(cut)
+    return mine is not None and theirs is not None and mine >= theirs
+
+
+def _release(version: str) -> tuple[int, int, int] | None:
+    found = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    return None if found is None else (int(found[1]), int(found[2]), int(found[3]))
+
+
+@functools.cache
+def _cut_from() -> str:
+    """The botocore version the shipped data was cut from ("" when it cannot be read)."""
+    try:
+        return str(json.loads(CUT_FROM.read_text())["botocore"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""

@@ -24,7 +24,7 @@ from botocore.regions import EndpointResolver
 
 from collector.config import known_regions
 from collector.credentials import SCAN_MODELS, _models
-from collector.hub import HUB_MODELS, HUB_SERVICES, hub_core, hub_session
+from collector.hub import HUB_MODELS, HUB_SERVICES, at_least, hub_core, hub_session
 from collector.scan.scanner import SCAN_OPERATIONS
 from scripts.scan_model import CUT_FROM, lean_endpoints, lean_model, undocumented_model
 
@@ -480,6 +480,41 @@ def test_hub_sessions_load_the_cut_endpoints_and_models() -> None:
         version = session.client(service, region_name="us-east-1").meta.service_model.api_version
         _, path = loader.load_data_with_path(f"{service}/{version}/service-2")
         assert Path(path).is_relative_to(HUB_MODELS), (service, path)
+
+
+def test_a_botocore_older_than_the_cut_reads_its_own_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An older botocore may read a newer model otherwise: botocore 1.34.0 sends SQS's calls
+    in the query protocol of its own model, and with the cut's (SQS has since moved to JSON)
+    in JSON. So the hub's data is searched only with a botocore at least as new as the one
+    it was cut from."""
+
+    def searched(version: str) -> bool:
+        monkeypatch.setattr(botocore, "__version__", version)
+        loader = hub_session()._session.get_component("data_loader")
+        return HUB_MODELS in loader.search_paths
+
+    assert searched(_cut_from())
+    assert searched("99.0.0")
+    assert not searched("1.34.0")
+    monkeypatch.setenv("AWS_DATA_PATH", "/somewhere/of/mine")
+    assert hub_core().get_component("data_loader").search_paths[0] == "/somewhere/of/mine"
+
+
+@pytest.mark.parametrize(
+    ("installed", "cut", "expected"),
+    [
+        ("1.44.8", "1.44.8", True),
+        ("1.44.10", "1.44.8", True),  # numbers, not text
+        ("1.45.0", "1.44.8", True),
+        ("2.0.0", "1.44.8", True),
+        ("1.44.7", "1.44.8", False),
+        ("1.9.99", "1.44.8", False),
+        ("nonsense", "1.44.8", False),  # cannot tell: botocore's own data
+        ("1.44.8", "", False),  # no record of the cut
+    ],
+)
+def test_at_least(installed: str, cut: str, expected: bool) -> None:
+    assert at_least(installed, cut) is expected
 
 
 _SOURCES = Path(__file__).parents[2] / "collector"
