@@ -145,10 +145,17 @@ def _write_model(folder: str, service: str, model: dict[str, Any]) -> None:
     _write(Path(folder) / service / version / "service-2.json", model)
 
 
+def botocore_loader() -> Loader:
+    """A loader of the installed botocore's own data only: not `~/.aws/models`, which a default
+    loader searches first (a developer's own models there would be cut into the package), nor
+    `AWS_DATA_PATH`."""
+    return Loader(extra_search_paths=[Loader.BUILTIN_DATA_PATH], include_default_search_paths=False)
+
+
 def main() -> None:
     """Write the cut data for the installed botocore (each service's latest API version), and
     which botocore all of it was cut from (`cut-from.json`, for tests/unit/test_scan_model.py)."""
-    loader = Loader()
+    loader = botocore_loader()
     _write(Path(SCAN_MODELS) / CUT_FROM, {"botocore": botocore.__version__})
     ec2 = loader.load_service_model("ec2", "service-2")
     _write_model(SCAN_MODELS, "ec2", lean_model(ec2, SCAN_OPERATIONS))

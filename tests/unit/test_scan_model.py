@@ -26,13 +26,19 @@ from collector.config import known_regions
 from collector.credentials import SCAN_MODELS, _models
 from collector.hub import HUB_MODELS, HUB_SERVICES, at_least, hub_core, hub_session
 from collector.scan.scanner import SCAN_OPERATIONS
-from scripts.scan_model import CUT_FROM, lean_endpoints, lean_model, undocumented_model
+from scripts.scan_model import (
+    CUT_FROM,
+    botocore_loader,
+    lean_endpoints,
+    lean_model,
+    undocumented_model,
+)
 
 
 @pytest.fixture(scope="module")
 def whole() -> dict[str, Any]:
-    """The installed botocore's EC2 model (its own loader: no search path of ours)."""
-    return dict(Loader().load_service_model("ec2", "service-2"))
+    """The installed botocore's EC2 model (botocore's own data only)."""
+    return dict(botocore_loader().load_service_model("ec2", "service-2"))
 
 
 def _walk(shape: Shape, seen: set[str]) -> Iterator[Any]:
@@ -211,7 +217,7 @@ def test_the_undocumented_model_keeps_every_operation_and_shape_and_no_documenta
 @pytest.fixture(scope="module")
 def hub_models() -> dict[str, dict[str, Any]]:
     """The installed botocore's model of each hub service (its own loader)."""
-    loader = Loader()
+    loader = botocore_loader()
     return {s: dict(loader.load_service_model(s, "service-2")) for s in sorted(HUB_SERVICES)}
 
 
@@ -242,6 +248,13 @@ def test_the_undocumented_model_is_read_as_the_whole_model(
     assert _service_read(ours) == _service_read(full)
     for name in full.operation_names:
         assert _read(ours.operation_model(name)) == _read(full.operation_model(name)), name
+
+
+def test_the_cut_is_made_from_botocore_s_own_data_only() -> None:
+    """Not from `~/.aws/models`, which a default loader searches first: a developer's own
+    models there would be cut into the package."""
+    assert botocore_loader().search_paths == [Loader.BUILTIN_DATA_PATH]
+    assert Loader.CUSTOMER_DATA_PATH in Loader().search_paths  # what the default would read
 
 
 def _cut_from() -> str:
@@ -354,7 +367,7 @@ def test_the_shipped_hub_models_read_each_operation_as_the_installed_botocore(
 @pytest.fixture(scope="module")
 def endpoints() -> dict[str, Any]:
     """The installed botocore's endpoints of every service (its own loader)."""
-    return dict(Loader().load_data("endpoints"))
+    return dict(botocore_loader().load_data("endpoints"))
 
 
 def _answer(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
