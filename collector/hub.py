@@ -32,7 +32,8 @@ from botocore.loaders import create_loader
 # the partition's defaults, not botocore's data.
 HUB_SERVICES = frozenset({"dynamodb", "ec2", "organizations", "s3", "sns", "sqs", "ssm", "sts"})
 HUB_MODELS = str(Path(__file__).parent / "assets" / "hub")
-# Which botocore the data was cut from (`make scan-model` writes it beside the member cut).
+# Which botocore the data was cut from (`make scan-model` writes it beside the member cut;
+# the tests read it through `cut_from`).
 CUT_FROM = Path(__file__).parent / "assets" / "botocore" / "cut-from.json"
 
 
@@ -50,7 +51,7 @@ def hub_core(profile: str | None = None) -> botocore.session.Session:
     its data folder to its loader's search paths."""
     core = botocore.session.Session(profile=profile)
     data_path = core.get_config_variable("data_path")
-    ours = HUB_MODELS if at_least(botocore.__version__, _cut_from()) else None
+    ours = HUB_MODELS if at_least(botocore.__version__, cut_from()) else None
     searched = os.pathsep.join(p for p in (data_path, ours) if p)
     core.register_component("data_loader", create_loader(searched or None))
     return core
@@ -72,7 +73,7 @@ def _release(version: str) -> tuple[int, int, int] | None:
 
 
 @functools.cache
-def _cut_from() -> str:
+def cut_from() -> str:
     """The botocore version the shipped data was cut from ("" when it cannot be read)."""
     try:
         return str(json.loads(CUT_FROM.read_text())["botocore"])

@@ -36,11 +36,9 @@ from botocore import xform_name
 from botocore.loaders import Loader
 
 from collector.credentials import SCAN_MODELS
-from collector.hub import HUB_MODELS, HUB_SERVICES
+from collector.hub import CUT_FROM, HUB_MODELS, HUB_SERVICES
 from collector.scan.scanner import SCAN_OPERATIONS
 
-# Which botocore the files were cut from: a fresh install may bring a newer one.
-CUT_FROM = "cut-from.json"
 # Keys that only feed docstrings; botocore reads nothing else from them.
 _DOCS = ("documentation", "documentationUrl")
 # Where a shape names other shapes: a structure's members, a list's member, a map's key/value.
@@ -156,7 +154,8 @@ def main() -> None:
     """Write the cut data for the installed botocore (each service's latest API version), and
     which botocore all of it was cut from (`cut-from.json`, for tests/unit/test_scan_model.py)."""
     loader = botocore_loader()
-    _write(Path(SCAN_MODELS) / CUT_FROM, {"botocore": botocore.__version__})
+    # Which botocore the files were cut from: a fresh install may bring another one.
+    _write(CUT_FROM, {"botocore": botocore.__version__})
     ec2 = loader.load_service_model("ec2", "service-2")
     _write_model(SCAN_MODELS, "ec2", lean_model(ec2, SCAN_OPERATIONS))
     for service in sorted(HUB_SERVICES):

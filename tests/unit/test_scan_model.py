@@ -24,10 +24,9 @@ from botocore.regions import EndpointResolver
 
 from collector.config import known_regions
 from collector.credentials import SCAN_MODELS, _models
-from collector.hub import HUB_MODELS, HUB_SERVICES, at_least, hub_core, hub_session
+from collector.hub import HUB_MODELS, HUB_SERVICES, at_least, cut_from, hub_core, hub_session
 from collector.scan.scanner import SCAN_OPERATIONS
 from scripts.scan_model import (
-    CUT_FROM,
     botocore_loader,
     lean_endpoints,
     lean_model,
@@ -257,10 +256,6 @@ def test_the_cut_is_made_from_botocore_s_own_data_only() -> None:
     assert Loader.CUSTOMER_DATA_PATH in Loader().search_paths  # what the default would read
 
 
-def _cut_from() -> str:
-    return str(json.loads((Path(SCAN_MODELS) / CUT_FROM).read_text())["botocore"])
-
-
 def _shipped(path: str, folder: str = SCAN_MODELS) -> dict[str, Any]:
     shipped = Path(folder) / path
     assert shipped.is_file(), f"no {shipped}: run `make scan-model`"
@@ -270,8 +265,8 @@ def _shipped(path: str, folder: str = SCAN_MODELS) -> dict[str, Any]:
 def _exactly_if_cut_from_this_botocore() -> None:
     """A fresh install may bring a newer botocore than the files were cut from: then only
     the compatibility tests below apply (a newer botocore adds to EC2's model and regions)."""
-    if _cut_from() != botocore.__version__:
-        pytest.skip(f"cut from botocore {_cut_from()}, {botocore.__version__} installed")
+    if cut_from() != botocore.__version__:
+        pytest.skip(f"cut from botocore {cut_from()}, {botocore.__version__} installed")
 
 
 def test_the_shipped_model_is_the_installed_botocore_model_cut(whole: dict[str, Any]) -> None:
@@ -506,7 +501,7 @@ def test_a_botocore_older_than_the_cut_reads_its_own_data(monkeypatch: pytest.Mo
         loader = hub_session()._session.get_component("data_loader")
         return HUB_MODELS in loader.search_paths
 
-    assert searched(_cut_from())
+    assert searched(cut_from())
     assert searched("99.0.0")
     assert not searched("1.34.0")
     monkeypatch.setenv("AWS_DATA_PATH", "/somewhere/of/mine")
