@@ -11,7 +11,7 @@ import boto3
 import botocore.session
 import pytest
 
-from collector.credentials import _models
+from collector.credentials import profile_member_session
 from collector.hub import HUB_SERVICES, hub_session
 from collector.scan.scanner import SCAN_OPERATIONS
 
@@ -20,6 +20,7 @@ KEY = {"VpcId": {"S": "vpc-0123456789abcdef0"}, "OwnerId": {"S": "111122223333"}
 QUEUE = "https://sqs.us-east-1.amazonaws.com/111122223333/vpctracker"
 TOPIC = "arn:aws:sns:us-east-1:111122223333:vpctracker"
 RTB = {"TransitGatewayRouteTableId": "tgw-rtb-0123456789abcdef0"}
+KEYS = {"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "x", "aws_session_token": "t"}
 
 # The calls the package makes, with the kinds of parameters it passes (each location and type
 # the serializer writes: JSON bodies, query strings, headers, paths, a blob).
@@ -221,10 +222,10 @@ def _request(client: Any, operation: str, params: dict[str, Any]) -> dict[str, A
 
 
 @pytest.fixture(autouse=True)
-def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DATA_PATH", "AWS_SESSION_TOKEN"):
+def _botocore_s_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Credentials, no profile or endpoint: tests/conftest.py. No data or FIPS setting of the
+    # developer's either: both sides would read them.
+    for name in ("AWS_DATA_PATH", "AWS_USE_FIPS_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -239,10 +240,10 @@ def test_hub_clients_send_what_botocore_s_own_data_sends(service: str, region: s
 
 @pytest.mark.parametrize("region", REGIONS)
 def test_member_clients_send_what_botocore_s_own_data_sends(region: str) -> None:
-    member = botocore.session.Session()
-    member.register_component("data_loader", _models(None))
-    ours = member.create_client("ec2", region_name=region)
-    theirs = botocore.session.Session().create_client("ec2", region_name=region)
+    # The member session a scan worker makes; keys of its own, as an assumed role's would be.
+    member, _ = profile_member_session(None)
+    ours = member.client("ec2", region_name=region, **KEYS)
+    theirs = botocore.session.Session().create_client("ec2", region_name=region, **KEYS)
     for operation, params in MEMBER_CALLS:
         assert _request(ours, operation, params) == _request(theirs, operation, params), operation
 

@@ -557,9 +557,8 @@ def test_hub_clients_resolve_as_boto3_s_own_session_s(monkeypatch: pytest.Monkey
     commercial, GovCloud and China partitions, an opt-in region, one known only by its
     partition's pattern), gets the URL, region, signing region and name, and partition that
     boto3's own session gives it."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DATA_PATH", "AWS_USE_FIPS_ENDPOINT"):
+    # Credentials, no profile or endpoint: tests/conftest.py.
+    for name in ("AWS_DATA_PATH", "AWS_USE_FIPS_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     ours, theirs = hub_session(), boto3.Session()
 
