@@ -584,3 +584,25 @@ def test_the_regions_config_checks_against_are_botocore_s_whole_data_s() -> None
     }
     _, path = hub_core().get_component("data_loader").load_data_with_path("endpoints")
     assert Path(path).is_relative_to(HUB_MODELS)
+
+
+def test_the_regions_are_read_without_parsing_a_service_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session's `get_available_regions` parses EC2's whole service model (12 MB of RSS,
+    33 ms) only to read its endpoint prefix; every process that checks a region (a config's
+    `regions`, `--region`, each live event's) would hold it for nothing."""
+    parsed: list[str] = []
+    load = Loader.load_service_model
+
+    def spy(self: Loader, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(service_name)
+        return load(self, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(Loader, "load_service_model", spy)
+    known_regions.cache_clear()
+    try:
+        assert "eu-west-1" in known_regions()
+    finally:
+        known_regions.cache_clear()
+    assert parsed == []
