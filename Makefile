@@ -12,6 +12,11 @@ DYNALITE   := .cache/dynalite/node_modules/dynalite/cli.js
 # The AWS CLI from PyPI, apart from .venv (it pins its own botocore): tests run the documented
 # deployment commands with it.
 AWSCLI     := .cache/awscli/bin/aws
+# The oldest boto3 pyproject.toml allows, with the botocore released beside it, apart from
+# .venv: the requests the cut data builds are checked against its own (make test-oldest).
+OLDEST_BOTO3 := $(shell sed -n 's/^ *"boto3>=\([0-9.]*\)",.*/\1/p' pyproject.toml)
+OLDEST       := .cache/oldest-boto3
+STAMP_OLDEST := $(OLDEST)/.stamp
 SEEDS    ?= 101
 DURATION ?= 0
 SOAK_ACCOUNTS ?= 50
@@ -28,7 +33,7 @@ LATENCY  ?= 0.1
 WORKERS  ?= 64
 STAMP_BENCH := $(VENV)/.stamp-bench
 
-.PHONY: help demo test check lint typecheck unit soak dynalite awscli package wheel scan-model bench bench-plot report-screenshot clean
+.PHONY: help demo test test-oldest check lint typecheck unit soak dynalite awscli package wheel scan-model bench bench-plot report-screenshot clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
@@ -80,8 +85,22 @@ $(AWSCLI): | $(VENV)/bin/python
 
 awscli: $(AWSCLI) ## install the AWS CLI (PyPI) into .cache/awscli for the docs' commands test
 
-test: lint typecheck $(STAMP_DEV) $(DYNALITE) $(AWSCLI) ## lint, types and the whole test suite (slow marker included)
+test: lint typecheck $(STAMP_DEV) $(DYNALITE) $(AWSCLI) $(STAMP_OLDEST) ## lint, types and the whole test suite (slow marker included)
 	$(BIN)/pytest -q -n $(TEST_WORKERS)
+	@$(MAKE) --no-print-directory test-oldest
+
+$(STAMP_OLDEST): pyproject.toml | $(VENV)/bin/python
+	@test -n "$(OLDEST_BOTO3)" || { echo "no boto3>= in pyproject.toml"; exit 1; }
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install -q 'boto3==$(OLDEST_BOTO3)' 'botocore==$(OLDEST_BOTO3)' 'pytest>=8' -e .
+	@touch $@
+
+# Without tests/conftest.py (its moto needs a newer botocore), so without its environment.
+test-oldest: $(STAMP_OLDEST) ## the cut data's requests on the oldest boto3 and botocore allowed
+	env -u AWS_PROFILE -u AWS_ENDPOINT_URL -u AWS_DATA_PATH -u AWS_USE_FIPS_ENDPOINT \
+	  AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+	  $(OLDEST)/bin/python -m pytest -q --noconftest -p no:cacheprovider tests/unit/test_cut_requests.py
 
 soak: $(STAMP_DEV) ## fault soak: make soak SEEDS="1 2 3" DURATION=600 SOAK_ACCOUNTS=50
 	VPCTRACKER_SOAK_SEEDS="$(SEEDS)" VPCTRACKER_SOAK_SECONDS="$(DURATION)" \

@@ -1,7 +1,11 @@
 """On the wire, the cut data changes nothing: each call the tool makes, built by a hub client
 (the hub's endpoints and documentation-free models) or a member client (EC2's nine operations),
 is the request botocore's own data builds, URL, method, body and headers, in every partition.
-Nothing is sent: the request is taken as it leaves, then the call stops."""
+Nothing is sent: the request is taken as it leaves, then the call stops.
+
+`make test` runs this module again on the oldest boto3 and botocore pyproject.toml allows
+(`make test-oldest`, without tests/conftest.py, whose moto needs a newer botocore): the cut was
+made from a newer botocore, and `hub.at_least` keeps the hub's from older ones."""
 
 from __future__ import annotations
 
@@ -223,8 +227,8 @@ def _request(client: Any, operation: str, params: dict[str, Any]) -> dict[str, A
 
 @pytest.fixture(autouse=True)
 def _botocore_s_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Credentials, no profile or endpoint: tests/conftest.py. No data or FIPS setting of the
-    # developer's either: both sides would read them.
+    # No profile or endpoint: tests/conftest.py (`make test-oldest`: its environment). No data
+    # or FIPS setting of the developer's either: both sides would read them.
     for name in ("AWS_DATA_PATH", "AWS_USE_FIPS_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
 
@@ -232,8 +236,9 @@ def _botocore_s_data(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("region", REGIONS)
 @pytest.mark.parametrize("service", sorted(HUB_CALLS))
 def test_hub_clients_send_what_botocore_s_own_data_sends(service: str, region: str) -> None:
-    ours = hub_session().client(service, region_name=region)
-    theirs = boto3.Session().client(service, region_name=region)
+    # Keys of its own: `make test-oldest` runs this module without tests/conftest.py.
+    ours = hub_session().client(service, region_name=region, **KEYS)
+    theirs = boto3.Session().client(service, region_name=region, **KEYS)
     for operation, params in HUB_CALLS[service]:
         assert _request(ours, operation, params) == _request(theirs, operation, params), operation
 
