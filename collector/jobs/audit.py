@@ -127,15 +127,18 @@ def read_table(
     stop: Callable[[], bool] | None = None,
     *,
     without: WithoutSubnets | None = None,
+    checked: bool = False,
 ) -> Items:
     """`read_inventory` through a client the caller made (a boto3 session is not thread-safe:
     a thread reading beside other work is handed its client); `stop` as in `load_items`.
     Whole items, or with `without`, VPC items read as it says
-    (`store.registry.load_without_subnets`)."""
+    (`store.registry.load_without_subnets`). `checked`: the caller's run has just checked the
+    table (`check_table`), so it is not described again."""
     retry = retry or RetryPolicy()
     kinds = VPCS | RESERVATIONS | CONNECTIONS
     with reading_table(config.table.name):
-        retry.call(check_table, ddb, config.table.name)
+        if not checked:
+            retry.call(check_table, ddb, config.table.name)
         if without is None:
             items = retry.call(load_items, ddb, config.table.name, kinds, stop=stop)
         else:

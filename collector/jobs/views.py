@@ -2,11 +2,11 @@
 
 A live update rescans a few targets and then compares the whole inventory. Reading it after
 the rescan put the read (about a second and a half at 1,000 accounts) after the rescan's own
-round trips; `ViewAhead` reads it beside the rescan instead, and `patched` then swaps in the
-items the rescan wrote, read back by key (strongly consistent), so the view holds what a read
-after the rescan would have held for those targets. The view counts from when its read
-started: a recording whose view started before another recording's read ended reads again
-(see `jobs.findings`), whatever the view's origin.
+round trips; `ViewAhead` reads it beside the rescan instead, and `take_up` then swaps in the
+items the rescan wrote, read back by key (strongly consistent) while the read goes on, so the
+view holds what a read after the rescan would have held for those targets. The view counts
+from when its read started: a recording whose view started before another recording's read
+ended reads again (see `jobs.findings`), whatever the view's origin.
 """
 
 from __future__ import annotations
@@ -91,32 +91,49 @@ class ViewAhead:
 
     def _read(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> None:
         try:
+            # Asked as the rescan starts, not once it has found a target: one round trip less
+            # between that and the read's first page (docs/benchmarks.md).
+            latest = self._latest_read(ddb, config, options)
             self._go.wait()  # the rescan found something to scan (or it is all over)
             if self._stop.is_set():
                 return
-            self._after_latest_read(ddb, config, options)
+            self._after(latest)
             if self._stop.is_set():
                 return
             started = now_utc()
+            # Not described again: the run checked both tables before it found a target (and
+            # a table gone since fails the read, which the recording then makes itself).
             items = read_table(
-                ddb, config, options.retry, stop=self._stop.is_set, without=self._without
+                ddb,
+                config,
+                options.retry,
+                stop=self._stop.is_set,
+                without=self._without,
+                checked=True,
             )
             if not self._stop.is_set():
                 self._view = View(items, started, now_utc())
         except Exception as exc:  # noqa: BLE001 - the recording reads again and reports it
             log.warning("inventory read beside the rescan failed: %s", type(exc).__name__)
 
-    def _after_latest_read(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> None:
-        """Wait until the clock skew past the latest recording's read has gone by: a view that
-        starts sooner is read again by its recording (events of a burst come back to back).
-        The rescan beside it takes longer; a marker that cannot be read waits for nothing."""
+    def _latest_read(
+        self, ddb: DynamoDBClient, config: Config, options: RunOptions
+    ) -> datetime | None:
+        """When the latest recording's read ended (the ledger's marker); None when not known
+        (a marker that cannot be read waits for nothing)."""
         try:
-            marker = options.retry.call(read_marker, ddb, config.table.ledger)
+            return options.retry.call(read_marker, ddb, config.table.ledger).read_end
         except (ClientError, BotoCoreError, MalformedResponse) as exc:
             log.warning("marker not read before the early read: %s", error_code(exc))
-            return
-        if marker.read_end is not None:
-            wait = (marker.read_end + CLOCK_SKEW - now_utc()).total_seconds()
+            return None
+
+    def _after(self, read_end: datetime | None) -> None:
+        """Wait until the clock skew past the latest recording's read has gone by: a view that
+        starts sooner is read again by its recording (events of a burst come back to back).
+        The rescan beside it takes longer. A recording that ended after the marker was read
+        is not waited for: its recording reads again, as for any view (never a wrong one)."""
+        if read_end is not None:
+            wait = (read_end + CLOCK_SKEW - now_utc()).total_seconds()
             # Never longer than the skew: a recorder whose clock runs far ahead is read again.
             self._stop.wait(min(max(wait, 0.0), CLOCK_SKEW.total_seconds()))
 
@@ -137,9 +154,17 @@ class ViewAhead:
         return self._view
 
     def view(self, summary: RunSummary) -> View | None:
-        """The view with what the rescan `summary` reports on wrote taken up (`taken_up`); None
-        when the caller must read afresh."""
-        return taken_up(self.result(), summary, self._config, self.options)
+        """The view with what the rescan `summary` reports on wrote taken up (`take_up`); None
+        when the caller must read afresh (no view, or the items just written not read back).
+        Those items are read back first, while the table is still being read: they replace
+        what the view holds under their keys whichever ends first, and waiting for the read
+        first cost a round trip after it."""
+        fresh = read_back(summary, self._config, self.options)
+        if fresh is None:
+            self.cancel()  # read afresh by the recording: this read is not wanted any more
+            return None
+        view = self.result()
+        return None if view is None else take_up(view, fresh, summary)
 
     def __enter__(self) -> ViewAhead:
         return self
@@ -148,32 +173,41 @@ class ViewAhead:
         self.cancel()  # a no-op once the view was read
 
 
-def patched(view: View, summary: RunSummary, config: Config, opts: RunOptions) -> View | None:
-    """The view read beside the rescan `summary` reports on, with every item that rescan wrote
-    read back by key (strongly consistent) in place of what the view held; None when the
-    rescan's writes are not all known to have landed (the recording then reads afresh)."""
+def written_items(summary: RunSummary, config: Config, opts: RunOptions) -> Items | None:
+    """Every item the rescan `summary` reports on wrote, read back by key (strongly
+    consistent); None when the rescan's writes are not all known to have landed (the recording
+    then reads afresh)."""
     written = summary.written_keys
     if written is None or summary.write_failures or summary.interrupted:
         return None
     if not written:
-        return view
+        return Items()
     ddb = dynamodb_client(opts.session or hub_session(), config)
-    fresh = opts.retry.call(
-        read_keys, ddb, config.table.name, sorted(written), "items just written"
-    )
+    return opts.retry.call(read_keys, ddb, config.table.name, sorted(written), "items just written")
+
+
+def take_up(view: View, fresh: Items, summary: RunSummary) -> View:
+    """Pure: the view read beside the rescan `summary` reports on, with what that rescan wrote
+    (`fresh`, read back by key) in place of what the view held under those keys."""
+    written = summary.written_keys or set()
+    if not written:
+        return view
     items = merge(view.items, fresh, written, summary.reservations_released)
     return View(items, view.started, view.ended)
 
 
-def taken_up(
-    view: View | None, summary: RunSummary, config: Config, opts: RunOptions
-) -> View | None:
-    """`patched`, or None (the caller then reads afresh) when there is no view or the items
-    just written cannot be read back."""
-    if view is None:
-        return None
+def patched(view: View, summary: RunSummary, config: Config, opts: RunOptions) -> View | None:
+    """The view read beside the rescan `summary` reports on, with every item that rescan wrote
+    read back by key in place of what the view held; None when the rescan's writes are not
+    all known to have landed (the recording then reads afresh)."""
+    fresh = written_items(summary, config, opts)
+    return None if fresh is None else take_up(view, fresh, summary)
+
+
+def read_back(summary: RunSummary, config: Config, opts: RunOptions) -> Items | None:
+    """`written_items`, or None (the caller then reads afresh) when they cannot be read back."""
     try:
-        return patched(view, summary, config, opts)
+        return written_items(summary, config, opts)
     except (ClientError, BotoCoreError, FatalError, MalformedResponse) as exc:
         log.warning("items just written not read back (%s): reading afresh", error_code(exc))
         return None

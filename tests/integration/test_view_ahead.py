@@ -8,6 +8,7 @@ import ipaddress
 import json
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -282,3 +283,77 @@ def _damage(ledger: Any, read_end: str) -> None:
         ExpressionAttributeValues={":t": {"S": read_end}}
         | ({":e": {"S": "never"}} if garbled else {}),
     )
+
+
+def _calls(org: Org, *ops: str) -> list[tuple[str, str]]:
+    """(operation, thread name) of each DynamoDB call of `ops` from now on, as it is made."""
+    seen: list[tuple[str, str]] = []
+    for op in ops:
+        org.session.events.register(
+            f"before-call.dynamodb.{op}",
+            lambda op=op, **_: seen.append((op, threading.current_thread().name)),
+        )
+    return seen
+
+
+def test_the_early_read_knows_the_latest_read_before_the_rescan_finds_a_target(org: Org) -> None:
+    """Issue 26 (a live event's time): the early read asked the ledger's marker when the latest
+    recording's read ended only once the rescan had found a target, then described the table
+    again (the run's first round trips had already checked it): two round trips, 0.2 s at
+    100 ms a call, between the go and the read's first page. The marker is now read as the
+    rescan starts, and the table is not described again."""
+    cfg = org.config()
+    org.run(cfg)
+    seen = _calls(org, "GetItem", "DescribeTable", "Scan")
+    with ViewAhead(cfg, _opts(org)) as ahead:
+        deadline = time.monotonic() + 10
+        while ("GetItem", "view-ahead") not in seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Told nothing yet: the marker is read, the table is not.
+        assert seen == [("GetItem", "view-ahead")]
+        ahead.go()
+        view = ahead.result()
+    assert view is not None and view.items.vpcs
+    assert [c for c in seen if c[1] == "view-ahead"] == [("GetItem", "view-ahead")]
+    assert [op for op, _ in seen].count("Scan") == SCAN_SEGMENTS
+
+
+def test_what_the_rescan_wrote_is_read_back_while_the_table_is_still_read(org: Org) -> None:
+    """Issue 26 (a live event's time): the items the rescan wrote were read back by key only once
+    the whole read had ended, one more round trip after it. They are read back as soon as the
+    rescan is done, beside the read; the view is the same (the read-back replaces what the read
+    holds under those keys, whenever either ends)."""
+    cfg = org.config()
+    org.run(cfg)
+    sandbox = org.accounts["sandbox"]
+    clash = org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    rescanned, read_back = threading.Event(), threading.Event()
+    held: list[bool] = []
+
+    def hold(**_: Any) -> None:
+        # Each page of the read waits for the read-back (at most 10 s: then it is late).
+        held.append(read_back.wait(10))
+
+    def back(**_: Any) -> None:
+        if rescanned.is_set():
+            read_back.set()
+
+    org.session.events.register("before-call.dynamodb.Scan", hold)
+    org.session.events.register("before-call.dynamodb.BatchGetItem", back)
+    with ViewAhead(cfg, _opts(org)) as ahead:
+        summary = run(
+            cfg,
+            replace(
+                ahead.options,
+                accounts=[sandbox],
+                regions=["us-east-1"],
+                targets={sandbox: frozenset({"us-east-1"})},
+            ),
+        )
+        rescanned.set()
+        got = ahead.view(summary)
+    assert held and all(held)
+    assert got is not None
+    after = read_view(cfg, _opts(org))
+    assert _contents(got.items) == _contents(after.items)
+    assert (clash, sandbox) in {v.key for v in got.items.vpcs}
