@@ -8,6 +8,7 @@ one scan (events are coalesced per target within an invocation); the normal life
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
@@ -125,7 +126,8 @@ def rescan(
             summary,
             ahead.options,
             accounts=scanned,
-            view=ahead.view(summary),
+            # Awaited under the recording's lease, beside its first round trips.
+            later=functools.partial(ahead.view, summary),
             report=live_publisher(config, ahead.options),
         )
     out.notified = record.notified if record else 0

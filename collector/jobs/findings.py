@@ -128,15 +128,17 @@ def remember_findings(
     view: View | None = None,
     frozen: Collection[tuple[str, str]] | None = None,
     report: Publisher | None = None,
+    later: Callable[[], View | None] | None = None,
 ) -> FindingsRecord | None:
     """After a write run: record (and, with `notify.topic_arn`, announce) its findings.
 
     A failure here is the run's write failure (exit 2, named), never a lost summary. Nothing is
     recorded after an interrupted run: what it saw is partial. `accounts` narrows the recording
     to what a rescan of those accounts touched; `view` is the inventory the run already read
-    (the full collect's sweep); `frozen` defaults to the run's failed targets; `report`
-    publishes the report of the audit it compared before anything is announced (so each
-    message can link it).
+    (the full collect's sweep); `later` gives one still being read (a live event's, beside its
+    rescan), awaited once the lease is taken; `frozen` defaults to the run's failed targets;
+    `report` publishes the report of the audit it compared before anything is announced (so
+    each message can link it).
     """
     if summary.interrupted:
         return None
@@ -151,6 +153,7 @@ def remember_findings(
             frozen=frozen_targets(summary) if frozen is None else frozen,
             report=report,
             before=summary.connectivity_before,
+            later=later,
         )
     except (ClientError, BotoCoreError, FatalError, MalformedResponse, TableMissingError) as exc:
         code = error_code(exc)
@@ -171,10 +174,12 @@ def record_findings(
     frozen: Collection[tuple[str, str]] = (),
     report: Publisher | None = None,
     before: Sequence[Connectivity] = (),
+    later: Callable[[], View | None] | None = None,
 ) -> FindingsRecord:
     """Record the findings of the inventory under the recording lease; see the module.
     `before`: the rescanned accounts' connectivity as the table held it before the rescan (a
-    narrowed recording also compares whoever it connected)."""
+    narrowed recording also compares whoever it connected); `later`: the view, awaited beside
+    the recording's first round trips when `view` is None."""
     opts = options
     t0 = time.monotonic()
     ddb = dynamodb_client(opts.session or hub_session(), config)
@@ -196,7 +201,7 @@ def record_findings(
             "findings; this run's findings are left to the next one"
         )
     try:
-        record = _Recording(config, opts, ddb, accounts, frozen, report, before).run(view)
+        record = _Recording(config, opts, ddb, accounts, frozen, report, before).run(view, later)
         record.duration_s = time.monotonic() - t0
         return record
     finally:
@@ -231,10 +236,12 @@ class _Recording:
         self.expires = expires_at(self.now, config.table.deleted_retention_days)
         self.out = FindingsRecord()
 
-    def run(self, view: View | None) -> FindingsRecord:
+    def run(self, view: View | None, later: Callable[[], View | None] | None) -> FindingsRecord:
         retry = self.opts.retry
-        # Under the lease no other recording writes these: three round trips side by side.
-        with ThreadPoolExecutor(3, thread_name_prefix="recording") as pool:
+        # Under the lease no other recording writes these: three round trips side by side,
+        # and beside them the end of a view still being read (it is compared once whole).
+        with ThreadPoolExecutor(4, thread_name_prefix="recording") as pool:
+            view_at = pool.submit(later) if view is None and later is not None else None
             marker_at = pool.submit(retry.call, read_marker, self.ddb, self.ledger)
             outbox_at = pool.submit(retry.call, pending, self.ddb, self.ledger)
             mine_at = (
@@ -244,6 +251,8 @@ class _Recording:
             )
             marker, outbox = marker_at.result(), outbox_at.result()
             mine = mine_at.result() if mine_at is not None else {}
+            if view_at is not None:
+                view = view_at.result()
         # The page it may publish shows every subnet and tag: then only a whole read will do.
         # Else it reads as `audit --format json` does.
         publishes = self.report is not None and self.config.report.bucket is not None

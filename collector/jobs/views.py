@@ -84,6 +84,8 @@ class ViewAhead:
         # Made here, not in the thread: a boto3 session is not thread-safe, and the caller
         # goes on making clients from it while the thread reads.
         ddb = dynamodb_client(options.session or hub_session(), config)
+        # And the read-back's, which may run in a recording's thread (`later`).
+        self._back = dynamodb_client(options.session or hub_session(), config)
         self._thread = threading.Thread(
             target=self._read, args=(ddb, config, options), name="view-ahead", daemon=True
         )
@@ -159,7 +161,7 @@ class ViewAhead:
         Those items are read back first, while the table is still being read: they replace
         what the view holds under their keys whichever ends first, and waiting for the read
         first cost a round trip after it."""
-        fresh = read_back(summary, self._config, self.options)
+        fresh = read_back(summary, self._config, self.options, self._back)
         if fresh is None:
             self.cancel()  # read afresh by the recording: this read is not wanted any more
             return None
@@ -173,16 +175,18 @@ class ViewAhead:
         self.cancel()  # a no-op once the view was read
 
 
-def written_items(summary: RunSummary, config: Config, opts: RunOptions) -> Items | None:
+def written_items(
+    summary: RunSummary, config: Config, opts: RunOptions, ddb: DynamoDBClient | None = None
+) -> Items | None:
     """Every item the rescan `summary` reports on wrote, read back by key (strongly
-    consistent); None when the rescan's writes are not all known to have landed (the recording
-    then reads afresh)."""
+    consistent; through `ddb`, else a client of `opts.session`); None when the rescan's writes
+    are not all known to have landed (the recording then reads afresh)."""
     written = summary.written_keys
     if written is None or summary.write_failures or summary.interrupted:
         return None
     if not written:
         return Items()
-    ddb = dynamodb_client(opts.session or hub_session(), config)
+    ddb = ddb or dynamodb_client(opts.session or hub_session(), config)
     return opts.retry.call(read_keys, ddb, config.table.name, sorted(written), "items just written")
 
 
@@ -204,10 +208,12 @@ def patched(view: View, summary: RunSummary, config: Config, opts: RunOptions) -
     return None if fresh is None else take_up(view, fresh, summary)
 
 
-def read_back(summary: RunSummary, config: Config, opts: RunOptions) -> Items | None:
+def read_back(
+    summary: RunSummary, config: Config, opts: RunOptions, ddb: DynamoDBClient
+) -> Items | None:
     """`written_items`, or None (the caller then reads afresh) when they cannot be read back."""
     try:
-        return written_items(summary, config, opts)
+        return written_items(summary, config, opts, ddb)
     except (ClientError, BotoCoreError, FatalError, MalformedResponse) as exc:
         log.warning("items just written not read back (%s): reading afresh", error_code(exc))
         return None

@@ -357,3 +357,34 @@ def test_what_the_rescan_wrote_is_read_back_while_the_table_is_still_read(org: O
     after = read_view(cfg, _opts(org))
     assert _contents(got.items) == _contents(after.items)
     assert (clash, sandbox) in {v.key for v in got.items.vpcs}
+
+
+def test_an_event_s_recording_takes_its_lease_while_the_table_is_still_read(
+    org: Org,
+    env: None,  # noqa: F811 - the function's environment
+) -> None:
+    """Issue 26 (a live event's time): the recording took its lease, then read the ledger's
+    marker, outbox and the rescanned accounts' findings, only once the view was whole: two
+    round trips after the read. They are made beside the end of the read; the findings are
+    the same (a recording compares the view once it is whole)."""
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    leased, held = threading.Event(), []
+
+    def hold(**_: Any) -> None:
+        held.append(leased.wait(10))  # each page waits for the recording's lease
+
+    def lease(params: dict[str, Any], **_: Any) -> None:
+        if params["Item"]["VpcId"]["S"].endswith("recording"):
+            leased.set()
+
+    org.session.events.register("before-call.dynamodb.Scan", hold)
+    org.session.events.register("provide-client-params.dynamodb.PutItem", lease)
+    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert result["ok"] is True
+    assert held and all(held)
+    ledger = dynamodb_client(org.session, org.config())
+    known = all_known(ledger, "VPCTracker-ledger").values()
+    assert (org.accounts["sandbox"], "overlap", "10.1.0.0/16") in {
+        (k.account, k.kind, k.cidr) for k in known
+    }
