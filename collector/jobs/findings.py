@@ -288,7 +288,9 @@ class _Recording:
             self.out.upgraded = True
         self._count(cmp)
         self._publish_report(audit)
-        if self.config.notify.topic_arn:  # else left pending for a run that has a topic
+        # Else left pending for a run that has a topic. Nothing pending (the outbox read
+        # under the lease was empty, and nothing was written to it): nothing to read again.
+        if self.config.notify.topic_arn and self.out.pending:
             sent = send_outbox(self.config, self.opts, self.ddb, self.link)
             self.out.notified += sent.notified
             self.out.notify_failures += sent.failures

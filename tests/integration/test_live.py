@@ -11,6 +11,7 @@ import pytest
 
 from collector.cli import main
 from collector.handler import handler
+from collector.store.findings import OUTBOX
 from tests.conftest import load_data
 from tests.integration.conftest import Org
 from tests.integration.test_handler import (  # noqa: F401 - env, restore_logging: fixtures
@@ -351,3 +352,27 @@ def test_a_message_redelivered_after_its_night_completed_announces_nothing_again
     recorded = [m for m in emf_lines(capsys.readouterr().out) if "OverlapGroups" in m]
     assert recorded  # the night was recorded again
     assert topic() == []  # and nothing was announced twice
+
+
+def test_an_event_with_nothing_to_announce_reads_the_outbox_once(org: Org, topic: Any) -> None:
+    """Issue 26 (a live event's time): a recording reads the outbox under its lease, and read it
+    again to send it although it had found it empty and written nothing to it: one round trip
+    at the end of every event. Under the lease no one else writes it."""
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    topic()
+    reads: list[str] = []
+
+    def outbox(params: dict[str, Any], **_: Any) -> None:
+        if params.get("ExpressionAttributeValues", {}).get(":o") == {"S": OUTBOX}:
+            reads.append("outbox")
+
+    org.session.events.register("provide-client-params.dynamodb.Query", outbox)
+    quiet = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert quiet["ok"] is True and quiet["notified"] == 0
+    assert reads == ["outbox"]
+    # With something to announce, it is read again to send it.
+    reads.clear()
+    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    loud = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert loud["notified"] == 1 and len(topic()) == 1
+    assert reads == ["outbox", "outbox"]
