@@ -28,6 +28,7 @@ from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.store.connectivity import connectivity_key, route_table_key
 from collector.store.findings import read_marker
+from collector.store.reader import BATCH_GET_SIZE
 from collector.store.registry import Items, WithoutSubnets, read_keys
 from collector.store.scanned import derive
 
@@ -158,15 +159,22 @@ class ViewAhead:
     def view(self, summary: RunSummary) -> View | None:
         """The view with what the rescan `summary` reports on wrote taken up (`take_up`); None
         when the caller must read afresh (no view, or the items just written not read back).
-        Those items are read back first, while the table is still being read: they replace
-        what the view holds under their keys whichever ends first, and waiting for the read
-        first cost a round trip after it."""
-        fresh = read_back(summary, self._config, self.options, self._back)
-        if fresh is None:
-            self.cancel()  # read afresh by the recording: this read is not wanted any more
-            return None
-        view = self.result()
-        return None if view is None else take_up(view, fresh, summary)
+        A few items (one `BatchGetItem`, a single event's) are read back first, while the
+        table is still being read: they replace what the view holds under their keys whichever
+        ends first, and waiting for the read first cost a round trip after it. More (a
+        batch's hundreds of whole items) are read back after the read, as before: decoded
+        beside its pages they raised the process's peak by 4-10 MB (docs/benchmarks.md), for
+        one round trip in a batch of seconds."""
+        if len(summary.written_keys or ()) > BATCH_GET_SIZE:
+            view = self.result()
+            fresh = read_back(summary, self._config, self.options, self._back)
+        else:
+            fresh = read_back(summary, self._config, self.options, self._back)
+            if fresh is None:
+                self.cancel()  # the recording reads afresh: this read is not wanted any more
+                return None
+            view = self.result()
+        return None if view is None or fresh is None else take_up(view, fresh, summary)
 
     def __enter__(self) -> ViewAhead:
         return self
