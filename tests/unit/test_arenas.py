@@ -48,6 +48,14 @@ if sys.argv[1] == "limit":
 elif sys.argv[1] == "function":  # an event the function refuses (no table named) still counts
     from collector.handler import handler
     assert handler({}, None)["ok"] is False
+elif sys.argv[1] == "worker":  # a scan worker whose coordinator is gone before it starts
+    from collector.scan.worker import main
+    gone, closed = os.pipe()
+    os.close(closed)
+    try:
+        main([str(gone), str(os.pipe()[1]), "--workers", "4"])
+    except EOFError:
+        pass
 elif sys.argv[1] == "console":
     from collector.cli.main import entry
     sys.argv = ["vpctracker", "--help"]
@@ -98,6 +106,8 @@ def test_a_process_that_limits_its_arenas_keeps_that_many() -> None:
 
 
 @pytest.mark.skipif(not is_glibc(), reason="malloc arenas are glibc's")
-@pytest.mark.parametrize("entry", ["function", "console"])
-def test_the_function_and_the_console_script_limit_their_arenas_first(entry: str) -> None:
+@pytest.mark.parametrize("entry", ["function", "console", "worker"])
+def test_the_function_the_console_script_and_a_worker_limit_their_arenas_first(
+    entry: str,
+) -> None:
     assert _arenas(entry) <= ARENAS
