@@ -122,21 +122,23 @@ class ViewAhead:
     def _latest_read(
         self, ddb: DynamoDBClient, config: Config, options: RunOptions
     ) -> datetime | None:
-        """When the latest recording's read ended (the ledger's marker); None when not known
-        (a marker that cannot be read waits for nothing)."""
+        """When the view may start without its recording reading again: the clock skew past
+        the latest recording's read (none past this process's own); None when not known (a
+        marker that cannot be read waits for nothing)."""
         try:
-            return options.retry.call(read_marker, ddb, config.table.ledger).read_end
+            marker = options.retry.call(read_marker, ddb, config.table.ledger)
         except (ClientError, BotoCoreError, MalformedResponse) as exc:
             log.warning("marker not read before the early read: %s", error_code(exc))
             return None
+        return None if marker.read_end is None else marker.read_end + marker.skew(CLOCK_SKEW)
 
-    def _after(self, read_end: datetime | None) -> None:
-        """Wait until the clock skew past the latest recording's read has gone by: a view that
-        starts sooner is read again by its recording (events of a burst come back to back).
-        The rescan beside it takes longer. A recording that ended after the marker was read
-        is not waited for: its recording reads again, as for any view (never a wrong one)."""
-        if read_end is not None:
-            wait = (read_end + CLOCK_SKEW - now_utc()).total_seconds()
+    def _after(self, free_at: datetime | None) -> None:
+        """Wait until `free_at` (`_latest_read`): a view that starts sooner is read again by its
+        recording (events of a burst come back to back, from other recorders). The rescan
+        beside it takes longer. A recording that ended after the marker was read is not
+        waited for: its recording reads again, as for any view (never a wrong one)."""
+        if free_at is not None:
+            wait = (free_at - now_utc()).total_seconds()
             # Never longer than the skew: a recorder whose clock runs far ahead is read again.
             self._stop.wait(min(max(wait, 0.0), CLOCK_SKEW.total_seconds()))
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -225,6 +227,19 @@ def pending(client: DynamoDBClient, table: str) -> list[Pending]:
 # The baseline marker
 
 
+# This process as a recorder, by process id (a forked child is another recorder).
+_RECORDERS: dict[int, str] = {}
+
+
+def recorder_id() -> str:
+    """This process's id as a recorder: the marker names the process whose clock its times
+    are on (`RecordedBy`)."""
+    pid = os.getpid()
+    if pid not in _RECORDERS:
+        _RECORDERS[pid] = uuid.uuid4().hex
+    return _RECORDERS[pid]
+
+
 @dataclass(frozen=True)
 class Marker:
     """The ledger's baseline marker."""
@@ -235,13 +250,21 @@ class Marker:
     # The marker holds a `ReadEnd` that cannot be read (garbled, or edited without its zone):
     # when the latest compared read ended is not known.
     read_end_unknown: bool = False
+    # The recorder that wrote it (`recorder_id`), when it says (an older version's does not).
+    recorded_by: str | None = None
+
+    def skew(self, clocks_apart: timedelta) -> timedelta:
+        """How far this process's clock may be from the one `read_end` was taken on: none when
+        this process wrote it (one clock), else `clocks_apart`."""
+        return timedelta(0) if self.recorded_by == recorder_id() else clocks_apart
 
     def may_be_newer(self, started: datetime, skew: timedelta) -> bool:
         """Whether the latest recording may have compared a read newer than one that started at
-        `started` (clocks `skew` apart): then that read must not be compared after it."""
+        `started` (clocks `skew` apart, none if this process recorded it): then that read must
+        not be compared after it."""
         if self.read_end_unknown:
             return True
-        return self.read_end is not None and started < self.read_end + skew
+        return self.read_end is not None and started < self.read_end + self.skew(skew)
 
 
 def read_marker(client: DynamoDBClient, table: str) -> Marker:
@@ -263,23 +286,27 @@ def read_marker(client: DynamoDBClient, table: str) -> Marker:
         expires_at = int(item["ExpiresAt"]["N"]) if "ExpiresAt" in item else 0
     except (KeyError, TypeError, ValueError):
         expires_at = 0
+    by = item.get("RecordedBy", {}).get("S") if isinstance(item.get("RecordedBy"), dict) else None
     return Marker(
         baselined=bool(item.get("Baselined", {}).get("BOOL", False)),
         read_end=read_end,
         expires_at=expires_at,
         read_end_unknown=unknown,
+        recorded_by=by if isinstance(by, str) else None,
     )
 
 
 def marker_item(
     baselined: bool, read_end: datetime, at: datetime, expires_at: int
 ) -> dict[str, Any]:
-    """The baseline marker as a ledger item."""
+    """The baseline marker as a ledger item, written whole (an older version's write leaves
+    no `RecordedBy`: its times are then taken as another clock's)."""
     return {
         **BASELINE_KEY,
         "Baselined": {"BOOL": baselined},
         "ReadEnd": s(read_end.isoformat()),
         "RecordedAt": s(iso(at)),
+        "RecordedBy": s(recorder_id()),
         "ExpiresAt": {"N": str(expires_at)},
     }
 

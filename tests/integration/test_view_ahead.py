@@ -21,7 +21,7 @@ from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.jobs.views import View, ViewAhead, merge, patched, read_view
 from collector.models import Reservation, UnreadableItem, utc_now
-from collector.store.findings import all_known
+from collector.store.findings import all_known, recorder_id
 from collector.store.reader import SCAN_SEGMENTS
 from collector.store.registry import Items
 from tests.conftest import load_data
@@ -388,3 +388,62 @@ def test_an_event_s_recording_takes_its_lease_while_the_table_is_still_read(
     assert (org.accounts["sandbox"], "overlap", "10.1.0.0/16") in {
         (k.account, k.kind, k.cidr) for k in known
     }
+
+
+def test_the_early_read_waits_out_no_skew_past_its_own_process_s_recording(
+    org: Org,
+    env: None,  # noqa: F811 - the function's environment
+    monkeypatch: Any,
+) -> None:
+    """Issue 26 (a live event's time): the early read waited out the 2 s clock skew past the
+    latest recording's read even when this very process had made that recording, on the same
+    clock: a burst's batches, handled back to back by one function, each waited up to 2 s.
+    The marker now names its recorder (`RecordedBy`): past this process's own read there is
+    no skew to wait out; past another recorder's, or a marker an older version wrote (no
+    `RecordedBy`), there still is, and the view is still not read twice."""
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    ledger = dynamodb_client(org.session, org.config())
+    key = {"VpcId": {"S": "baseline"}, "OwnerId": {"S": "findings"}}
+    marker = ledger.get_item(TableName="VPCTracker-ledger", Key=key)["Item"]
+    assert marker["RecordedBy"] == {"S": recorder_id()}
+    waits: list[float] = []
+    wait = threading.Event.wait
+
+    def timed(self: threading.Event, timeout: float | None = None) -> bool:
+        if threading.current_thread().name == "view-ahead" and timeout:
+            waits.append(timeout)
+        return wait(self, timeout)
+
+    monkeypatch.setattr(threading.Event, "wait", timed)
+    for n, by in enumerate((None, "another-recorder", "")):
+        # The latest read ended just now, as in a burst.
+        if by is None:
+            update, values = "SET ReadEnd = :t", {":t": {"S": datetime.now(UTC).isoformat()}}
+        elif by:
+            update = "SET ReadEnd = :t, RecordedBy = :b"
+            values = {":t": {"S": datetime.now(UTC).isoformat()}, ":b": {"S": by}}
+        else:
+            update, values = (
+                "SET ReadEnd = :t REMOVE RecordedBy",
+                {":t": {"S": datetime.now(UTC).isoformat()}},
+            )
+        ledger.update_item(
+            TableName="VPCTracker-ledger",
+            Key=key,
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
+        )
+        scans: list[str] = []
+        org.session.events.register(
+            "before-call.dynamodb.Scan", lambda seen=scans, **_: seen.append("S"), unique_id="s"
+        )
+        waits.clear()
+        org.create_vpc("sandbox", "us-east-1", f"10.{50 + n}.0.0/16", f"copy-{n}")
+        result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+        org.session.events.unregister("before-call.dynamodb.Scan", unique_id="s")
+        assert result["ok"] is True, by
+        if by is None:
+            assert waits == [], waits  # its own read, on its own clock
+        else:
+            assert waits and 0 < max(waits) <= 2, (by, waits)
+        assert len(scans) == SCAN_SEGMENTS, by  # read once, not again by its recording
