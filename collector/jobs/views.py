@@ -83,12 +83,11 @@ class ViewAhead:
         self._go = threading.Event()
         self._stop = threading.Event()
         # Made here, not in the thread: a boto3 session is not thread-safe, and the caller
-        # goes on making clients from it while the thread reads.
-        ddb = dynamodb_client(options.session or hub_session(), config)
-        # And the read-back's, which may run in a recording's thread (`later`).
-        self._back = dynamodb_client(options.session or hub_session(), config)
+        # goes on making clients from it while the thread reads. A client is: the read's
+        # segments share it, and so does the read-back, which may run in a recording's thread.
+        self._ddb = dynamodb_client(options.session or hub_session(), config)
         self._thread = threading.Thread(
-            target=self._read, args=(ddb, config, options), name="view-ahead", daemon=True
+            target=self._read, args=(self._ddb, config, options), name="view-ahead", daemon=True
         )
         self._thread.start()
 
@@ -169,9 +168,9 @@ class ViewAhead:
         one round trip in a batch of seconds."""
         if len(summary.written_keys or ()) > BATCH_GET_SIZE:
             view = self.result()
-            fresh = read_back(summary, self._config, self.options, self._back)
+            fresh = read_back(summary, self._config, self.options, self._ddb)
         else:
-            fresh = read_back(summary, self._config, self.options, self._back)
+            fresh = read_back(summary, self._config, self.options, self._ddb)
             if fresh is None:
                 self.cancel()  # the recording reads afresh: this read is not wanted any more
                 return None
