@@ -95,11 +95,11 @@ class ViewAhead:
         try:
             # Asked as the rescan starts, not once it has found a target: one round trip less
             # between that and the read's first page (docs/benchmarks.md).
-            latest = self._latest_read(ddb, config, options)
+            free_at = self._free_at(ddb, config, options)
             self._go.wait()  # the rescan found something to scan (or it is all over)
             if self._stop.is_set():
                 return
-            self._after(latest)
+            self._after(free_at)
             if self._stop.is_set():
                 return
             started = now_utc()
@@ -118,9 +118,7 @@ class ViewAhead:
         except Exception as exc:  # noqa: BLE001 - the recording reads again and reports it
             log.warning("inventory read beside the rescan failed: %s", type(exc).__name__)
 
-    def _latest_read(
-        self, ddb: DynamoDBClient, config: Config, options: RunOptions
-    ) -> datetime | None:
+    def _free_at(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> datetime | None:
         """When the view may start without its recording reading again: the clock skew past
         the latest recording's read (none past this process's own); None when not known (a
         marker that cannot be read waits for nothing)."""
@@ -132,7 +130,7 @@ class ViewAhead:
         return None if marker.read_end is None else marker.read_end + marker.skew(CLOCK_SKEW)
 
     def _after(self, free_at: datetime | None) -> None:
-        """Wait until `free_at` (`_latest_read`): a view that starts sooner is read again by its
+        """Wait until `free_at` (`_free_at`): a view that starts sooner is read again by its
         recording (events of a burst come back to back, from other recorders). The rescan
         beside it takes longer. A recording that ended after the marker was read is not
         waited for: its recording reads again, as for any view (never a wrong one)."""
@@ -185,17 +183,16 @@ class ViewAhead:
 
 
 def written_items(
-    summary: RunSummary, config: Config, opts: RunOptions, ddb: DynamoDBClient | None = None
+    summary: RunSummary, config: Config, opts: RunOptions, ddb: DynamoDBClient
 ) -> Items | None:
-    """Every item the rescan `summary` reports on wrote, read back by key (strongly
-    consistent; through `ddb`, else a client of `opts.session`); None when the rescan's writes
-    are not all known to have landed (the recording then reads afresh)."""
+    """Every item the rescan `summary` reports on wrote, read back by key through `ddb`
+    (strongly consistent); None when the rescan's writes are not all known to have landed
+    (the recording then reads afresh)."""
     written = summary.written_keys
     if written is None or summary.write_failures or summary.interrupted:
         return None
     if not written:
         return Items()
-    ddb = ddb or dynamodb_client(opts.session or hub_session(), config)
     return opts.retry.call(read_keys, ddb, config.table.name, sorted(written), "items just written")
 
 
@@ -207,14 +204,6 @@ def take_up(view: View, fresh: Items, summary: RunSummary) -> View:
         return view
     items = merge(view.items, fresh, written, summary.reservations_released)
     return View(items, view.started, view.ended)
-
-
-def patched(view: View, summary: RunSummary, config: Config, opts: RunOptions) -> View | None:
-    """The view read beside the rescan `summary` reports on, with every item that rescan wrote
-    read back by key in place of what the view held; None when the rescan's writes are not
-    all known to have landed (the recording then reads afresh)."""
-    fresh = written_items(summary, config, opts)
-    return None if fresh is None else take_up(view, fresh, summary)
 
 
 def read_back(

@@ -19,7 +19,7 @@ from collector.jobs.check import run_check
 from collector.jobs.collect import run
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
-from collector.jobs.views import View, ViewAhead, merge, patched, read_view
+from collector.jobs.views import View, ViewAhead, merge, read_view, take_up, written_items
 from collector.models import Reservation, UnreadableItem, utc_now
 from collector.store.findings import all_known, recorder_id
 from collector.store.reader import SCAN_SEGMENTS
@@ -82,7 +82,8 @@ def test_a_view_read_before_the_rescan_takes_up_everything_it_wrote(org: Org) ->
     )
     assert summary.reservations_released == ["10.202.0.0/16"]
     assert summary.written_keys and (clash, sandbox) in summary.written_keys
-    got = patched(before, summary, cfg, _opts(org))
+    fresh = written_items(summary, cfg, _opts(org), ddb)
+    got = None if fresh is None else take_up(before, fresh, summary)
     assert got is not None and got.started == before.started
     after = read_view(cfg, _opts(org))
     assert _contents(got.items) == _contents(after.items)
@@ -138,11 +139,16 @@ def test_a_batch_whose_targets_were_all_current_reads_no_table(
 def test_a_view_is_not_patched_when_the_rescan_s_writes_are_not_known() -> None:
     at = datetime(2026, 11, 30, tzinfo=UTC)
     view = View(Items(), at, at)
-    assert patched(view, RunSummary(at), None, RunOptions()) is None  # type: ignore[arg-type]
+
+    def patched(summary: RunSummary) -> View | None:
+        fresh = written_items(summary, None, RunOptions(), None)  # type: ignore[arg-type]
+        return None if fresh is None else take_up(view, fresh, summary)
+
+    assert patched(RunSummary(at)) is None
     failed = RunSummary(at, written_keys=set(), write_failures=1)
-    assert patched(view, failed, None, RunOptions()) is None  # type: ignore[arg-type]
+    assert patched(failed) is None
     nothing = RunSummary(at, written_keys=set())
-    assert patched(view, nothing, None, RunOptions()) is view  # type: ignore[arg-type]
+    assert patched(nothing) is view
 
 
 def test_merge_replaces_exactly_the_written_keys() -> None:
