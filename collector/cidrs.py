@@ -84,8 +84,25 @@ def _ipv4(value: str) -> str:
 # leading zeros (the fourth of a /56 ending in "00"), then "::". Each is canonical as
 # `ipaddress` prints it (RFC 5952), with no host bits set: most blocks take this path, at a
 # fifth of the check below (docs/benchmarks.md, "IPv6 blocks checked without parsing").
+# Blocks brought to AWS (BYOIP, an IPAM pool: a /48, say) take it too when they are k such
+# groups then "::" with a prefix of at least 16k bits (no host bits set; k ≤ 6, as RFC 5952
+# never shortens a single zero group): the analysis then parses each block once.
 _GROUP = "[1-9a-f][0-9a-f]{0,3}"
-_AWS_BLOCK = re.compile(f"{_GROUP}:{_GROUP}:{_GROUP}:(?:[1-9a-f][0-9a-f]?00::/56|{_GROUP}::/64)")
+
+
+def _whole_groups(k: int) -> str:
+    prefixes = "|".join(str(p) for p in range(128, 16 * k - 1, -1))
+    return ":".join([_GROUP] * k) + f"::/(?:{prefixes})"
+
+
+_AWS_BLOCK = re.compile(
+    "|".join(
+        [
+            f"{_GROUP}:{_GROUP}:{_GROUP}:(?:[1-9a-f][0-9a-f]?00::/56|{_GROUP}::/64)",
+            *(_whole_groups(k) for k in range(1, 7)),
+        ]
+    )
+)
 
 
 def _ipv6(value: str) -> str:

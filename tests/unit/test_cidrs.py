@@ -1,5 +1,6 @@
 """collector.cidrs: the IPv6 check's fast path takes only blocks the full check keeps as they
-are, and takes the blocks AWS assigns (a VPC's /56, a subnet's /64). Pure."""
+are, and takes the blocks AWS assigns (a VPC's /56, a subnet's /64) and those brought to it
+in whole groups (a BYOIP /48). Pure."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def _fast(value: str) -> bool:
 
 # Any prefix length, the ones AWS assigns (and their neighbours) more often.
 _prefixes = st.one_of(
-    st.sampled_from([44, 48, 52, 55, 56, 57, 60, 63, 64, 65]), st.integers(0, 128)
+    st.sampled_from([16, 32, 44, 48, 52, 55, 56, 57, 60, 63, 64, 65, 96, 112]),
+    st.integers(0, 128),
 )
 _networks = st.tuples(st.integers(0, (1 << 128) - 1), _prefixes).map(
     lambda t: ipaddress.IPv6Network((t[0] >> (128 - t[1]) << (128 - t[1]), t[1]))
@@ -78,6 +80,17 @@ def test_the_fast_path_takes_the_blocks_aws_assigns(
         assert _fast(value) and _kept(value), value
 
 
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.integers(1, 0xFFFF), min_size=1, max_size=6), st.integers(0, 128))
+def test_the_fast_path_takes_blocks_of_whole_groups(groups: list[int], extra: int) -> None:
+    """A block brought to AWS (BYOIP, an IPAM pool) of k nonzero groups with a prefix of at
+    least 16k bits: checked without parsing, so the analysis parses it once."""
+    prefix = 16 * len(groups) + extra % (129 - 16 * len(groups))
+    high = sum(g << (112 - 16 * i) for i, g in enumerate(groups))
+    value = str(ipaddress.IPv6Network((high, prefix)))
+    assert _fast(value) and _kept(value), value
+
+
 def _ipv6_or_error(value: str) -> str:
     try:
         return _ipv6(value)
@@ -99,6 +112,8 @@ def _ipv6_parsed_or_error(value: str) -> str:
         "2a05:d018:f5e:b700::/56",
         "2600:1f18:1a2b:1101::/64",
         "2406:da18:f:ff00::/56",
+        "2001:db8:1234::/48",  # BYOIP
+        "2a05:d018::/32",
     ],
 )
 def test_aws_blocks_take_the_fast_path(value: str) -> None:
@@ -117,6 +132,9 @@ def test_aws_blocks_take_the_fast_path(value: str) -> None:
         "2600:1f18:1a2b:1100:0:0:0:0/56",
         "2600:1f18:1a2b:1100::/60",
         "::ffff:10.0.0.0/120",
+        "2001:db8:1234::/47",  # a prefix shorter than its groups: the full check decides
+        "2001:0:1234::/48",
+        "1:2:3:4:5:6:7::/112",  # one zero group is not shortened
     ],
 )
 def test_other_spellings_go_to_the_full_check(value: str) -> None:
