@@ -38,7 +38,7 @@ from collector.jobs.lean import for_audit
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
-from collector.jobs.views import CLOCK_SKEW, View, read_view
+from collector.jobs.views import View, read_view
 from collector.lifecycle import expires_at
 from collector.models import Connectivity, KnownFinding, iso
 from collector.notify import Announcement, ReportLink
@@ -256,11 +256,7 @@ class _Recording:
         # The page it may publish shows every subnet and tag: then only a whole read will do.
         # Else it reads as `audit --format json` does.
         publishes = self.report is not None and self.config.report.bucket is not None
-        if (
-            view is None
-            or marker.may_be_newer(view.started, CLOCK_SKEW)
-            or (publishes and view.items.lean)
-        ):
+        if view is None or view.outdated_by(marker) or (publishes and view.items.lean):
             # Another recording compared a newer view than ours (ours could make what it saw
             # look resolved), or ours cannot draw the page. Read again, now that no recording
             # can come between.

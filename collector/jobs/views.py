@@ -6,7 +6,9 @@ round trips; `ViewAhead` reads it beside the rescan instead, and `take_up` then 
 items the rescan wrote, read back by key (strongly consistent) while the read goes on, so the
 view holds what a read after the rescan would have held for those targets. The view counts
 from when its read started: a recording whose view started before another recording's read
-ended reads again (see `jobs.findings`), whatever the view's origin.
+ended reads again (see `jobs.findings`), whatever the view's origin. Whether it did is known
+without clocks when the view's read began after the marker that names the latest recording
+was read, and the marker is unchanged since (`View.outdated_by`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collector.jobs.audit import read_inventory, read_table
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.store.connectivity import connectivity_key, route_table_key
-from collector.store.findings import read_marker
+from collector.store.findings import Marker, read_marker
 from collector.store.reader import BATCH_GET_SIZE
 from collector.store.registry import Items, WithoutSubnets, read_keys
 from collector.store.scanned import derive
@@ -48,6 +50,32 @@ class View:
     items: Items
     started: datetime
     ended: datetime
+    # The findings marker as read before this read started (None: not read first).
+    after: Marker | None = None
+
+    def outdated_by(self, marker: Marker) -> bool:
+        """Whether the latest recording, which `marker` names, may have compared a read newer
+        than this one: then this one must not be compared after it.
+
+        Not when this read began after that very marker was read: a recording writes its
+        marker once its own read has ended, so that read ended before this one started, on
+        any clocks (a marker names its recorder and its read's end, so an unchanged one is
+        the same recording's). Else by the clocks, `CLOCK_SKEW` apart (none past this
+        process's own recording)."""
+        if self.after is not None and _same_recording(self.after, marker):
+            return False
+        return marker.may_be_newer(self.started, CLOCK_SKEW)
+
+
+def _same_recording(a: Marker, b: Marker) -> bool:
+    """Pure: two reads of the marker name the same recording (an older version's marker names
+    no recorder: its read's end alone could be another recording's)."""
+    return (
+        a.recorded_by is not None
+        and a.read_end is not None
+        and not (a.read_end_unknown or b.read_end_unknown)
+        and (a.recorded_by, a.read_end) == (b.recorded_by, b.read_end)
+    )
 
 
 def now_utc() -> datetime:
@@ -95,11 +123,11 @@ class ViewAhead:
         try:
             # Asked as the rescan starts, not once it has found a target: one round trip less
             # between that and the read's first page (docs/benchmarks.md).
-            free_at = self._free_at(ddb, config, options)
+            marker = self._marker(ddb, config, options)
             self._go.wait()  # the rescan found something to scan (or it is all over)
             if self._stop.is_set():
                 return
-            self._after(free_at)
+            self._after(_free_at(marker))
             if self._stop.is_set():
                 return
             started = now_utc()
@@ -114,26 +142,24 @@ class ViewAhead:
                 checked=True,
             )
             if not self._stop.is_set():
-                self._view = View(items, started, now_utc())
+                self._view = View(items, started, now_utc(), after=marker)
         except Exception as exc:  # noqa: BLE001 - the recording reads again and reports it
             log.warning("inventory read beside the rescan failed: %s", type(exc).__name__)
 
-    def _free_at(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> datetime | None:
-        """When the view may start without its recording reading again: the clock skew past
-        the latest recording's read (none past this process's own); None when not known (a
-        marker that cannot be read waits for nothing)."""
+    def _marker(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> Marker | None:
+        """The findings marker, read before the view's read starts; None when it cannot be
+        read (the recording then goes by the clocks)."""
         try:
-            marker = options.retry.call(read_marker, ddb, config.table.ledger)
+            return options.retry.call(read_marker, ddb, config.table.ledger)
         except (ClientError, BotoCoreError, MalformedResponse) as exc:
             log.warning("marker not read before the early read: %s", error_code(exc))
             return None
-        return None if marker.read_end is None else marker.read_end + marker.skew(CLOCK_SKEW)
 
     def _after(self, free_at: datetime | None) -> None:
         """Wait until `free_at` (`_free_at`): a view that starts sooner is read again by its
-        recording (events of a burst come back to back, from other recorders). The rescan
-        beside it takes longer. A recording that ended after the marker was read is not
-        waited for: its recording reads again, as for any view (never a wrong one)."""
+        recording. The rescan beside it takes longer. A recording that ended after the marker
+        was read is not waited for: its recording reads again, as for any view (never a wrong
+        one)."""
         if free_at is not None:
             wait = (free_at - now_utc()).total_seconds()
             # Never longer than the skew: a recorder whose clock runs far ahead is read again.
@@ -182,6 +208,17 @@ class ViewAhead:
         self.cancel()  # a no-op once the view was read
 
 
+def _free_at(marker: Marker | None) -> datetime | None:
+    """Pure: when a view read after `marker` may start without its recording reading again.
+    At once (None) past a marker that names its recorder: the view follows it
+    (`View.outdated_by`), whoever recorded it. Past an older version's marker, which names
+    none, the clock skew past its read (never a damaged or absent one's: nothing to wait
+    for)."""
+    if marker is None or marker.read_end is None or marker.recorded_by is not None:
+        return None
+    return marker.read_end + marker.skew(CLOCK_SKEW)
+
+
 def written_items(
     summary: RunSummary, config: Config, opts: RunOptions, ddb: DynamoDBClient
 ) -> Items | None:
@@ -203,7 +240,7 @@ def take_up(view: View, fresh: Items, summary: RunSummary) -> View:
     if not written:
         return view
     items = merge(view.items, fresh, written, summary.reservations_released)
-    return View(items, view.started, view.ended)
+    return replace(view, items=items)
 
 
 def read_back(

@@ -191,7 +191,7 @@ def test_a_recording_that_may_publish_never_draws_its_page_from_a_lean_view(
 ) -> None:
     """A view read without subnets and tags, handed to a recording that may publish the page,
     is read again whole: the page shows every subnet and tag."""
-    monkeypatch.setattr("collector.jobs.findings.CLOCK_SKEW", timedelta(0))
+    monkeypatch.setattr("collector.jobs.views.CLOCK_SKEW", timedelta(0))
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
     cfg = config_from_env(os.environ)
     opts = RunOptions(session=org.session)

@@ -396,7 +396,7 @@ def test_an_event_s_recording_takes_its_lease_while_the_table_is_still_read(
     }
 
 
-def test_the_early_read_waits_out_no_skew_past_its_own_process_s_recording(
+def test_the_early_read_waits_out_no_skew_past_a_marker_that_names_its_recorder(
     org: Org,
     env: None,  # noqa: F811 - the function's environment
     monkeypatch: Any,
@@ -405,8 +405,11 @@ def test_the_early_read_waits_out_no_skew_past_its_own_process_s_recording(
     latest recording's read even when this very process had made that recording, on the same
     clock: a burst's batches, handled back to back by one function, each waited up to 2 s.
     The marker now names its recorder (`RecordedBy`): past this process's own read there is
-    no skew to wait out; past another recorder's, or a marker an older version wrote (no
-    `RecordedBy`), there still is, and the view is still not read twice."""
+    no skew to wait out. Nor past another recorder's (another instance of the function, a
+    laptop's `collect`), which still waited: the view's read begins after that marker was
+    read, and a recording writes its marker once its read has ended, so if the marker is
+    unchanged when the recording compares, the view is newer on any clocks. Past a marker an
+    older version wrote (no `RecordedBy`) the wait stays. The view is read once each time."""
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
     ledger = dynamodb_client(org.session, org.config())
     key = {"VpcId": {"S": "baseline"}, "OwnerId": {"S": "findings"}}
@@ -448,8 +451,46 @@ def test_the_early_read_waits_out_no_skew_past_its_own_process_s_recording(
         result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
         org.session.events.unregister("before-call.dynamodb.Scan", unique_id="s")
         assert result["ok"] is True, by
-        if by is None:
-            assert waits == [], waits  # its own read, on its own clock
+        if by == "":
+            assert waits and 0 < max(waits) <= 2, (by, waits)  # an older version's marker
         else:
-            assert waits and 0 < max(waits) <= 2, (by, waits)
+            assert waits == [], (by, waits)  # its own read, or another recorder's
         assert len(scans) == SCAN_SEGMENTS, by  # read once, not again by its recording
+
+
+def test_a_recording_made_during_the_early_read_still_has_the_view_read_again(
+    org: Org,
+    env: None,  # noqa: F811 - the function's environment
+) -> None:
+    """The view follows the marker it read first only while no other recording writes one:
+    another recorder's recording whose read ended during the rescan makes the event's
+    recording read the view again (else it could compare an older read after a newer one)."""
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    ledger = dynamodb_client(org.session, org.config())
+    key = {"VpcId": {"S": "baseline"}, "OwnerId": {"S": "findings"}}
+    scans: list[str] = []
+
+    def another_recording(**_: Any) -> None:
+        if not scans:  # once, as the rescan scans (after the early read asked the marker)
+            ledger.update_item(
+                TableName="VPCTracker-ledger",
+                Key=key,
+                UpdateExpression="SET ReadEnd = :t, RecordedBy = :b",
+                ExpressionAttributeValues={
+                    ":t": {"S": datetime.now(UTC).isoformat()},
+                    ":b": {"S": "another-recorder"},
+                },
+            )
+        scans.append("V")
+
+    org.session.events.register("before-call.ec2.DescribeVpcs", another_recording)
+    segments: list[str] = []
+    org.session.events.register("before-call.dynamodb.Scan", lambda **_: segments.append("S"))
+    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert result["ok"] is True and scans
+    assert len(segments) == 2 * SCAN_SEGMENTS  # the early read, then the recording's own
+    known = all_known(ledger, "VPCTracker-ledger").values()
+    assert (org.accounts["sandbox"], "overlap", "10.1.0.0/16") in {
+        (k.account, k.kind, k.cidr) for k in known
+    }
