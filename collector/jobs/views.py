@@ -206,6 +206,10 @@ class ViewAhead:
 
     def __exit__(self, *_: object) -> None:
         self.cancel()  # a no-op once the view was read
+        # This object is in reference cycles (its thread's target, the options' `will_scan`
+        # are its own methods): the inventory it holds would wait for the cyclic collector,
+        # beside the next event's, instead of going as the event ends.
+        self._view = None
 
 
 def _free_at(marker: Marker | None) -> datetime | None:
