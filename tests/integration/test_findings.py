@@ -583,3 +583,28 @@ def test_the_next_message_is_published_while_the_last_one_leaves_the_outbox(
     assert len(read()) == 3
     # Every delete but the last (no message follows it) met the next publish under way.
     assert overlapped == [True, True, False], overlapped
+
+
+def test_the_recording_analyses_with_the_cyclic_collector_paused(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26 (an event's CPU): the cyclic collector re-walked the whole inventory the
+    recording holds while its analysis allocated; it is paused for the audit and the
+    comparison, night and event alike, and on again once the recording is done."""
+    import gc
+
+    import collector.jobs.findings as findings_job
+
+    seen: list[bool] = []
+
+    def audit(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return run_audit(*args, **kwargs)
+
+    monkeypatch.setattr(findings_job, "run_audit", audit)
+    cfg = config(org)
+    assert gc.isenabled()
+    nightly(org, cfg, at=now(1))
+    rescan(org, cfg, "sandbox")
+    assert seen == [False, False]
+    assert gc.isenabled()
