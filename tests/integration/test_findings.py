@@ -608,3 +608,52 @@ def test_the_recording_analyses_with_the_cyclic_collector_paused(
     rescan(org, cfg, "sandbox")
     assert seen == [False, False]
     assert gc.isenabled()
+
+
+def test_a_recording_whose_connections_reach_far_reads_every_finding_beside_its_audit(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26 (an event's time): a narrowed recording whose scope passes `SCOPE_QUERIES`
+    accounts reads every known finding (a Query per shard). It did so after its audit, on a
+    live event's critical path, though its connections alone (in a landing zone, the central
+    TGW's routing domain) said so before it. It now reads them beside the audit; a recording
+    whose connections stay within the limit reads no more than it did."""
+    import collector.jobs.findings as findings_job
+
+    cfg = config(org)
+    nightly(org, cfg, at=now(1))
+    hub = org.create_vpc("management", "us-east-1", "10.90.0.0/16", "hub")
+    a = org.create_vpc("workload-a", "us-east-1", "10.91.0.0/16", "a")
+    pcx = org.ec2("management", "us-east-1").create_vpc_peering_connection(
+        VpcId=hub, PeerVpcId=a, PeerOwnerId=org.accounts["workload-a"]
+    )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    org.ec2("workload-a", "us-east-1").accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    rescan(org, cfg, "workload-a")
+    shards: list[str] = []
+    read = threading.Event()
+
+    def query(params: dict[str, Any], **_: Any) -> None:
+        key = params.get("ExpressionAttributeValues", {}).get(":p", {}).get("S", "")
+        if params.get("KeyConditionExpression") == "VpcId = :p" and key.startswith("finding#"):
+            shards.append(key)
+            read.set()
+
+    org.session.events.register("provide-client-params.dynamodb.Query", query)
+    beside: list[bool] = []
+
+    def audit(*args: Any, **kwargs: Any) -> Any:
+        beside.append(read.wait(10))  # the shards are being read while the audit runs
+        return run_audit(*args, **kwargs)
+
+    # Two accounts (management and its peer) pass a limit of one.
+    monkeypatch.setattr(findings_job, "SCOPE_QUERIES", 1)
+    monkeypatch.setattr(findings_job, "run_audit", audit)
+    rescan(org, cfg, "management")
+    assert beside == [True] and len(set(shards)) == 16
+    assert len(shards) == 16  # read once, and what was read is what is compared
+    # Within the limit (32), connected to no one: no shard is read, beside the audit or after.
+    monkeypatch.setattr(findings_job, "SCOPE_QUERIES", 32)
+    monkeypatch.setattr(findings_job, "run_audit", run_audit)
+    shards.clear()
+    rescan(org, cfg, "sandbox")
+    assert shards == []
