@@ -39,18 +39,6 @@ def affected_accounts(
         index = BlockIndex(vpcs)
         for cidr in old:
             scope |= {v.OwnerId for _, v in index.overlapping(ipaddress.ip_network(cidr))}
-    return scope | connected_accounts(rescanned, conns, before)
-
-
-def connected_accounts(
-    accounts: Collection[str], conns: Connections, before: Iterable[Connectivity] = ()
-) -> set[str]:
-    """Pure: the part of `affected_accounts` that needs no audit: the accounts that share a
-    routing domain with a VPC of `accounts` or one they own, and those at the far end of
-    their peerings or attached to their TGWs, now or in `before`. Known before the audit, it
-    tells a recording early whether its scope is past what a Query per account reads well."""
-    rescanned = set(accounts)
-    scope: set[str] = set()
     owned = {t.Id for t in conns.route_tables if t.OwnerId in rescanned}
     for d in routing_domains(conns):
         owners = {owner for _, owner in d.vpcs}

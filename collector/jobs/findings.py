@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from collector.analysis.findings import (
     iter_findings,
     message_groups,
 )
-from collector.analysis.scope import affected_accounts, connected_accounts
+from collector.analysis.scope import affected_accounts
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
 from collector.hub import hub_session
@@ -275,30 +275,17 @@ class _Recording:
     ) -> FindingsRecord:
         """Audit `view`, compare it with the known findings, write and announce the change."""
         retry = self.opts.retry
+        audit, _ = run_audit(self.config, options=self.opts, inventory=view.items)
+        self.out.audit = audit
+        self._freeze_unreadable(view.items)
+        current = list(iter_findings(audit, self.config.overlaps.expected))
         full = not self.accounts
-        items = view.items
-        conns = None if full else Connections.of(items.connectivity, items.route_tables)
-        # Every known finding is read beside the audit when it is wanted whatever the audit
-        # finds: a full recording's, or a narrowed one whose connections alone reach past
-        # SCOPE_QUERIES accounts (a landing zone's central TGW puts them all in one routing
-        # domain). After the audit, its round trips were on a live event's critical path.
-        every = full or (
-            conns is not None
-            and len(self.accounts | connected_accounts(self.accounts, conns, self.before))
-            > SCOPE_QUERIES
+        upgrading = (
+            full
+            and not marker.baselined
+            and retry.call(legacy_baseline, self.ddb, self.config.table.name)
         )
-        with ThreadPoolExecutor(1, thread_name_prefix="known") as pool:
-            early = pool.submit(retry.call, all_known, self.ddb, self.ledger) if every else None
-            audit, _ = run_audit(self.config, options=self.opts, inventory=items)
-            self.out.audit = audit
-            self._freeze_unreadable(items)
-            current = list(iter_findings(audit, self.config.overlaps.expected))
-            upgrading = (
-                full
-                and not marker.baselined
-                and retry.call(legacy_baseline, self.ddb, self.config.table.name)
-            )
-            known, in_scope = self._known(audit, items, conns, mine, early)
+        known, in_scope = self._known(audit, view.items, full, mine)
         cmp = compare(current, known, in_scope=in_scope, frozen=self._is_frozen)
         announce = marker.baselined
         entries = self._announcements(cmp) if announce else []
@@ -340,31 +327,23 @@ class _Recording:
             self.frozen.add((u.OwnerId, ALL_REGIONS))
 
     def _known(
-        self,
-        audit: Audit,
-        items: Items,
-        conns: Connections | None,
-        mine: Mapping[str, KnownFinding],
-        every: Future[dict[str, KnownFinding]] | None,
+        self, audit: Audit, items: Items, full: bool, mine: Mapping[str, KnownFinding]
     ) -> tuple[dict[str, KnownFinding], Callable[[str], bool]]:
-        """The known findings to compare, and which accounts' findings are compared; `conns`:
-        the view's connections (None: a full recording, which compares every account);
-        `mine`: the known findings of the rescanned accounts (a narrowed recording's);
-        `every`: every known finding, read already (see `_compare`)."""
+        """The known findings to compare, and which accounts' findings are compared; `mine`:
+        the known findings of the rescanned accounts (a narrowed recording's)."""
         retry = self.opts.retry
-
-        def everything() -> dict[str, KnownFinding]:
-            if every is not None:
-                return every.result()
-            return retry.call(all_known, self.ddb, self.ledger)
-
-        if conns is None:
-            return everything(), lambda _a: True
+        if full:
+            return retry.call(all_known, self.ddb, self.ledger), lambda _a: True
         scope = affected_accounts(
-            self.accounts, audit, items.vpcs, mine.values(), conns, self.before
+            self.accounts,
+            audit,
+            items.vpcs,
+            mine.values(),
+            Connections.of(items.connectivity, items.route_tables),
+            self.before,
         )
         if len(scope) > SCOPE_QUERIES:
-            known = everything()
+            known = retry.call(all_known, self.ddb, self.ledger)
         else:
             known = {**mine, **retry.call(known_of, self.ddb, self.ledger, scope - self.accounts)}
         return known, scope.__contains__
