@@ -45,6 +45,15 @@ def _contents(items: Items) -> dict[str, Any]:
     }
 
 
+def _sandbox_copy_clash_known(org: Org) -> bool:
+    """Whether the ledger knows the clash of the sandbox's copy of 10.1.0.0/16: the event that
+    made it was recorded."""
+    ledger = dynamodb_client(org.session, org.config())
+    known = all_known(ledger, "VPCTracker-ledger").values()
+    clash = (org.accounts["sandbox"], "overlap", "10.1.0.0/16")
+    return clash in {(k.account, k.kind, k.cidr) for k in known}
+
+
 def test_a_view_read_before_the_rescan_takes_up_everything_it_wrote(org: Org) -> None:
     cfg = org.config()
     org.run(cfg)
@@ -110,11 +119,7 @@ def test_an_event_does_not_read_the_table_again_after_its_rescan(
     result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
     assert result["ok"] is True
     # The new clash is known, from the view read beside the rescan...
-    ledger = dynamodb_client(org.session, org.config())
-    known = all_known(ledger, "VPCTracker-ledger").values()
-    assert {(k.account, k.kind, k.cidr) for k in known} >= {
-        (org.accounts["sandbox"], "overlap", "10.1.0.0/16")
-    }
+    assert _sandbox_copy_clash_known(org)
     # ...and the table was read once (one page per segment, this table is small), not again
     # after the rescan: the early read waited out the clock skew past the nightly read.
     assert calls.count("Scan") == SCAN_SEGMENTS
@@ -389,11 +394,7 @@ def test_an_event_s_recording_takes_its_lease_while_the_table_is_still_read(
     result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
     assert result["ok"] is True
     assert held and all(held)
-    ledger = dynamodb_client(org.session, org.config())
-    known = all_known(ledger, "VPCTracker-ledger").values()
-    assert (org.accounts["sandbox"], "overlap", "10.1.0.0/16") in {
-        (k.account, k.kind, k.cidr) for k in known
-    }
+    assert _sandbox_copy_clash_known(org)
 
 
 def test_the_early_read_waits_out_no_skew_past_a_marker_that_names_its_recorder(
@@ -490,10 +491,7 @@ def test_a_recording_made_during_the_early_read_still_has_the_view_read_again(
     result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
     assert result["ok"] is True and scans
     assert len(segments) == 2 * SCAN_SEGMENTS  # the early read, then the recording's own
-    known = all_known(ledger, "VPCTracker-ledger").values()
-    assert (org.accounts["sandbox"], "overlap", "10.1.0.0/16") in {
-        (k.account, k.kind, k.cidr) for k in known
-    }
+    assert _sandbox_copy_clash_known(org)
 
 
 def test_an_event_s_inventory_goes_as_the_event_ends(
