@@ -216,11 +216,11 @@ def _free_at(marker: Marker | None) -> datetime | None:
     """Pure: when a view read after `marker` may start without its recording reading again.
     At once (None) past a marker that names its recorder: the view follows it
     (`View.outdated_by`), whoever recorded it. Past an older version's marker, which names
-    none, the clock skew past its read (never a damaged or absent one's: nothing to wait
-    for)."""
+    none (so no clock of this process), the clock skew past its read (never a damaged or
+    absent one's: nothing to wait for)."""
     if marker is None or marker.read_end is None or marker.recorded_by is not None:
         return None
-    return marker.read_end + marker.skew(CLOCK_SKEW)
+    return marker.read_end + CLOCK_SKEW
 
 
 def written_items(
