@@ -45,6 +45,12 @@ def _contents(items: Items) -> dict[str, Any]:
     }
 
 
+def _sandbox_copy_event(org: Org) -> dict[str, Any]:
+    """The sandbox copies the workloads' 10.1.0.0/16; the function's answer to the event."""
+    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    return handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+
+
 def _sandbox_copy_clash_known(org: Org) -> bool:
     """Whether the ledger knows the clash of the sandbox's copy of 10.1.0.0/16: the event that
     made it was recorded."""
@@ -115,8 +121,7 @@ def test_an_event_does_not_read_the_table_again_after_its_rescan(
         org.session.events.register(
             f"before-call.dynamodb.{op}", lambda op=op, **_: calls.append(op)
         )
-    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
-    result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    result = _sandbox_copy_event(org)
     assert result["ok"] is True
     # The new clash is known, from the view read beside the rescan...
     assert _sandbox_copy_clash_known(org)
@@ -390,8 +395,7 @@ def test_an_event_s_recording_takes_its_lease_while_the_table_is_still_read(
 
     org.session.events.register("before-call.dynamodb.Scan", hold)
     org.session.events.register("provide-client-params.dynamodb.PutItem", lease)
-    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
-    result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    result = _sandbox_copy_event(org)
     assert result["ok"] is True
     assert held and all(held)
     assert _sandbox_copy_clash_known(org)
@@ -487,8 +491,7 @@ def test_a_recording_made_during_the_early_read_still_has_the_view_read_again(
     org.session.events.register("before-call.ec2.DescribeVpcs", another_recording)
     segments: list[str] = []
     org.session.events.register("before-call.dynamodb.Scan", lambda **_: segments.append("S"))
-    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
-    result = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    result = _sandbox_copy_event(org)
     assert result["ok"] is True and scans
     assert len(segments) == 2 * SCAN_SEGMENTS  # the early read, then the recording's own
     assert _sandbox_copy_clash_known(org)
@@ -518,10 +521,9 @@ def test_an_event_s_inventory_goes_as_the_event_ends(
         return view
 
     monkeypatch.setattr(ViewAhead, "result", kept)
-    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
     gc.disable()
     try:
-        answer = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+        answer = _sandbox_copy_event(org)
         assert answer["ok"] is True
         assert views and all(ref() is None for ref in views)
     finally:
