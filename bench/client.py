@@ -246,8 +246,8 @@ def baseline() -> dict[str, Any]:
 def threaded(workers: int = 32) -> dict[str, Any]:
     """The competent naive collector: 32 threads, one boto3 session per account and one client
     per region (sessions and clients are the expensive part of boto3), the same calls per target
-    as VPCTracker made before it skipped empty regions, a put_item per VPC. What "just add
-    threads" gives a careful author."""
+    as VPCTracker made before it skipped empty regions (and the route tables of the TGWs an
+    account owns), a put_item per VPC. What "just add threads" gives a careful author."""
     from concurrent.futures import ThreadPoolExecutor
 
     cpu0, t0 = _cpu(), time.perf_counter()
@@ -278,7 +278,26 @@ def threaded(workers: int = 32) -> dict[str, Any]:
             for _ in ec2.get_paginator("describe_subnets").paginate():
                 pass
             ec2.describe_vpc_peering_connections()
-            ec2.describe_transit_gateway_attachments()
+            atts = ec2.describe_transit_gateway_attachments()["TransitGatewayAttachments"]
+            # The route tables of the TGWs the account owns (the network account's).
+            owned = sorted(
+                {a["TransitGatewayId"] for a in atts if a.get("TransitGatewayOwnerId") == acct}
+            )
+            tables = (
+                ec2.describe_transit_gateway_route_tables(
+                    Filters=[{"Name": "transit-gateway-id", "Values": owned}]
+                )["TransitGatewayRouteTables"]
+                if owned
+                else []
+            )
+            for t in tables:
+                rtb = t["TransitGatewayRouteTableId"]
+                ec2.search_transit_gateway_routes(
+                    TransitGatewayRouteTableId=rtb,
+                    Filters=[{"Name": "type", "Values": ["static"]}],
+                )
+                ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=rtb)
+                ec2.get_transit_gateway_route_table_propagations(TransitGatewayRouteTableId=rtb)
             for v in vpcs:
                 ddb.put_item(
                     TableName="VPCTracker",

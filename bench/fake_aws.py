@@ -24,29 +24,8 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
-ALL_REGIONS = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ca-central-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-north-1",
-    "ap-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "sa-east-1",
-    "eu-south-1",
-    "me-south-1",
-    "af-south-1",
-]
-EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+from bench.fake_org import EC2_NS, Org
+
 HUB = "000000000001"
 
 
@@ -74,132 +53,7 @@ def _project(item: dict[str, Any], keep: frozenset[str] | None) -> dict[str, Any
     return item if keep is None else {k: v for k, v in item.items() if k in keep}
 
 
-class Org:
-    """The generated organization: deterministic ids, CIDRs, tags, subnets and VPC counts.
-
-    `night` moves the organization on: each night a few targets gain a VPC and a few lose one,
-    so a second run is a steady-state run (everything stored, a little churn).
-    """
-
-    def __init__(self, accounts: int, regions: int, vpcs: str, shape: str = "full") -> None:
-        # "landing-zone": each account runs workloads in 1-3 of the regions (the others hold no
-        # VPC), every 10th account kept a default VPC in every region; "full": every target
-        # holds VPCs (the shape earlier benchmarks measured).
-        self.shape = shape
-        self.accounts = [f"{100000000000 + i:012d}" for i in range(accounts)]
-        self.account_set = frozenset(self.accounts)
-        self.regions = ALL_REGIONS[:regions]
-        lo, _, hi = vpcs.partition("-")
-        self.vpc_lo, self.vpc_hi = int(lo), int(hi or lo)
-        self.night = 0
-
-    def opted_out(self, account: str) -> str | None:
-        """Opt-in regions differ per account: every 7th account has not enabled the last one."""
-        return self.regions[-1] if int(account) % 7 == 0 and len(self.regions) > 1 else None
-
-    def home(self, account: str, region: str) -> bool:
-        """The account runs workloads in this region (every region in the "full" shape)."""
-        if self.shape == "full":
-            return True
-        h = zlib.crc32(account.encode())
-        start, k = h % len(self.regions), 1 + h % 3
-        i = self.regions.index(region) if region in self.regions else 0
-        return (i - start) % len(self.regions) < k
-
-    def vpc_count(self, account: str, region: str) -> int:
-        if not self.home(account, region):
-            # Outside its workload regions an account holds nothing, unless it kept its
-            # default VPCs (one in every region).
-            return 1 if (int(account) - 100000000000) % 10 == 0 else 0
-        span = self.vpc_hi - self.vpc_lo + 1
-        base = self.vpc_lo + zlib.crc32(f"{account}{region}".encode()) % span
-        churn = zlib.crc32(f"{account}{region}{self.night}".encode()) % 100
-        if self.night and churn == 0:
-            return base + 1  # created tonight
-        if self.night and churn == 1 and base:
-            return base - 1  # deleted tonight
-        return base
-
-    def vpc_items(self, account: str, region: str) -> list[str]:
-        a = int(account) - 100000000000
-        r = self.regions.index(region) if region in self.regions else 0
-        items = []
-        for n in range(self.vpc_count(account, region)):
-            vid = f"vpc-{a:08x}{r:02x}{n:07x}"
-            cidr = f"10.{(a * 7 + r * 3 + n) % 256}.{(a // 256 + n * 16) % 256}.0/24"
-            second = (
-                f"<item><cidrBlock>100.{64 + n % 64}.{a % 256}.0/24</cidrBlock><associationId>"
-                f"vpc-cidr-assoc-2{vid[4:]}</associationId><cidrBlockState><state>associated"
-                "</state></cidrBlockState></item>"
-                if n % 3 == 0
-                else ""
-            )
-            ipv6 = (
-                f"<ipv6CidrBlockAssociationSet><item><ipv6CidrBlock>2600:1f18:{a % 65536:x}:"
-                f"{r * 16 + n:x}00::/56</ipv6CidrBlock><associationId>vpc-cidr-assoc-6{vid[4:]}"
-                "</associationId><ipv6CidrBlockState><state>associated</state>"
-                "</ipv6CidrBlockState><networkBorderGroup>x</networkBorderGroup></item>"
-                "</ipv6CidrBlockAssociationSet>"
-                if n % 2 == 0
-                else ""
-            )
-            items.append(
-                f"<item><vpcId>{vid}</vpcId><ownerId>{account}</ownerId><state>available</state>"
-                f"<cidrBlock>{cidr}</cidrBlock><cidrBlockAssociationSet><item>"
-                f"<cidrBlock>{cidr}</cidrBlock><associationId>vpc-cidr-assoc-{vid[4:]}"
-                "</associationId><cidrBlockState><state>associated</state></cidrBlockState>"
-                f"</item>{second}</cidrBlockAssociationSet>{ipv6}"
-                "<dhcpOptionsId>dopt-0a1b2c3d</dhcpOptionsId>"
-                "<instanceTenancy>default</instanceTenancy><isDefault>false</isDefault>"
-                f"<tagSet><item><key>Name</key><value>{vid}</value></item>"
-                "<item><key>CostCentre</key><value>cc-4711</value></item>"
-                "<item><key>Environment</key><value>production</value></item>"
-                "<item><key>aws:cloudformation:stack-name</key><value>landing-zone-network"
-                "</value></item></tagSet></item>"
-            )
-        return items
-
-    def subnet_items(self, account: str, region: str) -> list[str]:
-        a = int(account) - 100000000000
-        r = self.regions.index(region) if region in self.regions else 0
-        items = []
-        for n in range(self.vpc_count(account, region)):
-            vid = f"vpc-{a:08x}{r:02x}{n:07x}"
-            base = f"10.{(a * 7 + r * 3 + n) % 256}.{(a // 256 + n * 16) % 256}"
-            for k in range(2):
-                items.append(
-                    f"<item><subnetId>subnet-{a:08x}{r:02x}{n:05x}{k:02x}</subnetId>"
-                    f"<vpcId>{vid}</vpcId><ownerId>{account}</ownerId><state>available</state>"
-                    f"<cidrBlock>{base}.{k * 64}/26</cidrBlock>"
-                    f"<availableIpAddressCount>{40 + k}</availableIpAddressCount>"
-                    f"<availabilityZone>{region}{'ab'[k]}</availabilityZone>"
-                    f"<availabilityZoneId>use1-az{k + 1}</availabilityZoneId>"
-                    "<mapPublicIpOnLaunch>false</mapPublicIpOnLaunch>"
-                    f"<tagSet><item><key>Name</key><value>app-{k}</value></item></tagSet></item>"
-                )
-        return items
-
-    def regions_xml(self, account: str) -> str:
-        off = self.opted_out(account)
-        items = "".join(
-            f"<item><regionName>{r}</regionName><regionEndpoint>ec2.{r}.amazonaws.com"
-            "</regionEndpoint><optInStatus>"
-            + ("not-opted-in" if r == off else "opt-in-not-required")
-            + "</optInStatus></item>"
-            for r in self.regions
-        )
-        return (
-            f'<DescribeRegionsResponse xmlns="{EC2_NS}"><requestId>r</requestId>'
-            f"<regionInfo>{items}</regionInfo></DescribeRegionsResponse>"
-        )
-
-
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
-# Calls every target makes that this organization answers with an empty list.
-EMPTY_EC2 = {
-    "DescribeVpcPeeringConnections": "vpcPeeringConnectionSet",
-    "DescribeTransitGatewayAttachments": "transitGatewayAttachments",
-}
 
 
 def ec2_page(action: str, tag: str, items: list[str], form: dict[str, list[str]]) -> str:
@@ -218,10 +72,25 @@ def ec2_page(action: str, tag: str, items: list[str], form: dict[str, list[str]]
     )
 
 
-EC2_THROTTLED = (
-    "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded."
-    "</Message></Error></Errors><RequestID>r</RequestID></Response>"
-)
+def ec2_error(code: str, message: str) -> str:
+    """An EC2 error answer, as EC2 sends one (HTTP 400)."""
+    return (
+        f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        "</Errors><RequestID>r</RequestID></Response>"
+    )
+
+
+def _filter_values(form: dict[str, list[str]], name: str) -> list[str]:
+    """The values of the query's `Filter.N` named `name` (EC2's query encoding)."""
+    out: list[str] = []
+    for key, values in form.items():
+        if key.startswith("Filter.") and key.endswith(".Name") and values == [name]:
+            prefix = key[: -len("Name")] + "Value."
+            out.extend(v for k, vs in form.items() if k.startswith(prefix) for v in vs)
+    return out
+
+
+EC2_THROTTLED = ec2_error("RequestLimitExceeded", "Request limit exceeded.")
 
 
 def assume_role_xml(account: str) -> str:
@@ -554,15 +423,43 @@ class Server:
         if action == "DescribeSubnets":
             items = self.org.subnet_items(account, region)
             return ec2_page(action, "subnetSet", items, form), "text/xml", 200
-        if action in EMPTY_EC2:
-            tag = EMPTY_EC2[action]
-            return (
-                f'<{action}Response xmlns="{EC2_NS}"><requestId>r</requestId><{tag}/>'
-                f"</{action}Response>",
-                "text/xml",
-                200,
+        return self.connectivity(action, account, region, form)
+
+    def connectivity(
+        self, action: str, account: str, region: str, form: dict[str, list[str]]
+    ) -> tuple[str, str, int]:
+        """Peerings, TGW attachments and the network account's route tables."""
+        org = self.org
+        items: list[str] | None
+        if action == "DescribeVpcPeeringConnections":
+            items, tag = org.peering_items(account, region), "vpcPeeringConnectionSet"
+        elif action == "DescribeTransitGatewayAttachments":
+            items, tag = org.attachment_items(account, region), "transitGatewayAttachments"
+        elif action == "DescribeTransitGatewayRouteTables":
+            tgws = _filter_values(form, "transit-gateway-id")
+            items, tag = org.route_table_items(account, region, tgws), "transitGatewayRouteTables"
+        elif action in ("GetTransitGatewayRouteTableAssociations", "SearchTransitGatewayRoutes"):
+            table = form.get("TransitGatewayRouteTableId", [""])[0]
+            if action == "SearchTransitGatewayRoutes":
+                items, tag = org.static_routes(account, region, table), "routeSet"
+            else:
+                items = org.table_members(account, region, table, "associations")
+                tag = "associations"
+        elif action == "GetTransitGatewayRouteTablePropagations":
+            table = form.get("TransitGatewayRouteTableId", [""])[0]
+            items = org.table_members(account, region, table, "propagations")
+            tag = "transitGatewayRouteTablePropagations"
+        else:
+            return json.dumps({"__type": "UnknownOperationException"}), "application/json", 400
+        if items is None:
+            return ec2_error("InvalidRouteTableID.NotFound", "no such route table"), "text/xml", 400
+        body = ec2_page(action, tag, items, form)
+        if action == "SearchTransitGatewayRoutes":  # one answer, never paged
+            body = body.replace(
+                "</routeSet>",
+                "</routeSet><additionalRoutesAvailable>false</additionalRoutesAvailable>",
             )
-        return json.dumps({"__type": "UnknownOperationException"}), "application/json", 400
+        return body, "text/xml", 200
 
     def control(self, path: str) -> str:
         """/__stats (request counts; `?reset` zeroes them), /__night (the org moves on),

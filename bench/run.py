@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.fake_org import ROUTE_TABLES
+
 ROOT = Path(__file__).parents[1]
 CORES = os.cpu_count() or 1
 # Known findings are rewritten once a quarter to three quarters of their TTL has passed (the
@@ -187,6 +189,9 @@ def measure(
         # The fake's own CPU (its one core): past about one CPU-second per second of wall it,
         # not the collector, sets the pace.
         fake_cpu = counts.pop("_cpu_s") - fake_cpu0
+        # What the measured night left in the table, as `audit` sums it up (untimed): the
+        # overlaps some network routes to both sides of, the default VPCs left.
+        audited = client("audit", url, workers)["summary"]
         live = client("events", url, workers) if events else None
         # The third night: the first on which standing findings' TTL refreshes are due (a
         # quarter of the default 90-day retention has passed since they were recorded), after
@@ -202,7 +207,9 @@ def measure(
     targets = accounts * regions - skipped
     assert s["targets"]["ok"] == targets, (s["targets"], s["failures"][:3])
     pages = -(-accounts // 20)
-    per_target = 4  # DescribeVpcs, DescribeSubnets, peering, TGW attachments
+    # DescribeVpcs, DescribeSubnets, peering, TGW attachments; in the landing zone the network
+    # account's targets also read their TGW's route tables: one call, then three per table.
+    per_target = 4 + (1 + 3 * len(ROUTE_TABLES) if shape == "landing-zone" else 0)
     critical = (pages + 2 + per_target) * latency  # listing, AssumeRole, DescribeRegions, target
     # The GIL serializes a process's Python: one core per process, as many as the machine has.
     used = s.get("processes", 1)
@@ -251,6 +258,7 @@ def measure(
         "coordinator_rss_mb": round(run["peak_rss_mb"], 1),
         "worker_rss_mb": [round(w, 1) for w in run["worker_peak_rss_mb"]],
         "fake_cpu_s": round(fake_cpu, 2),
+        "audit_summary": {"vpc_count": audited["vpc_count"], **audited["summary"]},
     }
     t3 = third["summary"]
     assert t3["targets"]["ok"] == targets, (t3["targets"], t3["failures"][:3])
@@ -447,6 +455,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "cpu_ms_per_target",
         "peak_rss_mb",
         "known_findings",
+        "conflicts",
         "findings_s",
         "notifications",
         "requests",
@@ -454,6 +463,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         "ec2_throttled",
         "speedup_vs_threaded",
         "speedup_vs_seed",
+    ]
+    rows = [
+        {**r, **({"conflicts": r["audit_summary"]["conflicts"]} if "audit_summary" in r else {})}
+        for r in rows
     ]
     cols = [c for c in cols if any(c in r for r in rows)]
     lines = [" | ".join(cols), " | ".join("---" for _ in cols)]

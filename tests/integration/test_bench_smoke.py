@@ -35,6 +35,7 @@ RUN_KEYS = {
     "speedup_vs_seed",
     "speedup_vs_threaded",
     "third_night",
+    "audit_summary",
 }
 
 
@@ -75,11 +76,17 @@ def test_bench_smoke() -> None:
     # 4 accounts x 3 regions, less the opt-in region of every 7th account (account 0).
     assert run["targets"] == 11 and run["steady_state"] is True
     # The landing-zone shape by default: every target needs DescribeVpcs and the TGW
-    # attachments, one with a VPC subnets and peerings too; every account AssumeRole and
-    # DescribeRegions, and the listing.
+    # attachments, one with a VPC subnets and peerings too; the network account (the second,
+    # VPCs in all three regions) also its TGW's route tables: one call, then three for each of
+    # the two tables; every account AssumeRole and DescribeRegions, and the listing.
     assert run["shape"] == "landing-zone"
-    assert 11 * 2 + 4 * 2 + 1 <= run["required_requests"] < 11 * 4 + 4 * 2 + 1 + 4
+    network, accounts = 3 * (4 + 1 + 3 * 2), 4 * 2 + 1
+    assert accounts + network + 8 * 2 <= run["required_requests"] <= accounts + network + 8 * 4
     assert run["requests"] > run["required_requests"]
+    # `audit`'s summary of the measured night's table: its VPCs (the network account's six among
+    # them), and whether some network routes to both sides of an overlap.
+    assert run["audit_summary"]["vpc_count"] >= 6
+    assert run["audit_summary"]["conflicts"] >= 0
     # The run's memory at once is at least any one process's peak, and at most all their
     # peaks together.
     assert run["coordinator_rss_mb"] <= run["peak_rss_mb"] <= run["sum_of_peaks_rss_mb"]

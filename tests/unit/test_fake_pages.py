@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.fake_aws import Org, Server
+from bench.fake_aws import Server
+from bench.fake_org import Org
 
 
 def _item(n: int, extra: str = "x") -> dict[str, Any]:
