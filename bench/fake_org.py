@@ -45,6 +45,11 @@ def _tags(pairs: tuple[tuple[str, str], ...]) -> str:
     return f"<tagSet>{items}</tagSet>"
 
 
+def _attachment_id(vpc_id: str) -> str:
+    """The id of the TGW attachment of a VPC (each attached VPC has one)."""
+    return f"tgw-attach-{vpc_id[4:]}"
+
+
 WORKLOAD_TAGS = (
     ("CostCentre", "cc-4711"),
     ("Environment", "production"),
@@ -63,9 +68,9 @@ class Org:
 
     def __init__(self, accounts: int, regions: int, vpcs: str, shape: str = "full") -> None:
         # "landing-zone": each account runs workloads in 1-3 of the regions (the others hold no
-        # VPC), every 10th account kept a default VPC in every other region, and a network
-        # account routes between them; "full": every target holds VPCs and nothing connects
-        # them (the shape earlier benchmarks measured).
+        # VPC), every 10th account kept a default VPC in each region outside those, and a
+        # network account routes between them; "full": every target holds VPCs and nothing
+        # connects them (the shape earlier benchmarks measured).
         self.shape = shape
         self.accounts = [f"{100000000000 + i:012d}" for i in range(accounts)]
         self.account_set = frozenset(self.accounts)
@@ -264,7 +269,7 @@ class Org:
 
     def _attachment(self, owner: str, vid: str, region: str, table: str) -> str:
         return (
-            f"<item><transitGatewayAttachmentId>tgw-attach-{vid[4:]}"
+            f"<item><transitGatewayAttachmentId>{_attachment_id(vid)}"
             f"</transitGatewayAttachmentId><transitGatewayId>{self._tgw(region)}"
             f"</transitGatewayId><transitGatewayOwnerId>{self.network()}"
             f"</transitGatewayOwnerId><resourceOwnerId>{owner}</resourceOwnerId>"
@@ -327,7 +332,7 @@ class Org:
             members = self.spokes(region) if name == "inspection" else []
             state = "enabled"
         return [
-            f"<item><transitGatewayAttachmentId>tgw-attach-{vid[4:]}</transitGatewayAttachmentId>"
+            f"<item><transitGatewayAttachmentId>{_attachment_id(vid)}</transitGatewayAttachmentId>"
             f"<resourceId>{vid}</resourceId><resourceType>vpc</resourceType>"
             f"<state>{state}</state></item>"
             for _, vid in members
@@ -347,7 +352,7 @@ class Org:
         return [
             "<item><destinationCidrBlock>0.0.0.0/0</destinationCidrBlock>"
             f"<transitGatewayAttachments><item><resourceId>{vid}</resourceId>"
-            f"<transitGatewayAttachmentId>tgw-attach-{vid[4:]}</transitGatewayAttachmentId>"
+            f"<transitGatewayAttachmentId>{_attachment_id(vid)}</transitGatewayAttachmentId>"
             "<resourceType>vpc</resourceType></item></transitGatewayAttachments>"
             "<type>static</type><state>active</state></item>"
         ]
@@ -368,11 +373,11 @@ class Org:
             status = (
                 "<code>deleted</code><message>Deleted</message>"
                 if deleted
-                else ("<code>active</code><message>Active</message>")
+                else "<code>active</code><message>Active</message>"
             )
             a = int(owner) - 100000000000
             out.append(
-                f"<item><accepterVpcInfo><cidrBlock>172.16.{r * 2}.0/24</cidrBlock>"
+                f"<item><accepterVpcInfo><cidrBlock>{self._cidr(net, region, 0)}</cidrBlock>"
                 f"<ownerId>{net}</ownerId><vpcId>{hub}</vpcId><region>{region}</region>"
                 f"</accepterVpcInfo><requesterVpcInfo><cidrBlock>"
                 f"{self._cidr(owner, region, 0)}</cidrBlock><ownerId>{owner}</ownerId>"
