@@ -43,13 +43,16 @@ def run_audit(
     options: RunOptions | None = None,
     inventory: Items | None = None,
     subnets: bool = True,
+    connections: Connections | None = None,
 ) -> tuple[Audit, RunSummary | None]:
     """Audit the table (or, with `live`, a fresh in-memory collection that writes nothing).
 
     `accounts` keeps only findings involving those accounts; the whole organization is still
     read, because an overlap is always between an account and someone else. Without `subnets`
     the table's VPCs are read without their subnets and tags, but for those its findings name:
-    enough for every output but the HTML page, and most of the read's bytes.
+    enough for every output but the HTML page, and most of the read's bytes. `connections`:
+    those of `inventory`, merged already (a recording merges them once for its audit and its
+    scope).
     """
     opts = options or RunOptions()
     summary = None
@@ -79,7 +82,11 @@ def run_audit(
         accounts=accounts,
         unreadable=items.unreadable,
         reservations=items.reservations,
-        connections=Connections.of(items.connectivity, items.route_tables),
+        connections=(
+            connections
+            if connections is not None
+            else Connections.of(items.connectivity, items.route_tables)
+        ),
         severity=severity,
         limits=limits_of(config),
         expected=config.overlaps.expected,

@@ -275,7 +275,11 @@ class _Recording:
     ) -> FindingsRecord:
         """Audit `view`, compare it with the known findings, write and announce the change."""
         retry = self.opts.retry
-        audit, _ = run_audit(self.config, options=self.opts, inventory=view.items)
+        # Merged once, for the audit and for the scope of a narrowed recording.
+        conns = Connections.of(view.items.connectivity, view.items.route_tables)
+        audit, _ = run_audit(
+            self.config, options=self.opts, inventory=view.items, connections=conns
+        )
         self.out.audit = audit
         self._freeze_unreadable(view.items)
         current = list(iter_findings(audit, self.config.overlaps.expected))
@@ -285,7 +289,7 @@ class _Recording:
             and not marker.baselined
             and retry.call(legacy_baseline, self.ddb, self.config.table.name)
         )
-        known, in_scope = self._known(audit, view.items, full, mine)
+        known, in_scope = self._known(audit, view.items, conns, full, mine)
         cmp = compare(current, known, in_scope=in_scope, frozen=self._is_frozen)
         announce = marker.baselined
         entries = self._announcements(cmp) if announce else []
@@ -327,10 +331,16 @@ class _Recording:
             self.frozen.add((u.OwnerId, ALL_REGIONS))
 
     def _known(
-        self, audit: Audit, items: Items, full: bool, mine: Mapping[str, KnownFinding]
+        self,
+        audit: Audit,
+        items: Items,
+        conns: Connections,
+        full: bool,
+        mine: Mapping[str, KnownFinding],
     ) -> tuple[dict[str, KnownFinding], Callable[[str], bool]]:
-        """The known findings to compare, and which accounts' findings are compared; `mine`:
-        the known findings of the rescanned accounts (a narrowed recording's)."""
+        """The known findings to compare, and which accounts' findings are compared; `conns`:
+        the connections of `items`; `mine`: the known findings of the rescanned accounts (a
+        narrowed recording's)."""
         retry = self.opts.retry
         if full:
             return retry.call(all_known, self.ddb, self.ledger), lambda _a: True
@@ -339,7 +349,7 @@ class _Recording:
             audit,
             items.vpcs,
             mine.values(),
-            Connections.of(items.connectivity, items.route_tables),
+            conns,
             self.before,
         )
         if len(scope) > SCOPE_QUERIES:

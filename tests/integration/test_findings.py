@@ -608,3 +608,27 @@ def test_the_recording_analyses_with_the_cyclic_collector_paused(
     rescan(org, cfg, "sandbox")
     assert seen == [False, False]
     assert gc.isenabled()
+
+
+def test_a_recording_merges_the_connections_once(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 26 (an event's CPU): a narrowed recording merged the inventory's connections twice
+    (≈ 0.025 s each at 1,000 × 17 with a network account's TGWs): once for its audit, once for
+    the accounts its rescan can affect. It merges them once, for both, night and event alike;
+    what it finds is unchanged (the rest of this file)."""
+    from collector.analysis import Connections
+
+    merged: list[int] = []
+    original = Connections.of.__func__  # type: ignore[attr-defined]
+
+    def of(cls: type[Connections], *args: Any, **kwargs: Any) -> Connections:
+        merged.append(1)
+        out: Connections = original(cls, *args, **kwargs)
+        return out
+
+    monkeypatch.setattr(Connections, "of", classmethod(of))
+    cfg = config(org)
+    nightly(org, cfg, at=now(1))
+    assert len(merged) == 1
+    merged.clear()
+    rescan(org, cfg, "sandbox")
+    assert len(merged) == 1
