@@ -146,7 +146,20 @@ class Org:
             return f"172.16.{r * 2 + n}.0/24"  # the network account's own range
         if self._default(account, region):
             return "172.31.0.0/16"  # every default VPC's
-        return f"10.{(a * 7 + r * 3 + n) % 256}.{(a // 256 + n * 16) % 256}.0/24"
+        if self.shape == "full":  # the earlier rounds' ranges, colliding everywhere
+            return f"10.{(a * 7 + r * 3 + n) % 256}.{(a // 256 + n * 16) % 256}.0/24"
+        if n == 0 and a % 25 in (7, 9) and self.network() is not None:
+            # A template copied from the network account: its region's shared-services range
+            # (every 25th account from the 8th, attached; from the 10th, a sandbox).
+            return self._cidr(self.network() or "", region, 0)
+        # Each its own /24 of 10/8, as an IPAM pool hands them out (unique up to 65,536).
+        i = (a * len(self.regions) + r) * (self.vpc_hi + 1) + n
+        return f"10.{i // 256 % 256}.{i % 256}.0/24"
+
+    def _pods(self, account: str, n: int) -> bool:
+        """The VPC carries the pod range every EKS account reuses (the first VPC of every 10th
+        account, from the 6th): 100.64.0.0/16, a secondary block."""
+        return n == 0 and (int(account) - 100000000000) % 10 == 5
 
     def vpc_items(self, account: str, region: str) -> list[str]:
         a = int(account) - 100000000000
@@ -158,11 +171,15 @@ class Org:
             vid = self._vpc_id(account, region, n)
             cidr = self._cidr(account, region, n)
             plain = default or hub
+            if self.shape == "full":
+                pods = f"100.{64 + n % 64}.{a % 256}.0/24" if n % 3 == 0 else ""
+            else:
+                pods = "100.64.0.0/16" if self._pods(account, n) and not plain else ""
             second = (
-                f"<item><cidrBlock>100.{64 + n % 64}.{a % 256}.0/24</cidrBlock><associationId>"
+                f"<item><cidrBlock>{pods}</cidrBlock><associationId>"
                 f"vpc-cidr-assoc-2{vid[4:]}</associationId><cidrBlockState><state>associated"
                 "</state></cidrBlockState></item>"
-                if n % 3 == 0 and not plain
+                if pods
                 else ""
             )
             ipv6 = (

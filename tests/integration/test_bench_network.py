@@ -20,6 +20,7 @@ from botocore.config import Config
 
 from bench.fake_org import Org
 from bench.run import fake_endpoint
+from collector.analysis.audit import build_audit
 from collector.analysis.conflicts import Connections, routing_domains
 from collector.models import Account, Connectivity, TgwRouteTable, Vpc, to_records, utc_now
 from collector.scan.connectivity import (
@@ -224,3 +225,27 @@ def test_connections_follow_the_vpcs_night_after_night() -> None:
                 if org.home(a, region) and not org.sandbox(a) and not org.vpc_ids(a, region)
             )
     assert gone  # some workload account lost its last VPC in a region on some night
+
+
+def test_ranges_are_allocated_and_only_a_few_are_shared(landing_zone: tuple[Seen, Org]) -> None:
+    """Issue 26: "a few shared ranges (pod networking) instead of every range colliding". Each
+    workload VPC has its own range, as an IPAM pool hands them out, but a few accounts copied
+    the shared-services range of their region and EKS accounts reuse 100.64.0.0/16 for pods:
+    every overlap the audit finds is one of those, and the copies on the TGW are conflicts."""
+    seen, org = landing_zone
+    records = [v for vs in seen.vpcs.values() for v in vs]
+    hub = {
+        v.CidrBlock for v in records if v.OwnerId == org.network() and v.Name == "shared-services"
+    }
+    shared = {"100.64.0.0/16", *hub}
+    audit = build_audit(
+        records, [], now=utc_now(), connections=Connections.of(seen.conns, seen.tables)
+    )
+    assert audit.overlap_groups
+    for g in audit.overlap_groups:
+        assert g.span in shared, g.span
+    copied = [v for v in records if v.CidrBlock in hub and v.OwnerId != org.network()]
+    assert copied and {v.OwnerId for v in copied} <= {org.accounts[7], org.accounts[9]}
+    pods = {v.OwnerId for v in records if "100.64.0.0/16" in v.CidrBlocks}
+    assert pods == {org.accounts[5], org.accounts[15]}
+    assert any(g.severity == "conflict" for g in audit.overlap_groups)
