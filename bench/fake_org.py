@@ -183,8 +183,11 @@ class Org:
                 else ""
             )
             ipv6 = (
-                f"<ipv6CidrBlockAssociationSet><item><ipv6CidrBlock>2600:1f18:{a % 65536:x}:"
-                f"{r * 16 + n:x}00::/56</ipv6CidrBlock><associationId>vpc-cidr-assoc-6{vid[4:]}"
+                # The region in a group of its own from the 17th on: `r * 16 + n` needs more
+                # than the 8 bits a /56 leaves in the fourth group (five hex digits: invalid).
+                f"<ipv6CidrBlockAssociationSet><item><ipv6CidrBlock>2600:{0x1F18 + r // 16:x}:"
+                f"{a % 65536:x}:{r % 16 * 16 + n:x}00::/56</ipv6CidrBlock>"
+                f"<associationId>vpc-cidr-assoc-6{vid[4:]}"
                 "</associationId><ipv6CidrBlockState><state>associated</state>"
                 "</ipv6CidrBlockState><networkBorderGroup>x</networkBorderGroup></item>"
                 "</ipv6CidrBlockAssociationSet>"

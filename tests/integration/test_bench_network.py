@@ -249,3 +249,31 @@ def test_ranges_are_allocated_and_only_a_few_are_shared(landing_zone: tuple[Seen
     pods = {v.OwnerId for v in records if "100.64.0.0/16" in v.CidrBlocks}
     assert pods == {org.accounts[5], org.accounts[15]}
     assert any(g.severity == "conflict" for g in audit.overlap_groups)
+
+
+@pytest.mark.parametrize("shape", ["landing-zone", "full"])
+def test_every_vpc_the_fake_makes_is_valid_in_every_region(shape: str) -> None:
+    """The fake's IPv6 blocks put the region in a 16-bit group: from the 17th region on (the
+    headline's sa-east-1) it overflowed to five hex digits, so every such VPC was an invalid
+    record, never stored (93 VPCs a landing-zone night at 1,000 × 17). Every VPC of every
+    region, parsed by botocore and validated as the collector does, is valid."""
+    import botocore.session
+    from botocore.parsers import create_parser
+
+    from bench.fake_aws import ec2_page
+    from bench.fake_org import ALL_REGIONS
+
+    op = botocore.session.get_session().get_service_model("ec2").operation_model("DescribeVpcs")
+    parser = create_parser("ec2")
+    org = Org(30, len(ALL_REGIONS), "1-3", shape)
+    seen = 0
+    for account in org.accounts:
+        for region in org.regions:
+            body = ec2_page("DescribeVpcs", "vpcSet", org.vpc_items(account, region), {})
+            raw = parser.parse(
+                {"body": body.encode(), "headers": {}, "status_code": 200}, op.output_shape
+            )["Vpcs"]
+            out = to_records(raw, account=Account(account, "a"), region=region, now=utc_now())
+            assert not out.invalid, out.invalid[:1]
+            seen += len(out.records)
+    assert seen > len(org.accounts)

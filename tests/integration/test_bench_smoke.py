@@ -36,6 +36,8 @@ RUN_KEYS = {
     "speedup_vs_threaded",
     "third_night",
     "audit_summary",
+    "vpcs_seen",
+    "invalid_records",
 }
 
 
