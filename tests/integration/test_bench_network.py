@@ -1,5 +1,6 @@
-"""The bench's landing zone routes like one (issue 26: "a network account with TGWs and
-peerings", "default VPCs left in some accounts").
+"""The bench's landing zone is one (issue 26: "a network account with TGWs and peerings",
+"default VPCs left in some accounts", "a few shared ranges (pod networking) instead of every
+range colliding"), and every VPC its fake makes is one the collector can store.
 
 The fake endpoint runs as `make bench` runs it; its answers are read through botocore (the
 collector's own paginated calls, so a misspelt XML tag reads as a missing key) and the
@@ -15,10 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
+from botocore.parsers import create_parser
 
-from bench.fake_org import Org
+from bench.fake_aws import ec2_page
+from bench.fake_org import ALL_REGIONS, Org
 from bench.run import fake_endpoint
 from collector.analysis.audit import build_audit
 from collector.analysis.conflicts import Connections, routing_domains
@@ -205,8 +209,8 @@ def test_peerings_join_a_shared_services_vpc_from_both_ends(
 
 
 def test_connections_follow_the_vpcs_night_after_night() -> None:
-    """A workload VPC deleted at night takes its attachment and peering with it; one created
-    is attached: connections never name a VPC the organization no longer has."""
+    """A workload VPC deleted at night takes its attachment and peering with it: connections
+    never name a VPC the organization no longer has."""
     org = Org(200, 4, "1-2", "landing-zone")
     network = org.network()
     assert network is not None
@@ -257,12 +261,6 @@ def test_every_vpc_the_fake_makes_is_valid_in_every_region(shape: str) -> None:
     headline's sa-east-1) it overflowed to five hex digits, so every such VPC was an invalid
     record, never stored (93 VPCs a landing-zone night at 1,000 × 17). Every VPC of every
     region, parsed by botocore and validated as the collector does, is valid."""
-    import botocore.session
-    from botocore.parsers import create_parser
-
-    from bench.fake_aws import ec2_page
-    from bench.fake_org import ALL_REGIONS
-
     op = botocore.session.get_session().get_service_model("ec2").operation_model("DescribeVpcs")
     parser = create_parser("ec2")
     org = Org(30, len(ALL_REGIONS), "1-3", shape)
