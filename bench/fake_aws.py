@@ -56,9 +56,12 @@ def _project(item: dict[str, Any], keep: frozenset[str] | None) -> dict[str, Any
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 
-def ec2_page(action: str, tag: str, items: list[str], form: dict[str, list[str]]) -> str:
+def ec2_page(
+    action: str, tag: str, items: list[str], form: dict[str, list[str]], tail: str = ""
+) -> str:
     """One page of a Describe* answer, as EC2 pages: everything when the caller gives no
-    MaxResults (botocore's paginators do not by default), else MaxResults from NextToken on."""
+    MaxResults (botocore's paginators do not by default), else MaxResults from NextToken on;
+    `tail`: what the answer says after its list."""
     size = int(form.get("MaxResults", ["0"])[0])
     start = int(form.get("NextToken", ["0"])[0])
     token = ""
@@ -68,7 +71,7 @@ def ec2_page(action: str, tag: str, items: list[str], form: dict[str, list[str]]
         items = items[start : start + size]
     return (
         f'<{action}Response xmlns="{EC2_NS}"><requestId>r</requestId>'
-        f"<{tag}>{''.join(items)}</{tag}>{token}</{action}Response>"
+        f"<{tag}>{''.join(items)}</{tag}>{tail}{token}</{action}Response>"
     )
 
 
@@ -430,7 +433,9 @@ class Server:
     ) -> tuple[str, str, int]:
         """Peerings, TGW attachments and the network account's route tables."""
         org = self.org
+        table = form.get("TransitGatewayRouteTableId", [""])[0]
         items: list[str] | None
+        tail = ""
         if action == "DescribeVpcPeeringConnections":
             items, tag = org.peering_items(account, region), "vpcPeeringConnectionSet"
         elif action == "DescribeTransitGatewayAttachments":
@@ -438,28 +443,20 @@ class Server:
         elif action == "DescribeTransitGatewayRouteTables":
             tgws = _filter_values(form, "transit-gateway-id")
             items, tag = org.route_table_items(account, region, tgws), "transitGatewayRouteTables"
-        elif action in ("GetTransitGatewayRouteTableAssociations", "SearchTransitGatewayRoutes"):
-            table = form.get("TransitGatewayRouteTableId", [""])[0]
-            if action == "SearchTransitGatewayRoutes":
-                items, tag = org.static_routes(account, region, table), "routeSet"
-            else:
-                items = org.table_members(account, region, table, "associations")
-                tag = "associations"
+        elif action == "SearchTransitGatewayRoutes":
+            items, tag = org.static_routes(account, region, table), "routeSet"
+            tail = "<additionalRoutesAvailable>false</additionalRoutesAvailable>"  # never paged
+        elif action == "GetTransitGatewayRouteTableAssociations":
+            items = org.table_members(account, region, table, "associations")
+            tag = "associations"
         elif action == "GetTransitGatewayRouteTablePropagations":
-            table = form.get("TransitGatewayRouteTableId", [""])[0]
             items = org.table_members(account, region, table, "propagations")
             tag = "transitGatewayRouteTablePropagations"
         else:
             return json.dumps({"__type": "UnknownOperationException"}), "application/json", 400
         if items is None:
             return ec2_error("InvalidRouteTableID.NotFound", "no such route table"), "text/xml", 400
-        body = ec2_page(action, tag, items, form)
-        if action == "SearchTransitGatewayRoutes":  # one answer, never paged
-            body = body.replace(
-                "</routeSet>",
-                "</routeSet><additionalRoutesAvailable>false</additionalRoutesAvailable>",
-            )
-        return body, "text/xml", 200
+        return ec2_page(action, tag, items, form, tail), "text/xml", 200
 
     def control(self, path: str) -> str:
         """/__stats (request counts; `?reset` zeroes them), /__night (the org moves on),

@@ -148,10 +148,11 @@ class Org:
             return "172.31.0.0/16"  # every default VPC's
         if self.shape == "full":  # the earlier rounds' ranges, colliding everywhere
             return f"10.{(a * 7 + r * 3 + n) % 256}.{(a // 256 + n * 16) % 256}.0/24"
-        if n == 0 and a % 25 in (7, 9) and self.network() is not None:
+        net = self.network()
+        if n == 0 and a % 25 in (7, 9) and net is not None:
             # A template copied from the network account: its region's shared-services range
             # (every 25th account from the 8th, attached; from the 10th, a sandbox).
-            return self._cidr(self.network() or "", region, 0)
+            return self._cidr(net, region, 0)
         # Each its own /24 of 10/8, as an IPAM pool hands them out (unique up to 65,536).
         i = (a * len(self.regions) + r) * (self.vpc_hi + 1) + n
         return f"10.{i // 256 % 256}.{i % 256}.0/24"
