@@ -23,7 +23,7 @@ from botocore.parsers import create_parser
 
 from bench.fake_aws import ec2_page
 from bench.fake_org import ALL_REGIONS, Org
-from bench.run import fake_endpoint
+from bench.harness import fake_endpoint
 from collector.analysis.audit import build_audit
 from collector.analysis.conflicts import Connections, routing_domains
 from collector.models import Account, Connectivity, TgwRouteTable, Vpc, to_records, utc_now

@@ -1,0 +1,124 @@
+"""The bench's harness: the fake endpoint in its own process, and `bench.client` run in a fresh
+process against it (its own CPU and RSS)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).parents[1]
+
+
+@contextlib.contextmanager
+def fake_endpoint(
+    accounts: int,
+    regions: int,
+    vpcs: str,
+    latency: float,
+    jitter: float,
+    shape: str = "full",
+    ec2_throttle: float = 0.0,
+) -> Iterator[str]:
+    """Start bench.fake_aws in its own process; yield its URL."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.fake_aws",
+            "--accounts",
+            str(accounts),
+            "--regions",
+            str(regions),
+            "--vpcs",
+            vpcs,
+            "--latency",
+            str(latency),
+            "--jitter",
+            str(jitter),
+            "--shape",
+            shape,
+            "--ec2-throttle",
+            str(ec2_throttle),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("READY"):
+        proc.kill()
+        raise RuntimeError(f"fake endpoint did not start: {line!r}")
+    try:
+        yield f"http://127.0.0.1:{line.split()[1]}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def stats(url: str, reset: bool = False) -> dict[str, Any]:
+    """The fake endpoint's request counts (and, with `reset`, zero them)."""
+    path = "/__stats?reset" if reset else "/__stats"
+    with urllib.request.urlopen(f"{url}{path}", timeout=10) as r:  # noqa: S310 - loopback
+        return dict(json.load(r))
+
+
+def next_night(url: str) -> None:
+    """Move the fake organization on one night (a few VPCs created and deleted)."""
+    urllib.request.urlopen(f"{url}/__night", timeout=10).read()  # noqa: S310 - loopback
+
+
+def client(
+    mode: str,
+    url: str,
+    workers: int = 32,
+    items: int = 0,
+    processes: int | None = None,
+    days: float = 0.0,
+    changed_only: bool = False,
+) -> dict[str, Any]:
+    """Run bench.client in a fresh process (its own CPU and RSS) against `url`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BENCH_"))}
+    if processes is not None:
+        env["BENCH_PROCESSES"] = str(processes)
+    if changed_only:
+        env["BENCH_CHANGED_ONLY"] = "1"
+    env.update(
+        AWS_ENDPOINT_URL=url,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        proc = subprocess.run(
+            [
+                *(sys.executable, "-m", "bench.client", mode, str(out)),
+                *("--workers", str(workers), "--items", str(items), "--days", str(days)),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=False,
+        )
+        if not out.exists():
+            raise RuntimeError(f"bench client {mode} failed: {proc.stderr[-2000:]}")
+        result: dict[str, Any] = json.loads(out.read_text())
+    if mode in ("collect", "audit", "allocate"):
+        try:
+            result["summary"] = json.loads(proc.stdout)
+        except ValueError:
+            raise RuntimeError(f"bench client {mode}: {proc.stderr[-2000:]}") from None
+    return result
