@@ -6,6 +6,7 @@ organization with an SNS topic whose SQS subscription is what a subscriber recei
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from dataclasses import replace
@@ -591,8 +592,6 @@ def test_the_recording_analyses_with_the_cyclic_collector_paused(
     """Issue 26 (an event's CPU): the cyclic collector re-walked the whole inventory the
     recording holds while its analysis allocated; it is paused for the audit and the
     comparison, night and event alike, and on again once the recording is done."""
-    import gc
-
     import collector.jobs.findings as findings_job
 
     seen: list[bool] = []

@@ -4,10 +4,12 @@ hold exactly what a read after the rescan holds."""
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import threading
 import time
+import weakref
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -507,9 +509,6 @@ def test_an_event_s_inventory_goes_as_the_event_ends(
     for the cyclic collector (54,000 objects an event at 1,000 × 17, measured), sitting beside
     the next event's and walked by every full collection meanwhile. It now goes as the event
     ends, by reference counting alone."""
-    import gc
-    import weakref
-
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
     views: list[weakref.ref[View]] = []
     result = ViewAhead.result
