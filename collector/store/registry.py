@@ -340,6 +340,10 @@ def load_without_subnets(
                     if _lean(out, again, how, vpc.key, vpc.Deleted, use):
                         out.vpcs.append(vpc)
                 continue
+            if wire.is_connectivity(raw):  # one that lists nothing, validated as it was read
+                if "connectivity" in kinds:
+                    out.connectivity.append(wire.connectivity(raw))
+                continue
             key = item_key(raw)
             if "Parts" not in raw and key[0].startswith(vpcs.PREFIX) and "vpc" in kinds:
                 use = vpcs.use_from_item(raw) if how.use else None

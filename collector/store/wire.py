@@ -11,6 +11,12 @@ It only ever agrees or abstains. An item it cannot take exactly as `vpcs.from_it
 `vpcs.use_from_item` would (an attribute of another type, a value they would read otherwise,
 a split item, an item of another kind) is left raw, as `json.loads` gives it, for the registry
 to decode as before (tests/unit/test_wire.py holds the two to the same answers).
+
+Connectivity items that list nothing (most targets': a region of an account without peerings
+or TGW attachments) are read the same way, into the `Connectivity` the registry's decoding
+makes of them: through boto3's deserializer and then pydantic, they were more than half of the
+CPU of a read without subnets of a landing zone (docs/benchmarks.md). One that lists a peering
+or an attachment is left raw, as before.
 """
 
 from __future__ import annotations
@@ -25,13 +31,14 @@ from pydantic import (
     BaseModel,
     Field,
     GetCoreSchemaHandler,
+    StringConstraints,
     create_model,
 )
 from pydantic_core import SchemaValidator
 from pydantic_core import core_schema as cs
 
 from collector.address_use import AddressUse
-from collector.models import Vpc
+from collector.models import Connectivity, Vpc
 from collector.shapes import Shaped
 from collector.store.vpcs import USE
 
@@ -61,6 +68,20 @@ _TAGS: dict[str, str] = {
     "ExpiresAt": "N",
     "Incomplete": _LIST,
 }
+# How each `Connectivity` attribute is stored, as above; `_NOTHING`: an empty list, the only
+# value read here (an item listing a peering or an attachment is left to the registry).
+_NOTHING = "nothing"
+_CONNECTIVITY_TAGS: dict[str, str] = {
+    "OwnerId": "S",
+    "Region": "S",
+    "Peerings": _NOTHING,
+    "Attachments": _NOTHING,
+    "RouteTables": _LIST,
+    "LastSeen": "S",
+    "ExpiresAt": "N",
+}
+# The key of a connectivity item (store.connectivity.PREFIX): a connectivity item's own.
+_CONNECTIVITY_KEY = r"^conn#"
 # The attribute a page's items are told apart by: a required `Vpc` field, stored as `BOOL`.
 ROUTE = "IsDefault"
 # A split item (store.parts) is joined with its parts by the registry.
@@ -98,6 +119,24 @@ class _Strings:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
         return _unwrapped(handler(source))
+
+
+class _Nothing:
+    """A list stored empty, `{"L": []}`: the field's empty tuple; anything else fails, and the
+    item is left raw."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        empty = _tagged("L", cs.list_schema(cs.any_schema(), max_length=0))
+        return cs.chain_schema([empty, cs.no_info_plain_validator_function(lambda _: ())])
+
+
+class _Digits:
+    """A number as `str(int)` writes it, read as boto3's deserializer and then pydantic read it
+    (its `Decimal` takes neither spaces nor underscores, which `int()` does); anything else
+    fails, and the item is left raw."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return _digits()
 
 
 def _at(name: str, tag: str, **default: Any) -> Any:
@@ -187,10 +226,12 @@ def _instead() -> dict[str, Any]:
     return {"CidrBlock": ipv4, "CidrBlocks": tuple[ipv4, ...]}  # type: ignore[valid-type]
 
 
-def _field(name: str, instead: dict[str, Any]) -> tuple[Any, Any]:
-    info = Vpc.model_fields[name]
+def _field(
+    model: type[BaseModel], tags: dict[str, str], name: str, instead: dict[str, Any]
+) -> tuple[Any, Any]:
+    info = model.model_fields[name]
     annotation = instead.get(name) or info.rebuild_annotation()
-    tag = _TAGS[name]
+    tag = tags[name]
     if tag == _ABSENT:
         return None, Field(default=None, validation_alias=name)
     default: dict[str, Any] = (
@@ -200,6 +241,8 @@ def _field(name: str, instead: dict[str, Any]) -> tuple[Any, Any]:
     )
     if tag == _LIST:
         return Annotated[annotation, _Strings()], Field(validation_alias=name, **default)
+    if tag == _NOTHING:
+        return Annotated[annotation, _Nothing()], Field(validation_alias=name, **default)
     return annotation, _at(name, tag, **default)
 
 
@@ -207,37 +250,45 @@ def _field(name: str, instead: dict[str, Any]) -> tuple[Any, Any]:
 # never read without subnets), under a lock: a read's segments decode their first pages side by
 # side, and a second model built meanwhile would not be the class `is_stored` knows.
 _BUILD = threading.Lock()
-_BUILT: list[tuple[type[BaseModel], SchemaValidator]] = []
+_BUILT: list[tuple[type[BaseModel], type[BaseModel], SchemaValidator]] = []
 
 
 def _stored() -> type[BaseModel]:
     return _built()[0]
 
 
-def _page() -> SchemaValidator:
+def _stored_connectivity() -> type[BaseModel]:
     return _built()[1]
 
 
-def _built() -> tuple[type[BaseModel], SchemaValidator]:
-    """The stored VPC model, and the validator of a page: its items stored VPCs where they can
-    be, else raw (left to right: a VPC item is tried as one first); the page's other members
-    kept as they are."""
+def _page() -> SchemaValidator:
+    return _built()[2]
+
+
+def _built() -> tuple[type[BaseModel], type[BaseModel], SchemaValidator]:
+    """The stored VPC and connectivity models, and the validator of a page: its items stored
+    VPCs or connectivity items where they can be, else raw (left to right: a VPC item is tried
+    as one first); the page's other members kept as they are."""
     if not _BUILT:
         with _BUILD:
             if not _BUILT:
                 model = _model()
+                connectivity = _connectivity_model()
                 vpc = model.__pydantic_core_schema__
                 # Only an item with a `BOOL` under `IsDefault` (which every VPC item has, and
                 # no other kind) is tried as a VPC: a connectivity item tried as one, failing on
                 # every field, cost 2-3 times its decoding, and a live event's read holds one
-                # per target (docs/benchmarks.md). Any other item is left raw, as before.
+                # per target (docs/benchmarks.md). Any other item is then tried as a
+                # connectivity item that lists nothing (most items of a landing zone that are
+                # not VPCs), and else left raw, as before.
                 path: list[str | int] = [ROUTE, _TAGS[ROUTE]]
                 tried = cs.tagged_union_schema({True: vpc, False: vpc}, path)
-                item = cs.union_schema([tried, cs.any_schema()], mode="left_to_right")
+                empty = connectivity.__pydantic_core_schema__
+                item = cs.union_schema([tried, empty, cs.any_schema()], mode="left_to_right")
                 page = cs.typed_dict_schema(
                     {"Items": cs.typed_dict_field(cs.list_schema(item))}, extra_behavior="allow"
                 )
-                _BUILT.append((model, SchemaValidator(page)))
+                _BUILT.append((model, connectivity, SchemaValidator(page)))
     return _BUILT[0]
 
 
@@ -245,7 +296,7 @@ def _model() -> type[BaseModel]:
     """A `Vpc` as stored: every field of `Vpc` (its types and checks) read from inside its
     tag, the stored `AddressUse`, and guards that leave split items raw."""
     instead = _instead()
-    fields: dict[str, Any] = {name: _field(name, instead) for name in Vpc.model_fields}
+    fields: dict[str, Any] = {name: _field(Vpc, _TAGS, name, instead) for name in Vpc.model_fields}
     fields[USE] = (Annotated[AddressUse | None, _StoredUse()], _at(USE, "M", default=None))
     for guard in _GUARDS:
         fields[guard] = (None, Field(default=None, validation_alias=guard))
@@ -253,17 +304,42 @@ def _model() -> type[BaseModel]:
     return model
 
 
+def _connectivity_model() -> type[BaseModel]:
+    """A `Connectivity` as stored, listing nothing: every field of `Connectivity` read from
+    inside its tag, its peerings and attachments empty lists, its key a connectivity item's;
+    guards that leave split items raw."""
+    instead = {"ExpiresAt": Annotated[int, _Digits()]}
+    fields: dict[str, Any] = {
+        name: _field(Connectivity, _CONNECTIVITY_TAGS, name, instead)
+        for name in Connectivity.model_fields
+    }
+    key = Annotated[str, StringConstraints(pattern=_CONNECTIVITY_KEY)]
+    fields["VpcId"] = (key, _at("VpcId", "S"))
+    for guard in _GUARDS:
+        fields[guard] = (None, Field(default=None, validation_alias=guard))
+    model: type[BaseModel] = create_model(
+        "StoredConnectivity", __config__=Connectivity.model_config, **fields
+    )
+    return model
+
+
 def decode_page(body: bytes) -> dict[str, Any]:
     """A read page's JSON body: `Items` holds each VPC item as a stored VPC (`record` makes
-    its `Vpc` and `AddressUse`), every other item raw. ValueError when the body is not a page
-    of items (the caller reads it as before)."""
+    its `Vpc` and `AddressUse`), each connectivity item that lists nothing as a stored one
+    (`connectivity` makes its `Connectivity`), every other item raw. ValueError when the body
+    is not a page of items (the caller reads it as before)."""
     page: dict[str, Any] = _page().validate_json(body)
     return page
 
 
 def is_stored(item: Any) -> bool:
-    """Whether `decode_page` validated this item (else it is raw)."""
+    """Whether `decode_page` validated this item as a VPC's."""
     return type(item) is _stored()
+
+
+def is_connectivity(item: Any) -> bool:
+    """Whether `decode_page` validated this item as a connectivity item that lists nothing."""
+    return type(item) is _stored_connectivity()
 
 
 _set = object.__setattr__
@@ -302,3 +378,23 @@ def record(stored: Any) -> tuple[Vpc, AddressUse | None]:
     _set(vpc, "__pydantic_extra__", None)
     _set(vpc, "__pydantic_private__", None)
     return vpc, use
+
+
+# What a stored connectivity item has that `Connectivity` has not.
+_NOT_CONNECTIVITY = ("VpcId", *_GUARDS)
+
+
+def connectivity(stored: Any) -> Connectivity:
+    """The `Connectivity` record of a stored connectivity item, made as `record` makes a
+    `Vpc`: from values already checked by `Connectivity`'s own validators."""
+    values: dict[str, Any] = stored.__dict__
+    kept = stored.__pydantic_fields_set__
+    for name in _NOT_CONNECTIVITY:
+        del values[name]
+        kept.discard(name)
+    conn = Connectivity.__new__(Connectivity)
+    _set(conn, "__dict__", dict(values.items()))
+    _set(conn, "__pydantic_fields_set__", kept)
+    _set(conn, "__pydantic_extra__", None)
+    _set(conn, "__pydantic_private__", None)
+    return conn

@@ -436,3 +436,61 @@ def test_a_read_without_subnets_validates_vpc_items_as_they_arrive_and_agrees_wi
     assert fast.unreadable == slow.unreadable and [u.VpcId for u in fast.unreadable] == [
         damaged["VpcId"]["S"]
     ]
+
+
+def test_a_read_without_subnets_validates_connectivity_items_that_list_nothing_as_they_arrive(
+    session: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26 (a read built for a landing zone): most targets' connectivity items list
+    nothing, and the registry's decoding of them (boto3's deserializer, then pydantic) was more
+    than half of a read without subnets. store.wire reads those straight from each page's
+    JSON; what it reads, and what it leaves to the registry (one that lists something, a split
+    one, a damaged one), must come out as the registry's own decoding of the page gives them."""
+    vpcs = [make_vpc(n, f"10.{n}.0.0/16", owner=OWNERS[n % 3]) for n in range(1, 4)]
+    write(session, vpcs)  # every owner's us-east-1 item lists attachments
+    client = session.client("dynamodb")
+    empty = [
+        Connectivity(OwnerId=owner, Region=region, LastSeen=T)
+        for owner in (*OWNERS, NETWORK)
+        for region in ("eu-west-1", "ap-south-1", "sa-east-1")
+    ]
+    with BatchWriter(client, TABLE) as writer:
+        writer.add_all([item for c in empty for item in connectivity_items(c, EXPIRES)])
+    damaged = {
+        **connectivity_items(Connectivity(OwnerId=OWNERS[0], Region="eu-north-1", LastSeen=T), 1)[
+            0
+        ],
+        "LastSeen": {"S": "yesterday"},
+    }
+    client.put_item(TableName=TABLE, Item=damaged)
+    taken: list[tuple[str, str]] = []
+    connectivity = wire.connectivity
+
+    def counted(stored: Any) -> Any:
+        conn = connectivity(stored)
+        taken.append((conn.OwnerId, conn.Region))
+        return conn
+
+    monkeypatch.setattr(wire, "connectivity", counted)
+    fast = read_inventory(config(), session, without=for_audit(config()))
+
+    def refuse(body: bytes) -> dict[str, Any]:
+        raise ValueError("decoded by the registry")
+
+    monkeypatch.setattr(wire, "decode_page", refuse)
+    slow = read_inventory(config(), session, without=for_audit(config()))
+    # Those that list nothing, as they arrived; the network account's and the owners' items,
+    # which list attachments, and the damaged one, left to the registry.
+    assert sorted(taken) == sorted((c.OwnerId, c.Region) for c in empty)
+    for got in (fast, slow):
+        got.connectivity.sort(key=lambda c: (c.OwnerId, c.Region))
+        got.vpcs.sort(key=lambda v: v.VpcId)
+    assert fast.connectivity == slow.connectivity
+    assert [c.model_fields_set for c in fast.connectivity] == [
+        c.model_fields_set for c in slow.connectivity
+    ]
+    assert len(fast.connectivity) == len(empty) + len(OWNERS) + 1
+    assert fast.vpcs == slow.vpcs and fast.route_tables == slow.route_tables
+    assert fast.unreadable == slow.unreadable and [u.VpcId for u in fast.unreadable] == [
+        damaged["VpcId"]["S"]
+    ]

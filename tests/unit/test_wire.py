@@ -18,11 +18,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from collector.address_use import AddressUse
 from collector.cidrs import Ipv4Cidr
-from collector.models import Reservation, Subnet, Vpc
+from collector.models import Connectivity, Peering, PeeringSide, Reservation, Subnet, Vpc
 from collector.store import wire
+from collector.store.connectivity import connectivity_from_item, connectivity_item
 from collector.store.reservations import reservation_item
 from collector.store.vpcs import LEAN_ATTRIBUTES, from_item, to_item, use_from_item
-from tests.factories import make_vpc
+from tests.factories import make_vpc, tgw_attachment
 
 T = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -315,3 +316,77 @@ def test_the_ipv4_pattern_refuses_every_other_spelling(value: str) -> None:
 )
 def test_the_ipv4_pattern_takes_canonical_blocks(value: str) -> None:
     assert _taken(value) and _kept(value)
+
+
+# Connectivity items: those that list nothing (most targets') are read straight from the page
+# too, into exactly the `Connectivity` the registry's decoding makes; any other is left to it.
+
+
+def _connectivity_bases() -> list[dict[str, Any]]:
+    """Connectivity items of every shape the store writes: most list nothing."""
+    empty = Connectivity(OwnerId="111111111111", Region="eu-west-1", LastSeen=T)
+    expiring = connectivity_item(empty, 1893456000)
+    unexpiring = {k: v for k, v in expiring.items() if k != "ExpiresAt"}
+    owner = empty.model_copy(update={"RouteTables": ("tgw-rtb-0123456789abcdef0",)})
+    side = PeeringSide(VpcId="vpc-00000000000000001", OwnerId="111111111111", Region="eu-west-1")
+    peered = empty.model_copy(
+        update={"Peerings": (Peering(Id="pcx-1", Status="active", Requester=side, Accepter=side),)}
+    )
+    attached = empty.model_copy(
+        update={"Attachments": (tgw_attachment(1, make_vpc(1, "10.0.0.0/16"), "tgw-1", "2"),)}
+    )
+    return [
+        expiring,
+        unexpiring,
+        *(connectivity_item(c, 1893456000) for c in (owner, peered, attached)),
+    ]
+
+
+def _slow_connectivity(item: dict[str, Any]) -> Connectivity | None:
+    try:
+        return connectivity_from_item(item)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def test_every_connectivity_item_is_read_as_the_registry_reads_it_or_left_to_it() -> None:
+    bases = _connectivity_bases()
+    items = [v for base in bases for v in _variants(base)]
+    items += [{**base, "VpcId": {"S": "tgw-rtb#x"}} for base in bases]  # another kind's key
+    page = wire.decode_page(json.dumps({"Items": items}).encode())["Items"]
+    assert len(page) == len(items)
+    fast = abstained = 0
+    for item, got in zip(items, page, strict=True):
+        assert not wire.is_stored(got), item  # never taken for a VPC
+        if "Parts" in item or not item.get("VpcId", {}).get("S", "").startswith("conn#"):
+            assert not wire.is_connectivity(got), item  # a split item, or another kind
+        if not wire.is_connectivity(got):
+            assert got == item  # left raw, exactly as `json.loads` gives it
+            abstained += 1
+            continue
+        conn = wire.connectivity(got)
+        want = _slow_connectivity(item)
+        assert want is not None, item  # never a record the registry would not make
+        assert type(conn) is Connectivity and conn == want, item
+        assert conn.model_fields_set == want.model_fields_set, item
+        assert conn.model_dump_json() == want.model_dump_json(), item
+        assert not (conn.Peerings or conn.Attachments), item  # only those that list nothing
+        fast += 1
+    assert fast >= 2 and abstained > 0
+    # Every item that lists nothing, as the store writes it, is taken.
+    for base in bases[:2]:
+        (got,) = wire.decode_page(json.dumps({"Items": [base]}).encode())["Items"]
+        assert wire.is_connectivity(got), base
+
+
+def test_a_connectivity_record_is_no_larger_than_the_registry_s() -> None:
+    for base in _connectivity_bases()[:2]:
+        (got,) = wire.decode_page(json.dumps({"Items": [base]}).encode())["Items"]
+        conn = wire.connectivity(got)
+        assert sys.getsizeof(conn.__dict__) <= sys.getsizeof(connectivity_from_item(base).__dict__)
+
+
+def test_every_connectivity_attribute_has_its_stored_shape() -> None:
+    # A field added to `Connectivity` must say how it is stored, or this reading would not know
+    # it (and would take an item without it for one that lists nothing).
+    assert set(wire._CONNECTIVITY_TAGS) == set(Connectivity.model_fields)
