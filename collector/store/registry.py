@@ -340,7 +340,7 @@ def load_without_subnets(
                     if _lean(out, again, how, vpc.key, vpc.Deleted, use):
                         out.vpcs.append(vpc)
                 continue
-            if wire.is_connectivity(raw):  # one that lists nothing, validated as it was read
+            if wire.is_connectivity(raw):  # validated as it was read (store.wire)
                 if "connectivity" in kinds:
                     out.connectivity.append(wire.connectivity(raw))
                 continue

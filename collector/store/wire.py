@@ -12,15 +12,16 @@ It only ever agrees or abstains. An item it cannot take exactly as `vpcs.from_it
 a split item, an item of another kind) is left raw, as `json.loads` gives it, for the registry
 to decode as before (tests/unit/test_wire.py holds the two to the same answers).
 
-Connectivity items that list nothing (most targets': a region of an account without peerings
-or TGW attachments) are read the same way, into the `Connectivity` the registry's decoding
-makes of them: through boto3's deserializer and then pydantic, they were more than half of the
-CPU of a read without subnets of a landing zone (docs/benchmarks.md). One that lists a peering
-or an attachment is left raw, as before.
+Connectivity items (one per target, most listing nothing: a region of an account without
+peerings or TGW attachments) are read the same way, into the `Connectivity` the registry's
+decoding makes of them, its peerings and attachments the same records: through boto3's
+deserializer and then pydantic, they were more than half of the CPU of a read without subnets of
+a landing zone (docs/benchmarks.md). A split one, or one stored otherwise, is left raw.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 import threading
 from typing import Annotated, Any
@@ -68,14 +69,14 @@ _TAGS: dict[str, str] = {
     "ExpiresAt": "N",
     "Incomplete": _LIST,
 }
-# How each `Connectivity` attribute is stored, as above; `_NOTHING`: an empty list, the only
-# value read here (an item listing a peering or an attachment is left to the registry).
-_NOTHING = "nothing"
+# How each `Connectivity` attribute is stored, as above; `_MAPS`: a list of maps, each a
+# record (`Peering`, `TgwAttachment`) whose attributes are stored as `_stored_record` reads.
+_MAPS = "maps"
 _CONNECTIVITY_TAGS: dict[str, str] = {
     "OwnerId": "S",
     "Region": "S",
-    "Peerings": _NOTHING,
-    "Attachments": _NOTHING,
+    "Peerings": _MAPS,
+    "Attachments": _MAPS,
     "RouteTables": _LIST,
     "LastSeen": "S",
     "ExpiresAt": "N",
@@ -121,13 +122,70 @@ class _Strings:
         return _unwrapped(handler(source))
 
 
-class _Nothing:
-    """A list stored empty, `{"L": []}`: the field's empty tuple; anything else fails, and the
-    item is left raw."""
+def _stored_record(model: type[BaseModel]) -> cs.CoreSchema:
+    """A record stored as a map (a peering, its sides, a TGW attachment), made the record
+    itself: each field read by pydantic-core from inside its tag, a string as `S` (an optional
+    one also as `NULL`, as boto3's serializer stores None), a record as a map of its own. A
+    field of any other type has no stored shape here (tests/unit/test_wire.py builds them
+    all); a value stored otherwise fails, and the item is left raw."""
+    fields: dict[str, cs.TypedDictField] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        schema: cs.CoreSchema
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            schema, tag = _stored_record(annotation), "M"
+        elif annotation is str:
+            schema, tag = cs.str_schema(), "S"
+        elif annotation == str | None:
+            null = cs.chain_schema(
+                [
+                    _tagged("NULL", cs.literal_schema([True])),
+                    cs.no_info_plain_validator_function(_none),
+                ]
+            )
+            schema, tag = cs.union_schema([cs.str_schema(), null], mode="left_to_right"), "S"
+        else:
+            raise TypeError(f"{model.__name__}.{name}: no stored shape for {annotation}")
+        # The value inside its tag, else the whole attribute: a map, which only a stored None
+        # is read from.
+        alias: list[list[str | int]] = [[name, tag], [name]]
+        fields[name] = cs.typed_dict_field(
+            schema, required=info.is_required(), validation_alias=alias
+        )
+    values = cs.typed_dict_schema(fields, extra_behavior="ignore")
+    make = functools.partial(_record_of, model)
+    return cs.chain_schema([values, cs.no_info_plain_validator_function(make)])
+
+
+def _record_of(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
+    """`model`'s record of values its own checks hold (str, None, records): as pydantic makes
+    it from them, without checking them again."""
+    record = model.__new__(model)
+    fields = model.model_fields
+    _set(record, "__dict__", {n: values.get(n, f.default) for n, f in fields.items()})
+    _set(record, "__pydantic_fields_set__", set(values))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
+    return record
+
+
+def _none(_: Any) -> None:
+    return None
+
+
+_M = operator.itemgetter("M")
+
+
+class _Records:
+    """A field stored as a list of maps, each made its record (`_stored_record`): the
+    field's tuple of them."""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        empty = _tagged("L", cs.list_schema(cs.any_schema(), max_length=0))
-        return cs.chain_schema([empty, cs.no_info_plain_validator_function(lambda _: ())])
+        (record,) = {arg for arg in getattr(source, "__args__", ()) if arg is not Ellipsis}
+        stored = _tagged("M", _stored_record(record))
+        return cs.tuple_variable_schema(
+            cs.chain_schema([stored, cs.no_info_plain_validator_function(_M)])
+        )
 
 
 class _Digits:
@@ -241,8 +299,8 @@ def _field(
     )
     if tag == _LIST:
         return Annotated[annotation, _Strings()], Field(validation_alias=name, **default)
-    if tag == _NOTHING:
-        return Annotated[annotation, _Nothing()], Field(validation_alias=name, **default)
+    if tag == _MAPS:
+        return Annotated[annotation, _Records()], _at(name, "L", **default)
     return annotation, _at(name, tag, **default)
 
 
@@ -279,12 +337,12 @@ def _built() -> tuple[type[BaseModel], type[BaseModel], SchemaValidator]:
                 # no other kind) is tried as a VPC: a connectivity item tried as one, failing on
                 # every field, cost 2-3 times its decoding, and a live event's read holds one
                 # per target (docs/benchmarks.md). Any other item is then tried as a
-                # connectivity item that lists nothing (most items of a landing zone that are
-                # not VPCs), and else left raw, as before.
+                # connectivity item (most items of a landing zone that are not VPCs), and else
+                # left raw, as before.
                 path: list[str | int] = [ROUTE, _TAGS[ROUTE]]
                 tried = cs.tagged_union_schema({True: vpc, False: vpc}, path)
-                empty = connectivity.__pydantic_core_schema__
-                item = cs.union_schema([tried, empty, cs.any_schema()], mode="left_to_right")
+                conn = connectivity.__pydantic_core_schema__
+                item = cs.union_schema([tried, conn, cs.any_schema()], mode="left_to_right")
                 page = cs.typed_dict_schema(
                     {"Items": cs.typed_dict_field(cs.list_schema(item))}, extra_behavior="allow"
                 )
@@ -305,8 +363,8 @@ def _model() -> type[BaseModel]:
 
 
 def _connectivity_model() -> type[BaseModel]:
-    """A `Connectivity` as stored, listing nothing: every field of `Connectivity` read from
-    inside its tag, its peerings and attachments empty lists, its key a connectivity item's;
+    """A `Connectivity` as stored: every field of `Connectivity` read from inside its tag, its
+    peerings and attachments lists of maps (`_stored_record`), its key a connectivity item's;
     guards that leave split items raw."""
     instead = {"ExpiresAt": Annotated[int, _Digits()]}
     fields: dict[str, Any] = {
@@ -325,7 +383,7 @@ def _connectivity_model() -> type[BaseModel]:
 
 def decode_page(body: bytes) -> dict[str, Any]:
     """A read page's JSON body: `Items` holds each VPC item as a stored VPC (`record` makes
-    its `Vpc` and `AddressUse`), each connectivity item that lists nothing as a stored one
+    its `Vpc` and `AddressUse`), each connectivity item as a stored one
     (`connectivity` makes its `Connectivity`), every other item raw. ValueError when the body
     is not a page of items (the caller reads it as before)."""
     page: dict[str, Any] = _page().validate_json(body)
@@ -338,7 +396,7 @@ def is_stored(item: Any) -> bool:
 
 
 def is_connectivity(item: Any) -> bool:
-    """Whether `decode_page` validated this item as a connectivity item that lists nothing."""
+    """Whether `decode_page` validated this item as a connectivity item."""
     return type(item) is _stored_connectivity()
 
 

@@ -438,14 +438,14 @@ def test_a_read_without_subnets_validates_vpc_items_as_they_arrive_and_agrees_wi
     ]
 
 
-def test_a_read_without_subnets_validates_connectivity_items_that_list_nothing_as_they_arrive(
+def test_a_read_without_subnets_validates_connectivity_items_as_they_arrive(
     session: boto3.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 26 (a read built for a landing zone): most targets' connectivity items list
-    nothing, and the registry's decoding of them (boto3's deserializer, then pydantic) was more
-    than half of a read without subnets. store.wire reads those straight from each page's
-    JSON; what it reads, and what it leaves to the registry (one that lists something, a split
-    one, a damaged one), must come out as the registry's own decoding of the page gives them."""
+    """Issue 26 (a read built for a landing zone): the registry's decoding of connectivity
+    items (boto3's deserializer, then pydantic), one per target and most listing nothing, was
+    more than half of a read without subnets. store.wire reads them straight from each page's
+    JSON; what it reads, and what it leaves to the registry (a damaged one), must come out as
+    the registry's own decoding of the page gives them."""
     vpcs = [make_vpc(n, f"10.{n}.0.0/16", owner=OWNERS[n % 3]) for n in range(1, 4)]
     write(session, vpcs)  # every owner's us-east-1 item lists attachments
     client = session.client("dynamodb")
@@ -479,9 +479,9 @@ def test_a_read_without_subnets_validates_connectivity_items_that_list_nothing_a
 
     monkeypatch.setattr(wire, "decode_page", refuse)
     slow = read_inventory(config(), session, without=for_audit(config()))
-    # Those that list nothing, as they arrived; the network account's and the owners' items,
-    # which list attachments, and the damaged one, left to the registry.
-    assert sorted(taken) == sorted((c.OwnerId, c.Region) for c in empty)
+    # Every one as it arrived (those that list attachments too), but the damaged one.
+    listing = [(owner, REGION) for owner in (*OWNERS, NETWORK)]
+    assert sorted(taken) == sorted([*((c.OwnerId, c.Region) for c in empty), *listing])
     for got in (fast, slow):
         got.connectivity.sort(key=lambda c: (c.OwnerId, c.Region))
         got.vpcs.sort(key=lambda v: v.VpcId)
