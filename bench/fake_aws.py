@@ -261,6 +261,9 @@ class Server:
     ) -> None:
         self.org = org
         self.latency = latency
+        # DynamoDB's own latency when set apart (`/__latency?s=...&table=...`): a table in the
+        # function's region answers in milliseconds where EC2 takes a tenth of a second.
+        self.table_latency: float | None = None
         self.jitter = jitter
         self.unprocessed = unprocessed
         self.throttle = throttle
@@ -458,12 +461,20 @@ class Server:
             return ec2_error("InvalidRouteTableID.NotFound", "no such route table"), "text/xml", 400
         return ec2_page(action, tag, items, form, tail), "text/xml", 200
 
+    def delay(self, headers: dict[str, str]) -> float:
+        """The latency of a request: DynamoDB's own when set apart, else every call's."""
+        table = headers.get("x-amz-target", "").startswith("DynamoDB_")
+        return self.table_latency if table and self.table_latency is not None else self.latency
+
     def control(self, path: str) -> str:
         """/__stats (request counts; `?reset` zeroes them), /__night (the org moves on),
-        /__latency?s=SECONDS (a table filled at no latency is then read at this one)."""
+        /__latency?s=SECONDS (a table filled at no latency is then read at this one;
+        `&table=SECONDS`: DynamoDB's apart)."""
         if path.startswith("/__latency"):
-            self.latency = float(path.split("s=", 1)[1])
-            return json.dumps({"latency": self.latency})
+            query = parse_qs(path.split("?", 1)[1])
+            self.latency = float(query["s"][0])
+            self.table_latency = float(query["table"][0]) if "table" in query else None
+            return json.dumps({"latency": self.latency, "table": self.table_latency})
         if path.startswith("/__night"):
             self.org.night += 1
             return json.dumps({"night": self.org.night})
@@ -492,7 +503,7 @@ class Server:
                     payload, ctype = self.control(path), "application/json"
                 else:
                     payload, ctype, status = self.route(headers, body)
-                    delay = self.latency + random.uniform(-self.jitter, self.jitter)
+                    delay = self.delay(headers) + random.uniform(-self.jitter, self.jitter)
                     if delay > 0:
                         await asyncio.sleep(delay)
                 data = payload.encode()

@@ -99,3 +99,16 @@ def test_batch_gets_and_queries_are_the_projected_items_and_follow_writes() -> N
             page = json.loads(body)["Items"]
             assert len(page) == 300 and page[5]["Extra"] == {"S": extra}
         table.put(("vpc-00000000000000005", "100000000000"), _item(5, extra="changed"))
+
+
+def test_the_table_s_latency_can_be_set_apart_from_every_other_call_s() -> None:
+    """A table in the function's region answers in milliseconds, EC2 in a tenth of a second:
+    the bench measures an event with both (docs/benchmarks.md)."""
+    server = Server(Org(1, 1, "1"), 0.1, 0.0, 0.0, 0.0)
+    table = {"x-amz-target": "DynamoDB_20120810.Scan"}
+    ec2: dict[str, str] = {}
+    assert server.delay(table) == server.delay(ec2) == 0.1
+    server.control("/__latency?s=0.1&table=0.02")
+    assert (server.delay(table), server.delay(ec2)) == (0.02, 0.1)
+    server.control("/__latency?s=0.05")
+    assert server.delay(table) == server.delay(ec2) == 0.05
