@@ -190,15 +190,21 @@ def collect_later(workers: int, days: float) -> dict[str, Any]:
 
 
 def fill(n: int) -> dict[str, Any]:
-    """Write n synthetic VPC items with the collector's own writer (for the read path)."""
-    from bench.inventory import synthetic_vpcs
+    """Write n synthetic VPC items with the collector's own writer (for the read path), and
+    the connectivity item each scanned (account, region) leaves, as a night of the synthetic
+    organization's 1,000 accounts in 17 regions would: most list nothing."""
+    from bench.inventory import synthetic_connectivity, synthetic_vpcs
+    from collector.store.connectivity import connectivity_item
     from collector.store.vpcs import to_item
     from collector.store.writer import BatchWriter
 
     ddb = boto3.client("dynamodb", region_name="us-east-1")
+    targets = synthetic_connectivity()
+    expires = int(time.time()) + 86400 * 90
     with BatchWriter(ddb, "VPCTracker") as writer:
         writer.add_all(to_item(v) for v in synthetic_vpcs(n))
-    return {"exit_code": 0, "items": n}
+        writer.add_all(connectivity_item(c, expires) for c in targets)
+    return {"exit_code": 0, "items": n, "connectivity_items": len(targets)}
 
 
 def baseline() -> dict[str, Any]:

@@ -5,9 +5,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from collector.models import Subnet, Vpc
+from bench.fake_org import ALL_REGIONS
+from collector.models import Connectivity, Subnet, Vpc
 
 AT = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+# The regions a night scans: AWS's 17 enabled by default, as in the bench's fake organization.
+REGIONS = ALL_REGIONS[:17]
+
+
+def synthetic_connectivity(accounts: int = 1000) -> list[Connectivity]:
+    """The connectivity item of each (account, region) a night scans: one per target, listing
+    nothing (the synthetic VPCs are neither peered nor attached)."""
+    return [
+        Connectivity(OwnerId=f"{100000000000 + a:012d}", Region=region, LastSeen=AT)
+        for a in range(accounts)
+        for region in REGIONS
+    ]
 
 
 def synthetic_vpcs(n: int, accounts: int = 1000) -> list[Vpc]:
