@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 import threading
 from typing import Annotated, Any
 
@@ -41,6 +42,7 @@ from pydantic_core import core_schema as cs
 from collector.address_use import AddressUse
 from collector.models import Connectivity, Vpc
 from collector.shapes import Shaped
+from collector.store.connectivity import PREFIX as CONNECTIVITY_PREFIX
 from collector.store.vpcs import USE
 
 # How each `Vpc` attribute is stored: its type tag, a list of strings, or never in a read
@@ -81,8 +83,8 @@ _CONNECTIVITY_TAGS: dict[str, str] = {
     "LastSeen": "S",
     "ExpiresAt": "N",
 }
-# The key of a connectivity item (store.connectivity.PREFIX): a connectivity item's own.
-_CONNECTIVITY_KEY = r"^conn#"
+# The key of a connectivity item: a connectivity item's own.
+_CONNECTIVITY_KEY = "^" + re.escape(CONNECTIVITY_PREFIX)
 # The attribute a page's items are told apart by: a required `Vpc` field, stored as `BOOL`.
 ROUTE = "IsDefault"
 # A split item (store.parts) is joined with its parts by the registry.

@@ -37,6 +37,7 @@ from collector.models import (
 )
 from collector.store import parts, wire
 from collector.store.connectivity import connectivity_items, route_table_items
+from collector.store.registry import Items
 from collector.store.reservations import reservation_item
 from collector.store.table import create_table
 from collector.store.vpcs import to_item, vpc_items
@@ -390,6 +391,18 @@ def test_lookup_reads_by_key_only_the_vpcs_holding_the_space_whoever_wrote_them(
     assert "CidrBlocks" in read and not read & {"Subnets", "Tags", "AddressUse"}
 
 
+def _read_both_ways(session: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> tuple[Items, Items]:
+    """The table read without subnets as store.wire reads it, then as the registry decodes the
+    same pages without it."""
+    fast = read_inventory(config(), session, without=for_audit(config()))
+
+    def refuse(body: bytes) -> dict[str, Any]:
+        raise ValueError("decoded by the registry")
+
+    monkeypatch.setattr(wire, "decode_page", refuse)
+    return fast, read_inventory(config(), session, without=for_audit(config()))
+
+
 def test_a_read_without_subnets_validates_vpc_items_as_they_arrive_and_agrees_with_decoding(
     session: boto3.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -415,13 +428,7 @@ def test_a_read_without_subnets_validates_vpc_items_as_they_arrive_and_agrees_wi
         return record(stored)
 
     monkeypatch.setattr(wire, "record", counted)
-    fast = read_inventory(config(), session, without=for_audit(config()))
-
-    def refuse(body: bytes) -> dict[str, Any]:
-        raise ValueError("decoded by the registry")
-
-    monkeypatch.setattr(wire, "decode_page", refuse)
-    slow = read_inventory(config(), session, without=for_audit(config()))
+    fast, slow = _read_both_ways(session, monkeypatch)
     # Read as they arrived: all but the split and the damaged item (the older writer's, too:
     # it has no stored use, so it is then read again whole, as the registry would).
     assert sorted(records) == sorted(v.VpcId for n, v in enumerate(vpcs) if n != 2)
@@ -472,13 +479,7 @@ def test_a_read_without_subnets_validates_connectivity_items_as_they_arrive(
         return conn
 
     monkeypatch.setattr(wire, "connectivity", counted)
-    fast = read_inventory(config(), session, without=for_audit(config()))
-
-    def refuse(body: bytes) -> dict[str, Any]:
-        raise ValueError("decoded by the registry")
-
-    monkeypatch.setattr(wire, "decode_page", refuse)
-    slow = read_inventory(config(), session, without=for_audit(config()))
+    fast, slow = _read_both_ways(session, monkeypatch)
     # Every one as it arrived (those that list attachments too), but the damaged one.
     listing = [(owner, REGION) for owner in (*OWNERS, NETWORK)]
     assert sorted(taken) == sorted([*((c.OwnerId, c.Region) for c in empty), *listing])
