@@ -15,11 +15,16 @@ AT = datetime(2026, 11, 27, tzinfo=UTC)
 REGIONS = ALL_REGIONS[:17]
 
 
+def _account(n: int) -> str:
+    """The id of the synthetic organization's `n`th account."""
+    return f"{100000000000 + n:012d}"
+
+
 def synthetic_connectivity(accounts: int = 1000) -> list[Connectivity]:
     """The connectivity item of each (account, region) a night scans: one per target, listing
     nothing (the synthetic VPCs are neither peered nor attached)."""
     return [
-        Connectivity(OwnerId=f"{100000000000 + a:012d}", Region=region, LastSeen=AT)
+        Connectivity(OwnerId=_account(a), Region=region, LastSeen=AT)
         for a in range(accounts)
         for region in REGIONS
     ]
@@ -34,7 +39,7 @@ def synthetic_vpcs(n: int, accounts: int = 1000) -> list[Vpc]:
         out.append(
             Vpc(
                 VpcId=f"vpc-{i:017x}",
-                OwnerId=f"{100000000000 + i % accounts:012d}",
+                OwnerId=_account(i % accounts),
                 CidrBlock=cidr,
                 IsDefault=False,
                 State="available",
