@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import json
 import random
 import resource
 import sys
-import zlib
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
+from bench.fake_dynamodb import FakeDynamoDB, Table, json_error
 from bench.fake_org import EC2_NS, Org
 
 HUB = "000000000001"
@@ -37,20 +36,6 @@ def _account(account: str) -> dict[str, Any]:
         "Email": f"{account}@example.com",
         "Status": "ACTIVE",
     }
-
-
-def _kept(req: dict[str, Any]) -> frozenset[str] | None:
-    """The attribute names a `ProjectionExpression` (top-level names only) keeps; None: all."""
-    if "ProjectionExpression" not in req:
-        return None
-    names = req.get("ExpressionAttributeNames", {})
-    tokens = (t.strip() for t in req["ProjectionExpression"].split(","))
-    return frozenset(names.get(t, t) for t in tokens)
-
-
-def _project(item: dict[str, Any], keep: frozenset[str] | None) -> dict[str, Any]:
-    """The item as a projection keeping `keep` returns it."""
-    return item if keep is None else {k: v for k, v in item.items() if k in keep}
 
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -122,133 +107,10 @@ PUBLISH_XML = (
     "</ResponseMetadata></PublishResponse>"
 )
 
-TABLE_DESC = {
-    "Table": {
-        "TableName": "VPCTracker",
-        "TableStatus": "ACTIVE",
-        "KeySchema": [
-            {"AttributeName": "VpcId", "KeyType": "HASH"},
-            {"AttributeName": "OwnerId", "KeyType": "RANGE"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": "OwnerRegionIndex",
-                "IndexStatus": "ACTIVE",
-                "KeySchema": [
-                    {"AttributeName": "OwnerId", "KeyType": "HASH"},
-                    {"AttributeName": "Region", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    }
-}
-
-
-MAX_ITEM = 400 * 1024
-PAGE = 1000  # items per Scan/Query page (DynamoDB pages by 1 MB; close enough here)
-
-
-def _size(item: dict[str, Any]) -> int:
-    return len(json.dumps(item))
-
-
-def _error(code: str, message: str, status: int = 400) -> tuple[str, str, int]:
-    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message})
-    return body, "application/x-amz-json-1.0", status
-
-
-def _item_key(item: dict[str, Any]) -> tuple[str, str]:
-    return item.get("VpcId", {}).get("S", ""), item.get("OwnerId", {}).get("S", "")
-
-
-class Table:
-    """One in-memory table: its items, by owner (the owner index) and by partition key (base-table
-    queries), and the scan order, computed once per version of the table."""
-
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], dict[str, Any]] = {}
-        # Scan order (keys), computed once per set of keys: sorting 100k items for every page
-        # would spend the shared cores on the fake rather than on the client measured. Pages
-        # resume after the last key returned, as DynamoDB's do: a scan beside writes returns
-        # each item that exists throughout once (old or new), never skips or repeats one.
-        self.scan_keys: dict[tuple[int, int], list[tuple[str, str]]] = {}
-        self.by_owner: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        self.by_partition: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        self.query_rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        # Each item's JSON, per projection, made when first read and dropped when the item is
-        # written: a read page is then joined from them, where encoding 1,000 items for every
-        # page put the fake on the clock (it shares the machine's cores with the client
-        # measured: 3.7-4.8 s of CPU beside a 100k-item read's 4.9 s, docs/benchmarks.md).
-        self.encoded: dict[tuple[str, str], dict[frozenset[str] | None, str]] = {}
-
-    def json_of(self, item: dict[str, Any], keep: frozenset[str] | None) -> str:
-        """The item, as a projection keeping `keep` returns it, as JSON."""
-        known = self.encoded.setdefault(_item_key(item), {})
-        text = known.get(keep)
-        if text is None:
-            text = known[keep] = json.dumps(_project(item, keep))
-        return text
-
-    def put(self, key: tuple[str, str], item: dict[str, Any]) -> None:
-        if key not in self.items:
-            self.scan_keys.clear()  # a new key: the scan order changes; an update does not
-        self.items[key] = item
-        self.encoded.pop(key, None)
-        self.by_owner.setdefault(key[1], {})[key] = item
-        self.by_partition.setdefault(key[0], {})[key] = item
-        self._changed(key)
-
-    def delete(self, key: tuple[str, str]) -> None:
-        if key in self.items:
-            self.scan_keys.clear()
-        self.items.pop(key, None)
-        self.encoded.pop(key, None)
-        self.by_owner.get(key[1], {}).pop(key, None)
-        self.by_partition.get(key[0], {}).pop(key, None)
-        self._changed(key)
-
-    def _changed(self, key: tuple[str, str]) -> None:
-        self.query_rows.pop(("index", key[1]), None)
-        self.query_rows.pop(("base", key[0]), None)
-
-    def rows(self, req: dict[str, Any]) -> list[dict[str, Any]]:
-        values = req.get("ExpressionAttributeValues", {})
-        if "IndexName" in req:
-            # The owner index: per owner, sorted once per change of that owner's items
-            # (filtering the whole table for every page would put the fake on the clock).
-            owner = values[":o"]["S"]
-            if ("index", owner) not in self.query_rows:
-                self.query_rows[("index", owner)] = sorted(
-                    (i for i in self.by_owner.get(owner, {}).values() if "Region" in i),
-                    key=lambda i: i["Region"]["S"],
-                )
-            return self.query_rows[("index", owner)]
-        # The base table: one partition, sorted by the sort key; `begins_with` narrows it.
-        part = (values.get(":p") or values.get(":o") or {}).get("S", "")
-        if ("base", part) not in self.query_rows:
-            self.query_rows[("base", part)] = [
-                i for _, i in sorted(self.by_partition.get(part, {}).items())
-            ]
-        rows = self.query_rows[("base", part)]
-        prefix = values.get(":a", {}).get("S")
-        if prefix is not None:
-            rows = [i for i in rows if i["OwnerId"]["S"].startswith(prefix)]
-        return rows
-
-    def scan(self, total: int, seg: int) -> list[tuple[str, str]]:
-        if (total, seg) not in self.scan_keys:
-            keys = sorted(self.items)
-            if total > 1:
-                keys = [k for k in keys if zlib.crc32(k[0].encode()) % total == seg]
-            self.scan_keys[(total, seg)] = keys
-        return self.scan_keys[(total, seg)]
-
 
 class Server:
-    """The request router. EC2, STS and Organizations answers are built from the org; DynamoDB
-    is real (in-memory) tables that enforce BatchWriteItem's rules, so a second run reads back
-    everything the first one wrote (the steady state)."""
+    """The request router. EC2, STS and Organizations answers are built from the org; DynamoDB's
+    calls go to a `FakeDynamoDB` (bench.fake_dynamodb)."""
 
     def __init__(
         self,
@@ -265,124 +127,25 @@ class Server:
         # function's region answers in milliseconds where EC2 takes a tenth of a second.
         self.table_latency: float | None = None
         self.jitter = jitter
-        self.unprocessed = unprocessed
-        self.throttle = throttle
         self.ec2_throttle = ec2_throttle
         self.counts: Counter[str] = Counter()
-        self.tables: dict[str, Table] = {}
         self.rng = random.Random(0)
+        self.ddb = FakeDynamoDB(unprocessed, throttle, self.rng)
 
     def table(self, name: str) -> Table:
-        if name not in self.tables:
-            self.tables[name] = Table()
-        return self.tables[name]
+        """The fake DynamoDB's table of that name."""
+        return self.ddb.table(name)
 
     def dynamodb(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
-        if self.throttle and op != "DescribeTable" and self.rng.random() < self.throttle:
-            return _error("ProvisionedThroughputExceededException", "Rate exceeded")
-        if op == "DescribeTable":
-            desc = {"Table": {**TABLE_DESC["Table"], "TableName": req.get("TableName", "")}}
-            return json.dumps(desc), "application/x-amz-json-1.0", 200
-        if op == "BatchWriteItem":
-            return self.batch_write(req)
-        if op == "BatchGetItem":
-            return self.batch_get(req)
-        # No UpdateItem: nothing the bench runs calls it, and a fake that answered it without
-        # applying it would let a new use measure a write that never happened.
-        if op in ("PutItem", "DeleteItem", "GetItem"):
-            table = self.table(req.get("TableName", ""))
-            key = self._key(req.get("Item") or req.get("Key") or {})
-            out: dict[str, Any] = {}
-            if op == "PutItem":
-                if _size(req["Item"]) > MAX_ITEM:
-                    return _error("ValidationException", "Item size has exceeded the maximum")
-                table.put(key, req["Item"])
-            elif op == "DeleteItem":
-                table.delete(key)
-            elif op == "GetItem" and key in table.items:
-                out = {"Item": table.items[key]}
-            return json.dumps(out), "application/x-amz-json-1.0", 200
-        if op in ("Query", "Scan"):
-            return self.read(op, req)
-        return _error("UnknownOperationException", op)
-
-    def batch_write(self, req: dict[str, Any]) -> tuple[str, str, int]:
-        ((name, requests),) = req["RequestItems"].items()
-        table = self.table(name)
-        if not 1 <= len(requests) <= 25:
-            return _error("ValidationException", "Too many items requested for the BatchWriteItem")
-        keys = [
-            self._key(r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"])
-            for r in requests
-        ]
-        if len(set(keys)) != len(keys):
-            return _error("ValidationException", "Provided list of item keys contains duplicates")
-        if any(_size(r["PutRequest"]["Item"]) > MAX_ITEM for r in requests if "PutRequest" in r):
-            return _error("ValidationException", "Item size has exceeded the maximum allowed size")
-        left = []
-        for key, r in zip(keys, requests, strict=True):
-            if self.unprocessed and self.rng.random() < self.unprocessed:
-                left.append(r)
-            elif "PutRequest" in r:
-                table.put(key, r["PutRequest"]["Item"])
-            else:
-                table.delete(key)
-        if left and len(left) == len(requests):
-            first = requests[0]
-            if "PutRequest" in first:  # some progress, always
-                table.put(keys[0], first["PutRequest"]["Item"])
-            else:
-                table.delete(keys[0])
-            left = left[1:]
-        out = {"UnprocessedItems": {name: left} if left else {}}
-        return json.dumps(out), "application/x-amz-json-1.0", 200
-
-    def batch_get(self, req: dict[str, Any]) -> tuple[str, str, int]:
-        ((name, spec),) = req["RequestItems"].items()
-        table = self.table(name)
-        if not 1 <= len(spec["Keys"]) <= 100:
-            return _error("ValidationException", "Too many items requested for the BatchGetItem")
-        found = [table.items[k] for k in map(self._key, spec["Keys"]) if k in table.items]
-        keep = _kept(spec)
-        items = ", ".join(table.json_of(i, keep) for i in found)
-        body = f'{{"Responses": {{{json.dumps(name)}: [{items}]}}}}'
-        return body, "application/x-amz-json-1.0", 200
-
-    def read(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
-        table = self.table(req.get("TableName", ""))
-        after = req.get("ExclusiveStartKey") or {}
-        if op == "Scan":
-            keys = table.scan(req.get("TotalSegments", 1), req.get("Segment", 0))
-            start = bisect.bisect_right(keys, self._key(after)) if after else 0
-            chunk = keys[start : start + PAGE]
-            rows = [table.items[k] for k in chunk if k in table.items]
-            more, last = start + PAGE < len(keys), chunk[-1] if chunk else ("", "")
-            resume: dict[str, Any] = {"VpcId": {"S": last[0]}, "OwnerId": {"S": last[1]}}
-        else:
-            matches = table.rows(req)
-            start = int(after.get("n", {}).get("N", 0))
-            rows = matches[start : start + PAGE]
-            more, resume = start + PAGE < len(matches), {"n": {"N": str(start + PAGE)}}
-        # Pages stay as long with a projection: DynamoDB's 1 MB page limit counts the data read.
-        # The page is `json.dumps` of {"Items": ..., "Count": ..., ...}, joined from each item's
-        # JSON (`Table.json_of`).
-        keep, n = _kept(req), len(rows)
-        items = ", ".join(table.json_of(i, keep) for i in rows)
-        body = f'{{"Items": [{items}], "Count": {n}, "ScannedCount": {n}'
-        if more:
-            body += f', "LastEvaluatedKey": {json.dumps(resume)}'
-        return body + "}", "application/x-amz-json-1.0", 200
-
-    @staticmethod
-    def _key(item: dict[str, Any]) -> tuple[str, str]:
-        return _item_key(item)
+        """The fake DynamoDB's answer to one call."""
+        return self.ddb.answer(op, req)
 
     def organizations(self, op: str, req: dict[str, Any]) -> tuple[str, str, int]:
         self.counts[f"organizations.{op}"] += 1
         if op == "DescribeAccount":
             acct = req.get("AccountId", "")
             if acct not in self.org.account_set:
-                return _error("AccountNotFoundException", "not in the organization")
+                return json_error("AccountNotFoundException", "not in the organization")
             return json.dumps({"Account": _account(acct)}), "application/x-amz-json-1.1", 200
         start = int(req.get("NextToken") or 0)
         page = self.org.accounts[start : start + 20]  # 20 per page, as AWS does
@@ -480,8 +243,9 @@ class Server:
             return json.dumps({"night": self.org.night})
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
-        items = {f"_items_{name}": len(tbl.items) for name, tbl in self.tables.items()}
-        inventory = len(self.tables["VPCTracker"].items) if "VPCTracker" in self.tables else 0
+        tables = self.ddb.tables
+        items = {f"_items_{name}": len(tbl.items) for name, tbl in tables.items()}
+        inventory = len(tables["VPCTracker"].items) if "VPCTracker" in tables else 0
         out = json.dumps({**self.counts, "_items": inventory, **items, "_cpu_s": cpu})
         if "reset" in path:
             self.counts.clear()
