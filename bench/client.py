@@ -12,13 +12,10 @@ The fake endpoint is reached through AWS_ENDPOINT_URL, as any AWS-compatible end
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import resource
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,107 +23,8 @@ from typing import Any
 
 import boto3
 
-
-def _status_mb(status: str, field: str) -> float:
-    """A line of a /proc status text (`VmRSS:`, `VmHWM:`), in MB (0 when absent)."""
-    for line in status.splitlines():
-        if line.startswith(field):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak RSS. Linux's VmHWM belongs to this program alone: `ru_maxrss` of a
-    child carries its parent's peak at fork (a measuring parent holding 100k VPCs showed
-    through as 1.8 GB)."""
-    with contextlib.suppress(OSError):
-        if hwm := _status_mb(Path("/proc/self/status").read_text(), "VmHWM:"):
-            return hwm
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu() -> float:
-    """CPU of this process and of its children that ended (the collector's worker processes
-    are waited for before a run returns)."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        r = resource.getrusage(who)
-        total += r.ru_utime + r.ru_stime
-    return total
-
-
-def _pages_mb(pid: str) -> tuple[float, float]:
-    """(private, shared) resident MB of a process, from /proc/<pid>/smaps_rollup."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if rest.strip().endswith("kB"):
-            fields[name] = int(rest.split()[0]) / 1024
-    private = fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0)
-    return private, fields.get("Shared_Clean", 0.0) + fields.get("Shared_Dirty", 0.0)
-
-
-class ChildPeaks:
-    """Memory of this process and its children, sampled while they run.
-
-    - `peaks`, `own`: each child's peak RSS and this process's: VmHWM (a child's own high
-      water mark after exec; `ru_maxrss` of children can carry this process's, see above), or
-      the highest RSS sampled if that is higher.
-    - `together`: the peak of all of them at once, their RSS summed at each sample. The sum of
-      each process's peak overstates what a run needs when the peaks come at different times
-      (a coordinator's end-of-run read comes after its workers have left).
-    - `shared_once`: the same, with the pages the processes share counted once, as the kernel
-      holds them (the interpreter, its libraries): each one's private pages, plus the shared
-      pages of the one that maps most. Every process of a run is the same interpreter, and a
-      worker loads a subset of its coordinator's libraries, so those are one set.
-    """
-
-    def __init__(self, every_s: float = 0.2) -> None:
-        self.peaks: dict[int, float] = {}
-        self.own = 0.0  # this process's, as `peaks` are the children's
-        self.together = 0.0
-        self.shared_once = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
-        self._thread.start()
-
-    def _children(self) -> list[int]:
-        pids: list[int] = []
-        for task in Path("/proc/self/task").iterdir():
-            with contextlib.suppress(OSError):
-                pids += [int(p) for p in (task / "children").read_text().split()]
-        return pids
-
-    def _run(self, every_s: float) -> None:
-        while not self._stop.wait(every_s):
-            rss = private = shared = 0.0
-            for pid in ["self", *map(str, self._children())]:
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                    mine, theirs = _pages_mb(pid)
-                except OSError:  # it left between the listing and the read
-                    continue
-                # A process's peak is its VmHWM or the highest RSS sampled, whichever is
-                # higher: VmHWM was seen reading 0.3 MB below an RSS sampled earlier (the
-                # kernel does not update it on every way memory is given back).
-                now = _status_mb(status, "VmRSS:")
-                rss += now
-                private += mine
-                shared = max(shared, theirs)
-                peak = max(now, _status_mb(status, "VmHWM:"))
-                if pid == "self":
-                    self.own = max(self.own, peak)
-                else:
-                    self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0.0), peak)
-            self.together = max(self.together, rss)
-            self.shared_once = max(self.shared_once, private + shared)
-
-    def stop(self) -> dict[int, float]:
-        """Stop sampling; each child's peak in MB."""
-        self._stop.set()
-        self._thread.join()
-        return self.peaks
-
+from bench.baselines import baseline, threaded
+from bench.measure import ChildPeaks, cpu, peak_rss_mb
 
 TOPIC = f"arn:aws:sns:us-east-1:{'0' * 11}1:vpctracker-findings"
 
@@ -154,9 +52,9 @@ def cli(args: list[str], workers: int = 32) -> dict[str, Any]:
     from collector.cli import main
 
     config = _config(workers)
-    cpu0, t0 = _cpu(), time.perf_counter()
+    cpu0, t0 = cpu(), time.perf_counter()
     code = main([*args, "--config", config, "--format", "json"])
-    return {"exit_code": code, "wall_s": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0}
+    return {"exit_code": code, "wall_s": time.perf_counter() - t0, "cpu_s": cpu() - cpu0}
 
 
 def collect(workers: int) -> dict[str, Any]:
@@ -178,13 +76,13 @@ def collect_later(workers: int, days: float) -> dict[str, Any]:
     config = load_config(_config(workers))
     ahead = timedelta(days=days)
     opts = RunOptions(clock=lambda: datetime.now(UTC) + ahead)
-    cpu0, t0 = _cpu(), time.perf_counter()
+    cpu0, t0 = cpu(), time.perf_counter()
     summary = run(config, opts)
     remember_findings(config, summary, opts)
     return {
         "exit_code": summary.exit_code,
         "wall_s": time.perf_counter() - t0,
-        "cpu_s": _cpu() - cpu0,
+        "cpu_s": cpu() - cpu0,
         "summary": summary.to_dict(),
     }
 
@@ -205,121 +103,6 @@ def fill(n: int) -> dict[str, Any]:
         writer.add_all(to_item(v) for v in synthetic_vpcs(n))
         writer.add_all(connectivity_item(c, expires) for c in targets)
     return {"exit_code": 0, "items": n, "connectivity_items": len(targets)}
-
-
-def baseline() -> dict[str, Any]:
-    """A seed-style collector: sequential, a boto3.Session per account, a client per region,
-    put_item per VPC. What VPCTracker replaced; measured on the same fake org."""
-    cpu0, t0 = _cpu(), time.perf_counter()
-    hub = boto3.Session(region_name="us-east-1")
-    orgs = hub.client("organizations")
-    sts = hub.client("sts")
-    ddb = hub.client("dynamodb")
-    vpcs = 0
-    for page in orgs.get_paginator("list_accounts").paginate():
-        for acct in page["Accounts"]:
-            c = sts.assume_role(
-                RoleArn=f"arn:aws:iam::{acct['Id']}:role/VPCTrackerReadOnly", RoleSessionName="seed"
-            )["Credentials"]
-            session = boto3.Session(
-                aws_access_key_id=c["AccessKeyId"],
-                aws_secret_access_key=c["SecretAccessKey"],
-                aws_session_token=c["SessionToken"],
-                region_name="us-east-1",
-            )
-            regions = [r["RegionName"] for r in session.client("ec2").describe_regions()["Regions"]]
-            for region in regions:
-                for v in session.client("ec2", region_name=region).describe_vpcs()["Vpcs"]:
-                    ddb.put_item(
-                        TableName="VPCTracker",
-                        Item={
-                            "VpcId": {"S": v["VpcId"]},
-                            "OwnerId": {"S": v["OwnerId"]},
-                            "CidrBlock": {"S": v["CidrBlock"]},
-                            "IsDefault": {"BOOL": v["IsDefault"]},
-                            "State": {"S": v["State"]},
-                        },
-                    )
-                    vpcs += 1
-    return {
-        "exit_code": 0,
-        "wall_s": time.perf_counter() - t0,
-        "cpu_s": _cpu() - cpu0,
-        "vpcs": vpcs,
-    }
-
-
-def threaded(workers: int = 32) -> dict[str, Any]:
-    """The competent naive collector: 32 threads, one boto3 session per account and one client
-    per region (sessions and clients are the expensive part of boto3), the same calls per target
-    as VPCTracker made before it skipped empty regions (and the route tables of the TGWs an
-    account owns), a put_item per VPC. What "just add threads" gives a careful author."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    cpu0, t0 = _cpu(), time.perf_counter()
-    hub = boto3.Session(region_name="us-east-1")
-    orgs, sts, ddb = hub.client("organizations"), hub.client("sts"), hub.client("dynamodb")
-    accounts = [
-        a["Id"] for p in orgs.get_paginator("list_accounts").paginate() for a in p["Accounts"]
-    ]
-
-    def one_account(acct: str) -> int:
-        c = sts.assume_role(
-            RoleArn=f"arn:aws:iam::{acct}:role/VPCTrackerReadOnly", RoleSessionName="naive"
-        )["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=c["AccessKeyId"],
-            aws_secret_access_key=c["SecretAccessKey"],
-            aws_session_token=c["SessionToken"],
-        )
-        regions = session.client("ec2", region_name="us-east-1").describe_regions(AllRegions=True)[
-            "Regions"
-        ]
-        n = 0
-        for r in regions:
-            if r.get("OptInStatus") == "not-opted-in":
-                continue
-            ec2 = session.client("ec2", region_name=r["RegionName"])
-            vpcs = [v for p in ec2.get_paginator("describe_vpcs").paginate() for v in p["Vpcs"]]
-            for _ in ec2.get_paginator("describe_subnets").paginate():
-                pass
-            ec2.describe_vpc_peering_connections()
-            atts = ec2.describe_transit_gateway_attachments()["TransitGatewayAttachments"]
-            # The route tables of the TGWs the account owns (the network account's).
-            owned = sorted(
-                {a["TransitGatewayId"] for a in atts if a.get("TransitGatewayOwnerId") == acct}
-            )
-            tables = (
-                ec2.describe_transit_gateway_route_tables(
-                    Filters=[{"Name": "transit-gateway-id", "Values": owned}]
-                )["TransitGatewayRouteTables"]
-                if owned
-                else []
-            )
-            for t in tables:
-                rtb = t["TransitGatewayRouteTableId"]
-                ec2.search_transit_gateway_routes(
-                    TransitGatewayRouteTableId=rtb,
-                    Filters=[{"Name": "type", "Values": ["static"]}],
-                )
-                ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=rtb)
-                ec2.get_transit_gateway_route_table_propagations(TransitGatewayRouteTableId=rtb)
-            for v in vpcs:
-                ddb.put_item(
-                    TableName="VPCTracker",
-                    Item={"VpcId": {"S": v["VpcId"]}, "OwnerId": {"S": v["OwnerId"]}},
-                )
-                n += 1
-        return n
-
-    with ThreadPoolExecutor(workers) as pool:
-        vpcs = sum(pool.map(one_account, accounts))
-    return {
-        "exit_code": 0,
-        "wall_s": time.perf_counter() - t0,
-        "cpu_s": _cpu() - cpu0,
-        "vpcs": vpcs,
-    }
 
 
 class _Context:
@@ -409,7 +192,7 @@ def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]
     rng = random.Random(0)
     chosen = rng.sample(stored, min(targets, len(stored)))
     targets = len(chosen)
-    cpu0 = _cpu()
+    cpu0 = cpu()
     single: list[float] = []
     for n, (account, region) in enumerate(chosen[:10]):
         if n:
@@ -449,7 +232,7 @@ def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]
         "burst_wall_s": time.perf_counter() - t0,
         "burst_batch_max_s": max(walls),
         "burst_failed_messages": failed,
-        "cpu_s": _cpu() - cpu0,
+        "cpu_s": cpu() - cpu0,
     }
 
 
@@ -465,14 +248,14 @@ def percall(workers: int = 1, n: int = 300) -> dict[str, Any]:
     ec2 = boto3.client("ec2", region_name="us-east-1")
     ec2.describe_vpcs()
     calls = max(n, workers * 10)
-    cpu0 = _cpu()
+    cpu0 = cpu()
     if workers <= 1:
         for _ in range(calls):
             ec2.describe_vpcs()
     else:
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(lambda _: ec2.describe_vpcs(), range(calls)))
-    return {"single_call_cpu_s": (_cpu() - cpu0) / calls}
+    return {"single_call_cpu_s": (cpu() - cpu0) / calls}
 
 
 def main() -> None:
@@ -500,7 +283,7 @@ def main() -> None:
     }
     result = modes[mode]()
     workers_peak = children.stop()
-    result["peak_rss_mb"] = max(_peak_rss_mb(), children.own)
+    result["peak_rss_mb"] = max(peak_rss_mb(), children.own)
     # Worker processes run beside this one: the run's memory is all of them together.
     result["worker_peak_rss_mb"] = sorted(workers_peak.values())
     result["total_peak_rss_mb"] = result["peak_rss_mb"] + sum(workers_peak.values())

@@ -145,7 +145,7 @@ def measure(
         "peak_rss_mb": round(run["together_peak_rss_mb"], 1),
         "sum_of_peaks_rss_mb": round(run["total_peak_rss_mb"], 1),
         # The same samples with the pages the processes share (the interpreter and its
-        # libraries) counted once, as the kernel holds them (bench.client.ChildPeaks).
+        # libraries) counted once, as the kernel holds them (bench.measure.ChildPeaks).
         "peak_shared_once_mb": round(run["together_shared_once_mb"], 1),
         "coordinator_rss_mb": round(run["peak_rss_mb"], 1),
         "worker_rss_mb": [round(w, 1) for w in run["worker_peak_rss_mb"]],
