@@ -9,6 +9,7 @@ from typing import Any
 
 from collector.analysis import Audit
 from collector.analysis.inventory import COLUMNS
+from collector.report.jsontext import compact_json
 from collector.report.text import by_severity
 from collector.safety import csv_cell
 
@@ -31,9 +32,10 @@ CSV_COLUMNS = [
 def dumps(data: Any, indent: int | None = None) -> str:
     """JSON for scripts: one compact line, or indented by `indent` spaces when asked
     (`--indent`). Compact by default: `indent` takes the json module's pure-Python encoder,
-    0.81 s against 0.23 s for the audit of 100,000 VPCs."""
+    0.81 s against 0.23 s for the audit of 100,000 VPCs; the compact line is `json.dumps`'
+    text, written by pydantic-core where it can (`report.jsontext`)."""
     if indent is None:
-        return json.dumps(data, separators=(",", ":")) + "\n"
+        return compact_json(data) + "\n"
     return json.dumps(data, indent=indent) + "\n"
 
 
