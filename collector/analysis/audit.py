@@ -94,7 +94,7 @@ class Audit:
     @property
     def vpcs_in_overlaps(self) -> int:
         """Distinct VPCs that are members of some overlap group."""
-        return len({m.vpc.key for g in self.overlap_groups for m in g.members if m.vpc})
+        return len({m.owner for g in self.overlap_groups for m in g.members if m.vpc})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready audit (keys are a public contract)."""

@@ -177,7 +177,9 @@ def _group_conflicts(
     on_prem: set[tuple[str, str]],
 ) -> list[Conflict]:
     has_on_prem = any((m.reserved, m.cidr) in on_prem for m in group.members if m.vpc is None)
-    candidates = {d.at: d for m in group.members if m.vpc for d in by_vpc.get(m.vpc.key, [])}
+    candidates = {
+        d.at: d for m in group.members if (own := m.owner) is not None for d in by_vpc.get(own, ())
+    }
     if has_on_prem:
         candidates.update((d.at, d) for d in on_prem_domains)
     found: dict[tuple[str, str, str], Conflict] = {}
@@ -185,8 +187,8 @@ def _group_conflicts(
         d = candidates[at]
         inside: list[tuple[Member, tuple[str, ...]]] = []
         for m in group.members:
-            if m.vpc is not None and m.vpc.key in d.vpcs:
-                inside.append((m, d.vpcs[m.vpc.key]))
+            if (own := m.owner) is not None and own in d.vpcs:
+                inside.append((m, d.vpcs[own]))
             elif m.vpc is None and d.on_prem is not None and (m.reserved, m.cidr) in on_prem:
                 inside.append((m, d.on_prem))
         for (a, pa), (b, pb) in _overlapping_pairs(inside):
@@ -203,7 +205,7 @@ def _ident(m: Member) -> str:
 
 
 def _owner(m: Member) -> tuple[str, str]:
-    return m.vpc.key if m.vpc else ("reserved", "")
+    return m.owner or ("reserved", "")
 
 
 def _overlapping_pairs(

@@ -171,9 +171,22 @@ class Member:
         tenth of an `ipaddress` network's cost."""
         return block_span(self.cidr)
 
+    @cached_property
+    def owner(self) -> tuple[str, str] | None:
+        """The key (VpcId, OwnerId) of the member's VPC (None for a reserved range): what the
+        analysis matches members by, for 100,000 members an audit, without a tuple made for
+        each ask."""
+        return self.vpc.key if self.vpc is not None else None
+
     @classmethod
     def parsed(
-        cls, cidr: str, span: Span, *, vpc: Vpc | None = None, reserved: str | None = None
+        cls,
+        cidr: str,
+        span: Span,
+        *,
+        vpc: Vpc | None = None,
+        reserved: str | None = None,
+        owner: Hashable = None,
     ) -> Member:
         """A member whose block was parsed already: its `span` is this one, not parsed again
         (an audit's 155,000 members at 100k VPCs were each parsed twice).
@@ -189,6 +202,8 @@ class Member:
         values["vpc"] = vpc
         values["reserved"] = reserved
         values["span"] = span  # where `cached_property` keeps what it computed
+        if vpc is not None and owner is not None:
+            values["owner"] = owner  # the VPC's key, as the caller made it once for its blocks
         return member
 
     def to_dict(self) -> dict[str, str]:
@@ -339,7 +354,10 @@ def overlap_groups(
     keyed = []
     for idx in find_span_groups(blocks):
         members = [
-            Member.parsed(cidrs[i], blocks[i][0], vpc=of[i], reserved=names.get(i)) for i in idx
+            Member.parsed(
+                cidrs[i], blocks[i][0], vpc=of[i], reserved=names.get(i), owner=blocks[i][1]
+            )
+            for i in idx
         ]
         group = sorted(members, key=_member_sort_key)
         # The first member is the group's span: blocks overlap only by nesting, so the blocks a

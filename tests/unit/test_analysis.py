@@ -343,3 +343,19 @@ def test_a_parsed_member_is_the_one_init_makes_in_no_more_memory() -> None:
     assert _traced_bytes(lambda i: Member.parsed(cidrs[i], spans[i], reserved="corp")) <= (
         _traced_bytes(by_init)
     )
+
+
+def test_a_member_s_owner_is_its_vpc_s_key_however_it_was_made() -> None:
+    """The analysis matches members by `owner` (conflicts, the summary's VPC count): the key a
+    group's members were made with, or their VPC's own, None for a reserved range."""
+    a, b = make_vpc(1, "10.0.0.0/16", owner="111111111111"), make_vpc(2, "10.0.0.0/24")
+    c = make_vpc(1, "10.0.0.0/28", owner="222222222222")  # the same VpcId, another account
+    (group,) = overlap_groups([a, b, c], [ReservedCidr(cidr="10.0.0.0/8", name="corp")])
+    assert {(m.cidr, m.owner) for m in group.members} == {
+        ("10.0.0.0/8", None),
+        ("10.0.0.0/16", a.key),
+        ("10.0.0.0/24", b.key),
+        ("10.0.0.0/28", c.key),
+    }
+    assert Member("10.0.0.0/16", vpc=a).owner == a.key
+    assert Member("10.0.0.0/8", reserved="corp").owner is None
