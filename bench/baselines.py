@@ -12,6 +12,20 @@ import boto3
 from bench.measure import cpu
 
 
+def _member_session(sts: Any, account: str, name: str, region: str | None = None) -> boto3.Session:
+    """A session in `account`, through the role the collector assumes, as each baseline makes
+    one per account."""
+    c = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/VPCTrackerReadOnly", RoleSessionName=name
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+        region_name=region,
+    )
+
+
 def baseline() -> dict[str, Any]:
     """A seed-style collector: sequential, a boto3.Session per account, a client per region,
     put_item per VPC. What VPCTracker replaced; measured on the same fake org."""
@@ -23,15 +37,7 @@ def baseline() -> dict[str, Any]:
     vpcs = 0
     for page in orgs.get_paginator("list_accounts").paginate():
         for acct in page["Accounts"]:
-            c = sts.assume_role(
-                RoleArn=f"arn:aws:iam::{acct['Id']}:role/VPCTrackerReadOnly", RoleSessionName="seed"
-            )["Credentials"]
-            session = boto3.Session(
-                aws_access_key_id=c["AccessKeyId"],
-                aws_secret_access_key=c["SecretAccessKey"],
-                aws_session_token=c["SessionToken"],
-                region_name="us-east-1",
-            )
+            session = _member_session(sts, acct["Id"], "seed", region="us-east-1")
             regions = [r["RegionName"] for r in session.client("ec2").describe_regions()["Regions"]]
             for region in regions:
                 for v in session.client("ec2", region_name=region).describe_vpcs()["Vpcs"]:
@@ -69,14 +75,7 @@ def threaded(workers: int = 32) -> dict[str, Any]:
     ]
 
     def one_account(acct: str) -> int:
-        c = sts.assume_role(
-            RoleArn=f"arn:aws:iam::{acct}:role/VPCTrackerReadOnly", RoleSessionName="naive"
-        )["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=c["AccessKeyId"],
-            aws_secret_access_key=c["SecretAccessKey"],
-            aws_session_token=c["SessionToken"],
-        )
+        session = _member_session(sts, acct, "naive")
         regions = session.client("ec2", region_name="us-east-1").describe_regions(AllRegions=True)[
             "Regions"
         ]
