@@ -8,7 +8,7 @@ in two ways, both visible in the text it writes:
 - a string holding a character outside printable ASCII, which `json.dumps` escapes
   (`ensure_ascii`) and pydantic-core writes as it is (non-ASCII text, DEL; control characters
   both escape alike);
-- a float that it prints in another style than Python's `repr`: with pydantic-core 2.x, those
+- a float that it prints in another style than Python's `repr`: with pydantic-core 2.50, those
   between 1e-9 and 1e-4 in magnitude (`0.00001` for `1e-05`, `1e-9` for `1e-09`).
 
 Which floats a version prints otherwise depends on their magnitude only (both print the
