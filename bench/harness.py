@@ -76,6 +76,13 @@ def next_night(url: str) -> None:
     urllib.request.urlopen(f"{url}/__night", timeout=10).read()  # noqa: S310 - loopback
 
 
+def set_latency(url: str, seconds: float, table: float | None = None) -> None:
+    """Every call's latency from now on; with `table`, DynamoDB's apart (as a table in the
+    function's region answers in milliseconds where EC2 takes a tenth of a second)."""
+    query = f"s={seconds}" + (f"&table={table}" if table is not None else "")
+    urllib.request.urlopen(f"{url}/__latency?{query}", timeout=10).read()  # noqa: S310 - loopback
+
+
 def client(
     mode: str,
     url: str,

@@ -8,10 +8,9 @@ import gc
 import ipaddress
 import random
 import time
-import urllib.request
 from typing import Any
 
-from bench.harness import client, fake_endpoint, stats
+from bench.harness import client, fake_endpoint, set_latency, stats
 
 # A 1 MB Scan page inside one region: tens of milliseconds.
 READ_PAGE_LATENCY_S = 0.02
@@ -32,7 +31,7 @@ def read_path(n: int, latency: float) -> dict[str, Any]:
         # command timed is a fresh process: nothing of the client is warm.
         for mode in modes:
             client(mode, url)
-        urllib.request.urlopen(f"{url}/__latency?s={latency}", timeout=10).read()  # noqa: S310
+        set_latency(url, latency)
         for mode in modes:
             stats(url, reset=True)
             r = client(mode, url)

@@ -107,6 +107,11 @@ def test_bench_smoke() -> None:
     # Over every target that holds a VPC (in the landing-zone shape, not all 11): one scan each.
     assert 1 <= events["burst_targets"] <= 11
     assert events["burst_scans"] == events["burst_targets"]
+    # Again with the table at a real table's latency: the same targets, each scanned again (the
+    # new burst's messages are younger than their scans).
+    real = run["events_real_table"]
+    assert real["table_latency_s"] == 0.02 and real["burst_failed_messages"] == 0
+    assert real["burst_scans"] == real["burst_targets"] == events["burst_targets"]
     # The third night, on a clock past a quarter of the retention: it ran whole, and recorded.
     third = run["third_night"]
     assert third["days_ahead"] > 90 / 4 and third["requests"] > 0
