@@ -31,6 +31,7 @@ from pydantic import (
     AliasChoices,
     AliasPath,
     BaseModel,
+    ConfigDict,
     Field,
     GetCoreSchemaHandler,
     StringConstraints,
@@ -208,6 +209,17 @@ class _Digits:
         return _digits()
 
 
+class _Absent:
+    """A field never read here: present in an item anyway, it fails, and the item is left raw."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return cs.no_info_plain_validator_function(_refuse)
+
+
+def _refuse(value: Any) -> Any:
+    raise ValueError("not read without subnets")
+
+
 def _at(name: str, tag: str, **default: Any) -> Any:
     # The value inside the tag; an attribute of another type is validated as the whole
     # AttributeValue (a dict), which no field takes: the item is left raw.
@@ -252,13 +264,6 @@ def _use() -> cs.CoreSchema:
     return cs.dataclass_schema(AddressUse, args, [f["name"] for f in fields], frozen=True)
 
 
-class _StoredUse:
-    """The `AddressUse` field of a stored VPC (None where the item has none)."""
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        return cs.nullable_schema(_use())
-
-
 def canonical_ipv4_cidr() -> str:
     """A pattern (Rust regex syntax) of exactly the IPv4 CIDRs `Ipv4Cidr` keeps unchanged: four
     decimal parts without leading zeros, a prefix length as `str(int)` writes it, and no host
@@ -301,13 +306,15 @@ def _field(
     info = model.model_fields[name]
     annotation = instead.get(name) or info.rebuild_annotation()
     tag = tags[name]
-    if tag == _ABSENT:
-        return None, Field(default=None, validation_alias=name)
     default: dict[str, Any] = (
         {"default_factory": info.default_factory}
         if info.default_factory is not None
         else {"default": info.default}
     )
+    if tag == _ABSENT:
+        # Never read here (the read's projection leaves it out): the field's own default, and
+        # an item that holds it anyway is left raw.
+        return Annotated[Any, _Absent()], Field(validation_alias=name, **default)
     if tag == _LIST:
         return Annotated[annotation, _Strings()], Field(validation_alias=name, **default)
     if tag == _MAPS:
@@ -323,6 +330,7 @@ _BUILT: list[tuple[type[BaseModel], type[BaseModel], SchemaValidator]] = []
 
 
 def _stored() -> type[BaseModel]:
+    """The model of a stored VPC's attributes (the source of `_Read`'s validator)."""
     return _built()[0]
 
 
@@ -343,15 +351,17 @@ def _built() -> tuple[type[BaseModel], type[BaseModel], SchemaValidator]:
             if not _BUILT:
                 model = _model()
                 connectivity = _connectivity_model()
-                vpc = model.__pydantic_core_schema__
+                vpc = _read_schema(model)
                 # Only an item with a `BOOL` under `IsDefault` (which every VPC item has, and
                 # no other kind) is tried as a VPC: a connectivity item tried as one, failing on
                 # every field, cost 2-3 times its decoding, and a live event's read holds one
                 # per target (docs/benchmarks.md). Any other item is then tried as a
                 # connectivity item (most items of a landing zone that are not VPCs), and else
-                # left raw, as before.
-                path: list[str | int] = [ROUTE, _TAGS[ROUTE]]
-                tried = cs.tagged_union_schema({True: vpc, False: vpc}, path)
+                # left raw, as before. A split item is never tried: the first of these paths
+                # found gives the tag, and a guard's value (`Parts`: a map) is no choice's.
+                paths: list[list[str | int]] = [[guard] for guard in _GUARDS]
+                paths.append([ROUTE, _TAGS[ROUTE]])
+                tried = cs.tagged_union_schema({True: vpc, False: vpc}, paths)
                 conn = connectivity.__pydantic_core_schema__
                 item = cs.union_schema([tried, conn, cs.any_schema()], mode="left_to_right")
                 page = cs.typed_dict_schema(
@@ -363,14 +373,36 @@ def _built() -> tuple[type[BaseModel], type[BaseModel], SchemaValidator]:
 
 def _model() -> type[BaseModel]:
     """A `Vpc` as stored: every field of `Vpc` (its types and checks) read from inside its
-    tag, the stored `AddressUse`, and guards that leave split items raw."""
+    tag; `Subnets` and `Tags` never (an item holding them is left raw)."""
     instead = _instead()
     fields: dict[str, Any] = {name: _field(Vpc, _TAGS, name, instead) for name in Vpc.model_fields}
-    fields[USE] = (Annotated[AddressUse | None, _StoredUse()], _at(USE, "M", default=None))
-    for guard in _GUARDS:
-        fields[guard] = (None, Field(default=None, validation_alias=guard))
     model: type[BaseModel] = create_model("StoredVpc", __config__=Vpc.model_config, **fields)
     return model
+
+
+class _Read(Vpc):
+    """A VPC as `decode_page` reads it: a `Vpc` but for its class, which `record` makes `Vpc`
+    (the same layout). pydantic-core reuses a class's own validator for any schema naming a
+    class whose build is complete, so the schema built here must name a class whose build
+    never is; nothing validates with this one."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+def _read_schema(model: type[BaseModel]) -> cs.CoreSchema:
+    """`model`'s fields, validated into a `_Read` whose dict holds exactly `Vpc`'s fields (with
+    their defaults), and any other attribute of the item an extra: an `AddressUse` map
+    (`_use`), else the item fails and is left raw (a part's attributes, say). A split item is
+    never tried as one (`_built`'s tag)."""
+    schema = model.__pydantic_core_schema__
+    if schema["type"] != "model" or schema["schema"]["type"] != "model-fields":
+        raise TypeError(f"pydantic made {schema['type']} of a stored VPC, not a model")
+    fields = cs.model_fields_schema(
+        schema["schema"]["fields"],
+        extra_behavior="allow",
+        extras_schema=_tagged("M", _use()),
+    )
+    return cs.model_schema(_Read, fields, config=schema.get("config"))
 
 
 def _connectivity_model() -> type[BaseModel]:
@@ -403,7 +435,7 @@ def decode_page(body: bytes) -> dict[str, Any]:
 
 def is_stored(item: Any) -> bool:
     """Whether `decode_page` validated this item as a VPC's."""
-    return type(item) is _stored()
+    return type(item) is _Read
 
 
 def is_connectivity(item: Any) -> bool:
@@ -412,36 +444,24 @@ def is_connectivity(item: Any) -> bool:
 
 
 _set = object.__setattr__
-# The fields never read here, and how each gets its default: a factory is called for each
-# record (`get_default` inspects the factory's signature each time: most of a read's CPU).
-_DEFAULTS = {
-    name: (info.default_factory, info.default)
-    for name, info in Vpc.model_fields.items()
-    if _TAGS.get(name) == _ABSENT
-}
 
 
 def record(stored: Any) -> tuple[Vpc, AddressUse | None]:
     """The `Vpc` record of a stored VPC, and its `AddressUse` (None if it has none or
     `use_from_item` would read none).
 
-    Made as `Vpc.model_construct` makes one, from values already checked by the same
-    validators: the fields `Vpc` does not have are taken off, those never read here get their
-    defaults. `model_construct` itself walks every field again, 100k times a read.
+    `decode_page` made it already, with every field's check and default, as a `_Read`: it
+    becomes a `Vpc`, its one extra (the use) taken off. Remaking it with `model_construct`
+    walked every field again, 100k times a read (docs/benchmarks.md).
     """
-    values: dict[str, Any] = stored.__dict__
-    kept = stored.__pydantic_fields_set__
-    use = values.pop(USE)
-    kept.discard(USE)
-    for guard in _GUARDS:
-        del values[guard]
-        kept.discard(guard)
-    for name, (factory, default) in _DEFAULTS.items():
-        # `Vpc`'s factories take no argument (pydantic also allows one of the validated data).
-        values[name] = default if factory is None else factory()  # type: ignore[call-arg]
-    # A new dict, sized for `Vpc`'s fields: the stored VPC's has room for its two more (twice
-    # the table), kept after they are taken off: ≈ 370 bytes a record (measured).
-    return _made(Vpc, dict(values.items()), kept), use
+    extra: dict[str, Any] = stored.__pydantic_extra__
+    _set(stored, "__class__", Vpc)
+    _set(stored, "__pydantic_extra__", None)
+    # An extra is not a field `Vpc` was given (`extra="ignore"`); another map shaped as a use,
+    # under another name, is ignored as `from_item` ignores it.
+    stored.__pydantic_fields_set__.difference_update(extra)
+    use = extra.get(USE)
+    return stored, None if use is None else use["M"]
 
 
 # What a stored connectivity item has that `Connectivity` has not.

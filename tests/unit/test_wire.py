@@ -123,6 +123,10 @@ def _variants(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield {**without, name: other}
     use = item.get("AddressUse", {}).get("M")
     if use is not None:
+        # A use under another name: ignored, as `from_item` ignores it; under a guard's, the
+        # item is still a split one, left to the registry.
+        yield {**item, "Unknown": item["AddressUse"]}
+        yield {**item, "Parts": item["AddressUse"]}
         for name in [*use, "Unknown"]:
             for other in [None, *_OTHERS]:
                 members = {k: v for k, v in use.items() if k != name}
