@@ -357,9 +357,11 @@ def _built() -> tuple[type[BaseModel], type[BaseModel], SchemaValidator]:
                 # every field, cost 2-3 times its decoding, and a live event's read holds one
                 # per target (docs/benchmarks.md). Any other item is then tried as a
                 # connectivity item (most items of a landing zone that are not VPCs), and else
-                # left raw, as before. A split item is never tried: the first of these paths
-                # found gives the tag, and a guard's value (`Parts`: a map) is no choice's.
-                paths: list[list[str | int]] = [[guard] for guard in _GUARDS]
+                # left raw, as before. Nor is an item holding a guard or an attribute never read
+                # here: the first of these paths found gives the tag, and such an attribute's
+                # value (a map, a list) is no choice's.
+                never = [name for name, tag in _TAGS.items() if tag == _ABSENT]
+                paths: list[list[str | int]] = [[name] for name in (*_GUARDS, *never)]
                 paths.append([ROUTE, _TAGS[ROUTE]])
                 tried = cs.tagged_union_schema({True: vpc, False: vpc}, paths)
                 conn = connectivity.__pydantic_core_schema__
@@ -382,27 +384,33 @@ def _model() -> type[BaseModel]:
 
 class _Read(Vpc):
     """A VPC as `decode_page` reads it: a `Vpc` but for its class, which `record` makes `Vpc`
-    (the same layout). pydantic-core reuses a class's own validator for any schema naming a
-    class whose build is complete, so the schema built here must name a class whose build
-    never is; nothing validates with this one."""
+    (the same layout), and the use it carries. pydantic-core reuses a class's own validator
+    for any schema naming a class whose build is complete, so the schema built here must name
+    a class whose build never is; nothing validates with this one."""
 
     model_config = ConfigDict(defer_build=True)
 
 
+# The field whose place in a read VPC's dict holds its `AddressUse` until `record` takes it out:
+# one never read here (an item holding it is never tried), so the dict is sized for `Vpc`'s own
+# fields. Held as an extra instead, the use cost more than `record` saved (docs/benchmarks.md);
+# a field of its own would size every dict for one more (twice the table).
+_CARRIER = "Subnets"
+_CARRIER_DEFAULT = Vpc.model_fields[_CARRIER].get_default(call_default_factory=True)
+
+
 def _read_schema(model: type[BaseModel]) -> cs.CoreSchema:
-    """`model`'s fields, validated into a `_Read` whose dict holds exactly `Vpc`'s fields (with
-    their defaults), and any other attribute of the item an extra: an `AddressUse` map
-    (`_use`), else the item fails and is left raw (a part's attributes, say). A split item is
-    never tried as one (`_built`'s tag)."""
+    """`model`'s fields validated into a `_Read`, its dict `Vpc`'s fields with their defaults,
+    and the item's `AddressUse` map (`_use`; None without one) in `_CARRIER`'s place."""
     schema = model.__pydantic_core_schema__
     if schema["type"] != "model" or schema["schema"]["type"] != "model-fields":
         raise TypeError(f"pydantic made {schema['type']} of a stored VPC, not a model")
-    fields = cs.model_fields_schema(
-        schema["schema"]["fields"],
-        extra_behavior="allow",
-        extras_schema=_tagged("M", _use()),
-    )
-    return cs.model_schema(_Read, fields, config=schema.get("config"))
+    fields = dict(schema["schema"]["fields"])
+    use = cs.with_default_schema(cs.nullable_schema(_use()), default=None)
+    # The use inside its tag, else the whole attribute (which fails), as `_at` reads.
+    alias: list[list[str | int]] = [[USE, "M"], [USE]]
+    fields[_CARRIER] = cs.model_field(use, validation_alias=alias)
+    return cs.model_schema(_Read, cs.model_fields_schema(fields), config=schema.get("config"))
 
 
 def _connectivity_model() -> type[BaseModel]:
@@ -451,17 +459,16 @@ def record(stored: Any) -> tuple[Vpc, AddressUse | None]:
     `use_from_item` would read none).
 
     `decode_page` made it already, with every field's check and default, as a `_Read`: it
-    becomes a `Vpc`, its one extra (the use) taken off. Remaking it with `model_construct`
-    walked every field again, 100k times a read (docs/benchmarks.md).
+    becomes a `Vpc`, the use it carried taken out. Remaking it with `model_construct` walked
+    every field again, 100k times a read (docs/benchmarks.md).
     """
-    extra: dict[str, Any] = stored.__pydantic_extra__
+    values: dict[str, Any] = stored.__dict__
+    use: AddressUse | None = values[_CARRIER]
+    values[_CARRIER] = _CARRIER_DEFAULT
     _set(stored, "__class__", Vpc)
-    _set(stored, "__pydantic_extra__", None)
-    # An extra is not a field `Vpc` was given (`extra="ignore"`); another map shaped as a use,
-    # under another name, is ignored as `from_item` ignores it.
-    stored.__pydantic_fields_set__.difference_update(extra)
-    use = extra.get(USE)
-    return stored, None if use is None else use["M"]
+    # Set from the item's use, not from any attribute of its own.
+    stored.__pydantic_fields_set__.discard(_CARRIER)
+    return stored, use
 
 
 # What a stored connectivity item has that `Connectivity` has not.

@@ -232,6 +232,15 @@ def test_pages_decoded_side_by_side_at_first_use_are_all_known(
     assert all(wire.is_stored(item) for page in pages for item in page)
 
 
+def test_the_field_that_carries_the_use_is_never_read_and_its_default_is_shared_safely() -> None:
+    # Its place in each read VPC's dict holds the use until `record` puts back this one value,
+    # the same object in every record: it must be one nothing can change.
+    assert wire._TAGS[wire._CARRIER] == wire._ABSENT
+    default = Vpc.model_fields[wire._CARRIER].get_default(call_default_factory=True)
+    assert default == wire._CARRIER_DEFAULT
+    assert isinstance(wire._CARRIER_DEFAULT, tuple | str | int | None)
+
+
 def test_a_record_is_no_larger_than_the_registry_s() -> None:
     """Each record kept the stored VPC's dict, sized for its two more fields: 30-40 MB more
     at a 100k audit."""
