@@ -324,7 +324,8 @@ def _field(
 
 # The model and the page validator are built once, on first use (not at import: most commands
 # never read without subnets), under a lock: a read's segments decode their first pages side by
-# side, and a second model built meanwhile would not be the class `is_stored` knows.
+# side, and a second connectivity model built meanwhile would not be the class
+# `is_connectivity` knows.
 _BUILD = threading.Lock()
 _BUILT: list[tuple[type[BaseModel], type[BaseModel], SchemaValidator]] = []
 

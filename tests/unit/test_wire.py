@@ -215,7 +215,8 @@ def test_pages_decoded_side_by_side_at_first_use_are_all_known(
     """A read's segments decode their first pages at once: built twice meanwhile, the model of
     one thread's items was not the one `is_stored` knew, and the read failed."""
     monkeypatch.setattr(wire, "_BUILT", [])
-    body = json.dumps({"Items": _bases()}).encode()
+    vpcs, connectivity = _bases(), _connectivity_bases()
+    body = json.dumps({"Items": [*vpcs, *connectivity]}).encode()
     start = threading.Barrier(8)
     pages: list[list[Any]] = []
 
@@ -229,7 +230,9 @@ def test_pages_decoded_side_by_side_at_first_use_are_all_known(
     for t in threads:
         t.join()
     assert len(pages) == 8
-    assert all(wire.is_stored(item) for page in pages for item in page)
+    for page in pages:
+        assert all(wire.is_stored(item) for item in page[: len(vpcs)])
+        assert all(wire.is_connectivity(item) for item in page[len(vpcs) :])
 
 
 def test_the_field_that_carries_the_use_is_never_read_and_its_default_is_shared_safely() -> None:
