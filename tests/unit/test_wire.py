@@ -27,7 +27,7 @@ from collector.models import (
     TgwAttachment,
     Vpc,
 )
-from collector.store import wire
+from collector.store import wire, wire_schemas
 from collector.store.connectivity import connectivity_from_item, connectivity_item
 from collector.store.reservations import reservation_item
 from collector.store.vpcs import LEAN_ATTRIBUTES, from_item, to_item, use_from_item
@@ -238,7 +238,7 @@ def test_pages_decoded_side_by_side_at_first_use_are_all_known(
 def test_the_field_that_carries_the_use_is_never_read_and_its_default_is_shared_safely() -> None:
     # Its place in each read VPC's dict holds the use until `record` puts back this one value,
     # the same object in every record: it must be one nothing can change.
-    assert wire._TAGS[wire._CARRIER] == wire._ABSENT
+    assert wire._TAGS[wire._CARRIER] == wire_schemas.ABSENT
     default = Vpc.model_fields[wire._CARRIER].get_default(call_default_factory=True)
     assert default == wire._CARRIER_DEFAULT
     assert isinstance(wire._CARRIER_DEFAULT, tuple | str | int | None)
@@ -270,7 +270,7 @@ def test_a_record_is_no_larger_than_the_registry_s() -> None:
 # A stored VPC's IPv4 blocks are checked by a pattern in pydantic-core, not `Ipv4Cidr`'s Python
 # check: it must take exactly the CIDRs that check keeps unchanged (anything it takes that the
 # check would refuse or rewrite would be a record the registry would not make).
-_CANONICAL = TypeAdapter(wire.canonical_ipv4())
+_CANONICAL = TypeAdapter(wire_schemas.canonical_ipv4())
 
 
 def _kept(value: str) -> bool:
@@ -435,4 +435,4 @@ def test_every_connectivity_attribute_has_its_stored_shape() -> None:
     # it; one added to a record it lists must have a stored shape (building it says which not).
     assert set(wire._CONNECTIVITY_TAGS) == set(Connectivity.model_fields)
     for record in (Peering, TgwAttachment):
-        wire._stored_record(record)
+        wire_schemas.stored_record(record)
