@@ -107,32 +107,26 @@ def _instead() -> dict[str, Any]:
 # side, and a second connectivity model built meanwhile would not be the class
 # `is_connectivity` knows.
 _BUILD = threading.Lock()
-_BUILT: list[tuple[type[BaseModel], type[BaseModel], SchemaValidator]] = []
-
-
-def _stored() -> type[BaseModel]:
-    """The model of a stored VPC's attributes (the source of `_Read`'s validator)."""
-    return _built()[0]
+_BUILT: list[tuple[type[BaseModel], SchemaValidator]] = []
 
 
 def _stored_connectivity() -> type[BaseModel]:
-    return _built()[1]
+    return _built()[0]
 
 
 def _page() -> SchemaValidator:
-    return _built()[2]
+    return _built()[1]
 
 
-def _built() -> tuple[type[BaseModel], type[BaseModel], SchemaValidator]:
-    """The stored VPC and connectivity models, and the validator of a page: its items stored
-    VPCs or connectivity items where they can be, else raw (left to right: a VPC item is tried
-    as one first); the page's other members kept as they are."""
+def _built() -> tuple[type[BaseModel], SchemaValidator]:
+    """The stored connectivity model, and the validator of a page: its items read VPCs
+    (`_Read`) or connectivity items where they can be, else raw (left to right: a VPC item is
+    tried as one first); the page's other members kept as they are."""
     if not _BUILT:
         with _BUILD:
             if not _BUILT:
-                model = _model()
                 connectivity = _connectivity_model()
-                vpc = _read_schema(model)
+                vpc = _read_schema(_model())
                 # Only an item with a `BOOL` under `IsDefault` (which every VPC item has, and
                 # no other kind) is tried as a VPC: a connectivity item tried as one, failing on
                 # every field, cost 2-3 times its decoding, and a live event's read holds one
@@ -150,7 +144,7 @@ def _built() -> tuple[type[BaseModel], type[BaseModel], SchemaValidator]:
                 page = cs.typed_dict_schema(
                     {"Items": cs.typed_dict_field(cs.list_schema(item))}, extra_behavior="allow"
                 )
-                _BUILT.append((model, connectivity, SchemaValidator(page)))
+                _BUILT.append((connectivity, SchemaValidator(page)))
     return _BUILT[0]
 
 

@@ -213,7 +213,8 @@ def test_pages_decoded_side_by_side_at_first_use_are_all_known(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A read's segments decode their first pages at once: built twice meanwhile, the model of
-    one thread's items was not the one `is_stored` knew, and the read failed."""
+    one thread's items was not the one `is_stored` knew, and the read failed (now the model of
+    connectivity items, `is_connectivity`'s)."""
     monkeypatch.setattr(wire, "_BUILT", [])
     vpcs, connectivity = _bases(), _connectivity_bases()
     body = json.dumps({"Items": [*vpcs, *connectivity]}).encode()
