@@ -43,6 +43,11 @@ def required(counts: dict[str, int]) -> int:
     )
 
 
+def _rounded(measures: dict[str, Any]) -> dict[str, Any]:
+    """The live-update measures, floats to two places."""
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in measures.items()}
+
+
 def measure(
     accounts: int,
     regions: int,
@@ -176,12 +181,9 @@ def measure(
         "findings_s": (t3.get("findings") or {}).get("duration_s"),
     }
     if live is not None:
-        out["events"] = {k: round(v, 2) if isinstance(v, float) else v for k, v in live.items()}
+        out["events"] = _rounded(live)
     if live_table is not None:
-        out["events_real_table"] = {
-            "table_latency_s": REAL_TABLE_S,
-            **{k: round(v, 2) if isinstance(v, float) else v for k, v in live_table.items()},
-        }
+        out["events_real_table"] = {"table_latency_s": REAL_TABLE_S, **_rounded(live_table)}
     if "threaded" in baselines:
         # CPU-bound (a session per account and a client per region: about 1.5 s of CPU per
         # account on one core, 190 s for 128 accounts in 184 s), so its time is linear in the
