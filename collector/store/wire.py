@@ -21,6 +21,7 @@ a landing zone (docs/benchmarks.md). A split one, or one stored otherwise, is le
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from typing import Annotated, Any
@@ -37,6 +38,7 @@ from pydantic_core import core_schema as cs
 
 from collector.address_use import AddressUse
 from collector.models import Connectivity, Vpc
+from collector.safety import one_line
 from collector.store.connectivity import PREFIX as CONNECTIVITY_PREFIX
 from collector.store.vpcs import USE
 from collector.store.wire_schemas import (
@@ -50,6 +52,8 @@ from collector.store.wire_schemas import (
     made_record,
     use_schema,
 )
+
+log = logging.getLogger(__name__)
 
 # How each `Vpc` attribute is stored: its type tag, a list of strings, or never in a read
 # without subnets (`Subnets`, `Tags`: present, the item is left to the registry).
@@ -108,44 +112,56 @@ def _instead() -> dict[str, Any]:
 # `is_connectivity` knows.
 _BUILD = threading.Lock()
 _BUILT: list[tuple[type[BaseModel], SchemaValidator]] = []
+# Why they could not be built, once that is known: every page is then left to the registry.
+_FAILED: list[str] = []
 
 
-def _stored_connectivity() -> type[BaseModel]:
-    return _built()[0]
+def _built() -> tuple[type[BaseModel], SchemaValidator] | None:
+    """The stored connectivity model and the page validator; None if they cannot be built.
+
+    They are built from the schemas pydantic generates for `Vpc` and `Connectivity`, in shapes
+    a pydantic release may change (`_read_schema` refuses one it does not know). The fast read
+    is an optimization: without it a read goes on as before, each page decoded by the
+    registry, at the CPU cost measured in docs/benchmarks.md; the log says so once a process.
+    """
+    if not _BUILT and not _FAILED:
+        with _BUILD:
+            if not _BUILT and not _FAILED:
+                try:
+                    _BUILT.append(_build())
+                except Exception as exc:  # noqa: BLE001 - whatever the cause, reads go on
+                    _FAILED.append(one_line(f"{type(exc).__name__}: {exc}"))
+                    log.warning(
+                        "reading VPC items the slower way: no validator of a stored VPC's "
+                        "page could be built with this pydantic (%s)",
+                        _FAILED[0],
+                    )
+    return _BUILT[0] if _BUILT else None
 
 
-def _page() -> SchemaValidator:
-    return _built()[1]
-
-
-def _built() -> tuple[type[BaseModel], SchemaValidator]:
+def _build() -> tuple[type[BaseModel], SchemaValidator]:
     """The stored connectivity model, and the validator of a page: its items read VPCs
     (`_Read`) or connectivity items where they can be, else raw (left to right: a VPC item is
     tried as one first); the page's other members kept as they are."""
-    if not _BUILT:
-        with _BUILD:
-            if not _BUILT:
-                connectivity = _connectivity_model()
-                vpc = _read_schema(_model())
-                # Only an item with a `BOOL` under `IsDefault` (which every VPC item has, and
-                # no other kind) is tried as a VPC: a connectivity item tried as one, failing on
-                # every field, cost 2-3 times its decoding, and a live event's read holds one
-                # per target (docs/benchmarks.md). Any other item is then tried as a
-                # connectivity item (most items of a landing zone that are not VPCs), and else
-                # left raw, as before. Nor is an item holding a guard or an attribute never read
-                # here: the first of these paths found gives the tag, and such an attribute's
-                # value (a map, a list) is no choice's.
-                never = [name for name, tag in _TAGS.items() if tag == ABSENT]
-                paths: list[list[str | int]] = [[name] for name in (*_GUARDS, *never)]
-                paths.append([ROUTE, _TAGS[ROUTE]])
-                tried = cs.tagged_union_schema({True: vpc, False: vpc}, paths)
-                conn = connectivity.__pydantic_core_schema__
-                item = cs.union_schema([tried, conn, cs.any_schema()], mode="left_to_right")
-                page = cs.typed_dict_schema(
-                    {"Items": cs.typed_dict_field(cs.list_schema(item))}, extra_behavior="allow"
-                )
-                _BUILT.append((connectivity, SchemaValidator(page)))
-    return _BUILT[0]
+    connectivity = _connectivity_model()
+    vpc = _read_schema(_model())
+    # Only an item with a `BOOL` under `IsDefault` (which every VPC item has, and no other kind)
+    # is tried as a VPC: a connectivity item tried as one, failing on every field, cost 2-3
+    # times its decoding, and a live event's read holds one per target (docs/benchmarks.md).
+    # Any other item is then tried as a connectivity item (most items of a landing zone that
+    # are not VPCs), and else left raw, as before. Nor is an item holding a guard or an
+    # attribute never read here: the first of these paths found gives the tag, and such an
+    # attribute's value (a map, a list) is no choice's.
+    never = [name for name, tag in _TAGS.items() if tag == ABSENT]
+    paths: list[list[str | int]] = [[name] for name in (*_GUARDS, *never)]
+    paths.append([ROUTE, _TAGS[ROUTE]])
+    tried = cs.tagged_union_schema({True: vpc, False: vpc}, paths)
+    conn = connectivity.__pydantic_core_schema__
+    item = cs.union_schema([tried, conn, cs.any_schema()], mode="left_to_right")
+    page = cs.typed_dict_schema(
+        {"Items": cs.typed_dict_field(cs.list_schema(item))}, extra_behavior="allow"
+    )
+    return connectivity, SchemaValidator(page)
 
 
 def _model() -> type[BaseModel]:
@@ -213,8 +229,12 @@ def decode_page(body: bytes) -> dict[str, Any]:
     """A read page's JSON body: `Items` holds each VPC item as a stored VPC (`record` makes
     its `Vpc` and `AddressUse`), each connectivity item as a stored one
     (`connectivity` makes its `Connectivity`), every other item raw. ValueError when the body
-    is not a page of items (the caller reads it as before)."""
-    page: dict[str, Any] = _page().validate_json(body)
+    is not a page of items, or the validator cannot be built (`_built`): the caller reads it
+    as before."""
+    built = _built()
+    if built is None:
+        raise ValueError("no page validator")
+    page: dict[str, Any] = built[1].validate_json(body)
     return page
 
 
@@ -225,7 +245,8 @@ def is_stored(item: Any) -> bool:
 
 def is_connectivity(item: Any) -> bool:
     """Whether `decode_page` validated this item as a connectivity item."""
-    return type(item) is _stored_connectivity()
+    built = _built()
+    return built is not None and type(item) is built[0]
 
 
 _set = object.__setattr__

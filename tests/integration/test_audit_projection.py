@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+from pydantic import BaseModel, model_validator
 
 from collector.analysis.inventory import inventory_of
 from collector.analysis.lookup import BlockIndex, lookup
@@ -495,3 +496,48 @@ def test_a_read_without_subnets_validates_connectivity_items_as_they_arrive(
     assert fast.unreadable == slow.unreadable and [u.VpcId for u in fast.unreadable] == [
         damaged["VpcId"]["S"]
     ]
+
+
+def test_a_read_without_subnets_whose_fast_validator_cannot_be_built_reads_the_slower_way(
+    session: boto3.Session, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """store.wire builds its page validator from the schema pydantic generates for a stored
+    VPC: a pydantic release that generates it in another shape (here: a model with a wrap
+    validator, whose schema is a function's, not a model's) must not fail every read without
+    subnets with a traceback. The fast read is an optimization: the read goes on as the
+    registry decodes the pages, says so once in the log, and `audit` answers as before."""
+    vpcs = [make_vpc(n, f"10.{n}.0.0/16", owner=OWNERS[n % 3]) for n in range(1, 5)]
+    write(session, vpcs)
+    built = wire._model
+
+    def reshaped() -> type[BaseModel]:
+        model = built()
+
+        class Reshaped(model):  # type: ignore[valid-type, misc]
+            @model_validator(mode="wrap")
+            @classmethod
+            def as_before(cls, value: Any, handler: Any) -> Any:
+                return handler(value)
+
+        return Reshaped
+
+    before, _ = run_audit(config(), options=RunOptions(session=session, clock=lambda: T))
+    expected = read_inventory(config(), session, without=for_audit(config()))
+    monkeypatch.setattr(wire, "_BUILT", [])
+    monkeypatch.setattr(wire, "_model", reshaped)
+    monkeypatch.setattr(wire, "_FAILED", [])
+    got = read_inventory(config(), session, without=for_audit(config()))
+    again = read_inventory(config(), session, without=for_audit(config()))
+    after, _ = run_audit(config(), options=RunOptions(session=session, clock=lambda: T))
+    for items in (expected, got, again):
+        items.vpcs.sort(key=lambda v: v.VpcId)
+        items.connectivity.sort(key=lambda c: (c.OwnerId, c.Region))
+    assert got.vpcs == expected.vpcs and again.vpcs == expected.vpcs and len(got.vpcs) == 4
+    assert got.address_use == expected.address_use and got.connectivity == expected.connectivity
+    assert got.unreadable == []
+    assert json.dumps(after.to_dict(), sort_keys=True) == json.dumps(
+        before.to_dict(), sort_keys=True
+    )
+    said = [r for r in caplog.records if r.name == wire.__name__]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
+    assert "stored VPC" in said[0].getMessage()
