@@ -266,8 +266,12 @@ def record(stored: Any) -> tuple[Vpc, AddressUse | None]:
     _set(stored, "__class__", Vpc)
     kept: set[str] = stored.__pydantic_fields_set__
     kept.discard(_CARRIER)  # set from the item's use, not from an attribute of its own
-    shared = _FIELDS_SETS.setdefault(frozenset(kept), kept)
-    if shared is not kept:
+    names = frozenset(kept)
+    shared = _FIELDS_SETS.get(names)
+    if shared is None:
+        if len(_FIELDS_SETS) < _MOST_FIELDS_SETS:
+            _FIELDS_SETS[names] = kept
+    else:
         _set(stored, "__pydantic_fields_set__", shared)
     return stored, use
 
@@ -275,8 +279,11 @@ def record(stored: Any) -> tuple[Vpc, AddressUse | None]:
 # One set of the fields an item gave for each such set, shared by every record read with it:
 # pydantic-core makes one for each record, 728 bytes for the 13 names of an item as the store
 # writes it (73 MB at 100k VPCs, the largest part of a record). `Vpc` is frozen, and pydantic
-# copies the set for a copy (`model_copy`): nothing changes a shared one. A handful of sets.
+# copies the set for a copy (`model_copy`): nothing changes a shared one. What the store writes
+# gives a handful of sets; the cap bounds what the process keeps (a warm Lambda container's)
+# whatever else a table holds: a record past it keeps its own.
 _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+_MOST_FIELDS_SETS = 32
 
 
 # What a stored connectivity item has that `Connectivity` has not.

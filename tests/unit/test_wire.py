@@ -259,6 +259,38 @@ def test_records_read_with_the_same_fields_share_one_set_of_them_and_copies_do_n
     assert first.model_fields_set == before  # the shared set is not the copy's
 
 
+def test_the_shared_sets_of_fields_are_few_whatever_the_items_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sets are kept as long as the process (a warm Lambda container): items that each give
+    another set of optional attributes share none past the cap, and each record's set is still
+    its own item's."""
+    monkeypatch.setattr(wire, "_FIELDS_SETS", {})
+    gone = ("Name", "AccountName", "Ipv6CidrBlocks")
+    base = {k: v for k, v in _bases()[0].items() if k not in gone}
+    optional = {
+        "Name": {"S": "n"},
+        "DhcpOptionsId": {"S": "dopt-1"},
+        "InstanceTenancy": {"S": "default"},
+        "Ipv6CidrBlocks": {"L": []},
+        "ExpiresAt": {"N": "1"},
+        "Incomplete": {"L": []},
+        "AccountName": {"S": "a"},
+    }
+    names = sorted(optional)
+    items = []
+    for n in range(2 ** len(names)):
+        item = {**base, "VpcId": {"S": f"vpc-{n:017x}"}}
+        item.update({k: optional[k] for b, k in enumerate(names) if n >> b & 1})
+        items.append(item)
+    page = wire.decode_page(json.dumps({"Items": items}).encode())["Items"]
+    assert all(wire.is_stored(got) for got in page)
+    records = [wire.record(got)[0] for got in page]
+    assert len(wire._FIELDS_SETS) == wire._MOST_FIELDS_SETS < len(items)
+    for item, got in zip(items, records, strict=True):
+        assert got.model_fields_set == from_item(item).model_fields_set
+
+
 def test_a_record_is_no_larger_than_the_registry_s() -> None:
     """Each record kept the stored VPC's dict, sized for its two more fields: 30-40 MB more
     at a 100k audit."""
