@@ -3,7 +3,8 @@
     python -m bench.client collect  OUT.json --workers 32
     python -m bench.client baseline OUT.json
     python -m bench.client percall  OUT.json
-    python -m bench.client fill     OUT.json --items 100000
+    python -m bench.client fill     OUT.json --items 100000   (the worst case: half overlap)
+    python -m bench.client fill_landing_zone OUT.json --items 100000
     python -m bench.client audit    OUT.json      (the table read path; also: allocate)
     python -m bench.client events   OUT.json      (live updates: one event, then a burst)
 
@@ -87,11 +88,13 @@ def collect_later(workers: int, days: float) -> dict[str, Any]:
     }
 
 
-def fill(n: int) -> dict[str, Any]:
+def fill(n: int, landing_zone: bool = False) -> dict[str, Any]:
     """Write n synthetic VPC items with the collector's own writer (for the read path), and
     the connectivity item each scanned (account, region) leaves, as a night of the synthetic
-    organization's 1,000 accounts in 17 regions would: most list nothing."""
-    from bench.inventory import synthetic_connectivity, synthetic_vpcs
+    organization's 1,000 accounts in 17 regions would: most list nothing. The VPCs are the
+    worst case (`synthetic_vpcs`) or, with `landing_zone`, a landing zone's
+    (`landing_zone_vpcs`)."""
+    from bench.inventory import landing_zone_vpcs, synthetic_connectivity, synthetic_vpcs
     from collector.store.connectivity import connectivity_item
     from collector.store.vpcs import to_item
     from collector.store.writer import BatchWriter
@@ -99,8 +102,9 @@ def fill(n: int) -> dict[str, Any]:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     targets = synthetic_connectivity()
     expires = int(time.time()) + 86400 * 90
+    vpcs = landing_zone_vpcs(n) if landing_zone else synthetic_vpcs(n)
     with BatchWriter(ddb, "VPCTracker") as writer:
-        writer.add_all(to_item(v) for v in synthetic_vpcs(n))
+        writer.add_all(to_item(v) for v in vpcs)
         writer.add_all(connectivity_item(c, expires) for c in targets)
     return {"exit_code": 0, "items": n, "connectivity_items": len(targets)}
 
@@ -272,6 +276,7 @@ def main() -> None:
         "collect": lambda: collect(workers),
         "collect_later": lambda: collect_later(workers, days),
         "fill": lambda: fill(items),
+        "fill_landing_zone": lambda: fill(items, landing_zone=True),
         "audit": lambda: cli(["audit"]),
         "allocate": lambda: cli(["allocate", "--pool", "172.16.0.0/12", "--prefix-length", "16"]),
         # The first synthetic VPC's block (`bench.inventory`): held at any size.

@@ -1,11 +1,14 @@
 """A synthetic inventory of n VPCs in the table's real shape (tags, subnets, IPv6 on every
-other VPC), shared by the read-path and the report benchmarks."""
+other VPC), shared by the read-path and the report benchmarks: the worst case every earlier
+round measured (`synthetic_vpcs`: /24s of one /8, half of them in an overlap group) and a landing
+zone's (`landing_zone_vpcs`: each VPC its own range, a few shared ones)."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 
-from bench.fake_org import ALL_REGIONS
+from bench.fake_org import ALL_REGIONS, Org
 from collector.models import Connectivity, Subnet, Vpc
 
 AT = datetime(2026, 11, 27, tzinfo=UTC)
@@ -65,3 +68,89 @@ def synthetic_vpcs(n: int, accounts: int = 1000) -> list[Vpc]:
             )
         )
     return out
+
+
+# The synthetic landing zone's shared ranges, as `bench.fake_org` has them: every default VPC's,
+# and the pod range EKS accounts reuse as a secondary block.
+DEFAULT_RANGE = "172.31.0.0/16"
+PODS = "100.64.0.0/16"
+
+
+def landing_zone_vpcs(n: int, accounts: int = 1000) -> list[Vpc]:
+    """n VPCs of `accounts` accounts in the shape of the bench's landing zone (`bench.fake_org`
+    with `landing-zone`): each account's workloads in 1-3 of the 17 regions, its VPCs there
+    each given its own /25 of 10.0.0.0/8 (as an IPAM pool hands them out; unique up to
+    131,072); every 10th account's default VPC left in each other region; the network
+    account's two VPCs in every region; a few shared ranges: the pod range on the first VPC of
+    every 10th account (from the 6th) and, on every 25th account's (from the 8th and 10th), the
+    network account's range in that region copied from its template. Most VPCs are in no
+    overlap group, where `synthetic_vpcs` puts half of them in one."""
+    org = Org(accounts, len(REGIONS), "1", "landing-zone")
+    network = org.network()
+    out: list[Vpc] = []
+    homes: list[tuple[int, str]] = []
+    for a, account in enumerate(org.accounts):
+        for r, region in enumerate(REGIONS):
+            if account == network:
+                for k, name in enumerate(("shared-services", "inspection")):
+                    out.append(_vpc(len(out), a, region, f"172.16.{r * 2 + k}.0/24", name=name))
+            elif org.home(account, region):
+                homes.append((a, region))
+            elif org.vpc_count(account, region):  # the default VPC it kept
+                out.append(_vpc(len(out), a, region, DEFAULT_RANGE, default=True))
+    workloads = n - len(out)
+    assert 0 < workloads <= 131_072, "the landing zone's /25s are unique up to 131,072"
+    for i in range(workloads):
+        a, region = homes[i % len(homes)]
+        first = i < len(homes)  # the target's first VPC
+        cidr = f"10.{i // 512 % 256}.{i // 2 % 256}.{i % 2 * 128}/25"
+        if first and a % 25 in (7, 9) and network is not None:
+            cidr = f"172.16.{REGIONS.index(region) * 2}.0/24"
+        pods = (PODS,) if first and a % 10 == 5 else ()
+        ipv6 = (f"2600:{0x1F18 + i // 65536:x}:{i % 65536 or 1:x}:ff00::/56",) if i % 2 else ()
+        out.append(_vpc(len(out), a, region, cidr, secondary=pods, ipv6=ipv6, name=f"app-{i}"))
+    return out
+
+
+def _vpc(
+    i: int,
+    a: int,
+    region: str,
+    cidr: str,
+    *,
+    default: bool = False,
+    secondary: tuple[str, ...] = (),
+    ipv6: tuple[str, ...] = (),
+    name: str = "",
+) -> Vpc:
+    """The synthetic landing zone's `i`th VPC, of account `a`: two subnets in two zones, each a
+    quarter of its primary range (a default VPC's two of its /20s)."""
+    net = ipaddress.IPv4Network(cidr)
+    size = 20 if default else net.prefixlen + 2
+    subnets = list(net.subnets(new_prefix=size))[:2]
+    return Vpc(
+        VpcId=f"vpc-{i:017x}",
+        OwnerId=_account(a),
+        CidrBlock=cidr,
+        IsDefault=default,
+        State="available",
+        Region=region,
+        AccountName=f"acct-{a}",
+        CidrBlocks=(cidr, *secondary),
+        Ipv6CidrBlocks=ipv6,
+        Name=name,
+        Tags={} if default else {"Name": name, "env": "prod", "team": f"team-{a % 40}"},
+        Subnets=tuple(
+            Subnet(
+                SubnetId=f"subnet-{i:015x}{k:02x}",
+                CidrBlock=str(sub),
+                AvailabilityZone=f"{region}{'ab'[k]}",
+                AvailabilityZoneId=f"az{k + 1}",
+                AvailableIpAddressCount=sub.num_addresses // 2,
+                Name=f"private-{k}",
+            )
+            for k, sub in enumerate(subnets)
+        ),
+        FirstSeen=AT,
+        LastSeen=AT,
+    )

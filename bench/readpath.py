@@ -16,14 +16,17 @@ from bench.harness import client, fake_endpoint, set_latency, stats
 READ_PAGE_LATENCY_S = 0.02
 
 
-def read_path(n: int, latency: float) -> dict[str, Any]:
+def read_path(n: int, latency: float, landing_zone: bool = False) -> dict[str, Any]:
     """`audit`, `allocate` and `lookup` on a table of n VPC items (filled at no latency, read
     at `latency` per request): the table read every report, allocation and lookup starts
-    with."""
+    with. With `landing_zone`, `audit` alone on a landing zone's VPCs (`landing_zone_vpcs`:
+    few overlap groups, where the worst case's table holds 51,696), its figures named
+    `audit_{n}_landing_zone_items_*`."""
     out: dict[str, Any] = {}
     with fake_endpoint(1, 1, "1", 0.0, 0.0) as url:
-        client("fill", url, items=n)
-        modes = ("audit", "allocate", "lookup")
+        client("fill_landing_zone" if landing_zone else "fill", url, items=n)
+        modes = ("audit",) if landing_zone else ("audit", "allocate", "lookup")
+        label = f"{n}_landing_zone" if landing_zone else str(n)
         # Each read once untimed first (each reads its own projection): the fake then answers
         # pages from each item's JSON as it first sent it (bench.fake_aws `Table.json_of`), at
         # almost no CPU, where encoding them again took 3.7-4.8 s of the two cores beside an
@@ -38,10 +41,14 @@ def read_path(n: int, latency: float) -> dict[str, Any]:
             assert r["exit_code"] == 0, r
             if mode == "audit":
                 assert r["summary"]["summary"]["unreadable_items"] == 0, r["summary"]["summary"]
-            out[f"{mode}_{n}_items_wall_s"] = round(r["wall_s"], 2)
-            out[f"{mode}_{n}_items_cpu_s"] = round(r["cpu_s"], 2)
-            out[f"{mode}_{n}_items_peak_rss_mb"] = round(r["peak_rss_mb"], 1)
-            out[f"{mode}_{n}_items_requests"] = sum(
+                if landing_zone:
+                    out[f"audit_{label}_items_overlap_groups"] = r["summary"]["summary"][
+                        "overlap_groups"
+                    ]
+            out[f"{mode}_{label}_items_wall_s"] = round(r["wall_s"], 2)
+            out[f"{mode}_{label}_items_cpu_s"] = round(r["cpu_s"], 2)
+            out[f"{mode}_{label}_items_peak_rss_mb"] = round(r["peak_rss_mb"], 1)
+            out[f"{mode}_{label}_items_requests"] = sum(
                 v for k, v in stats(url).items() if not k.startswith("_")
             )
     return out
@@ -87,6 +94,7 @@ def analysis(
     )
     out.update(report_and_lookup(max(sizes[:2])))
     out.update(read_path(max(sizes[:2]), READ_PAGE_LATENCY_S))
+    out.update(read_path(max(sizes[:2]), READ_PAGE_LATENCY_S, landing_zone=True))
     used = [ipaddress.IPv4Network(((10 << 24) | (i << 8), 24)) for i in range(50_000)]
     random.Random(1).shuffle(used)
     t0 = time.perf_counter()

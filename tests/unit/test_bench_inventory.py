@@ -4,7 +4,15 @@ holds, connectivity items included (one per scanned target)."""
 from __future__ import annotations
 
 from bench.fake_org import ALL_REGIONS
-from bench.inventory import synthetic_connectivity, synthetic_vpcs
+from bench.inventory import (
+    AT,
+    DEFAULT_RANGE,
+    PODS,
+    landing_zone_vpcs,
+    synthetic_connectivity,
+    synthetic_vpcs,
+)
+from collector.analysis import build_audit
 from collector.store.connectivity import connectivity_key
 
 
@@ -17,3 +25,23 @@ def test_the_read_path_s_table_holds_a_connectivity_item_per_target() -> None:
     assert {c.OwnerId for c in conns} == owners
     assert {c.Region for c in conns} == set(ALL_REGIONS[:17])
     assert not any(c.Peerings or c.Attachments or c.RouteTables for c in conns)
+
+
+def test_the_landing_zone_s_vpcs_overlap_only_where_a_landing_zone_shares_a_range() -> None:
+    # The worst case (`synthetic_vpcs`) puts half of 100k VPCs in an overlap group; the
+    # landing zone's each have their own range but for the default VPCs, the pod range and the
+    # network account's range copied from its template.
+    vpcs = landing_zone_vpcs(6000)
+    assert len(vpcs) == len({v.key for v in vpcs}) == 6000
+    assert {v.Region for v in vpcs} == set(ALL_REGIONS[:17])
+    defaults = [v for v in vpcs if v.IsDefault]
+    assert defaults and {v.CidrBlock for v in defaults} == {DEFAULT_RANGE}
+    workloads = [v for v in vpcs if not v.IsDefault]
+    primaries = [v.CidrBlock for v in workloads if not v.CidrBlock.startswith("172.16.")]
+    assert len(set(primaries)) == len(primaries)
+    audit = build_audit(vpcs, [], now=AT)
+    spans = {g.span for g in audit.overlap_groups}
+    assert PODS in spans and len(spans) == len(audit.overlap_groups)
+    assert all(s == PODS or s.startswith("172.16.") for s in spans)
+    assert audit.vpcs_in_overlaps < len(vpcs) // 10
+    assert len(audit.default_vpcs) == len(defaults)
