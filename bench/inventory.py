@@ -107,7 +107,7 @@ def landing_zone_vpcs(n: int, accounts: int = 1000) -> list[Vpc]:
         if first and a % 25 in (7, 9) and network is not None:
             cidr = f"172.16.{REGIONS.index(region) * 2}.0/24"
         pods = (PODS,) if first and a % 10 == 5 else ()
-        ipv6 = (f"2600:{0x1F18 + i // 65536:x}:{i % 65536 or 1:x}:ff00::/56",) if i % 2 else ()
+        ipv6 = (f"2600:{0x1F18 + i // 65536:x}:{i % 65536:x}:ff00::/56",) if i % 2 else ()
         out.append(_vpc(len(out), a, region, cidr, secondary=pods, ipv6=ipv6, name=f"app-{i}"))
     return out
 
