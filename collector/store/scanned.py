@@ -17,6 +17,7 @@ from typing import Any
 
 from collector.models import Vpc, iso
 from collector.store.attributes import item_key, s
+from collector.store.wire_schemas import made_record
 
 PREFIX = "scanned#"
 # The owner index's sort key: without it the item would not be in the index, and an account's
@@ -64,7 +65,18 @@ def derive(vpcs: Iterable[Vpc], scanned: Mapping[str, Mapping[str, datetime]]) -
     out = []
     for vpc in vpcs:
         at = None if vpc.Deleted else scanned.get(vpc.OwnerId, {}).get(vpc.Region)
-        out.append(
-            vpc if at is None or at <= vpc.LastSeen else vpc.model_copy(update={"LastSeen": at})
-        )
+        out.append(vpc if at is None or at <= vpc.LastSeen else _seen_at(vpc, at))
     return out
+
+
+def _seen_at(vpc: Vpc, at: datetime) -> Vpc:
+    """`vpc.model_copy(update={"LastSeen": at})`, made without its walk over the record: a
+    whole read in this mode derives most VPCs' (at 100k, 0.27 → 0.1 s of CPU and 122 → 53 MB,
+    docs/benchmarks.md). The record is frozen, so the copy shares its set of field names
+    (`LastSeen`, a required field, is in it)."""
+    values = dict(vpc.__dict__)
+    values["LastSeen"] = at
+    names = vpc.__pydantic_fields_set__
+    if "LastSeen" not in names:
+        names = {*names, "LastSeen"}
+    return made_record(Vpc, values, names)

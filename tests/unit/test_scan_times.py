@@ -11,7 +11,7 @@ from collector.jobs.collect import SKIP_CURRENT, narrowed
 from collector.jobs.options import RunOptions
 from collector.jobs.sinks import Prepared, unchanged_connectivity, unchanged_vpc
 from collector.jobs.views import merge
-from collector.models import Connectivity, Peering, PeeringSide
+from collector.models import Connectivity, Peering, PeeringSide, Vpc
 from collector.regions import RegionPlan
 from collector.store.registry import Items
 from collector.store.scanned import derive, scanned_from_item, scanned_item
@@ -31,6 +31,22 @@ def test_derive_moves_live_vpcs_of_a_region_scanned_later_and_nothing_else() -> 
     got = derive([live, other_region, deleted, newer, other_account], {ACCT: {"us-east-1": LATER}})
     assert [v.LastSeen for v in got] == [LATER, T, T, LATER + timedelta(hours=1), T]
     assert got[0].FirstSeen == T and got[2] is deleted
+
+
+def test_a_derived_vpc_is_what_a_copy_with_its_last_seen_would_be() -> None:
+    # Made without `model_copy`'s walk (100k times a read in this mode), it must still be
+    # that copy, field for field, and leave the stored record as it was.
+    stored = make_vpc(1, region="us-east-1", name="a", account_name="acct")
+    (got,) = derive([stored], {ACCT: {"us-east-1": LATER}})
+    want = stored.model_copy(update={"LastSeen": LATER})
+    assert type(got) is Vpc and got == want and got.model_dump() == want.model_dump()
+    assert got.model_fields_set == want.model_fields_set
+    assert got.__pydantic_extra__ == want.__pydantic_extra__
+    assert stored.LastSeen == T and got.__dict__ is not stored.__dict__
+    # A record built with the fewest fields (as `model_construct` makes one) gains `LastSeen`.
+    bare = Vpc.model_construct(_fields_set={"VpcId"}, **stored.__dict__)
+    (moved,) = derive([bare], {ACCT: {"us-east-1": LATER}})
+    assert "LastSeen" in moved.model_fields_set and "LastSeen" not in bare.model_fields_set
 
 
 def test_scan_times_round_trip_and_a_damaged_item_is_refused() -> None:
