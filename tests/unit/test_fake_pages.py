@@ -112,3 +112,26 @@ def test_the_table_s_latency_can_be_set_apart_from_every_other_call_s() -> None:
     assert (server.delay(table), server.delay(ec2)) == (0.02, 0.1)
     server.control("/__latency?s=0.05")
     assert server.delay(table) == server.delay(ec2) == 0.05
+
+
+def test_the_fake_takes_what_dynamodb_takes_and_refuses_what_it_refuses() -> None:
+    # Until 2026-12-03 it sized an item by its JSON (type tags and quotes too): it refused the
+    # parts of a TGW owner's connectivity item (5,000 attachments), which DynamoDB takes,
+    # and the read path's landing zone lost its network account's items.
+    from collector.store.connectivity import connectivity_items
+    from collector.store.parts import MAX_ITEM, item_size
+    from tests.unit.test_store_parts import big_connectivity
+
+    server = _server()
+    items = connectivity_items(big_connectivity(), 2_000_000_000)
+    assert len(items) > 1
+    for item in items:
+        body, _, status = server.dynamodb(
+            "BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": item}}]}}
+        )
+        assert status == 200, body
+    base = {"VpcId": {"S": "vpc-00000000000000001"}, "OwnerId": {"S": "111111111111"}}
+    pad = MAX_ITEM - item_size({**base, "Pad": {"S": ""}})
+    for extra, status in ((0, 200), (1, 400)):
+        item = {**base, "Pad": {"S": "x" * (pad + extra)}}
+        assert server.dynamodb("PutItem", {"TableName": "t", "Item": item})[2] == status
