@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeSerializer
 from pydantic import BaseModel
 
 from collector.models import Connectivity, TgwRouteTable
 from collector.store import parts
-from collector.store.attributes import s
+from collector.store.attributes import plain, s
 
 PREFIX = "conn#"
 ROUTE_TABLE_PREFIX = "tgw-rtb#"
@@ -25,7 +25,6 @@ ATTRIBUTES = tuple(
     dict.fromkeys(("VpcId", *Connectivity.model_fields, *TgwRouteTable.model_fields, "ExpiresAt"))
 )
 _SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 
 
 def _encode(model: BaseModel, vpc_id: str, expires_at: int) -> dict[str, Any]:
@@ -37,7 +36,10 @@ def _encode(model: BaseModel, vpc_id: str, expires_at: int) -> dict[str, Any]:
 
 
 def _decode(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items() if k != "VpcId"}
+    # `plain`, not boto3's deserializer: a TGW owner's items list every attachment of its TGWs
+    # and its route tables every spoke (157,000 records at a landing zone's 100,000 VPCs), and
+    # the deserializer's call per value was 3.2 s of a 6.8 s read (docs/benchmarks.md).
+    return {k: plain(v) for k, v in item.items() if k != "VpcId"}
 
 
 def connectivity_item(conn: Connectivity, expires_at: int) -> dict[str, Any]:
