@@ -93,20 +93,38 @@ def fill(n: int, landing_zone: bool = False) -> dict[str, Any]:
     the connectivity item each scanned (account, region) leaves, as a night of the synthetic
     organization's 1,000 accounts in 17 regions would: most list nothing. The VPCs are the
     worst case (`synthetic_vpcs`) or, with `landing_zone`, a landing zone's
-    (`landing_zone_vpcs`)."""
-    from bench.inventory import landing_zone_vpcs, synthetic_connectivity, synthetic_vpcs
-    from collector.store.connectivity import connectivity_item
+    (`landing_zone_vpcs`), its network account's TGWs, route tables and peerings listed
+    (`landing_zone_connectivity`)."""
+    from bench.inventory import (
+        landing_zone_connectivity,
+        landing_zone_vpcs,
+        synthetic_connectivity,
+        synthetic_vpcs,
+    )
+    from collector.models import TgwRouteTable
+    from collector.store.connectivity import connectivity_items, route_table_items
     from collector.store.vpcs import to_item
     from collector.store.writer import BatchWriter
 
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    targets = synthetic_connectivity()
     expires = int(time.time()) + 86400 * 90
     vpcs = landing_zone_vpcs(n) if landing_zone else synthetic_vpcs(n)
+    tables: list[TgwRouteTable] = []
+    if landing_zone:
+        targets, tables = landing_zone_connectivity(vpcs)
+    else:
+        targets = synthetic_connectivity()
     with BatchWriter(ddb, "VPCTracker") as writer:
         writer.add_all(to_item(v) for v in vpcs)
-        writer.add_all(connectivity_item(c, expires) for c in targets)
-    return {"exit_code": 0, "items": n, "connectivity_items": len(targets)}
+        # A TGW owner's item lists thousands of attachments: parts, as a scan writes it.
+        writer.add_all(i for c in targets for i in connectivity_items(c, expires))
+        writer.add_all(i for t in tables for i in route_table_items(t, expires))
+    return {
+        "exit_code": 0,
+        "items": n,
+        "connectivity_items": len(targets),
+        "route_tables": len(tables),
+    }
 
 
 class _Context:

@@ -8,8 +8,17 @@ from __future__ import annotations
 import ipaddress
 from datetime import UTC, datetime
 
-from bench.fake_org import ALL_REGIONS, Org
-from collector.models import Connectivity, Subnet, Vpc
+from bench.fake_org import ALL_REGIONS, ROUTE_TABLES, Org
+from collector.models import (
+    Connectivity,
+    Peering,
+    PeeringSide,
+    StaticRoute,
+    Subnet,
+    TgwAttachment,
+    TgwRouteTable,
+    Vpc,
+)
 
 AT = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -153,4 +162,113 @@ def _vpc(
         ),
         FirstSeen=AT,
         LastSeen=AT,
+    )
+
+
+def landing_zone_connectivity(
+    vpcs: list[Vpc], accounts: int = 1000
+) -> tuple[list[Connectivity], list[TgwRouteTable]]:
+    """The connectivity items of `landing_zone_vpcs`' organization, and its TGW route tables,
+    as `bench.fake_org`'s network account has them: in each region a TGW with a spoke table
+    (every spoke associated, a static default route to the inspection VPC) and an inspection
+    table (the inspection VPC associated, every spoke propagated). The spokes are the
+    shared-services VPC and every workload VPC of an account that is not a sandbox (where the
+    night's fake attaches each target's first: at 100,000 VPCs the hub routes to most of them);
+    the first VPC of every 10th account (from the 4th) peers with its region's shared-services
+    VPC, every 20th's (from the 14th) deleted. One item per (account, region), as a night
+    leaves: the network account's lists every attachment of its TGWs, a spoke's its own."""
+    org = Org(accounts, len(REGIONS), "1", "landing-zone")
+    network = org.network()
+    assert network is not None
+    by_target: dict[tuple[str, str], Connectivity] = {
+        (a, region): Connectivity(OwnerId=a, Region=region, LastSeen=AT)
+        for a in org.accounts
+        for region in REGIONS
+    }
+    tables: list[TgwRouteTable] = []
+    by_region: dict[str, list[Vpc]] = {}
+    for v in vpcs:
+        by_region.setdefault(v.Region, []).append(v)
+    for r, region in enumerate(REGIONS):
+        tgw = f"tgw-{r:017x}"
+        spoke_table, inspection_table = (f"tgw-rtb-{r:015x}{k:02x}" for k in range(2))
+        here = by_region.get(region, [])
+        hub = next(v for v in here if v.OwnerId == network and v.Name == "shared-services")
+        inspection = next(v for v in here if v.OwnerId == network and v.Name == "inspection")
+        spokes = [hub] + [
+            v
+            for v in here
+            if v.OwnerId != network and not v.IsDefault and not org.sandbox(v.OwnerId)
+        ]
+        attachments = [_attachment(v, tgw, network, spoke_table) for v in spokes]
+        to_inspection = _attachment(inspection, tgw, network, inspection_table)
+        firsts: dict[str, Vpc] = {}
+        for v in spokes[1:]:
+            firsts.setdefault(v.OwnerId, v)
+        peerings = [
+            Peering(
+                Id=f"pcx-{int(v.OwnerId) - 100000000000:08x}{r:02x}0000000",
+                Status="deleted" if (int(v.OwnerId) - 100000000000) % 20 == 13 else "active",
+                Requester=PeeringSide(VpcId=v.VpcId, OwnerId=v.OwnerId, Region=region),
+                Accepter=PeeringSide(VpcId=hub.VpcId, OwnerId=network, Region=region),
+            )
+            for v in firsts.values()
+            if (int(v.OwnerId) - 100000000000) % 10 == 3
+        ]
+        mine: dict[str, list[TgwAttachment]] = {}
+        for att in attachments:
+            mine.setdefault(att.ResourceOwnerId, []).append(att)
+        theirs: dict[str, list[Peering]] = {p.Requester.OwnerId: [p] for p in peerings}
+        for owner in {*mine, *theirs} - {network}:
+            by_target[(owner, region)] = Connectivity(
+                OwnerId=owner,
+                Region=region,
+                Attachments=tuple(mine.get(owner, ())),
+                Peerings=tuple(theirs.get(owner, ())),
+                LastSeen=AT,
+            )
+        ids = tuple(a.Id for a in attachments)
+        by_target[(network, region)] = Connectivity(
+            OwnerId=network,
+            Region=region,
+            Attachments=(*attachments, to_inspection),
+            Peerings=tuple(peerings),
+            RouteTables=(spoke_table, inspection_table),
+            LastSeen=AT,
+        )
+        tables += [
+            TgwRouteTable(
+                Id=spoke_table,
+                TransitGatewayId=tgw,
+                OwnerId=network,
+                Region=region,
+                Associations=ids,
+                StaticRoutes=(StaticRoute(Cidr="0.0.0.0/0", Attachments=(to_inspection.Id,)),),
+                LastSeen=AT,
+            ),
+            TgwRouteTable(
+                Id=inspection_table,
+                TransitGatewayId=tgw,
+                OwnerId=network,
+                Region=region,
+                Associations=(to_inspection.Id,),
+                Propagations=ids,
+                LastSeen=AT,
+            ),
+        ]
+    assert len(ROUTE_TABLES) == 2  # the spoke and inspection tables above, in that order
+    return list(by_target.values()), tables
+
+
+def _attachment(vpc: Vpc, tgw: str, owner: str, table: str) -> TgwAttachment:
+    """The VPC's attachment to `owner`'s TGW, associated with `table`."""
+    return TgwAttachment(
+        Id=f"tgw-attach-{vpc.VpcId[4:]}",
+        TransitGatewayId=tgw,
+        TransitGatewayOwnerId=owner,
+        ResourceType="vpc",
+        ResourceId=vpc.VpcId,
+        ResourceOwnerId=vpc.OwnerId,
+        State="available",
+        RouteTableId=table,
     )

@@ -20,8 +20,9 @@ def read_path(n: int, latency: float, landing_zone: bool = False) -> dict[str, A
     """`audit`, `allocate` and `lookup` on a table of n VPC items (filled at no latency, read
     at `latency` per request): the table read every report, allocation and lookup starts
     with. With `landing_zone`, `audit` alone on a landing zone's VPCs (`landing_zone_vpcs`:
-    few overlap groups, where the worst case's table holds 51,696), its figures named
-    `audit_{n}_landing_zone_items_*`."""
+    few overlap groups, where the worst case's table holds 51,696) and its network account's
+    TGWs and peerings (`landing_zone_connectivity`: the conflict pass over a hub that routes to
+    most VPCs), its figures named `audit_{n}_landing_zone_items_*`."""
     out: dict[str, Any] = {}
     with fake_endpoint(1, 1, "1", 0.0, 0.0) as url:
         client("fill_landing_zone" if landing_zone else "fill", url, items=n)
@@ -42,9 +43,9 @@ def read_path(n: int, latency: float, landing_zone: bool = False) -> dict[str, A
             if mode == "audit":
                 assert r["summary"]["summary"]["unreadable_items"] == 0, r["summary"]["summary"]
                 if landing_zone:
-                    out[f"audit_{label}_items_overlap_groups"] = r["summary"]["summary"][
-                        "overlap_groups"
-                    ]
+                    counts = r["summary"]["summary"]
+                    out[f"audit_{label}_items_overlap_groups"] = counts["overlap_groups"]
+                    out[f"audit_{label}_items_conflicts"] = counts["conflicts"]
             out[f"{mode}_{label}_items_wall_s"] = round(r["wall_s"], 2)
             out[f"{mode}_{label}_items_cpu_s"] = round(r["cpu_s"], 2)
             out[f"{mode}_{label}_items_peak_rss_mb"] = round(r["peak_rss_mb"], 1)

@@ -104,6 +104,8 @@ def test_bench_smoke() -> None:
     # And `audit` on a landing zone's 2,000: the shared ranges' groups, no more.
     assert result["analysis"]["audit_2000_landing_zone_items_requests"] > 0
     assert 1 <= result["analysis"]["audit_2000_landing_zone_items_overlap_groups"] <= 40
+    # Its network account's TGWs route to the VPCs that share the pod range: conflicts.
+    assert result["analysis"]["audit_2000_landing_zone_items_conflicts"] >= 1
     # Live updates: 1,000 events over every target, in batches of 100, scan each target once.
     events = run["events"]
     assert events["burst_failed_messages"] == 0 and events["burst_batches"] == 10
