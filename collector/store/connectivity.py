@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from collector.models import Connectivity, TgwRouteTable
 from collector.store import parts
 from collector.store.attributes import plain, s
+from collector.store.wire_schemas import shared_fields
 
 PREFIX = "conn#"
 ROUTE_TABLE_PREFIX = "tgw-rtb#"
@@ -67,7 +68,21 @@ def route_table_key(table: TgwRouteTable) -> tuple[str, str]:
 
 def connectivity_from_item(item: Mapping[str, Any]) -> Connectivity:
     """Deserialize a connectivity item (unknown attributes ignored)."""
-    return Connectivity.model_validate(_decode(item))
+    conn = Connectivity.model_validate(_decode(item))
+    # Its records share their sets of field names with those read alike, as the page's read
+    # makes them (store.wire_schemas.shared_fields): a TGW owner's split item, decoded here,
+    # lists thousands of attachments, and each set is half of its record.
+    for record in (*conn.Attachments, *conn.Peerings):
+        _share(record)
+    for peering in conn.Peerings:
+        _share(peering.Requester)
+        _share(peering.Accepter)
+    return conn
+
+
+def _share(record: BaseModel) -> None:
+    names = shared_fields(type(record), record.__pydantic_fields_set__)
+    object.__setattr__(record, "__pydantic_fields_set__", names)
 
 
 def route_table_item(table: TgwRouteTable, expires_at: int) -> dict[str, Any]:

@@ -89,11 +89,34 @@ def stored_record(model: type[BaseModel]) -> cs.CoreSchema:
     return cs.chain_schema([values, cs.no_info_plain_validator_function(make)])
 
 
+# One set of the fields a record was read with, per model and set of names, shared by every
+# record read with them: pydantic-core makes one set per record, 728 bytes for a TGW
+# attachment's eight names, half of its record (a landing zone's hub lists 157,000 at 100k
+# VPCs; docs/benchmarks.md). Records are frozen, and a copy gets a set of its own (`model_copy`):
+# nothing changes a shared one. Capped, as `store.wire`'s sets of a VPC's fields are: past it a
+# record keeps its own.
+_RECORD_FIELDS: dict[tuple[type[BaseModel], frozenset[str]], set[str]] = {}
+_MOST_RECORD_FIELDS = 32
+
+
 def _record_of(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
     """`model`'s record of values its own checks hold (str, None, records): as pydantic makes
     it from them, without checking them again."""
     fields = model.model_fields
-    return made_record(model, {n: values.get(n, f.default) for n, f in fields.items()}, set(values))
+    names = shared_fields(model, set(values))
+    return made_record(model, {n: values.get(n, f.default) for n, f in fields.items()}, names)
+
+
+def shared_fields(model: type[BaseModel], names: set[str]) -> set[str]:
+    """The set of field names `model`'s records read with `names` share (`names` itself when
+    it is the first such, or when the cap is reached)."""
+    key = (model, frozenset(names))
+    shared = _RECORD_FIELDS.get(key)
+    if shared is None:
+        if len(_RECORD_FIELDS) < _MOST_RECORD_FIELDS:
+            _RECORD_FIELDS[key] = names
+        shared = names
+    return shared
 
 
 _Model = TypeVar("_Model", bound=BaseModel)

@@ -170,3 +170,19 @@ def test_a_sweep_picks_live_vpc_items_of_its_owners_with_their_parts_by_key() ->
         "vpc-00000000000000002": (),
         main[0]: (),
     }
+
+
+def test_a_split_connectivity_item_s_records_share_their_sets_of_fields() -> None:
+    """Decoded by the registry (a page's read leaves split items to it), each attachment and
+    peering had a set of its field names of its own: half of each record."""
+    items = connectivity_items(big_connectivity(), 2_000_000_000)
+    got = Items()
+    for raw in items:
+        got.add(raw, CONNECTIONS)
+    (back,) = got.complete().connectivity
+    assert len({id(a.model_fields_set) for a in back.Attachments}) == 1
+    assert len({id(p.model_fields_set) for p in back.Peerings}) == 1
+    assert len({id(p.Requester.model_fields_set) for p in back.Peerings}) == 1
+    # Each set is still its record's: the names its stored map gave.
+    stored = connectivity_item(big_connectivity(), 2_000_000_000)["Attachments"]["L"][0]["M"]
+    assert back.Attachments[0].model_fields_set == set(stored)

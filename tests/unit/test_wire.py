@@ -469,3 +469,62 @@ def test_every_connectivity_attribute_has_its_stored_shape() -> None:
     assert set(wire._CONNECTIVITY_TAGS) == set(Connectivity.model_fields)
     for record in (Peering, TgwAttachment):
         wire_schemas.stored_record(record)
+
+
+def test_connectivity_records_read_alike_share_one_set_of_their_fields() -> None:
+    """pydantic-core made a set of the fields for each peering and attachment: half of each
+    record, 110 MB of a landing zone's hub at 100k VPCs."""
+    vpc = make_vpc(1, "10.0.0.0/16")
+    attachments = tuple(tgw_attachment(n, vpc, "tgw-1", "2") for n in range(3))
+    conn = Connectivity(OwnerId="111111111111", Region="eu-west-1", LastSeen=T)
+    item = connectivity_item(conn.model_copy(update={"Attachments": attachments}), 1893456000)
+    (got,) = wire.decode_page(json.dumps({"Items": [item]}).encode())["Items"]
+    read = wire.connectivity(got).Attachments
+    want = connectivity_from_item(item).Attachments
+    assert read == want
+    assert read[0].model_fields_set is read[1].model_fields_set is read[2].model_fields_set
+    assert read[0].model_fields_set == want[0].model_fields_set
+    copied = read[0].model_copy(update={"State": "deleted"})
+    assert copied.model_fields_set is not read[0].model_fields_set
+
+
+def test_the_shared_sets_of_a_record_s_fields_are_few_whatever_the_items_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kept as long as the process: attachments that each give another set of optional fields
+    share none past the cap, and each record's set is still its own."""
+    monkeypatch.setattr(wire_schemas, "_RECORD_FIELDS", {})
+    vpc = make_vpc(1, "10.0.0.0/16")
+    base = tgw_attachment(0, vpc, "tgw-1", "2")
+    stored = connectivity_item(
+        Connectivity(OwnerId="111111111111", Region="eu-west-1", Attachments=(base,), LastSeen=T),
+        1893456000,
+    )["Attachments"]["L"][0]["M"]
+    required = {k: v for k, v in stored.items() if k != "RouteTableId"}
+    items = []
+    for n in range(40):
+        # One attachment per item, each with or without its route table, under 40 owners'
+        # names of an attribute nothing reads: 2 sets of fields, 40 of the item's raw keys.
+        attachment = {**required, f"Extra{n}": {"S": "x"}}
+        if n % 2:
+            attachment["RouteTableId"] = {"S": "tgw-rtb-1"}
+        items.append({**stored_item(n), "Attachments": {"L": [{"M": attachment}]}})
+    page = wire.decode_page(json.dumps({"Items": items}).encode())["Items"]
+    records = [wire.connectivity(got).Attachments[0] for got in page]
+    assert len(wire_schemas._RECORD_FIELDS) == 2  # one per set of fields read, not per item
+    for item, got in zip(items, records, strict=True):
+        assert got.model_fields_set == connectivity_from_item(item).Attachments[0].model_fields_set
+    # Full (other sets took the room): no set is kept, and each record keeps its own.
+    full = {(Vpc, frozenset({str(n)})): set() for n in range(wire_schemas._MOST_RECORD_FIELDS)}
+    monkeypatch.setattr(wire_schemas, "_RECORD_FIELDS", full)
+    page = wire.decode_page(json.dumps({"Items": items[:3]}).encode())["Items"]
+    first, _, third = (wire.connectivity(got).Attachments[0] for got in page)
+    assert len(full) == wire_schemas._MOST_RECORD_FIELDS
+    assert first.model_fields_set == third.model_fields_set == records[0].model_fields_set
+    assert first.model_fields_set is not third.model_fields_set
+
+
+def stored_item(n: int) -> dict[str, Any]:
+    """The `n`th account's connectivity item in eu-west-1, listing nothing."""
+    conn = Connectivity(OwnerId=f"{111111111111 + n}", Region="eu-west-1", LastSeen=T)
+    return connectivity_item(conn, 1893456000)
