@@ -191,7 +191,10 @@ def landing_zone_connectivity(
         by_region.setdefault(v.Region, []).append(v)
     for r, region in enumerate(REGIONS):
         tgw = f"tgw-{r:017x}"
-        spoke_table, inspection_table = (f"tgw-rtb-{r:015x}{k:02x}" for k in range(2))
+        # The ids bench.fake_org gives the region's two route tables.
+        spoke_table, inspection_table = (
+            f"tgw-rtb-{r:015x}{ROUTE_TABLES.index(name):02x}" for name in ("spoke", "inspection")
+        )
         here = by_region.get(region, [])
         hub = next(v for v in here if v.OwnerId == network and v.Name == "shared-services")
         inspection = next(v for v in here if v.OwnerId == network and v.Name == "inspection")
@@ -256,7 +259,6 @@ def landing_zone_connectivity(
                 LastSeen=AT,
             ),
         ]
-    assert len(ROUTE_TABLES) == 2  # the spoke and inspection tables above, in that order
     return list(by_target.values()), tables
 
 
