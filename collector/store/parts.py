@@ -131,18 +131,38 @@ def join(
     main: Mapping[str, Any], parts: Sequence[Mapping[str, Any]]
 ) -> tuple[dict[str, Any], list[str]]:
     """The main item with its lists restored from the parts of its stamp, and the lists it could
-    not restore (a part missing): those stay empty."""
+    not restore (a part missing): those stay empty. A part whose place cannot be read (its
+    index, list or attribute name damaged) counts as missing: its item is then incomplete (a
+    VPC) or unreadable, and never fails the read of the others."""
     out = {k: v for k, v in main.items() if k not in ("Parts", "Stamp")}
     stamp = main.get("Stamp", {}).get("S")
-    mine = sorted(
-        (p for p in parts if p.get("Stamp", {}).get("S") == stamp),
-        key=lambda p: int(p["Index"]["N"]),
-    )
+    placed = [_placed(p) for p in parts if p.get("Stamp", {}).get("S") == stamp]
+    mine = sorted((p for p in placed if p is not None), key=lambda p: p[0])
     missing = []
     for attr, count in main.get("Parts", {}).get("M", {}).items():
-        got = [p for p in mine if p["Attr"]["S"] == attr]
-        if len(got) != int(count["N"]):
+        got = [values for _, name, values in mine if name == attr]
+        if len(got) != _count(count):
             missing.append(attr)
             continue
-        out[attr] = {"L": [v for p in got for v in p["Values"]["L"]]}
+        out[attr] = {"L": [v for values in got for v in values]}
     return out, missing
+
+
+def _count(count: Any) -> int | None:
+    """How many parts the main item says hold a list; None if that cannot be read."""
+    try:
+        return int(count["N"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _placed(part: Mapping[str, Any]) -> tuple[int, str, Sequence[Any]] | None:
+    """A part's index, attribute and values; None if any cannot be read as the writer wrote
+    them."""
+    try:
+        index, attr, values = int(part["Index"]["N"]), part["Attr"]["S"], part["Values"]["L"]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if not isinstance(attr, str) or not isinstance(values, list):
+        return None
+    return index, attr, values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from collector.models import (
     Connectivity,
@@ -186,3 +187,42 @@ def test_a_split_connectivity_item_s_records_share_their_sets_of_fields() -> Non
     # Each set is still its record's: the names its stored map gave.
     stored = connectivity_item(big_connectivity(), 2_000_000_000)["Attachments"]["L"][0]["M"]
     assert back.Attachments[0].model_fields_set == set(stored)
+
+
+def test_a_damaged_part_leaves_its_item_unreadable_not_the_read_failed() -> None:
+    """A part whose place cannot be read (its index not a whole number, its list or attribute
+    name missing or of another type) raised out of `complete()`: every reader of the table
+    failed with a traceback. It is now a part missing: its item is reported unreadable (a
+    VPC's blocks still read), and every other item is read."""
+    items = connectivity_items(big_connectivity(), 2_000_000_000)
+    main, first, *rest = items
+    for damaged in (
+        {**first, "Index": {"N": "1.5"}},
+        {**first, "Index": {"S": "0"}},
+        {k: v for k, v in first.items() if k != "Attr"},
+        {**first, "Attr": {"N": "1"}},
+        {**first, "Values": {"M": {}}},
+        {**first, "Stamp": {"N": "1"}},
+    ):
+        _only_the_damaged_item_unreadable(main, [damaged, *rest])
+    # The main item's count of a list's parts, too.
+    counts = main["Parts"]["M"]
+    for count in ({"S": "4"}, {"N": "four"}, "4"):
+        damaged_main = {**main, "Parts": {"M": {**counts, "Attachments": count}}}
+        _only_the_damaged_item_unreadable(damaged_main, [first, *rest])
+    vpc_main, vpc_first, *vpc_rest = vpc_items(huge_vpc(), 2_000_000_000)
+    got = Items()
+    for raw in (vpc_main, {**vpc_first, "Index": {"N": "x"}}, *vpc_rest):
+        got.add(raw, VPCS)
+    (vpc,) = got.complete().vpcs
+    assert vpc.CidrBlocks == ("10.150.0.0/16",) and vpc.Incomplete == ("Subnets",)
+
+
+def _only_the_damaged_item_unreadable(main: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+    got = Items()
+    other = connectivity_item(big_connectivity().model_copy(update={"Region": "eu-west-1"}), 1)
+    for raw in (main, *parts, other):
+        got.add(raw, CONNECTIONS)
+    read = got.complete()
+    assert [c.Region for c in read.connectivity] == ["eu-west-1"], (main, parts[0])
+    assert [u.VpcId for u in read.unreadable] == [main["VpcId"]["S"]], (main, parts[0])
