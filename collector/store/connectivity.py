@@ -40,7 +40,19 @@ def _decode(item: Mapping[str, Any]) -> dict[str, Any]:
     # `plain`, not boto3's deserializer: a TGW owner's items list every attachment of its TGWs
     # and its route tables every spoke (157,000 records at a landing zone's 100,000 VPCs), and
     # the deserializer's call per value was 3.2 s of a 6.8 s read (docs/benchmarks.md).
-    return {k: plain(v) for k, v in item.items() if k != "VpcId"}
+    return {k: _value(k, v) for k, v in item.items() if k != "VpcId"}
+
+
+def _value(name: str, value: Mapping[str, Any]) -> Any:
+    # A split item's lists of records may hold records a page's read made from their parts
+    # (store.wire.part): pydantic takes those as they are.
+    if name in _RECORD_LISTS and type(value) is dict and type(value.get("L")) is list:
+        return [x if isinstance(x, BaseModel) else plain(x) for x in value["L"]]
+    return plain(value)
+
+
+# The lists of records a connectivity item holds.
+_RECORD_LISTS = frozenset({"Attachments", "Peerings"})
 
 
 def connectivity_item(conn: Connectivity, expires_at: int) -> dict[str, Any]:

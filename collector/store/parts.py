@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from collector.store.attributes import n, s
+from collector.store.attributes import item_key, n, s
 
 PREFIX = "part#"
 # Under DynamoDB's 400 KB item limit, with room for the main item's own attributes.
@@ -123,8 +123,8 @@ def _part(
 def part_of(part: Mapping[str, Any]) -> tuple[str, str]:
     """The key (VpcId, OwnerId) of the main item a part belongs to (from the part's own key,
     so a projected read that left `PartOf` out still tells)."""
-    key = part["VpcId"]["S"].removeprefix(PREFIX).rpartition("#")[0]
-    return key, part["OwnerId"]["S"]
+    vpc_id, owner = item_key(part)
+    return vpc_id.removeprefix(PREFIX).rpartition("#")[0], owner
 
 
 def join(

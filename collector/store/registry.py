@@ -155,6 +155,11 @@ class Items:
             return
         self._decode(raw, kind)
 
+    def add_part(self, key: tuple[str, str], part: Mapping[str, Any]) -> None:
+        """Keep a part of the item `key` whose values a page's read made records already
+        (`wire.part`), for `complete()` to join."""
+        self._parts.setdefault(key, []).append(part)
+
     def complete(self) -> Items:
         """Decode the split items with their parts (after the last page of a read)."""
         for raw, kind in self._split:
@@ -334,29 +339,45 @@ def load_without_subnets(
         for raw in scan_items(client, table, attributes=attributes, decode=wire.decode_page):
             if stop is not None and stop():
                 break
-            if wire.is_stored(raw):  # a VPC item, validated as it was read (store.wire)
-                if "vpc" in kinds:
-                    vpc, use = wire.record(raw)
-                    if _lean(out, again, how, vpc.key, vpc.Deleted, use):
-                        out.vpcs.append(vpc)
-                continue
-            if wire.is_connectivity(raw):  # validated as it was read (store.wire)
-                if "connectivity" in kinds:
-                    out.connectivity.append(wire.connectivity(raw))
-                continue
-            key = item_key(raw)
-            if "Parts" not in raw and key[0].startswith(vpcs.PREFIX) and "vpc" in kinds:
-                use = vpcs.use_from_item(raw) if how.use else None
-                # Deleted only when certainly so: a VPC taken for live is at worst read again.
-                if not _lean(out, again, how, key, _certainly_deleted(raw), use):
-                    continue
-            out.add(raw, kinds)
+            take_lean(raw, out, kinds, how, again)
         out.complete()
         if again and not (stop is not None and stop()):
             whole = read_keys(client, table, again, "VPC items read again whole")
             out.vpcs.extend(scanned.derive(whole.vpcs, out.scanned))
             out.unreadable.extend(whole.unreadable)
     return out
+
+
+def take_lean(
+    raw: Any,
+    out: Items,
+    kinds: frozenset[str],
+    how: WithoutSubnets,
+    again: list[tuple[str, str]],
+) -> None:
+    """Take one item of a read without subnets, as `wire.decode_page` gave it (validated, or
+    raw), into `out`; a VPC to be read again whole into `again` instead."""
+    if wire.is_stored(raw):  # a VPC item, validated as it was read (store.wire)
+        if "vpc" in kinds:
+            vpc, use = wire.record(raw)
+            if _lean(out, again, how, vpc.key, vpc.Deleted, use):
+                out.vpcs.append(vpc)
+        return
+    if wire.is_connectivity(raw):  # validated as it was read (store.wire)
+        if "connectivity" in kinds:
+            out.connectivity.append(wire.connectivity(raw))
+        return
+    if wire.is_part(raw):  # a split connectivity item's, its records validated
+        if "connectivity" in kinds:
+            out.add_part(*wire.part(raw))
+        return
+    key = item_key(raw)
+    if "Parts" not in raw and key[0].startswith(vpcs.PREFIX) and "vpc" in kinds:
+        use = vpcs.use_from_item(raw) if how.use else None
+        # Deleted only when certainly so: a VPC taken for live is at worst read again.
+        if not _lean(out, again, how, key, _certainly_deleted(raw), use):
+            return
+    out.add(raw, kinds)
 
 
 def _lean(

@@ -17,6 +17,12 @@ peerings or TGW attachments) are read the same way, into the `Connectivity` the 
 decoding makes of them, its peerings and attachments the same records: through boto3's
 deserializer and then pydantic, they were more than half of the CPU of a read without subnets of
 a landing zone (docs/benchmarks.md). A split one, or one stored otherwise, is left raw.
+
+So are the parts of a split connectivity item (store.parts: a TGW owner's, thousands of
+attachments) that list its attachments or peerings: each is validated into its records as a
+connectivity item's are, and the registry joins the records (`part`). Parsed raw, they were
+held as AttributeValue dicts to the read's end: at 100k VPCs with a landing zone's network
+account, ≈ 120 MB of the read's peak (docs/benchmarks.md; its CPU about the same either way).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -37,8 +43,9 @@ from pydantic_core import SchemaValidator
 from pydantic_core import core_schema as cs
 
 from collector.address_use import AddressUse
-from collector.models import Connectivity, Vpc
+from collector.models import Connectivity, Peering, TgwAttachment, Vpc
 from collector.safety import one_line
+from collector.store import parts
 from collector.store.connectivity import PREFIX as CONNECTIVITY_PREFIX
 from collector.store.vpcs import USE
 from collector.store.wire_schemas import (
@@ -46,6 +53,7 @@ from collector.store.wire_schemas import (
     LIST,
     MAPS,
     Digits,
+    Records,
     at,
     canonical_ipv4,
     field_as_stored,
@@ -97,6 +105,10 @@ _CONNECTIVITY_KEY = "^" + re.escape(CONNECTIVITY_PREFIX)
 ROUTE = "IsDefault"
 # A split item (store.parts) is joined with its parts by the registry.
 _GUARDS = ("Parts",)
+# The lists of a split connectivity item whose parts are read here, and their records.
+_PART_RECORDS: dict[str, type[BaseModel]] = {"Attachments": TgwAttachment, "Peerings": Peering}
+# The key of such a part: a connectivity item's part.
+_PART_KEY = "^" + re.escape(parts.PREFIX + CONNECTIVITY_PREFIX)
 
 
 def _instead() -> dict[str, Any]:
@@ -106,17 +118,23 @@ def _instead() -> dict[str, Any]:
     return {"CidrBlock": ipv4, "CidrBlocks": tuple[ipv4, ...]}  # type: ignore[valid-type]
 
 
+class _Built(NamedTuple):
+    connectivity: type[BaseModel]  # a stored connectivity item (`connectivity`)
+    parts: frozenset[type[BaseModel]]  # a part listing records (`part`)
+    page: SchemaValidator
+
+
 # The model and the page validator are built once, on first use (not at import: most commands
 # never read without subnets), under a lock: a read's segments decode their first pages side by
 # side, and a second connectivity model built meanwhile would not be the class
 # `is_connectivity` knows.
 _BUILD = threading.Lock()
-_BUILT: list[tuple[type[BaseModel], SchemaValidator]] = []
+_BUILT: list[_Built] = []
 # Why they could not be built, once that is known: every page is then left to the registry.
 _FAILED: list[str] = []
 
 
-def _built() -> tuple[type[BaseModel], SchemaValidator] | None:
+def _built() -> _Built | None:
     """The stored connectivity model and the page validator; None if they cannot be built.
 
     They are built from the schemas pydantic generates for `Vpc` and `Connectivity`, in shapes
@@ -139,10 +157,11 @@ def _built() -> tuple[type[BaseModel], SchemaValidator] | None:
     return _BUILT[0] if _BUILT else None
 
 
-def _build() -> tuple[type[BaseModel], SchemaValidator]:
-    """The stored connectivity model, and the validator of a page: its items read VPCs
-    (`_Read`) or connectivity items where they can be, else raw (left to right: a VPC item is
-    tried as one first); the page's other members kept as they are."""
+def _build() -> _Built:
+    """The stored connectivity model, the models of parts, and the validator of a page: its
+    items read VPCs (`_Read`), connectivity items or their parts where they can be, else raw
+    (left to right: a VPC item is tried as one first); the page's other members kept as they
+    are."""
     connectivity = _connectivity_model()
     vpc = _read_schema(_model())
     # Only an item with a `BOOL` under `IsDefault` (which every VPC item has, and no other kind)
@@ -157,11 +176,16 @@ def _build() -> tuple[type[BaseModel], SchemaValidator]:
     paths.append([ROUTE, _TAGS[ROUTE]])
     tried = cs.tagged_union_schema({True: vpc, False: vpc}, paths)
     conn = connectivity.__pydantic_core_schema__
-    item = cs.union_schema([tried, conn, cs.any_schema()], mode="left_to_right")
+    # A part is tried as the one its `Attr` names (an item without one fails at once).
+    models = {attr: _part_model(attr, record) for attr, record in _PART_RECORDS.items()}
+    schemas = {attr: model.__pydantic_core_schema__ for attr, model in models.items()}
+    attr: list[list[str | int]] = [["Attr", "S"]]
+    part = cs.tagged_union_schema(schemas, attr)
+    item = cs.union_schema([tried, conn, part, cs.any_schema()], mode="left_to_right")
     page = cs.typed_dict_schema(
         {"Items": cs.typed_dict_field(cs.list_schema(item))}, extra_behavior="allow"
     )
-    return connectivity, SchemaValidator(page)
+    return _Built(connectivity, frozenset(models.values()), SchemaValidator(page))
 
 
 def _model() -> type[BaseModel]:
@@ -225,6 +249,24 @@ def _connectivity_model() -> type[BaseModel]:
     return model
 
 
+def _part_model(attr: str, record: type[BaseModel]) -> type[BaseModel]:
+    """A part of a split connectivity item listing `attr` (store.parts), as written: its key a
+    connectivity item's part's, its place read as `parts.join` reads it (a stamp, an index as
+    `str(int)` writes it), its values `record`s read as a connectivity item's are."""
+    fields: dict[str, Any] = {
+        "VpcId": (Annotated[str, StringConstraints(pattern=_PART_KEY)], at("VpcId", "S")),
+        "OwnerId": (str, at("OwnerId", "S")),
+        "Stamp": (str, at("Stamp", "S")),
+        "Attr": (str, at("Attr", "S")),
+        "Index": (Annotated[int, Digits()], at("Index", "N")),
+        "Values": (Annotated[tuple[record, ...], Records()], at("Values", "L")),  # type: ignore[valid-type]
+    }
+    model: type[BaseModel] = create_model(
+        f"Stored{attr}Part", __config__=ConfigDict(frozen=True), **fields
+    )
+    return model
+
+
 def decode_page(body: bytes) -> dict[str, Any]:
     """A read page's JSON body: `Items` holds each VPC item as a stored VPC (`record` makes
     its `Vpc` and `AddressUse`), each connectivity item as a stored one
@@ -234,7 +276,7 @@ def decode_page(body: bytes) -> dict[str, Any]:
     built = _built()
     if built is None:
         raise ValueError("no page validator")
-    page: dict[str, Any] = built[1].validate_json(body)
+    page: dict[str, Any] = built.page.validate_json(body)
     return page
 
 
@@ -246,7 +288,26 @@ def is_stored(item: Any) -> bool:
 def is_connectivity(item: Any) -> bool:
     """Whether `decode_page` validated this item as a connectivity item."""
     built = _built()
-    return built is not None and type(item) is built[0]
+    return built is not None and type(item) is built.connectivity
+
+
+def is_part(item: Any) -> bool:
+    """Whether `decode_page` validated this item as a part listing records."""
+    built = _built()
+    return built is not None and type(item) in built.parts
+
+
+def part(stored: Any) -> tuple[tuple[str, str], dict[str, Any]]:
+    """The key of the item a part `decode_page` validated belongs to (as `parts.part_of`
+    reads a raw part's), and the part as `parts.join` reads one: its values the records."""
+    key = stored.VpcId.removeprefix(parts.PREFIX).rpartition("#")[0]
+    placed = {
+        "Stamp": {"S": stored.Stamp},
+        "Attr": {"S": stored.Attr},
+        "Index": {"N": str(stored.Index)},
+        "Values": {"L": list(stored.Values)},
+    }
+    return (key, stored.OwnerId), placed
 
 
 _set = object.__setattr__

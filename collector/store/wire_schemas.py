@@ -141,7 +141,7 @@ def _none(_: Any) -> None:
 _M = operator.itemgetter("M")
 
 
-class _Records:
+class Records:
     """A field stored as a list of maps, each made its record (`stored_record`): the
     field's tuple of them."""
 
@@ -267,5 +267,5 @@ def field_as_stored(
     if tag == LIST:
         return Annotated[annotation, _Strings()], Field(validation_alias=name, **default)
     if tag == MAPS:
-        return Annotated[annotation, _Records()], at(name, "L", **default)
+        return Annotated[annotation, Records()], at(name, "L", **default)
     return annotation, at(name, tag, **default)

@@ -37,7 +37,7 @@ from collector.models import (
     Vpc,
 )
 from collector.store import parts, wire
-from collector.store.connectivity import connectivity_items, route_table_items
+from collector.store.connectivity import connectivity_item, connectivity_items, route_table_items
 from collector.store.registry import Items
 from collector.store.reservations import reservation_item
 from collector.store.table import create_table
@@ -496,6 +496,48 @@ def test_a_read_without_subnets_validates_connectivity_items_as_they_arrive(
     assert fast.unreadable == slow.unreadable and [u.VpcId for u in fast.unreadable] == [
         damaged["VpcId"]["S"]
     ]
+
+
+def test_a_read_without_subnets_reads_a_split_connectivity_item_s_records_from_its_parts(
+    session: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26 (a read built for 100k): a TGW owner's split connectivity item (a landing
+    zone's network account lists every spoke's attachment) was parsed raw, joined and decoded
+    by the registry. Its attachments' and peerings' parts are now validated into records as
+    each page is read; a part it does not take (here: its route tables' ids) is left to the
+    registry, and the item is joined all the same."""
+    vpcs = [make_vpc(n, f"10.{n}.0.0/16", owner=OWNERS[n % 3]) for n in range(1, 40)]
+    write(session, vpcs)
+    network = read_inventory(config(), session, without=for_audit(config()))
+    (listed,) = [c for c in network.connectivity if c.OwnerId == NETWORK]
+    ids = tuple(f"tgw-rtb-{n:017x}" for n in range(150))
+    conn = listed.model_copy(update={"RouteTables": ids})
+    lists = ("Attachments", "Peerings", "RouteTables")
+    main, *split = parts.split(connectivity_item(conn, EXPIRES), lists, EXPIRES, limit=2000)
+    attached = [p for p in split if p["Attr"]["S"] == "Attachments"]
+    assert len(attached) > 4 and len(split) > len(attached)
+    with BatchWriter(session.client("dynamodb"), TABLE) as writer:
+        writer.add_all([main, *split])
+    taken: list[str] = []
+    part = wire.part
+
+    def counted(stored: Any) -> Any:
+        taken.append(stored.VpcId)
+        return part(stored)
+
+    monkeypatch.setattr(wire, "part", counted)
+    fast, slow = _read_both_ways(session, monkeypatch)
+    assert sorted(taken) == sorted(p["VpcId"]["S"] for p in attached)
+    for got in (fast, slow):
+        got.connectivity.sort(key=lambda c: (c.OwnerId, c.Region))
+    assert fast.connectivity == slow.connectivity and fast.unreadable == slow.unreadable == []
+    (joined,) = [c for c in fast.connectivity if c.OwnerId == NETWORK]
+    assert joined == conn and len(joined.Attachments) == len(vpcs) and joined.RouteTables == ids
+    assert [c.model_fields_set for c in fast.connectivity] == [
+        c.model_fields_set for c in slow.connectivity
+    ]
+    for a, b in zip(joined.Attachments, slow.connectivity[-1].Attachments, strict=True):
+        assert a.model_fields_set == b.model_fields_set
 
 
 def test_a_read_without_subnets_whose_fast_validator_cannot_be_built_reads_the_slower_way(

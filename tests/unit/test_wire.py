@@ -27,8 +27,9 @@ from collector.models import (
     TgwAttachment,
     Vpc,
 )
-from collector.store import wire, wire_schemas
+from collector.store import parts, wire, wire_schemas
 from collector.store.connectivity import connectivity_from_item, connectivity_item
+from collector.store.registry import CONNECTIONS, Items, WithoutSubnets, take_lean
 from collector.store.reservations import reservation_item
 from collector.store.vpcs import LEAN_ATTRIBUTES, from_item, to_item, use_from_item
 from tests.factories import make_vpc, tgw_attachment
@@ -528,3 +529,118 @@ def stored_item(n: int) -> dict[str, Any]:
     """The `n`th account's connectivity item in eu-west-1, listing nothing."""
     conn = Connectivity(OwnerId=f"{111111111111 + n}", Region="eu-west-1", LastSeen=T)
     return connectivity_item(conn, 1893456000)
+
+
+_EXPIRES = 1893456000
+
+
+def _split_connectivity() -> list[dict[str, Any]]:
+    """A TGW owner's connectivity item split into a main item and parts (store.parts, a low
+    limit): its attachments (some associated with a route table) and peerings in several parts
+    each, its route tables' ids in one."""
+    vpc = make_vpc(1, "10.0.0.0/16")
+    side = PeeringSide(VpcId="vpc-00000000000000001", OwnerId="111111111111", Region="eu-west-1")
+    conn = Connectivity(
+        OwnerId="111111111111",
+        Region="eu-west-1",
+        Attachments=tuple(
+            tgw_attachment(n, vpc, "tgw-1", "2").model_copy(
+                update={"RouteTableId": "tgw-rtb-1"} if n % 2 else {}
+            )
+            for n in range(12)
+        ),
+        Peerings=tuple(
+            Peering(Id=f"pcx-{n}", Status="active", Requester=side, Accepter=side) for n in range(8)
+        ),
+        RouteTables=tuple(f"tgw-rtb-{n:017x}" for n in range(60)),
+        LastSeen=T,
+    )
+    lists = ("Attachments", "Peerings", "RouteTables")
+    return parts.split(connectivity_item(conn, _EXPIRES), lists, _EXPIRES, limit=1000)
+
+
+def _read_split(items: list[dict[str, Any]], *, fast: bool) -> Items:
+    """`items` read as `registry.load_without_subnets` reads a page of them (`fast`), or as the
+    registry decodes them."""
+    out = Items(lean=True)
+    page = wire.decode_page(json.dumps({"Items": items}).encode())["Items"] if fast else items
+    for got in page:
+        take_lean(got, out, CONNECTIONS, WithoutSubnets(), [])
+    return out.complete()
+
+
+def _same_reading(fast: Items, slow: Items, why: Any) -> None:
+    assert fast.connectivity == slow.connectivity, why
+    assert fast.unreadable == slow.unreadable, why
+    for a, b in zip(fast.connectivity, slow.connectivity, strict=True):
+        assert a.model_fields_set == b.model_fields_set, why
+        for got, want in ((a.Attachments, b.Attachments), (a.Peerings, b.Peerings)):
+            for x, y in zip(got, want, strict=True):
+                assert type(x) is type(y) and x.model_fields_set == y.model_fields_set, why
+
+
+def test_a_split_connectivity_item_s_attachments_and_peerings_are_read_from_the_page() -> None:
+    """Issue 26 (a read built for 100k): a TGW owner's split items (a landing zone's network
+    account: 26.6 MB of parts at 100k VPCs) were parsed raw and held as AttributeValue dicts
+    to the read's end (≈ 120 MB of its peak), then joined and decoded by the registry. Their
+    attachments' and peerings' parts are now validated into their records as the page is
+    read, as a connectivity item's are; the registry joins the records."""
+    items = _split_connectivity()
+    main, *rest = items
+    assert {p["Attr"]["S"] for p in rest} == {"Attachments", "Peerings", "RouteTables"}
+    page = wire.decode_page(json.dumps({"Items": items}).encode())["Items"]
+    for item, got in zip(items, page, strict=True):
+        if item.get("Attr", {}).get("S") in ("Attachments", "Peerings"):
+            assert wire.is_part(got), item
+        else:  # the main item (split: the registry's), a list of strings
+            assert not wire.is_part(got) and got == item, item
+    fast, slow = _read_split(items, fast=True), _read_split(items, fast=False)
+    _same_reading(fast, slow, "as written")
+    (conn,) = fast.connectivity
+    assert len(conn.Attachments) == 12 and len(conn.Peerings) == 8 and len(conn.RouteTables) == 60
+    assert conn.Attachments[1].model_fields_set is conn.Attachments[3].model_fields_set
+    # Parts arrive in any order, and with those of an older write of the item.
+    older = parts.split(
+        connectivity_item(connectivity_from_item(main).model_copy(update={"LastSeen": T}), 1),
+        ("Attachments",),
+        1,
+        limit=1000,
+    )
+    shuffled = [*reversed(rest), *older[1:], main]
+    _same_reading(_read_split(shuffled, fast=True), slow, "shuffled")
+
+
+def test_every_part_is_read_as_the_registry_reads_it_or_left_to_it() -> None:
+    main, *rest = _split_connectivity()
+    firsts = [
+        next(p for p in rest if p["Attr"]["S"] == attr) for attr in ("Attachments", "Peerings")
+    ]
+    taken = abstained = 0
+    for first in firsts:
+        others = [p for p in rest if p is not first]
+        record = first["Values"]["L"][0]["M"]
+        variants = [
+            *_variants(first),
+            # Its key another kind's part (a VPC's, a route table's), or not a part's.
+            *({**first, "VpcId": {"S": key}} for key in ("part#vpc-1#0", "part#tgw-rtb#x#0")),
+            *({**first, "VpcId": {"S": "x"}}, {**first, "VpcId": {"S": "part#conn#x#0"}}),
+            # Its first record's attributes, each missing or stored otherwise.
+            *(
+                {**first, "Values": {"L": [{"M": r}, *first["Values"]["L"][1:]]}}
+                for name in [*record, "Unknown"]
+                for r in (
+                    {k: v for k, v in record.items() if k != name},
+                    *({**record, name: other} for other in _OTHERS),
+                )
+            ),
+        ]
+        for variant in variants:
+            items = [main, *others, variant]
+            got = wire.decode_page(json.dumps({"Items": [variant]}).encode())["Items"][0]
+            if wire.is_part(got):
+                taken += 1
+            else:
+                assert got == variant  # left raw, exactly as `json.loads` gives it
+                abstained += 1
+            _same_reading(_read_split(items, fast=True), _read_split(items, fast=False), variant)
+    assert taken >= 2 and abstained > 0
