@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -392,6 +392,22 @@ def test_lookup_reads_by_key_only_the_vpcs_holding_the_space_whoever_wrote_them(
     assert "CidrBlocks" in read and not read & {"Subnets", "Tags", "AddressUse"}
 
 
+def _calls(
+    monkeypatch: pytest.MonkeyPatch, name: str, seen: Callable[[Any, Any], Any]
+) -> list[Any]:
+    """Each call of `wire.<name>` from now on, as `seen(its argument, its result)` names it."""
+    calls: list[Any] = []
+    real = getattr(wire, name)
+
+    def counted(stored: Any) -> Any:
+        out = real(stored)
+        calls.append(seen(stored, out))
+        return out
+
+    monkeypatch.setattr(wire, name, counted)
+    return calls
+
+
 def _read_both_ways(session: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> tuple[Items, Items]:
     """The table read without subnets as store.wire reads it, then as the registry decodes the
     same pages without it."""
@@ -421,14 +437,7 @@ def test_a_read_without_subnets_validates_vpc_items_as_they_arrive_and_agrees_wi
     write(session, vpcs, old=frozenset({1}), split=frozenset({2}))
     damaged = {**to_item(make_vpc(9, "10.9.0.0/16")), "Name": {"N": "9"}}
     session.client("dynamodb").put_item(TableName=TABLE, Item=damaged)
-    records: list[str] = []
-    record = wire.record
-
-    def counted(stored: Any) -> Any:
-        records.append(stored.VpcId)
-        return record(stored)
-
-    monkeypatch.setattr(wire, "record", counted)
+    records = _calls(monkeypatch, "record", lambda stored, _: stored.VpcId)
     fast, slow = _read_both_ways(session, monkeypatch)
     # Read as they arrived: all but the split and the damaged item (the older writer's, too:
     # it has no stored use, so it is then read again whole, as the registry would).
@@ -471,15 +480,7 @@ def test_a_read_without_subnets_validates_connectivity_items_as_they_arrive(
         "LastSeen": {"S": "yesterday"},
     }
     client.put_item(TableName=TABLE, Item=damaged)
-    taken: list[tuple[str, str]] = []
-    connectivity = wire.connectivity
-
-    def counted(stored: Any) -> Any:
-        conn = connectivity(stored)
-        taken.append((conn.OwnerId, conn.Region))
-        return conn
-
-    monkeypatch.setattr(wire, "connectivity", counted)
+    taken = _calls(monkeypatch, "connectivity", lambda _, conn: (conn.OwnerId, conn.Region))
     fast, slow = _read_both_ways(session, monkeypatch)
     # Every one as it arrived (those that list attachments too), but the damaged one.
     listing = [(owner, REGION) for owner in (*OWNERS, NETWORK)]
@@ -518,14 +519,7 @@ def test_a_read_without_subnets_reads_a_split_connectivity_item_s_records_from_i
     assert len(attached) > 4 and len(split) > len(attached)
     with BatchWriter(session.client("dynamodb"), TABLE) as writer:
         writer.add_all([main, *split])
-    taken: list[str] = []
-    part = wire.part
-
-    def counted(stored: Any) -> Any:
-        taken.append(stored.VpcId)
-        return part(stored)
-
-    monkeypatch.setattr(wire, "part", counted)
+    taken = _calls(monkeypatch, "part", lambda stored, _: stored.VpcId)
     fast, slow = _read_both_ways(session, monkeypatch)
     assert sorted(taken) == sorted(p["VpcId"]["S"] for p in attached)
     for got in (fast, slow):
