@@ -119,6 +119,9 @@ def _instead() -> dict[str, Any]:
 
 
 class _Built(NamedTuple):
+    """What `_build` makes once: the classes `decode_page`'s items are told apart by, and the
+    page validator."""
+
     connectivity: type[BaseModel]  # a stored connectivity item (`connectivity`)
     parts: frozenset[type[BaseModel]]  # a part listing records (`part`)
     page: SchemaValidator
