@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from collector.store.attributes import item_key, n, s
 
@@ -120,27 +120,52 @@ def _part(
     return out
 
 
+class Placed(NamedTuple):
+    """A part as `join` takes it: the write it belongs to, its place, and its values (raw
+    AttributeValues, or records a page's read made of them: store.wire)."""
+
+    stamp: str
+    position: int  # its `Index`
+    attr: str
+    values: Sequence[Any]
+
+
+def main_key(part_key: str) -> str:
+    """The `VpcId` of the main item a part's `VpcId` names (`part#<main VpcId>#<n>`)."""
+    return part_key.removeprefix(PREFIX).rpartition("#")[0]
+
+
 def part_of(part: Mapping[str, Any]) -> tuple[str, str]:
     """The key (VpcId, OwnerId) of the main item a part belongs to (from the part's own key,
     so a projected read that left `PartOf` out still tells)."""
     vpc_id, owner = item_key(part)
-    return vpc_id.removeprefix(PREFIX).rpartition("#")[0], owner
+    return main_key(vpc_id), owner
 
 
-def join(
-    main: Mapping[str, Any], parts: Sequence[Mapping[str, Any]]
-) -> tuple[dict[str, Any], list[str]]:
+def placed(part: Mapping[str, Any]) -> Placed | None:
+    """A raw part's stamp, place and values; None if any cannot be read as the writer wrote
+    them (it then counts as missing)."""
+    try:
+        stamp, index = part["Stamp"]["S"], int(part["Index"]["N"])
+        attr, values = part["Attr"]["S"], part["Values"]["L"]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if not isinstance(stamp, str) or not isinstance(attr, str) or not isinstance(values, list):
+        return None
+    return Placed(stamp, index, attr, values)
+
+
+def join(main: Mapping[str, Any], parts: Sequence[Placed]) -> tuple[dict[str, Any], list[str]]:
     """The main item with its lists restored from the parts of its stamp, and the lists it could
-    not restore (a part missing): those stay empty. A part whose place cannot be read (its
-    index, list or attribute name damaged) counts as missing: its item is then incomplete (a
-    VPC) or unreadable, and never fails the read of the others."""
+    not restore (a part missing): those stay empty. A part whose place could not be read
+    (`placed`) is missing: its item is then incomplete (a VPC) or unreadable, and never fails
+    the read of the others."""
     out = {k: v for k, v in main.items() if k not in ("Parts", "Stamp")}
     stamp = main.get("Stamp", {}).get("S")
-    placed = [_placed(p) for p in parts if p.get("Stamp", {}).get("S") == stamp]
-    mine = sorted((p for p in placed if p is not None), key=lambda p: p[0])
+    mine = sorted((p for p in parts if p.stamp == stamp), key=lambda p: p.position)
     missing = []
     for attr, count in main.get("Parts", {}).get("M", {}).items():
-        got = [values for _, name, values in mine if name == attr]
+        got = [p.values for p in mine if p.attr == attr]
         if len(got) != _count(count):
             missing.append(attr)
             continue
@@ -154,15 +179,3 @@ def _count(count: Any) -> int | None:
         return int(count["N"])
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def _placed(part: Mapping[str, Any]) -> tuple[int, str, Sequence[Any]] | None:
-    """A part's index, attribute and values; None if any cannot be read as the writer wrote
-    them."""
-    try:
-        index, attr, values = int(part["Index"]["N"]), part["Attr"]["S"], part["Values"]["L"]
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-    if not isinstance(attr, str) or not isinstance(values, list):
-        return None
-    return index, attr, values

@@ -138,7 +138,7 @@ class Items:
     lean: bool = False
     # Split items waiting for their parts, and the parts seen, by the main item's key.
     _split: list[tuple[Mapping[str, Any], ItemKind]] = field(default_factory=list, repr=False)
-    _parts: dict[tuple[str, str], list[Mapping[str, Any]]] = field(default_factory=dict, repr=False)
+    _parts: dict[tuple[str, str], list[parts.Placed]] = field(default_factory=dict, repr=False)
 
     def add(self, raw: Mapping[str, Any], kinds: frozenset[str]) -> None:
         """Decode one raw item into its list, if its kind was asked for."""
@@ -146,7 +146,9 @@ class Items:
         if kind is None:
             return
         if kind.name == "part":
-            self._parts.setdefault(parts.part_of(raw), []).append(raw)
+            placed = parts.placed(raw)
+            if placed is not None:  # else it counts as missing when its main item is joined
+                self.add_part(parts.part_of(raw), placed)
             return
         if kind.name not in kinds and not (kind.name == "scanned" and "vpc" in kinds):
             return
@@ -155,9 +157,9 @@ class Items:
             return
         self._decode(raw, kind)
 
-    def add_part(self, key: tuple[str, str], part: Mapping[str, Any]) -> None:
-        """Keep a part of the item `key` whose values a page's read made records already
-        (`wire.part`), for `complete()` to join."""
+    def add_part(self, key: tuple[str, str], part: parts.Placed) -> None:
+        """Keep a part of the item `key` (its values raw, or records a page's read made of
+        them: `wire.part`) for `complete()` to join."""
         self._parts.setdefault(key, []).append(part)
 
     def complete(self) -> Items:

@@ -254,7 +254,7 @@ def _connectivity_model() -> type[BaseModel]:
 
 def _part_model(attr: str, record: type[BaseModel]) -> type[BaseModel]:
     """A part of a split connectivity item listing `attr` (store.parts), as written: its key a
-    connectivity item's part's, its place read as `parts.join` reads it (a stamp, an index as
+    connectivity item's part's, its place read as `parts.placed` reads it (a stamp, an index as
     `str(int)` writes it), its values `record`s read as a connectivity item's are."""
     fields: dict[str, Any] = {
         "VpcId": (Annotated[str, StringConstraints(pattern=_PART_KEY)], at("VpcId", "S")),
@@ -300,17 +300,11 @@ def is_part(item: Any) -> bool:
     return built is not None and type(item) in built.parts
 
 
-def part(stored: Any) -> tuple[tuple[str, str], dict[str, Any]]:
+def part(stored: Any) -> tuple[tuple[str, str], parts.Placed]:
     """The key of the item a part `decode_page` validated belongs to (as `parts.part_of`
-    reads a raw part's), and the part as `parts.join` reads one: its values the records."""
-    key = stored.VpcId.removeprefix(parts.PREFIX).rpartition("#")[0]
-    placed = {
-        "Stamp": {"S": stored.Stamp},
-        "Attr": {"S": stored.Attr},
-        "Index": {"N": str(stored.Index)},
-        "Values": {"L": list(stored.Values)},
-    }
-    return (key, stored.OwnerId), placed
+    reads a raw part's), and the part as `parts.join` takes one: its values the records."""
+    placed = parts.Placed(stored.Stamp, stored.Index, stored.Attr, stored.Values)
+    return (parts.main_key(stored.VpcId), stored.OwnerId), placed
 
 
 _set = object.__setattr__
