@@ -440,8 +440,14 @@ def test_the_network_engineers_report_in_chromium(driver: object, tmp_path: Path
     )
     d.find_element(By.ID, "inv-csv").click()
     target = downloads / "vpc-inventory.csv"
-    deadline = time.monotonic() + 30
-    while not target.exists() and time.monotonic() < deadline:
+    # Chrome may create the file before it has written it (it was read empty once, under a
+    # loaded CI run): wait until it holds something and its size has settled.
+    deadline, last = time.monotonic() + 30, -1
+    while time.monotonic() < deadline:
+        size = target.stat().st_size if target.exists() else -1
+        if size > 0 and size == last:
+            break
+        last = size
         time.sleep(0.2)
     text = target.read_text(encoding="utf-8")
     table_rows = list(csv.DictReader(text.splitlines()))
