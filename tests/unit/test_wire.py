@@ -489,6 +489,34 @@ def test_connectivity_records_read_alike_share_one_set_of_their_fields() -> None
     assert copied.model_fields_set is not read[0].model_fields_set
 
 
+def test_a_record_given_every_field_in_any_order_is_the_registry_s_byte_for_byte() -> None:
+    """DynamoDB gives a map's attributes in any order; a record given every field keeps the
+    dict pydantic-core made, which must hold them in the model's order (its JSON, its repr)."""
+    side = PeeringSide(VpcId="vpc-00000000000000001", OwnerId="111111111111", Region="eu-west-1")
+    attachment = tgw_attachment(1, make_vpc(1, "10.0.0.0/16"), "tgw-1", "2")
+    conn = Connectivity(
+        OwnerId="111111111111",
+        Region="eu-west-1",
+        Attachments=(attachment.model_copy(update={"RouteTableId": "tgw-rtb-1"}),),
+        Peerings=(Peering(Id="pcx-1", Status="active", Requester=side, Accepter=side),),
+        LastSeen=T,
+    )
+    item = connectivity_item(conn, 1893456000)
+    for name in ("Attachments", "Peerings"):
+        (stored,) = item[name]["L"]
+        assert set(stored["M"]) == set(type(getattr(conn, name)[0]).model_fields)
+        stored["M"] = dict(reversed(stored["M"].items()))
+        for value in stored["M"].values():  # a peering's sides, reversed too
+            if "M" in value:
+                value["M"] = dict(reversed(value["M"].items()))
+    (got,) = wire.decode_page(json.dumps({"Items": [item]}).encode())["Items"]
+    read, want = wire.connectivity(got), connectivity_from_item(item)
+    records = [*read.Attachments, *read.Peerings, read.Peerings[0].Requester]
+    for record in records:
+        assert list(record.__dict__) == list(type(record).model_fields)
+    assert read.model_dump_json() == want.model_dump_json()
+
+
 def test_the_shared_sets_of_a_record_s_fields_are_few_whatever_the_items_hold(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
