@@ -22,9 +22,13 @@ def read_path(n: int, latency: float, landing_zone: bool = False) -> dict[str, A
     with. With `landing_zone`, `audit` alone on a landing zone's VPCs (`landing_zone_vpcs`:
     few overlap groups, where the worst case's table holds 51,696) and its network account's
     TGWs and peerings (`landing_zone_connectivity`: the conflict pass over a hub that routes to
-    most VPCs), its figures named `audit_{n}_landing_zone_items_*`."""
+    most VPCs), its figures named `audit_{n}_landing_zone_items_*`; then live events on that
+    table (`events_at_scale`)."""
     out: dict[str, Any] = {}
-    with fake_endpoint(1, 1, "1", 0.0, 0.0) as url:
+    # The landing zone's table is filled by the accounts of the bench's organization: the
+    # events after its audit rescan targets of it, so the fake holds that organization.
+    org = (1000, 17, "1-2", 0.0, 0.0, "landing-zone") if landing_zone else (1, 1, "1", 0.0, 0.0)
+    with fake_endpoint(*org) as url:
         client("fill_landing_zone" if landing_zone else "fill", url, items=n)
         modes = ("audit",) if landing_zone else ("audit", "allocate", "lookup")
         label = f"{n}_landing_zone" if landing_zone else str(n)
@@ -52,6 +56,30 @@ def read_path(n: int, latency: float, landing_zone: bool = False) -> dict[str, A
             out[f"{mode}_{label}_items_requests"] = sum(
                 v for k, v in stats(url).items() if not k.startswith("_")
             )
+        if landing_zone:
+            out.update(events_at_scale(url, label))
+    return out
+
+
+# The headline's EC2 latency: an event's rescan as the live updates' measure makes it.
+EVENT_EC2_LATENCY_S = 0.1
+
+
+def events_at_scale(url: str, label: str) -> dict[str, Any]:
+    """Live events on the read path's table (`bench.client events`: ten single events, then a
+    burst of 1,000 over 100 targets in SQS batches of 100), EC2 at the headline's latency and
+    the table at a real one's: an event's recording compares the whole inventory, read while
+    its target is rescanned, so what it costs grows with the table (docs/benchmarks.md). Its
+    figures named `event_{label}_items_*`."""
+    set_latency(url, EVENT_EC2_LATENCY_S, table=READ_PAGE_LATENCY_S)
+    r = client("events", url, 64)
+    assert r["exit_code"] == 0, r
+    keys = ("event_freshness_s", "event_freshness_max_s", "burst_wall_s", "burst_batch_max_s")
+    out: dict[str, Any] = {f"event_{label}_items_{k}": round(r[k], 2) for k in keys}
+    for key in ("burst_batches", "burst_scans", "burst_failed_messages"):
+        out[f"event_{label}_items_{key}"] = r[key]
+    out[f"event_{label}_items_cpu_s"] = round(r["cpu_s"], 2)
+    out[f"event_{label}_items_peak_rss_mb"] = round(r["peak_rss_mb"], 1)
     return out
 
 

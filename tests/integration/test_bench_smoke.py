@@ -106,6 +106,11 @@ def test_bench_smoke() -> None:
     assert 1 <= result["analysis"]["audit_2000_landing_zone_items_overlap_groups"] <= 40
     # Its network account's TGWs route to the VPCs that share the pod range: conflicts.
     assert result["analysis"]["audit_2000_landing_zone_items_conflicts"] >= 1
+    # Live events on that table (its VPCs' accounts are the fake organization's): the burst's
+    # ten batches, every message processed.
+    assert result["analysis"]["event_2000_landing_zone_items_burst_batches"] == 10
+    assert result["analysis"]["event_2000_landing_zone_items_burst_failed_messages"] == 0
+    assert result["analysis"]["event_2000_landing_zone_items_burst_scans"] >= 1
     # Live updates: 1,000 events over every target, in batches of 100, scan each target once.
     events = run["events"]
     assert events["burst_failed_messages"] == 0 and events["burst_batches"] == 10
