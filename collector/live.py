@@ -26,6 +26,7 @@ from collector.jobs.summary import RunSummary
 from collector.jobs.views import ViewAhead
 from collector.models import Account
 from collector.safety import brief
+from collector.store.reader import paused_gc
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,26 @@ def rescan(
         out.skipped.update({(account_id, r): reason for r in by_account[account_id]})
     if not members:
         return out
+    # The cyclic collector stays off until the inventory is gone, as for the CLI's reports:
+    # turned back on while the view and its analysis were still held, its first passes
+    # walked all of them (0.33-0.84 s of an event's 7 s of CPU at 100k VPCs, measured in
+    # docs/benchmarks.md); once `_record` returns, reference counting has freed them.
+    with paused_gc():
+        _record(config, members, by_account, opts, out, current_since, follow)
+    return out
+
+
+def _record(
+    config: Config,
+    members: list[Account],
+    by_account: Mapping[str, set[str]],
+    opts: RunOptions,
+    out: Rescan,
+    current_since: Mapping[Target, datetime] | None,
+    follow: Collection[Target],
+) -> None:
+    """Rescan the members' targets beside the read of the inventory, then record and announce
+    what that changed of the findings (`rescan`); fills `out`."""
     # The inventory the findings are compared with is read while the targets are rescanned;
     # what the rescan writes is then read back into it by key (see jobs.views). Whole only for
     # the page a recording may publish (it shows every subnet); else as `audit --format json`.
@@ -119,7 +140,7 @@ def rescan(
         )
         if not scanned:
             # Every target was already current: nothing to record, and no table read for it.
-            return out
+            return
         # The published report's latest/ follows what this announces (debounced).
         record = remember_findings(
             config,
@@ -133,7 +154,6 @@ def rescan(
     out.notified = record.notified if record else 0
     out.notify_failures = record.notify_failures if record else 0
     out.report_failures = record.report_failures if record else 0
-    return out
 
 
 def _rescan(
