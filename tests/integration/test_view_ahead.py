@@ -499,6 +499,21 @@ def test_a_recording_made_during_the_early_read_still_has_the_view_read_again(
     assert _sandbox_copy_clash_known(org)
 
 
+def _watched_views(monkeypatch: Any) -> list[weakref.ref[View]]:
+    """A weak reference to each view an event's `ViewAhead` gives from now on."""
+    views: list[weakref.ref[View]] = []
+    result = ViewAhead.result
+
+    def kept(self: ViewAhead) -> View | None:
+        view = result(self)
+        if view is not None:
+            views.append(weakref.ref(view))
+        return view
+
+    monkeypatch.setattr(ViewAhead, "result", kept)
+    return views
+
+
 def test_an_event_s_inventory_goes_as_the_event_ends(
     org: Org,
     env: None,  # noqa: F811 - the function's environment
@@ -510,16 +525,7 @@ def test_an_event_s_inventory_goes_as_the_event_ends(
     the next event's and walked by every full collection meanwhile. It now goes as the event
     ends, by reference counting alone."""
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
-    views: list[weakref.ref[View]] = []
-    result = ViewAhead.result
-
-    def kept(self: ViewAhead) -> View | None:
-        view = result(self)
-        if view is not None:
-            views.append(weakref.ref(view))
-        return view
-
-    monkeypatch.setattr(ViewAhead, "result", kept)
+    views = _watched_views(monkeypatch)
     gc.disable()
     try:
         answer = _sandbox_copy_event(org)
@@ -539,22 +545,13 @@ def test_no_cyclic_collection_walks_an_event_s_inventory(
     every object of them (0.33-0.84 s of an event's 7 s of CPU at 100,000 VPCs, measured). It
     stays off until the event's inventory is gone: no collection runs while a view is held."""
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
-    views: list[weakref.ref[View]] = []
-    result = ViewAhead.result
-
-    def kept(self: ViewAhead) -> View | None:
-        view = result(self)
-        if view is not None:
-            views.append(weakref.ref(view))
-        return view
-
+    views = _watched_views(monkeypatch)
     walked: list[int] = []
 
     def collection(phase: str, info: dict[str, int]) -> None:
         if phase == "start" and any(ref() is not None for ref in views):
             walked.append(info["generation"])
 
-    monkeypatch.setattr(ViewAhead, "result", kept)
     assert gc.isenabled()
     gc.callbacks.append(collection)
     try:
