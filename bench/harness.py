@@ -85,6 +85,11 @@ def set_latency(url: str, seconds: float, table: float | None = None) -> None:
     urllib.request.urlopen(f"{url}/__latency?{query}", timeout=10).read()  # noqa: S310 - loopback
 
 
+def rounded(measures: dict[str, Any]) -> dict[str, Any]:
+    """A client's measures, floats to two places."""
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in measures.items()}
+
+
 @functools.cache
 def byte_compiled() -> None:
     """Byte-compile the package once, before the first measured process: an installed package

@@ -10,7 +10,7 @@ import random
 import time
 from typing import Any
 
-from bench.harness import client, fake_endpoint, set_latency, stats
+from bench.harness import client, fake_endpoint, rounded, set_latency, stats
 
 # A 1 MB Scan page inside one region: tens of milliseconds.
 READ_PAGE_LATENCY_S = 0.02
@@ -74,13 +74,21 @@ def events_at_scale(url: str, label: str) -> dict[str, Any]:
     set_latency(url, EVENT_EC2_LATENCY_S, table=READ_PAGE_LATENCY_S)
     r = client("events", url, 64)
     assert r["exit_code"] == 0, r
-    keys = ("event_freshness_s", "event_freshness_max_s", "burst_wall_s", "burst_batch_max_s")
-    out: dict[str, Any] = {f"event_{label}_items_{k}": round(r[k], 2) for k in keys}
-    for key in ("burst_batches", "burst_scans", "burst_failed_messages"):
-        out[f"event_{label}_items_{key}"] = r[key]
-    out[f"event_{label}_items_cpu_s"] = round(r["cpu_s"], 2)
-    out[f"event_{label}_items_peak_rss_mb"] = round(r["peak_rss_mb"], 1)
-    return out
+    return {f"event_{label}_items_{k}": v for k, v in rounded(r).items() if k in _EVENT_KEYS}
+
+
+# What `events_at_scale` reports of `bench.client events`'s measures.
+_EVENT_KEYS = {
+    "event_freshness_s",
+    "event_freshness_max_s",
+    "burst_wall_s",
+    "burst_batch_max_s",
+    "burst_batches",
+    "burst_scans",
+    "burst_failed_messages",
+    "cpu_s",
+    "peak_rss_mb",
+}
 
 
 def _random_blocks(n: int, seed: int) -> list[tuple[Any, int]]:

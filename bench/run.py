@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from bench.fake_org import ROUTE_TABLES
-from bench.harness import client, fake_endpoint, next_night, set_latency, stats
+from bench.harness import client, fake_endpoint, next_night, rounded, set_latency, stats
 from bench.output import plot, table
 
 # Measured apart (`--analysis`); named here too, as docs/benchmarks.md's commands import them.
@@ -41,11 +41,6 @@ def required(counts: dict[str, int]) -> int:
         for k, n in counts.items()
         if k.startswith("ec2.") or k in ("organizations.ListAccounts", "sts.AssumeRole")
     )
-
-
-def _rounded(measures: dict[str, Any]) -> dict[str, Any]:
-    """The live-update measures, floats to two places."""
-    return {k: round(v, 2) if isinstance(v, float) else v for k, v in measures.items()}
 
 
 def measure(
@@ -181,9 +176,9 @@ def measure(
         "findings_s": (t3.get("findings") or {}).get("duration_s"),
     }
     if live is not None:
-        out["events"] = _rounded(live)
+        out["events"] = rounded(live)
     if live_table is not None:
-        out["events_real_table"] = {"table_latency_s": REAL_TABLE_S, **_rounded(live_table)}
+        out["events_real_table"] = {"table_latency_s": REAL_TABLE_S, **rounded(live_table)}
     if "threaded" in baselines:
         # CPU-bound (a session per account and a client per region: about 1.5 s of CPU per
         # account on one core, 190 s for 128 accounts in 184 s), so its time is linear in the
