@@ -114,30 +114,35 @@ def rescan(
     # turned back on while the view and its analysis were still held, its first passes
     # walked all of them (0.33-0.84 s of an event's 7 s of CPU at 100k VPCs, measured in
     # docs/benchmarks.md); once `_record` returns, reference counting has freed them.
+    batch = _Batch(config, members, by_account, out, current_since, follow)
     with paused_gc():
-        _record(config, members, by_account, opts, out, current_since, follow)
+        _record(batch, opts)
     return out
 
 
-def _record(
-    config: Config,
-    members: list[Account],
-    by_account: Mapping[str, set[str]],
-    opts: RunOptions,
-    out: Rescan,
-    current_since: Mapping[Target, datetime] | None,
-    follow: Collection[Target],
-) -> None:
-    """Rescan the members' targets beside the read of the inventory, then record and announce
-    what that changed of the findings (`rescan`); fills `out`."""
+@dataclass(frozen=True)
+class _Batch:
+    """What one `rescan` scans and records: the members it may scan, the regions named for
+    each, the answer it fills, and `rescan`'s `current_since` and `follow`."""
+
+    config: Config
+    members: list[Account]
+    by_account: Mapping[str, set[str]]
+    out: Rescan
+    current_since: Mapping[Target, datetime] | None
+    follow: Collection[Target]
+
+
+def _record(batch: _Batch, opts: RunOptions) -> None:
+    """Rescan the batch's targets beside the read of the inventory, then record and announce
+    what that changed of the findings (`rescan`); fills `batch.out`."""
+    config, out = batch.config, batch.out
     # The inventory the findings are compared with is read while the targets are rescanned;
     # what the rescan writes is then read back into it by key (see jobs.views). Whole only for
     # the page a recording may publish (it shows every subnet); else as `audit --format json`.
     without = unless_published(config)
     with ViewAhead(config, opts, without) as ahead:
-        summary, scanned = _rescan(
-            config, members, by_account, ahead.options, out, current_since, follow
-        )
+        summary, scanned = _rescan(batch, ahead.options)
         if not scanned:
             # Every target was already current: nothing to record, and no table read for it.
             return
@@ -156,17 +161,10 @@ def _record(
     out.report_failures = record.report_failures if record else 0
 
 
-def _rescan(
-    config: Config,
-    members: list[Account],
-    by_account: Mapping[str, set[str]],
-    opts: RunOptions,
-    out: Rescan,
-    current_since: Mapping[Target, datetime] | None,
-    follow: Collection[Target],
-) -> tuple[RunSummary, list[str]]:
-    """One run over the members' targets (and the TGW owners they lead to); fills `out`'s
+def _rescan(batch: _Batch, opts: RunOptions) -> tuple[RunSummary, list[str]]:
+    """One run over the batch's targets (and the TGW owners they lead to); fills `batch.out`'s
     summaries, ok and failed targets; returns the run's summary and the accounts it scanned."""
+    config, members, by_account, out = batch.config, batch.members, batch.by_account, batch.out
     summary = run(
         config,
         replace(
@@ -174,7 +172,7 @@ def _rescan(
             account_list=members,
             regions=sorted({r for m in members for r in by_account[m.id]}),
             targets={m.id: frozenset(by_account[m.id]) for m in members},
-            current_since=current_since,
+            current_since=batch.current_since,
         ),
     )
     out.summaries.append(summary)
@@ -183,7 +181,7 @@ def _rescan(
     # Accounts this run scanned (not those whose targets were all already current: the run
     # that scanned them recorded their findings).
     scanned = [m.id for m in members if m.id in summary.ok_accounts]
-    followed = [t for t in follow if t in out.ok]
+    followed = [t for t in batch.follow if t in out.ok]
     owners = follow_tgw_owners(config, summary, followed, opts)
     if owners is not None:
         out.summaries.append(owners)
