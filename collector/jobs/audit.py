@@ -20,6 +20,7 @@ from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.summary import RunSummary
 from collector.store.registry import (
     CONNECTIONS,
+    PAGE_ATTRIBUTES,
     RESERVATIONS,
     VPCS,
     Items,
@@ -138,16 +139,20 @@ def read_table(
 ) -> Items:
     """`read_inventory` through a client the caller made (a boto3 session is not thread-safe:
     a thread reading beside other work is handed its client); `stop` as in `load_items`.
-    Whole items, or with `without`, VPC items read as it says
+    Items as the HTML page reads them (`PAGE_ATTRIBUTES`: whole but for each VPC's tags and
+    stored use), or with `without`, VPC items read as it says
     (`store.registry.load_without_subnets`). `checked`: the caller's run has just checked the
-    table (`check_table`), so it is not described again."""
+    table (`check_table`), so it is not described again. Never for a reader that writes an
+    item back: it would write it without its tags."""
     retry = retry or RetryPolicy()
     kinds = VPCS | RESERVATIONS | CONNECTIONS
     with reading_table(config.table.name):
         if not checked:
             retry.call(check_table, ddb, config.table.name)
         if without is None:
-            items = retry.call(load_items, ddb, config.table.name, kinds, stop=stop)
+            items = retry.call(
+                load_items, ddb, config.table.name, kinds, PAGE_ATTRIBUTES, stop=stop
+            )
         else:
             items = retry.call(
                 load_without_subnets, ddb, config.table.name, kinds, without, stop=stop

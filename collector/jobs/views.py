@@ -31,7 +31,7 @@ from collector.jobs.summary import RunSummary
 from collector.store.connectivity import connectivity_key, route_table_key
 from collector.store.findings import Marker, read_marker
 from collector.store.reader import BATCH_GET_SIZE
-from collector.store.registry import Items, WithoutSubnets, read_keys
+from collector.store.registry import PAGE_ATTRIBUTES, Items, WithoutSubnets, read_keys
 from collector.store.scanned import derive
 
 if TYPE_CHECKING:
@@ -227,14 +227,17 @@ def written_items(
     summary: RunSummary, config: Config, opts: RunOptions, ddb: DynamoDBClient
 ) -> Items | None:
     """Every item the rescan `summary` reports on wrote, read back by key through `ddb`
-    (strongly consistent); None when the rescan's writes are not all known to have landed
-    (the recording then reads afresh)."""
+    (strongly consistent) as the page's read reads them (each VPC with its subnets, without
+    its tags and stored use: right for a view read either way); None when the rescan's writes
+    are not all known to have landed (the recording then reads afresh)."""
     written = summary.written_keys
     if written is None or summary.write_failures or summary.interrupted:
         return None
     if not written:
         return Items()
-    return opts.retry.call(read_keys, ddb, config.table.name, sorted(written), "items just written")
+    return opts.retry.call(
+        read_keys, ddb, config.table.name, sorted(written), "items just written", PAGE_ATTRIBUTES
+    )
 
 
 def take_up(view: View, fresh: Items, summary: RunSummary) -> View:

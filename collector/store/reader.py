@@ -127,14 +127,19 @@ def batch_get(
     projection: str | None,
     *,
     what: str = "items",
+    attributes: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The items of these keys (100 a call, consistent, calls side by side; only the
-    `projection`'s attributes unless it is None), retrying what DynamoDB leaves unprocessed; a
-    key without an item is absent from the answer."""
+    `projection`'s attributes unless it is None, or only `attributes`, named by placeholders,
+    if given), retrying what DynamoDB leaves unprocessed; a key without an item is absent from
+    the answer."""
     chunks = [keys[i : i + BATCH_GET_SIZE] for i in range(0, len(keys), BATCH_GET_SIZE)]
+    only = projected(attributes) if attributes else {}
+    if not attributes and projection is not None:
+        only = {"ProjectionExpression": projection}
 
     def one(chunk: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return _batch_get_one(client, table, chunk, projection, what)
+        return _batch_get_one(client, table, chunk, only, what)
 
     if len(chunks) <= 1:
         return [item for chunk in chunks for item in one(chunk)]
@@ -146,13 +151,11 @@ def _batch_get_one(
     client: DynamoDBClient,
     table: str,
     keys: Sequence[Mapping[str, Any]],
-    projection: str | None,
+    only: Mapping[str, Any],
     what: str,
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    wanted: dict[str, Any] = {"Keys": list(keys), "ConsistentRead": True}
-    if projection is not None:
-        wanted["ProjectionExpression"] = projection
+    wanted: dict[str, Any] = {"Keys": list(keys), "ConsistentRead": True, **only}
     request: dict[str, Any] = {table: wanted}
     for attempt in range(10):
         resp = client.batch_get_item(RequestItems=request)
@@ -162,6 +165,13 @@ def _batch_get_one(
             return out
         time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
     raise FatalError(f"{what} still unread after 10 attempts")
+
+
+def projected(attributes: Sequence[str]) -> dict[str, Any]:
+    """Pure: a read's parameters for only these attributes, each named by a placeholder
+    (State, Region, Name and Values are DynamoDB reserved words)."""
+    names = {f"#a{n}": a for n, a in enumerate(attributes)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
 
 
 # Whole-table reads run this many Scan segments side by side: one segment's page is on the wire
@@ -206,14 +216,7 @@ class _SegmentedScan:
         decode: Callable[[bytes], dict[str, Any]] | None,
     ) -> None:
         self.client, self.table, self.segments, self.decode = client, table, segments, decode
-        self.projection: dict[str, Any] = {}
-        if attributes:
-            # Placeholders throughout: State and Region are DynamoDB reserved words.
-            names = {f"#a{n}": a for n, a in enumerate(attributes)}
-            self.projection = {
-                "ProjectionExpression": ", ".join(names),
-                "ExpressionAttributeNames": names,
-            }
+        self.projection = projected(attributes) if attributes else {}
         self.pages: queue.Queue[Any] = queue.Queue(maxsize=2 * segments)
         self.stop = threading.Event()
         self.readers = [

@@ -102,6 +102,11 @@ LEAN_ATTRIBUTES = tuple(
 )
 # The same without the VPCs' stored use, for a reader that needs none (`WithoutSubnets.use`).
 WITHOUT_USE_ATTRIBUTES = tuple(a for a in LEAN_ATTRIBUTES if a != vpcs.USE)
+# What the HTML page's read reads of the table (`vpcs.PAGE_ATTRIBUTES`): items whole but for a
+# VPC's tags and stored use.
+PAGE_ATTRIBUTES = tuple(
+    dict.fromkeys((*vpcs.PAGE_ATTRIBUTES, *(a for a in LEAN_ATTRIBUTES if a != vpcs.USE)))
+)
 
 
 def kind_of(item: Mapping[str, Any]) -> ItemKind | None:
@@ -265,14 +270,19 @@ def live_vpc_keys(
 
 
 def read_keys(
-    client: DynamoDBClient, table: str, keys: Sequence[tuple[str, str]], what: str = "items"
+    client: DynamoDBClient,
+    table: str,
+    keys: Sequence[tuple[str, str]],
+    what: str = "items",
+    attributes: Sequence[str] = (),
 ) -> Items:
     """The VPC, connectivity and route-table items under these (VpcId, OwnerId) keys, strongly
     consistent (parts among the keys are joined with their items); a key without an item is
-    simply absent. `what` names them in the error if DynamoDB never hands them all over."""
+    simply absent. `what` names them in the error if DynamoDB never hands them all over. With
+    `attributes`, only those of each item (`PAGE_ATTRIBUTES`: as the page's read has them)."""
     out = Items()
     wanted = [{"VpcId": s(vpc_id), "OwnerId": s(owner)} for vpc_id, owner in keys]
-    for raw in batch_get(client, table, wanted, None, what=what):
+    for raw in batch_get(client, table, wanted, None, what=what, attributes=attributes):
         out.add(raw, VPCS | CONNECTIONS)
     return out.complete()
 

@@ -33,6 +33,11 @@ LEAN_ATTRIBUTES = (
     *BLOCK_ATTRIBUTES,
     *("Name", "DhcpOptionsId", "InstanceTenancy", "Incomplete", USE),
 )
+# What the HTML page's read (`audit --format html`, a recording that may publish it) reads of a
+# VPC item: every attribute but `Tags`, which no page or report shows, and the stored `USE`,
+# which a reader holding the subnets computes from them. Never for a reader that writes an
+# item back (the night's sweep reads whole): that would write it without its tags.
+PAGE_ATTRIBUTES = (*(a for a in LEAN_ATTRIBUTES if a != USE), "Subnets")
 
 
 def to_item(vpc: Vpc) -> dict[str, Any]:
