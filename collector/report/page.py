@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any
 
 from collector.analysis import Audit
+from collector.analysis.inventory import vpc_order
 from collector.models import Reservation, iso
 from collector.report.addressmap import (
     DEFAULT_FILL,
@@ -334,10 +335,13 @@ def render_html(audit: Audit) -> str:
 
 
 def _page(audit: Audit) -> str:
-    pools = map_pools(audit.vpcs, audit.reserved, audit.overlap_groups, audit.reservations)
-    styles = AccountStyles(v.OwnerId for v in audit.vpcs)
-    oldest = min((v.LastSeen for v in audit.vpcs), default=None)
-    payload = embed(page_data(audit, pools, styles))
+    # In the inventory's order, not the read's: a table's segments hand their pages over in
+    # the order they arrive, and the map's cells list (and sum) their VPCs in this one.
+    vpcs = sorted(audit.vpcs, key=vpc_order)
+    pools = map_pools(vpcs, audit.reserved, audit.overlap_groups, audit.reservations)
+    styles = AccountStyles(v.OwnerId for v in vpcs)
+    oldest = min((v.LastSeen for v in vpcs), default=None)
+    payload = embed(page_data(audit, pools, styles, vpcs))
     s = audit.summary()
     figures = "".join(
         f'<figure class="pool"><figcaption>{_e(p.cidr)} · cells of /{p.cell_prefix}, '

@@ -46,9 +46,15 @@ class Codes:
         return i
 
 
-def page_data(audit: Audit, pools: Sequence[Pool], styles: AccountStyles) -> dict[str, Any]:
-    """Pure: the data block of the page for `audit`, whose map is `pools`."""
-    vpcs = sorted(audit.vpcs, key=vpc_order)
+def page_data(
+    audit: Audit,
+    pools: Sequence[Pool],
+    styles: AccountStyles,
+    ordered: Sequence[Vpc] | None = None,
+) -> dict[str, Any]:
+    """Pure: the data block of the page for `audit`, whose map is `pools`; `ordered`: the
+    audit's VPCs sorted by `vpc_order` already (else they are sorted here)."""
+    vpcs = sorted(audit.vpcs, key=vpc_order) if ordered is None else ordered
     row = {v.key: i for i, v in enumerate(vpcs)}
     stale = {(d["VpcId"], d["OwnerId"]): d["reason"] for d in audit.stale}
     accounts, regions, states, times, reasons, zones, names = (Codes() for _ in range(7))
