@@ -111,10 +111,10 @@ def sweep(
     """The marks of a full run's sweep: the live VPCs of accounts the listing no longer shows
     ACTIVE and Organizations confirms gone, seen before the run started.
 
-    The VPCs keyed in `lean` were read without their subnets and tags: their marks are made
-    from their whole items, read by key through `read_whole`, since a mark is written back
-    whole. One that does not come back whole, or that a later scan saw meanwhile, is left for
-    the next run."""
+    The VPCs keyed in `lean` were read without their tags (and maybe their subnets): their
+    marks are made from their whole items, read by key through `read_whole`, since a mark is
+    written back whole. One that does not come back whole, or that a later scan saw
+    meanwhile, is left for the next run."""
     gone = confirm_departed(session, config, candidates(vpcs, org), retry)
     retention = config.table.deleted_retention_days
     marks = departed_marks(vpcs, gone, now, retention, seen_before=run_started)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from collector.store.connectivity import connectivity_items, route_table_items
 from collector.store.leases import release_lease, take_lease
 from collector.store.registry import (
     CONNECTIONS,
+    PAGE_ATTRIBUTES,
     RESERVATIONS,
     VPCS,
     Items,
@@ -300,9 +301,9 @@ class TableSink:
             s.inventory = inventory
 
     def _sweep(self, s: RunSummary, org: dict[str, Account]) -> Items:
-        """Read the table once (without subnets and tags unless a page is published), mark the
-        live items of departed accounts, and return the table as it stands after those marks
-        (for the findings audit)."""
+        """Read the table once (without tags; without subnets too unless a page is
+        published), mark the live items of departed accounts, and return the table as it
+        stands after those marks (for the findings audit)."""
         # Writes for this run must be settled before we read the table back, and with them
         # the accounts' scan times, which the read derives `LastSeen` from.
         self.writer.flush()
@@ -321,14 +322,17 @@ class TableSink:
 
         with reading_table(self.table):
             # Read everything first, then write: a retried read never double-counts. The view
-            # feeds the marks, the findings and the page; only the page needs every subnet and
-            # tag, so without `report.bucket` it is read as `audit --format json` reads
-            # (issue 26), and the VPCs it marks are read again whole, by key.
+            # feeds the marks, the findings and the page; only the page needs every subnet,
+            # and none of them a tag. Without `report.bucket` it is read as `audit --format
+            # json` reads (issue 26), with it as the page reads (no tags, no stored use); the
+            # VPCs it marks are read again whole, by key, as their marks are written whole.
             how = unless_published(self.config)
             if how is None:
-                items = retry.call(load_items, self.ddb, self.table, kinds)
+                items = retry.call(load_items, self.ddb, self.table, kinds, PAGE_ATTRIBUTES)
+                untagged: Collection[tuple[str, str]] = {v.key for v in items.vpcs}
             else:
                 items = retry.call(load_without_subnets, self.ddb, self.table, kinds, how)
+                untagged = items.without_subnets
         s.inventory_read = (started, datetime.now(UTC))
         marked = sweep(
             self.opts.session or hub_session(),
@@ -338,7 +342,7 @@ class TableSink:
             now=self.opts.clock(),
             run_started=s.started_at,
             retry=retry,
-            lean=items.without_subnets,
+            lean=untagged,
             read_whole=read_whole,
         )
         expires = expires_at(self.opts.clock(), self.retention)
