@@ -138,8 +138,8 @@ def _record(batch: _Batch, opts: RunOptions) -> None:
     what that changed of the findings (`rescan`); fills `batch.out`."""
     config, out = batch.config, batch.out
     # The inventory the findings are compared with is read while the targets are rescanned;
-    # what the rescan writes is then read back into it by key (see jobs.views). Whole only for
-    # the page a recording may publish (it shows every subnet); else as `audit --format json`.
+    # what the rescan writes is then read back into it by key (see jobs.views). With every
+    # subnet only for the page a recording may publish; else as `audit --format json`.
     without = unless_published(config)
     with ViewAhead(config, opts, without) as ahead:
         summary, scanned = _rescan(batch, ahead.options)

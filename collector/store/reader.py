@@ -134,8 +134,10 @@ def batch_get(
     if given), retrying what DynamoDB leaves unprocessed; a key without an item is absent from
     the answer."""
     chunks = [keys[i : i + BATCH_GET_SIZE] for i in range(0, len(keys), BATCH_GET_SIZE)]
-    only = projected(attributes) if attributes else {}
-    if not attributes and projection is not None:
+    only: dict[str, Any] = {}
+    if attributes:
+        only = projected(attributes)
+    elif projection is not None:
         only = {"ProjectionExpression": projection}
 
     def one(chunk: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -104,9 +104,7 @@ LEAN_ATTRIBUTES = tuple(
 WITHOUT_USE_ATTRIBUTES = tuple(a for a in LEAN_ATTRIBUTES if a != vpcs.USE)
 # What the HTML page's read reads of the table (`vpcs.PAGE_ATTRIBUTES`): items whole but for a
 # VPC's tags and stored use.
-PAGE_ATTRIBUTES = tuple(
-    dict.fromkeys((*vpcs.PAGE_ATTRIBUTES, *(a for a in LEAN_ATTRIBUTES if a != vpcs.USE)))
-)
+PAGE_ATTRIBUTES = tuple(dict.fromkeys((*vpcs.PAGE_ATTRIBUTES, *WITHOUT_USE_ATTRIBUTES)))
 
 
 def kind_of(item: Mapping[str, Any]) -> ItemKind | None:

@@ -35,8 +35,8 @@ LEAN_ATTRIBUTES = (
 )
 # What the HTML page's read (`audit --format html`, a recording that may publish it) reads of a
 # VPC item: every attribute but `Tags`, which no page or report shows, and the stored `USE`,
-# which a reader holding the subnets computes from them. Never for a reader that writes an
-# item back (the night's sweep reads whole): that would write it without its tags.
+# which a reader holding the subnets computes from them. A reader that writes an item back
+# (the night's sweep, marking a VPC) reads it again whole first: else it would lose its tags.
 PAGE_ATTRIBUTES = (*(a for a in LEAN_ATTRIBUTES if a != USE), "Subnets")
 
 
