@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 
 from bench.baselines import baseline, threaded
+from bench.harness import UNITS
 from bench.measure import ChildPeaks, cpu, peak_rss_mb
 
 TOPIC = f"arn:aws:sns:us-east-1:{'0' * 11}1:vpctracker-findings"
@@ -174,12 +175,27 @@ def _sqs_record(n: int, body: dict[str, Any], sent: float) -> dict[str, Any]:
     }
 
 
-def _scans() -> int:
+def _fake_stats() -> dict[str, Any]:
     import urllib.request
 
     url = os.environ["AWS_ENDPOINT_URL"] + "/__stats"
     with urllib.request.urlopen(url) as r:  # noqa: S310 - the local fake endpoint
-        return int(json.load(r).get("ec2.DescribeVpcs", 0))
+        return dict(json.load(r))
+
+
+def _scans() -> int:
+    return int(_fake_stats().get("ec2.DescribeVpcs", 0))
+
+
+def _units() -> dict[str, float]:
+    """DynamoDB's request units billed so far (the fake counts them: bench.fake_dynamodb)."""
+    counted = _fake_stats()
+    return {kind: float(counted.get(f"_{kind}_units", 0.0)) for kind in UNITS}
+
+
+def _units_since(before: dict[str, float]) -> dict[str, float]:
+    now = _units()
+    return {kind: now[kind] - before[kind] for kind in UNITS}
 
 
 def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]:
@@ -216,6 +232,8 @@ def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]
     targets = len(chosen)
     cpu0 = cpu()
     single: list[float] = []
+    # Each single event's request units (read, write, index write) apart from its timing.
+    billed: list[dict[str, float]] = []
     for n, (account, region) in enumerate(chosen[:10]):
         if n:
             # Single events, not a burst (measured below): each starts once the clock skew
@@ -223,9 +241,11 @@ def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]
             # recorder's recording waits out first (jobs.views; this process waits out none
             # past its own since ba83ad5, so here it changes nothing but the pace).
             time.sleep(CLOCK_SKEW.total_seconds())
+        units0 = _units()
         t0 = time.perf_counter()
         answer = handler(_cloudtrail(account, region, n), _Context())
         single.append(time.perf_counter() - t0)
+        billed.append(_units_since(units0))
         assert answer.get("ok") is True, answer
     stream = [chosen[n % targets] for n in range(burst)]
     rng.shuffle(stream)
@@ -234,7 +254,8 @@ def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]
     # none of those counts as having seen it.
     time.sleep(3)
     sent = time.time() - 2
-    scans0, t0, walls, failed = _scans(), time.perf_counter(), [], 0
+    scans0, units0 = _scans(), _units()
+    t0, walls, failed = time.perf_counter(), [], 0
     for start in range(0, burst, batch):
         records = [
             _sqs_record(start + k, _cloudtrail(a, r, start + k), sent)
@@ -243,6 +264,7 @@ def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]
         b0 = time.perf_counter()
         failed += len(handler({"Records": records}, _Context())["batchItemFailures"])
         walls.append(time.perf_counter() - b0)
+    burst_units = _units_since(units0)
     return {
         "exit_code": 0 if failed == 0 else 1,
         "event_freshness_s": statistics.median(single),
@@ -254,6 +276,10 @@ def events(workers: int, targets: int, burst: int, batch: int) -> dict[str, Any]
         "burst_wall_s": time.perf_counter() - t0,
         "burst_batch_max_s": max(walls),
         "burst_failed_messages": failed,
+        # DynamoDB's request units (bench.fake_dynamodb): one event's, the median of the
+        # single events; the burst's, all of them.
+        **{f"event_{k}_units": statistics.median(b[k] for b in billed) for k in UNITS},
+        **{f"burst_{k}_units": burst_units[k] for k in UNITS},
         "cpu_s": cpu() - cpu0,
     }
 

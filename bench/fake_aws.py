@@ -230,9 +230,9 @@ class Server:
         return self.table_latency if table and self.table_latency is not None else self.latency
 
     def control(self, path: str) -> str:
-        """/__stats (request counts; `?reset` zeroes them), /__night (the org moves on),
-        /__latency?s=SECONDS (a table filled at no latency is then read at this one;
-        `&table=SECONDS`: DynamoDB's apart)."""
+        """/__stats (request counts and DynamoDB's request units; `?reset` zeroes them),
+        /__night (the org moves on), /__latency?s=SECONDS (a table filled at no latency is
+        then read at this one; `&table=SECONDS`: DynamoDB's apart)."""
         if path.startswith("/__latency"):
             query = parse_qs(path.split("?", 1)[1])
             self.latency = float(query["s"][0])
@@ -246,9 +246,12 @@ class Server:
         tables = self.ddb.tables
         items = {f"_items_{name}": len(tbl.items) for name, tbl in tables.items()}
         inventory = len(tables["VPCTracker"].items) if "VPCTracker" in tables else 0
-        out = json.dumps({**self.counts, "_items": inventory, **items, "_cpu_s": cpu})
+        # The request units DynamoDB would bill for the calls counted (bench.fake_dynamodb).
+        units = {f"_{kind}_units": n for kind, n in self.ddb.units.items()}
+        out = json.dumps({**self.counts, "_items": inventory, **items, **units, "_cpu_s": cpu})
         if "reset" in path:
             self.counts.clear()
+            self.ddb.units.clear()
         return out
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

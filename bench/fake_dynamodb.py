@@ -1,7 +1,19 @@
 """The bench's fake DynamoDB: in-memory tables that enforce the rules the collector relies on
 (BatchWriteItem's 25 items, unique keys, the item size limit; pages resumed by key), with
 unprocessed items and throttling at set shares, answering in as little CPU as it can (it shares
-the machine's cores with the client measured). `bench.fake_aws` routes DynamoDB's calls here."""
+the machine's cores with the client measured). `bench.fake_aws` routes DynamoDB's calls here.
+
+It also counts the request units each call would be billed on an on-demand table (`units`),
+by DynamoDB's documented rules
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html):
+a read item's size rounded up to 4 KB per unit (one unit strongly consistent, half eventually),
+a Query or Scan page billed on the items it reads (a projection does not make it cheaper), a
+write item's size rounded up to 1 KB per unit (the larger of the old and new item), an item
+asked for or deleted that is not there one unit; and each write of an item the owner index
+holds is written to the index too (`index_write`: every attribute is projected, so the same
+size; a changed index key is a delete and a put there). Sizes by DynamoDB's formula, as the
+collector counts them (`collector.store.parts.item_size`); tests/contract holds the table's
+units to dynalite's `ConsumedCapacity`."""
 
 from __future__ import annotations
 
@@ -9,6 +21,7 @@ import bisect
 import json
 import random
 import zlib
+from collections import defaultdict
 from typing import Any
 
 from collector.store.parts import item_size
@@ -52,6 +65,7 @@ TABLE_DESC = {
 
 
 MAX_ITEM = 400 * 1024
+READ_UNIT, WRITE_UNIT = 4 * 1024, 1024  # bytes one request unit reads, writes
 PAGE = 1000  # items per Scan/Query page (DynamoDB pages by 1 MB; close enough here)
 
 
@@ -77,6 +91,18 @@ def _item_key(item: dict[str, Any]) -> tuple[str, str]:
     return item.get("VpcId", {}).get("S", ""), item.get("OwnerId", {}).get("S", "")
 
 
+def _units(size: int, unit: int) -> int:
+    """Request units for one item of `size` bytes (at least one: an absent item costs one)."""
+    return max(1, -(-size // unit))
+
+
+def _index_key(item: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The item's key in the owner index (`OwnerId`, `Region`); None if it is not in it."""
+    if item is None or "OwnerId" not in item or "Region" not in item:
+        return None
+    return item["OwnerId"].get("S", ""), item["Region"].get("S", "")
+
+
 class Table:
     """One in-memory table: its items, by owner (the owner index) and by partition key (base-table
     queries), and the scan order, computed once per version of the table."""
@@ -96,6 +122,9 @@ class Table:
         # page put the fake on the clock (it shares the machine's cores with the client
         # measured: 3.7-4.8 s of CPU beside a 100k-item read's 4.9 s, docs/benchmarks.md).
         self.encoded: dict[tuple[str, str], dict[frozenset[str] | None, str]] = {}
+        # Each item's size by DynamoDB's formula, counted once as it is written (the write
+        # checks it against the item limit anyway): a read's units are a sum of these.
+        self.sizes: dict[tuple[str, str], int] = {}
 
     def json_of(self, item: dict[str, Any], keep: frozenset[str] | None) -> str:
         """The item, as a projection keeping `keep` returns it, as JSON."""
@@ -105,10 +134,11 @@ class Table:
             text = known[keep] = json.dumps(_project(item, keep))
         return text
 
-    def put(self, key: tuple[str, str], item: dict[str, Any]) -> None:
+    def put(self, key: tuple[str, str], item: dict[str, Any], size: int | None = None) -> None:
         if key not in self.items:
             self.scan_keys.clear()  # a new key: the scan order changes; an update does not
         self.items[key] = item
+        self.sizes[key] = _size(item) if size is None else size
         self.encoded.pop(key, None)
         self.by_owner.setdefault(key[1], {})[key] = item
         self.by_partition.setdefault(key[0], {})[key] = item
@@ -118,6 +148,7 @@ class Table:
         if key in self.items:
             self.scan_keys.clear()
         self.items.pop(key, None)
+        self.sizes.pop(key, None)
         self.encoded.pop(key, None)
         self.by_owner.get(key[1], {}).pop(key, None)
         self.by_partition.get(key[0], {}).pop(key, None)
@@ -169,6 +200,8 @@ class FakeDynamoDB:
         self.throttle = throttle
         self.rng = rng
         self.tables: dict[str, Table] = {}
+        # Request units billed so far: "read", "write" (the table's) and "index_write".
+        self.units: defaultdict[str, float] = defaultdict(float)
 
     def table(self, name: str) -> Table:
         """The table of that name (made empty on first use)."""
@@ -194,17 +227,47 @@ class FakeDynamoDB:
             key = _item_key(req.get("Item") or req.get("Key") or {})
             out: dict[str, Any] = {}
             if op == "PutItem":
-                if _size(req["Item"]) > MAX_ITEM:
+                size = _size(req["Item"])
+                if size > MAX_ITEM:
                     return _invalid("Item size has exceeded the maximum")
-                table.put(key, req["Item"])
+                self.write(table, key, req["Item"], size)
             elif op == "DeleteItem":
-                table.delete(key)
-            elif op == "GetItem" and key in table.items:
-                out = {"Item": table.items[key]}
+                self.write(table, key, None, None)
+            else:
+                self.bill_get(table, [key], req)
+                if key in table.items:
+                    out = {"Item": table.items[key]}
             return json.dumps(out), "application/x-amz-json-1.0", 200
         if op in ("Query", "Scan"):
             return self.read(op, req)
         return json_error("UnknownOperationException", op)
+
+    def write(
+        self,
+        table: Table,
+        key: tuple[str, str],
+        item: dict[str, Any] | None,
+        size: int | None,
+    ) -> None:
+        """Put `item` (of `size` bytes) at `key`, or delete it (None), and bill the write."""
+        old, old_size = table.items.get(key), table.sizes.get(key, 0)
+        new_size = size or 0
+        self.units["write"] += _units(max(old_size, new_size), WRITE_UNIT)
+        was, now = _index_key(old), _index_key(item)
+        if was is not None and was == now:
+            self.units["index_write"] += _units(max(old_size, new_size), WRITE_UNIT)
+        else:
+            self.units["index_write"] += (was is not None) * _units(old_size, WRITE_UNIT)
+            self.units["index_write"] += (now is not None) * _units(new_size, WRITE_UNIT)
+        if item is None:
+            table.delete(key)
+        else:
+            table.put(key, item, size)
+
+    def bill_get(self, table: Table, keys: list[tuple[str, str]], req: dict[str, Any]) -> None:
+        """Bill reading `keys` one by one (GetItem, BatchGetItem): each item rounded up."""
+        whole = sum(_units(table.sizes.get(k, 0), READ_UNIT) for k in keys)
+        self.units["read"] += whole if req.get("ConsistentRead") else whole / 2
 
     def batch_write(self, req: dict[str, Any]) -> tuple[str, str, int]:
         ((name, requests),) = req["RequestItems"].items()
@@ -217,22 +280,18 @@ class FakeDynamoDB:
         ]
         if len(set(keys)) != len(keys):
             return _invalid("Provided list of item keys contains duplicates")
-        if any(_size(r["PutRequest"]["Item"]) > MAX_ITEM for r in requests if "PutRequest" in r):
+        sizes = [_size(r["PutRequest"]["Item"]) if "PutRequest" in r else None for r in requests]
+        if any(size is not None and size > MAX_ITEM for size in sizes):
             return _invalid("Item size has exceeded the maximum allowed size")
         left = []
-        for key, r in zip(keys, requests, strict=True):
+        for key, r, size in zip(keys, requests, sizes, strict=True):
             if self.unprocessed and self.rng.random() < self.unprocessed:
                 left.append(r)
-            elif "PutRequest" in r:
-                table.put(key, r["PutRequest"]["Item"])
             else:
-                table.delete(key)
+                self.write(table, key, r.get("PutRequest", {}).get("Item"), size)
         if left and len(left) == len(requests):
-            first = requests[0]
-            if "PutRequest" in first:  # some progress, always
-                table.put(keys[0], first["PutRequest"]["Item"])
-            else:
-                table.delete(keys[0])
+            # Some progress, always.
+            self.write(table, keys[0], requests[0].get("PutRequest", {}).get("Item"), sizes[0])
             left = left[1:]
         out = {"UnprocessedItems": {name: left} if left else {}}
         return json.dumps(out), "application/x-amz-json-1.0", 200
@@ -242,7 +301,9 @@ class FakeDynamoDB:
         table = self.table(name)
         if not 1 <= len(spec["Keys"]) <= 100:
             return _invalid("Too many items requested for the BatchGetItem")
-        found = [table.items[k] for k in map(_item_key, spec["Keys"]) if k in table.items]
+        keys = list(map(_item_key, spec["Keys"]))
+        self.bill_get(table, keys, spec)
+        found = [table.items[k] for k in keys if k in table.items]
         keep = _kept(spec)
         items = ", ".join(table.json_of(i, keep) for i in found)
         body = f'{{"Responses": {{{json.dumps(name)}: [{items}]}}}}'
@@ -255,14 +316,21 @@ class FakeDynamoDB:
             keys = table.scan(req.get("TotalSegments", 1), req.get("Segment", 0))
             start = bisect.bisect_right(keys, _item_key(after)) if after else 0
             chunk = keys[start : start + PAGE]
-            rows = [table.items[k] for k in chunk if k in table.items]
+            present = [k for k in chunk if k in table.items]
+            rows = [table.items[k] for k in present]
             more, last = start + PAGE < len(keys), chunk[-1] if chunk else ("", "")
             resume: dict[str, Any] = {"VpcId": {"S": last[0]}, "OwnerId": {"S": last[1]}}
         else:
             matches = table.rows(req)
             start = int(after.get("n", {}).get("N", 0))
             rows = matches[start : start + PAGE]
+            present = [_item_key(i) for i in rows]
             more, resume = start + PAGE < len(matches), {"n": {"N": str(start + PAGE)}}
+        # A page is billed on the items it read, whole, rounded up once (an index is read
+        # eventually consistent, whatever the request says).
+        read = -(-sum(table.sizes[k] for k in present) // READ_UNIT)
+        consistent = req.get("ConsistentRead") and "IndexName" not in req
+        self.units["read"] += read if consistent else read / 2
         # Pages stay as long with a projection: DynamoDB's 1 MB page limit counts the data read.
         # The page is `json.dumps` of {"Items": ..., "Count": ..., ...}, joined from each item's
         # JSON (`Table.json_of`).

@@ -10,7 +10,7 @@ import random
 import time
 from typing import Any
 
-from bench.harness import client, fake_endpoint, rounded, set_latency, stats
+from bench.harness import UNITS, client, fake_endpoint, rounded, set_latency, stats, units
 
 # A 1 MB Scan page inside one region: tens of milliseconds.
 READ_PAGE_LATENCY_S = 0.02
@@ -53,9 +53,12 @@ def read_path(n: int, latency: float, landing_zone: bool = False) -> dict[str, A
             out[f"{mode}_{label}_items_wall_s"] = round(r["wall_s"], 2)
             out[f"{mode}_{label}_items_cpu_s"] = round(r["cpu_s"], 2)
             out[f"{mode}_{label}_items_peak_rss_mb"] = round(r["peak_rss_mb"], 1)
+            counted = stats(url)
             out[f"{mode}_{label}_items_requests"] = sum(
-                v for k, v in stats(url).items() if not k.startswith("_")
+                v for k, v in counted.items() if not k.startswith("_")
             )
+            # The request units DynamoDB would bill the command (bench.fake_dynamodb).
+            out[f"{mode}_{label}_items_read_units"] = units(counted)["read"]
         if landing_zone:
             out.update(events_at_scale(url, label))
     return out
@@ -88,6 +91,8 @@ _EVENT_KEYS = {
     "burst_failed_messages",
     "cpu_s",
     "peak_rss_mb",
+    *(f"event_{k}_units" for k in UNITS),
+    *(f"burst_{k}_units" for k in UNITS),
 }
 
 

@@ -17,7 +17,15 @@ import sys
 from typing import Any
 
 from bench.fake_org import ROUTE_TABLES
-from bench.harness import client, fake_endpoint, next_night, rounded, set_latency, stats
+from bench.harness import (
+    client,
+    fake_endpoint,
+    next_night,
+    rounded,
+    set_latency,
+    stats,
+    units,
+)
 from bench.output import plot, table
 
 # Measured apart (`--analysis`); named here too, as docs/benchmarks.md's commands import them.
@@ -160,6 +168,9 @@ def measure(
         "coordinator_rss_mb": round(run["peak_rss_mb"], 1),
         "worker_rss_mb": [round(w, 1) for w in run["worker_peak_rss_mb"]],
         "fake_cpu_s": round(fake_cpu, 2),
+        # The request units DynamoDB would bill the measured night (bench.fake_dynamodb):
+        # reads, the table's writes, and the owner index's.
+        "dynamodb_units": units(counts),
         "audit_summary": {"vpc_count": audited["vpc_count"], **audited["summary"]},
     }
     t3 = third["summary"]
@@ -174,6 +185,7 @@ def measure(
         "known_findings": (t3.get("findings") or {}).get("known"),
         "findings_refreshed": (t3.get("findings") or {}).get("refreshed"),
         "findings_s": (t3.get("findings") or {}).get("duration_s"),
+        "dynamodb_units": units(third_counts),
     }
     if live is not None:
         out["events"] = rounded(live)

@@ -338,3 +338,86 @@ def test_the_item_size_formula_agrees_with_dynalite(dynalite_url: str) -> None:
         writer.add_all(vpc_items(vpc, 2_000_000_000))
     assert writer.stats.failed == 0
     assert load_items(fast_reads(ddb), "VPCTracker-size", VPCS).vpcs[-1] == vpc
+
+
+def test_the_bench_fakes_request_units_agree_with_dynalite(dynalite_url: str) -> None:
+    """The bench reports the request units its runs would be billed (`bench.fake_dynamodb`):
+    the fake's count of the table's units, call by call, is dynalite's `ConsumedCapacity` for
+    the same calls (items of 1, 2 and 5 units to write and 1 or 2 to read, rewritten larger and
+    smaller, read consistently or not, absent, projected, deleted). dynalite bills no index
+    writes and takes no `ConsistentRead` for a Scan (its validation has no such parameter):
+    those two are checked by the documented rules apart."""
+    import random
+
+    from bench.fake_dynamodb import FakeDynamoDB
+    from collector.store.vpcs import to_item as vpc_to_item
+    from tests.factories import make_vpc
+
+    table = "VPCTracker-units"
+    ddb = boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-east-1")
+    create_table(ddb, table, ttl=False)
+    items = [vpc_to_item(make_vpc(n, f"10.{n}.0.0/16", name="x" * (n * 700))) for n in range(1, 9)]
+    key = lambda i: {"VpcId": i["VpcId"], "OwnerId": i["OwnerId"]}  # noqa: E731
+    bigger = {**items[0], "Pad": {"S": "y" * 6000}}
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("BatchWriteItem", {"RequestItems": {table: [{"PutRequest": {"Item": i}} for i in items]}}),
+        ("PutItem", {"TableName": table, "Item": bigger}),
+        ("PutItem", {"TableName": table, "Item": items[0]}),
+        ("GetItem", {"TableName": table, "Key": key(items[7]), "ConsistentRead": True}),
+        ("GetItem", {"TableName": table, "Key": key(items[7])}),
+        ("GetItem", {"TableName": table, "Key": {**key(items[0]), "OwnerId": {"S": "2" * 12}}}),
+        (
+            "BatchGetItem",
+            {
+                "RequestItems": {
+                    table: {
+                        "Keys": [key(i) for i in items[2:6]]
+                        + [{**key(items[0]), "OwnerId": {"S": "2" * 12}}],
+                        "ConsistentRead": True,
+                    }
+                }
+            },
+        ),
+        ("Scan", {"TableName": table}),
+        ("Scan", {"TableName": table, "ProjectionExpression": "VpcId"}),
+        (
+            "Query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "VpcId = :p",
+                "ExpressionAttributeValues": {":p": items[6]["VpcId"]},
+                "ConsistentRead": True,
+            },
+        ),
+        (
+            "BatchWriteItem",
+            {"RequestItems": {table: [{"DeleteRequest": {"Key": key(i)}} for i in items[5:]]}},
+        ),
+        ("DeleteItem", {"TableName": table, "Key": key(items[1])}),
+        ("DeleteItem", {"TableName": table, "Key": key(items[1])}),
+    ]
+    fake = FakeDynamoDB(0.0, 0.0, random.Random(0))
+    for op, req in calls:
+        snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in op).lstrip("_")
+        answer = getattr(ddb, snake)(**req, ReturnConsumedCapacity="TOTAL")
+        consumed = answer["ConsumedCapacity"]
+        billed = (
+            sum(c["CapacityUnits"] for c in consumed)
+            if isinstance(consumed, list)
+            else consumed["CapacityUnits"]
+        )
+        before = dict(fake.units)
+        body, _, status = fake.answer(op, req)
+        assert status == 200, body
+        kind = "write" if op in ("BatchWriteItem", "PutItem", "DeleteItem") else "read"
+        assert fake.units[kind] - before.get(kind, 0.0) == billed, (op, req.get("ConsistentRead"))
+    # Index writes: every item above has `OwnerId` and `Region` (the owner index's key), so each
+    # write was written there too, at the same size (Region unchanged by the rewrites).
+    assert fake.units["index_write"] == fake.units["write"] - 1  # the absent item's delete
+    # A strongly consistent Scan reads as many units as an eventually consistent one, twice.
+    for consistent in (False, True):
+        fake.units.clear()
+        fake.answer("Scan", {"TableName": table, "ConsistentRead": consistent})
+        units = fake.units["read"] if consistent else 2 * fake.units["read"]
+        rounded = -(-sum(fake.tables[table].sizes.values()) // 4096)
+        assert units == rounded > 0

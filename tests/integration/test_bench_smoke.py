@@ -126,4 +126,13 @@ def test_bench_smoke() -> None:
     third = run["third_night"]
     assert third["days_ahead"] > 90 / 4 and third["requests"] > 0
     assert third["known_findings"] >= third["findings_refreshed"] >= 0
+    # DynamoDB's request units, billed by the fake as DynamoDB bills them (tests/contract holds
+    # that to dynalite): the nights read and write (a VPC item is in the owner index too), an
+    # event reads the table and writes its scan, `audit` only reads.
+    for billed in (run["dynamodb_units"], third["dynamodb_units"]):
+        assert billed["read"] > 0 and billed["write"] > 0 and billed["index_write"] > 0
+    assert events["event_read_units"] > 0 and events["event_write_units"] > 0
+    assert events["burst_read_units"] >= events["event_read_units"]
+    assert result["analysis"]["audit_2000_items_read_units"] > 0
+    assert result["analysis"]["event_2000_landing_zone_items_event_read_units"] > 0
     assert "accounts | regions | targets" in proc.stdout
