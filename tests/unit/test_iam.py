@@ -300,6 +300,23 @@ def test_function_memory_sets_the_scanning_processes() -> None:
     assert available_cpus({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3538"}) == 2
 
 
+def test_the_events_batch_window_is_the_operators() -> None:
+    """Issue 26: an event's recording reads the whole table once per invocation (≈ 31,000 read
+    units at 100,000 VPCs, docs/benchmarks.md), so how long the queue gathers a batch is the
+    operator's: 5 s by default, as before, up to SQS's 300 s."""
+    tpl = load_template(IAM / "hub.yaml")
+    mapping = tpl["Resources"]["EventsMapping"]["Properties"]
+    assert mapping["MaximumBatchingWindowInSeconds"] == {"Ref": "LiveUpdatesBatchWindow"}
+    assert mapping["BatchSize"] == 100
+    param = tpl["Parameters"]["LiveUpdatesBatchWindow"]
+    assert (param["Type"], param["Default"], param["MinValue"], param["MaxValue"]) == (
+        "Number",
+        5,
+        0,
+        300,
+    )
+
+
 def test_hub_stack_upgrades_and_never_clashes() -> None:
     """Issue 12, observations 3, 4, 6, 8."""
     tpl = load_template(IAM / "hub.yaml")
