@@ -344,6 +344,7 @@ def _rescan_events(
     records, their targets, what the rescan did)."""
     events = {_message_id(r): body for r in records if is_cloudtrail_event(body := _json(r))}
     sent = {_message_id(r): _sent_at(r) for r in records}
+    redelivered = {_message_id(r) for r in records if _receive_count(r) > 1}
     targets: dict[str, tuple[str, str]] = {}
     current_since: dict[tuple[str, str], datetime] = {}
     unknown: set[tuple[str, str]] = set()  # a message without a send time: always scanned
@@ -357,7 +358,9 @@ def _rescan_events(
             log.error("event %s not usable: %s", message_id, exc)
             continue
         at = sent.get(message_id)
-        if at is None:
+        if at is None or message_id in redelivered:
+            # Without a send time, nothing says a stored scan holds the change; redelivered,
+            # its earlier scan may have been written but not recorded (live.NOT_RECORDED).
             unknown.add(target)
         elif target not in current_since or at > current_since[target]:
             current_since[target] = at
@@ -401,6 +404,15 @@ def _last_receive(record: SQSRecord) -> bool:
     limit = small_int(os.environ.get(MAX_RECEIVES, "3")) or 3
     count = small_int(record.attributes.approximate_receive_count or "")
     return count is not None and count >= limit
+
+
+def _receive_count(record: dict[str, Any]) -> int:
+    """How many times SQS has delivered the message (1 when it does not say)."""
+    attributes = record.get("attributes")
+    raw = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        return 1
+    return int(raw)
 
 
 def _sent_at(record: dict[str, Any]) -> datetime | None:

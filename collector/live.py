@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 CLOUDTRAIL = "AWS API Call via CloudTrail"
 Target = tuple[str, str]  # (account, region)
+# Why a target that was scanned is not done: its findings were not recorded.
+NOT_RECORDED = "FindingsNotRecorded"
 
 
 def is_cloudtrail_event(event: Any) -> bool:
@@ -156,9 +158,19 @@ def _record(batch: _Batch, opts: RunOptions) -> None:
             later=functools.partial(ahead.view, summary),
             report=live_publisher(config, ahead.options),
         )
-    out.notified = record.notified if record else 0
-    out.notify_failures = record.notify_failures if record else 0
-    out.report_failures = record.report_failures if record else 0
+    if record is None:
+        # Not recorded (the ledger failed, another recording held it past the wait, the run
+        # was interrupted): what the rescan wrote is in the table, but nothing compared it with
+        # the known findings. No target is done: each message goes back to the queue, and its
+        # redelivery is scanned and recorded (the handler scans a redelivered message even
+        # when a scan stored since it was sent, this one, would stand for it).
+        for target in sorted(out.ok):
+            out.failed[target] = NOT_RECORDED
+        out.ok.clear()
+        return
+    out.notified = record.notified
+    out.notify_failures = record.notify_failures
+    out.report_failures = record.report_failures
 
 
 def _rescan(batch: _Batch, opts: RunOptions) -> tuple[RunSummary, list[str]]:

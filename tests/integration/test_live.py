@@ -183,6 +183,49 @@ def test_an_event_whose_scan_fails_is_retried_not_acknowledged(org: Org) -> None
     assert retried == {"batchItemFailures": []} and len(calls) == 1
 
 
+def test_an_event_whose_findings_were_not_recorded_is_retried_and_recorded(
+    org: Org, topic: Any
+) -> None:
+    """Fail closed: a message is acknowledged only once its change is recorded. An event's
+    recording that failed (the ledger refused a read) left its message acknowledged: the scan
+    had written the new VPC, so the clash it made was neither recorded nor announced until a
+    later recording happened to compare that account. Its target now fails with
+    `FindingsNotRecorded`, and the redelivered message is scanned and recorded, though a scan
+    stored since it was sent would otherwise stand for it (that scan is this one)."""
+    from botocore.exceptions import ClientError
+
+    handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    topic()  # the baseline
+    refused = {"on": True}
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if refused["on"] and params.get("TableName") == "VPCTracker-ledger":
+            error = {"Code": "AccessDeniedException", "Message": "injected"}
+            raise ClientError({"Error": error}, "Query")
+
+    org.session.events.register("before-parameter-build.dynamodb.Query", refuse)
+    clash = org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    # Sent well before its scan starts (more than the clock skew allowed), as a queue's is.
+    time.sleep(2.5)
+    record = sqs_record("e1", json.dumps(event_for(org, "sandbox", "us-east-1")), time.time() - 2)
+    assert handler({"Records": [record]}, Context(), session=org.session) == {
+        "batchItemFailures": [{"itemIdentifier": "e1"}]
+    }
+    assert (clash, org.accounts["sandbox"]) in org.table()  # scanned and written, not recorded
+    assert topic() == []
+    # Invoked directly, the same failure is the answer's.
+    direct = handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)
+    assert direct["ok"] is False and "FindingsNotRecorded" in direct["error"]
+    # The queue redelivers it: scanned again, recorded, announced once.
+    refused["on"] = False
+    again = {**record, "attributes": {**record["attributes"], "ApproximateReceiveCount": "2"}}
+    assert handler({"Records": [again]}, Context(), session=org.session) == {
+        "batchItemFailures": []
+    }
+    (m,) = topic()
+    assert m["Subject"] == "VPCTracker: overlap 10.1.0.0/16: 1 new (latent)"
+
+
 def test_events_for_accounts_the_config_excludes_touch_nothing(org: Org) -> None:
     result = handler(event_for(org, "excluded", "us-east-1"), Context(), session=org.session)
     assert result == {"ok": True, "rescanned": [], "notified": 0, "skipped": "ExcludedByConfig"}
