@@ -410,9 +410,7 @@ def _receive_count(record: dict[str, Any]) -> int:
     """How many times SQS has delivered the message (1 when it does not say)."""
     attributes = record.get("attributes")
     raw = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
-    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        return 1
-    return int(raw)
+    return (small_int(raw) if isinstance(raw, str) else None) or 1
 
 
 def _sent_at(record: dict[str, Any]) -> datetime | None:
