@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 
 from bench.baselines import baseline, threaded
-from bench.harness import UNITS
+from bench.harness import UNITS, units
 from bench.measure import ChildPeaks, cpu, peak_rss_mb
 
 TOPIC = f"arn:aws:sns:us-east-1:{'0' * 11}1:vpctracker-findings"
@@ -189,8 +189,7 @@ def _scans() -> int:
 
 def _units() -> dict[str, float]:
     """DynamoDB's request units billed so far (the fake counts them: bench.fake_dynamodb)."""
-    counted = _fake_stats()
-    return {kind: float(counted.get(f"_{kind}_units", 0.0)) for kind in UNITS}
+    return units(_fake_stats())
 
 
 def _units_since(before: dict[str, float]) -> dict[str, float]:

@@ -73,14 +73,14 @@ def stats(url: str, reset: bool = False) -> dict[str, Any]:
         return dict(json.load(r))
 
 
+# The kinds of request unit the fake counts.
+UNITS = ("read", "write", "index_write")
+
+
 def units(counts: dict[str, Any]) -> dict[str, float]:
     """The DynamoDB request units in a `stats` answer (bench.fake_dynamodb bills them): read,
     the table's writes, and the owner index's."""
     return {k: round(float(counts.get(f"_{k}_units", 0.0)), 1) for k in UNITS}
-
-
-# The kinds of request unit the fake counts.
-UNITS = ("read", "write", "index_write")
 
 
 def next_night(url: str) -> None:

@@ -344,7 +344,7 @@ def _rescan_events(
     records, their targets, what the rescan did)."""
     events = {_message_id(r): body for r in records if is_cloudtrail_event(body := _json(r))}
     sent = {_message_id(r): _sent_at(r) for r in records}
-    redelivered = {_message_id(r) for r in records if _receive_count(r) > 1}
+    redelivered = {_message_id(r) for r in records if (_receive_count(r) or 1) > 1}
     targets: dict[str, tuple[str, str]] = {}
     current_since: dict[tuple[str, str], datetime] = {}
     unknown: set[tuple[str, str]] = set()  # a message without a send time: always scanned
@@ -402,15 +402,16 @@ def _last_receive(record: SQSRecord) -> bool:
     """This is the message's last receive: failing it moves it to the dead-letter queue
     (`VPCTRACKER_MAX_RECEIVES`, the queue's maxReceiveCount; 3 as the stack sets it)."""
     limit = small_int(os.environ.get(MAX_RECEIVES, "3")) or 3
-    count = small_int(record.attributes.approximate_receive_count or "")
+    count = _receive_count(record.raw_event)
     return count is not None and count >= limit
 
 
-def _receive_count(record: dict[str, Any]) -> int:
-    """How many times SQS has delivered the message (1 when it does not say)."""
+def _receive_count(record: dict[str, Any]) -> int | None:
+    """How many times SQS has delivered the message (its `ApproximateReceiveCount`); None
+    when it does not say."""
     attributes = record.get("attributes")
     raw = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
-    return (small_int(raw) if isinstance(raw, str) else None) or 1
+    return small_int(raw) if isinstance(raw, str) else None
 
 
 def _sent_at(record: dict[str, Any]) -> datetime | None:

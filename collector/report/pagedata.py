@@ -22,7 +22,7 @@ from typing import Any
 
 from collector.analysis import Audit, Member
 from collector.analysis.headroom import percent, subnet_use, used_pct
-from collector.analysis.inventory import COLUMNS, vpc_order
+from collector.analysis.inventory import COLUMNS
 from collector.analysis.overlaps import by_pair
 from collector.cidrs import ipv6_span
 from collector.models import Vpc, iso
@@ -47,14 +47,10 @@ class Codes:
 
 
 def page_data(
-    audit: Audit,
-    pools: Sequence[Pool],
-    styles: AccountStyles,
-    ordered: Sequence[Vpc] | None = None,
+    audit: Audit, pools: Sequence[Pool], styles: AccountStyles, vpcs: Sequence[Vpc]
 ) -> dict[str, Any]:
-    """Pure: the data block of the page for `audit`, whose map is `pools`; `ordered`: the
-    audit's VPCs sorted by `vpc_order` already (else they are sorted here)."""
-    vpcs = sorted(audit.vpcs, key=vpc_order) if ordered is None else ordered
+    """Pure: the data block of the page for `audit`, whose map is `pools`; `vpcs`: the
+    audit's VPCs in the inventory's order (`vpc_order`), as the map lists them."""
     row = {v.key: i for i, v in enumerate(vpcs)}
     stale = {(d["VpcId"], d["OwnerId"]): d["reason"] for d in audit.stale}
     accounts, regions, states, times, reasons, zones, names = (Codes() for _ in range(7))

@@ -163,7 +163,9 @@ def finding_bodies(
     """The stored bodies of these known findings (100 a call); one deleted meanwhile is absent."""
     keys = [finding_key(k.account, k.id) for k in known]
     out: dict[str, dict[str, Any]] = {}
-    for raw in batch_get(client, table, keys, "OwnerId, Finding", what="known findings"):
+    for raw in batch_get(
+        client, table, keys, what="known findings", attributes=("OwnerId", "Finding")
+    ):
         if "Finding" in raw:
             out[raw["OwnerId"]["S"].partition("#")[2]] = json.loads(raw["Finding"]["S"])
     return out

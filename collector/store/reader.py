@@ -124,21 +124,15 @@ def batch_get(
     client: DynamoDBClient,
     table: str,
     keys: Sequence[Mapping[str, Any]],
-    projection: str | None,
     *,
     what: str = "items",
     attributes: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """The items of these keys (100 a call, consistent, calls side by side; only the
-    `projection`'s attributes unless it is None, or only `attributes`, named by placeholders,
-    if given), retrying what DynamoDB leaves unprocessed; a key without an item is absent from
-    the answer."""
+    """The items of these keys (100 a call, consistent, calls side by side; with `attributes`,
+    only those, named by placeholders as a Scan names them), retrying what DynamoDB leaves
+    unprocessed; a key without an item is absent from the answer."""
     chunks = [keys[i : i + BATCH_GET_SIZE] for i in range(0, len(keys), BATCH_GET_SIZE)]
-    only: dict[str, Any] = {}
-    if attributes:
-        only = projected(attributes)
-    elif projection is not None:
-        only = {"ProjectionExpression": projection}
+    only = projected(attributes) if attributes else {}
 
     def one(chunk: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         return _batch_get_one(client, table, chunk, only, what)

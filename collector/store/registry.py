@@ -280,7 +280,7 @@ def read_keys(
     `attributes`, only those of each item (`PAGE_ATTRIBUTES`: as the page's read has them)."""
     out = Items()
     wanted = [{"VpcId": s(vpc_id), "OwnerId": s(owner)} for vpc_id, owner in keys]
-    for raw in batch_get(client, table, wanted, None, what=what, attributes=attributes):
+    for raw in batch_get(client, table, wanted, what=what, attributes=attributes):
         out.add(raw, VPCS | CONNECTIONS)
     return out.complete()
 

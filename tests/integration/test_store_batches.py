@@ -64,7 +64,7 @@ def ddb() -> Any:
 def test_batch_get_answers_every_key_with_calls_side_by_side(ddb: Any) -> None:
     # 1,000 keys are 10 calls of 100; an even count, so every call finds a partner.
     client = Rendezvous(ddb)
-    items = batch_get(client, TABLE, _keys(1000), "VpcId, OwnerId, Body")
+    items = batch_get(client, TABLE, _keys(1000), attributes=("VpcId", "OwnerId", "Body"))
     assert sorted(i["VpcId"]["S"] for i in items) == [k["VpcId"]["S"] for k in _keys(1000)]
     assert client.calls == 10
 
