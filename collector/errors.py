@@ -96,6 +96,14 @@ def error_message(exc: BaseException) -> str:
     return " ".join(msg.split())[:500]
 
 
+def describe(exc: BaseException) -> str:
+    """What went wrong, for a log line or an answer: an AWS error as `Code: message`, anything
+    else as its own text."""
+    if isinstance(exc, ClientError | BotoCoreError):
+        return f"{error_code(exc)}: {error_message(exc)}"
+    return str(exc)
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True for throttling, transient server errors and network faults."""
     if isinstance(exc, ClientError):

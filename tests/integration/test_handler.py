@@ -640,6 +640,47 @@ def test_a_night_whose_parts_all_finish_before_the_listing_ends_is_recorded(
     assert night["Mode"] == "scheduled"
 
 
+def test_a_night_the_dispatcher_could_not_record_is_its_failed_answer(
+    org: Org, env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fail closed: a night the dispatcher records (its parts all finished while it listed)
+    whose recording failed was answered `ok` with no metric counting the failure. Its answer
+    now says so and `WriteFailures` is published (the stack alarms on it); no message is left
+    to retry it, so the next night records what this one found."""
+    from botocore.exceptions import ClientError
+
+    from collector.store.dispatch import part_done
+
+    fan_out_queue(org, monkeypatch, per_message=10)
+    sent: list[dict[str, Any]] = []
+    ddb = org.session.client("dynamodb")
+
+    def finished_at_once(**_: Any) -> None:
+        for entry in sent.pop()["Entries"]:
+            body = json.loads(entry["MessageBody"])
+            part_done(ddb, "VPCTracker", body["dispatch"], body["part"])
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == "VPCTracker-ledger":
+            error = {"Code": "AccessDeniedException", "Message": "injected"}
+            raise ClientError({"Error": error}, "Query")
+
+    events = org.session.events
+    events.register(
+        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append(params)
+    )
+    events.register("after-call.sqs.SendMessageBatch", finished_at_once)
+    events.register("before-parameter-build.dynamodb.Query", refuse)
+    capsys.readouterr()
+    dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
+    assert dispatched["ok"] is False and dispatched["messages"] == 1
+    assert dispatched["error"] == (
+        "the night's findings not recorded: FindingsNotRecorded:AccessDeniedException"
+    )
+    (night,) = [m for m in emf_lines(capsys.readouterr().out) if "OverlapGroups" in m]
+    assert (night["Mode"], night["WriteFailures"]) == ("scheduled", 1)
+
+
 def test_a_listing_that_fails_part_way_queues_what_it_listed_and_ends_no_night(
     org: Org, env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

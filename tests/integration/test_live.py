@@ -397,6 +397,65 @@ def test_a_message_redelivered_after_its_night_completed_announces_nothing_again
     assert topic() == []  # and nothing was announced twice
 
 
+def test_a_night_whose_findings_were_not_recorded_keeps_its_last_message_and_alarms(
+    org: Org, topic: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fail closed: the fan-out night's last message, whose worker records the night, was
+    acknowledged when that recording failed (the ledger refused a read), and the failure was
+    counted after the worker's metrics were published: the new clash was neither recorded nor
+    announced, no alarm fired, and nothing retried it until the next night. The message now
+    fails (its redelivery completes the night again and records it) and `WriteFailures` is
+    published, which the stack alarms on."""
+    from botocore.exceptions import ClientError
+
+    url = fan_out_queue(org, monkeypatch, per_message=2)
+    refused = {"on": False}
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if refused["on"] and params.get("TableName") == "VPCTracker-ledger":
+            error = {"Code": "AccessDeniedException", "Message": "injected"}
+            raise ClientError({"Error": error}, "Query")
+
+    org.session.events.register("before-parameter-build.dynamodb.Query", refuse)
+
+    def night() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        handler(load_data("events/scheduled.json"), Context(), session=org.session)
+        return [
+            (
+                m,
+                handler(
+                    {"Records": [sqs_record(m["MessageId"], m["Body"])]},
+                    Context(),
+                    session=org.session,
+                ),
+            )
+            for m in queued(org, url)
+        ]
+
+    night()
+    assert [m["Subject"] for m in topic()] == ["VPCTracker: baseline recorded"]
+    org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
+    time.sleep(1.1)
+    refused["on"] = True
+    capsys.readouterr()
+    answers = night()
+    *done, (last, kept) = answers
+    assert all(answer == {"batchItemFailures": []} for _, answer in done)
+    assert kept == {"batchItemFailures": [{"itemIdentifier": last["MessageId"]}]}
+    assert topic() == []
+    metrics = emf_lines(capsys.readouterr().out)
+    assert sum(m.get("WriteFailures", 0) for m in metrics) == 1
+    assert [m["MessagesFailed"] for m in metrics if m["Mode"] == "worker"][-1] == 1
+    # The queue redelivers it: the night completes again and is recorded, the clash announced.
+    refused["on"] = False
+    again = handler(
+        {"Records": [sqs_record(last["MessageId"], last["Body"])]}, Context(), session=org.session
+    )
+    assert again == {"batchItemFailures": []}
+    (m,) = topic()
+    assert m["Subject"] == "VPCTracker: overlap 10.1.0.0/16: 1 new (latent)"
+
+
 def test_an_event_with_nothing_to_announce_reads_the_outbox_once(org: Org, topic: Any) -> None:
     """Issue 26 (a live event's time): a recording reads the outbox under its lease, and read it
     again to send it although it had found it empty and written nothing to it: one round trip

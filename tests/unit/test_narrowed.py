@@ -58,7 +58,7 @@ def test_without_a_send_time_a_target_is_always_scanned() -> None:
 
 
 def test_a_message_send_time_is_the_queue_s_plus_the_clock_skew() -> None:
-    from collector.handler import _sent_at
+    from collector.sqs_batch import _sent_at
 
     sent = _sent_at({"attributes": {"SentTimestamp": "1545082649183"}})
     assert sent == datetime(2018, 12, 17, 21, 37, 30, 183000, tzinfo=UTC)
