@@ -577,6 +577,22 @@ def fan_out_queue(org: Org, monkeypatch: pytest.MonkeyPatch, per_message: int) -
     return url
 
 
+def refuse_ledger_queries(org: Org, on: bool = True) -> dict[str, bool]:
+    """Make the ledger refuse every Query (`AccessDeniedException`) while the returned
+    switch's `on` is true: a recording then fails after what it compares was written."""
+    from botocore.exceptions import ClientError
+
+    switch = {"on": on}
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if switch["on"] and params.get("TableName") == "VPCTracker-ledger":
+            error = {"Code": "AccessDeniedException", "Message": "injected"}
+            raise ClientError({"Error": error}, "Query")
+
+    org.session.events.register("before-parameter-build.dynamodb.Query", refuse)
+    return switch
+
+
 def queued(org: Org, url: str) -> list[Any]:
     """Every message on the queue, taken off it."""
     sqs, out = org.session.client("sqs"), []
@@ -647,8 +663,6 @@ def test_a_night_the_dispatcher_could_not_record_is_its_failed_answer(
     whose recording failed was answered `ok` with no metric counting the failure. Its answer
     now says so and `WriteFailures` is published (the stack alarms on it); no message is left
     to retry it, so the next night records what this one found."""
-    from botocore.exceptions import ClientError
-
     from collector.store.dispatch import part_done
 
     fan_out_queue(org, monkeypatch, per_message=10)
@@ -660,17 +674,12 @@ def test_a_night_the_dispatcher_could_not_record_is_its_failed_answer(
             body = json.loads(entry["MessageBody"])
             part_done(ddb, "VPCTracker", body["dispatch"], body["part"])
 
-    def refuse(params: dict[str, Any], **_: Any) -> None:
-        if params.get("TableName") == "VPCTracker-ledger":
-            error = {"Code": "AccessDeniedException", "Message": "injected"}
-            raise ClientError({"Error": error}, "Query")
-
     events = org.session.events
     events.register(
         "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append(params)
     )
     events.register("after-call.sqs.SendMessageBatch", finished_at_once)
-    events.register("before-parameter-build.dynamodb.Query", refuse)
+    refuse_ledger_queries(org)
     capsys.readouterr()
     dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
     assert dispatched["ok"] is False and dispatched["messages"] == 1

@@ -20,6 +20,7 @@ from tests.integration.test_handler import (  # noqa: F401 - env, restore_loggin
     env,
     fan_out_queue,
     queued,
+    refuse_ledger_queries,
     restore_logging,
     sqs_record,
 )
@@ -192,18 +193,9 @@ def test_an_event_whose_findings_were_not_recorded_is_retried_and_recorded(
     later recording happened to compare that account. Its target now fails with
     `FindingsNotRecorded`, and the redelivered message is scanned and recorded, though a scan
     stored since it was sent would otherwise stand for it (that scan is this one)."""
-    from botocore.exceptions import ClientError
-
     handler(load_data("events/scheduled.json"), Context(), session=org.session)
     topic()  # the baseline
-    refused = {"on": True}
-
-    def refuse(params: dict[str, Any], **_: Any) -> None:
-        if refused["on"] and params.get("TableName") == "VPCTracker-ledger":
-            error = {"Code": "AccessDeniedException", "Message": "injected"}
-            raise ClientError({"Error": error}, "Query")
-
-    org.session.events.register("before-parameter-build.dynamodb.Query", refuse)
+    refused = refuse_ledger_queries(org)
     clash = org.create_vpc("sandbox", "us-east-1", "10.1.0.0/16", "sandbox-copy")
     # Sent well before its scan starts (more than the clock skew allowed), as a queue's is.
     time.sleep(2.5)
@@ -406,17 +398,8 @@ def test_a_night_whose_findings_were_not_recorded_keeps_its_last_message_and_ala
     announced, no alarm fired, and nothing retried it until the next night. The message now
     fails (its redelivery completes the night again and records it) and `WriteFailures` is
     published, which the stack alarms on."""
-    from botocore.exceptions import ClientError
-
     url = fan_out_queue(org, monkeypatch, per_message=2)
-    refused = {"on": False}
-
-    def refuse(params: dict[str, Any], **_: Any) -> None:
-        if refused["on"] and params.get("TableName") == "VPCTracker-ledger":
-            error = {"Code": "AccessDeniedException", "Message": "injected"}
-            raise ClientError({"Error": error}, "Query")
-
-    org.session.events.register("before-parameter-build.dynamodb.Query", refuse)
+    refused = refuse_ledger_queries(org, on=False)
 
     def night() -> list[tuple[dict[str, Any], dict[str, Any]]]:
         handler(load_data("events/scheduled.json"), Context(), session=org.session)
