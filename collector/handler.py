@@ -3,8 +3,9 @@
 Invocations:
 - EventBridge scheduled event: the full organization (or, with VPCTRACKER_QUEUE_URL set, the
   fan-out dispatcher in `collector.fanout`).
-- SQS event (fan-out workers): Powertools' batch processor runs each message; every message
-  not fully done is reported in `batchItemFailures` (all of them if the worker cannot start).
+- SQS event (fan-out workers and queued CloudTrail events, `collector.sqs_batch`): Powertools'
+  batch processor runs each message; every message not fully done is reported in
+  `batchItemFailures` (all of them if the worker cannot start).
 - Direct invoke `{"accounts": [...], "regions": [...]?, "check": true?}`: those accounts, as the
   landing-zone pipeline's post-provision step (with `check`, the verdict too).
 """
