@@ -577,6 +577,28 @@ def fan_out_queue(org: Org, monkeypatch: pytest.MonkeyPatch, per_message: int) -
     return url
 
 
+def parts_done_as_queued(org: Org) -> list[Any]:
+    """Make every part of a night finished as soon as the dispatcher queues it (workers faster
+    than its listing); returns where the night stood after each, as the parts were done."""
+    from collector.store.dispatch import part_done
+
+    sent: list[dict[str, Any]] = []
+    progress: list[Any] = []
+    ddb = org.session.client("dynamodb")
+
+    def finished_at_once(**_: Any) -> None:
+        for entry in sent.pop()["Entries"]:
+            body = json.loads(entry["MessageBody"])
+            progress.append(part_done(ddb, "VPCTracker", body["dispatch"], body["part"]))
+
+    events = org.session.events
+    events.register(
+        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append(params)
+    )
+    events.register("after-call.sqs.SendMessageBatch", finished_at_once)
+    return progress
+
+
 def refuse_ledger_queries(org: Org, on: bool = True) -> dict[str, bool]:
     """Make the ledger refuse every Query (`AccessDeniedException`) while the returned
     switch's `on` is true: a recording then fails after what it compares was written."""
@@ -632,26 +654,12 @@ def test_a_night_whose_parts_all_finish_before_the_listing_ends_is_recorded(
 ) -> None:
     """Workers start while the dispatcher still lists: they can finish every part before it
     knows how many there are. The night is then the dispatcher's to record."""
-    from collector.store.dispatch import part_done
-
     fan_out_queue(org, monkeypatch, per_message=10)
-    sent: list[dict[str, Any]] = []
-    ddb = org.session.client("dynamodb")
-
-    def finished_at_once(**_: Any) -> None:  # each part done as soon as it is queued
-        for entry in sent.pop()["Entries"]:
-            body = json.loads(entry["MessageBody"])
-            progress = part_done(ddb, "VPCTracker", body["dispatch"], body["part"])
-            assert not progress.complete  # the count is not known yet
-
-    events = org.session.events
-    events.register(
-        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append(params)
-    )
-    events.register("after-call.sqs.SendMessageBatch", finished_at_once)
+    progress = parts_done_as_queued(org)
     capsys.readouterr()
     dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
     assert dispatched["ok"] is True and dispatched["messages"] == 1
+    assert progress and not any(p.complete for p in progress)  # the count was not known yet
     (night,) = [m for m in emf_lines(capsys.readouterr().out) if "OverlapGroups" in m]
     assert night["Mode"] == "scheduled"
 
@@ -663,22 +671,8 @@ def test_a_night_the_dispatcher_could_not_record_is_its_failed_answer(
     whose recording failed was answered `ok` with no metric counting the failure. Its answer
     now says so and `WriteFailures` is published (the stack alarms on it); no message is left
     to retry it, so the next night records what this one found."""
-    from collector.store.dispatch import part_done
-
     fan_out_queue(org, monkeypatch, per_message=10)
-    sent: list[dict[str, Any]] = []
-    ddb = org.session.client("dynamodb")
-
-    def finished_at_once(**_: Any) -> None:
-        for entry in sent.pop()["Entries"]:
-            body = json.loads(entry["MessageBody"])
-            part_done(ddb, "VPCTracker", body["dispatch"], body["part"])
-
-    events = org.session.events
-    events.register(
-        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append(params)
-    )
-    events.register("after-call.sqs.SendMessageBatch", finished_at_once)
+    parts_done_as_queued(org)
     refuse_ledger_queries(org)
     capsys.readouterr()
     dispatched = handler(load_data("events/scheduled.json"), Context(), session=org.session)
