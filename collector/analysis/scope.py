@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from collector.analysis.audit import Audit
 from collector.analysis.conflicts import Connections, routing_domains
 from collector.analysis.lookup import BlockIndex
+from collector.analysis.overlaps import vpc_blocks
 from collector.models import Connectivity, KnownFinding, Vpc
 
 
@@ -18,6 +19,7 @@ def affected_accounts(
     known: Iterable[KnownFinding],
     conns: Connections,
     before: Iterable[Connectivity] = (),
+    vpcs_before: Iterable[Vpc] = (),
 ) -> set[str]:
     """Pure: the accounts whose findings a rescan of `accounts` can change: theirs; those in an
     overlap group with one of their blocks; those whose blocks overlap a block of theirs that
@@ -25,7 +27,9 @@ def affected_accounts(
     domain with one of their VPCs or one they own (a new peering or TGW route can make a clash
     of two other accounts reachable); and those at the far end of their peerings or attached to
     their TGWs, now or in `before`, the connectivity the table held for them before the rescan
-    (a removed peering, attachment or route can make such a clash unreachable)."""
+    (a removed peering, attachment or route can make such a clash unreachable); and those whose
+    blocks overlap a block the table held for them before the rescan (`vpcs_before`) that they
+    no longer hold (it may have been no finding of theirs: a block inside an expected range)."""
     rescanned = set(accounts)
     scope = set(rescanned)
     for g in audit.overlap_groups:
@@ -34,10 +38,21 @@ def affected_accounts(
     for e in audit.expected:
         if e.group.owners & rescanned:
             scope |= e.group.owners
-    old = [k.cidr for k in known if k.kind == "overlap" and k.cidr]
+    old = {k.cidr for k in known if k.kind == "overlap" and k.cidr}
+    # A block they no longer hold clashed with others, whose findings it may have been the
+    # only reason for: known or not (a block inside an expected range is no finding of its
+    # own, the one outside it that it overlapped is). Only blocks of live VPCs that overlap
+    # groups take in (a default VPC's do not).
+    held = {
+        c
+        for v in vpcs
+        if v.OwnerId in rescanned and not (v.Deleted or v.IsDefault)
+        for c in vpc_blocks(v)
+    }
+    old |= {c for v in vpcs_before if not (v.Deleted or v.IsDefault) for c in vpc_blocks(v)} - held
     if old:
         index = BlockIndex(vpcs)
-        for cidr in old:
+        for cidr in sorted(old):
             scope |= {v.OwnerId for _, v in index.overlapping(ipaddress.ip_network(cidr))}
     owned = {t.Id for t in conns.route_tables if t.OwnerId in rescanned}
     for d in routing_domains(conns):

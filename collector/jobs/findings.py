@@ -40,7 +40,7 @@ from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
 from collector.jobs.views import View, read_view
 from collector.lifecycle import expires_at
-from collector.models import Connectivity, KnownFinding, iso
+from collector.models import Connectivity, KnownFinding, Vpc, iso
 from collector.notify import Announcement, ReportLink
 from collector.scan import ALL_REGIONS
 from collector.store.changes import legacy_changes
@@ -155,6 +155,7 @@ def remember_findings(
             frozen=frozen_targets(summary) if frozen is None else frozen,
             report=report,
             before=summary.connectivity_before,
+            vpcs_before=summary.vpcs_before,
             later=later,
         )
     except (ClientError, BotoCoreError, FatalError, MalformedResponse, TableMissingError) as exc:
@@ -177,11 +178,13 @@ def record_findings(
     report: Publisher | None = None,
     before: Sequence[Connectivity] = (),
     later: Callable[[], View | None] | None = None,
+    vpcs_before: Sequence[Vpc] = (),
 ) -> FindingsRecord:
     """Record the findings of the inventory under the recording lease; see the module.
-    `before`: the rescanned accounts' connectivity as the table held it before the rescan (a
-    narrowed recording also compares whoever it connected); `later`: the view, awaited beside
-    the recording's first round trips when `view` is None."""
+    `before`, `vpcs_before`: the rescanned accounts' connectivity and VPCs as the table held
+    them before the rescan (a narrowed recording also compares whoever they connected, and
+    whoever overlapped a block they no longer hold); `later`: the view, awaited beside the
+    recording's first round trips when `view` is None."""
     opts = options
     t0 = time.monotonic()
     ddb = dynamodb_client(opts.session or hub_session(), config)
@@ -203,7 +206,9 @@ def record_findings(
             "findings; this run's findings are left to the next one"
         )
     try:
-        record = _Recording(config, opts, ddb, accounts, frozen, report, before).run(view, later)
+        record = _Recording(config, opts, ddb, accounts, frozen, report, before, vpcs_before).run(
+            view, later
+        )
         record.duration_s = time.monotonic() - t0
         return record
     finally:
@@ -225,10 +230,12 @@ class _Recording:
         frozen: Collection[tuple[str, str]],
         report: Publisher | None = None,
         before: Sequence[Connectivity] = (),
+        vpcs_before: Sequence[Vpc] = (),
     ) -> None:
         self.config, self.opts, self.ddb = config, opts, ddb
         self.report = report
         self.before = before
+        self.vpcs_before = vpcs_before
         self.link: ReportLink | None = None
         self.ledger = config.table.ledger
         self.accounts = frozenset(accounts)
@@ -351,6 +358,7 @@ class _Recording:
             mine.values(),
             conns,
             self.before,
+            self.vpcs_before,
         )
         if len(scope) > SCOPE_QUERIES:
             known = retry.call(all_known, self.ddb, self.ledger)

@@ -203,32 +203,11 @@ class TableSink:
         ):
             self.ledger.add(change_item(c, n, expires))
         if result.connectivity is not None:
-            conn = result.connectivity
-            items = connectivity_items(conn, expires)
-            before = prepared.connectivity.get(result.region)
-            if (
-                not self.rewrite
-                and len(items) == 1
-                and unchanged_connectivity(conn, before, now, self.retention)
-            ):
-                s.items_unchanged += 1
-            else:
-                self._write(items, result.account_id)
-            if not self.rewrite:
-                # When the scan started (a target's connectivity carries it): what the
-                # account's scan-times item will say of this region, beside what it said of
-                # the others.
-                times = self._scans.setdefault(result.account_id, dict(prepared.scanned))
-                times[result.region] = conn.LastSeen
-            for t in result.route_tables:
-                self._write(route_table_items(t, expires), result.account_id)
-            if before is not None and not s.full_org:
-                # A full run's recording compares every account; a narrowed one needs whoever
-                # this item connected before (what the scan no longer lists is nowhere else).
-                s.connectivity_before.append(before)
-                # An attachment deleted since was also taken out of its TGW owner's route
-                # tables, with no call in the owner's account: that owner is followed too.
-                s.note_tgw_owners(result.account_id, result.region, before.Attachments)
+            self._accept_connectivity(result, result.connectivity, prepared, s, now)
+        if not s.full_org:
+            # What the target held before: a block it no longer holds may have been the only
+            # clash of another account's block (jobs.findings compares that account too).
+            s.vpcs_before += prepared.existing.get(result.region, [])
         s.vpcs_seen += len(plan.seen)
         s.marked_deleted += len(plan.marked)
         if self.reservations:
@@ -236,6 +215,42 @@ class TableSink:
                 self.to_release.update(
                     c for c in vpc_blocks(v) if (c, v.OwnerId) in self.reservations
                 )
+
+    def _accept_connectivity(
+        self,
+        result: TargetResult,
+        conn: Connectivity,
+        prepared: Prepared,
+        s: RunSummary,
+        now: datetime,
+    ) -> None:
+        """`accept` for an ok target's connectivity: its item (unless unchanged) and route
+        tables, as of `now`."""
+        expires = expires_at(now, self.retention)
+        items = connectivity_items(conn, expires)
+        before = prepared.connectivity.get(result.region)
+        if (
+            not self.rewrite
+            and len(items) == 1
+            and unchanged_connectivity(conn, before, now, self.retention)
+        ):
+            s.items_unchanged += 1
+        else:
+            self._write(items, result.account_id)
+        if not self.rewrite:
+            # When the scan started (a target's connectivity carries it): what the account's
+            # scan-times item will say of this region, beside what it said of the others.
+            times = self._scans.setdefault(result.account_id, dict(prepared.scanned))
+            times[result.region] = conn.LastSeen
+        for t in result.route_tables:
+            self._write(route_table_items(t, expires), result.account_id)
+        if before is not None and not s.full_org:
+            # A full run's recording compares every account; a narrowed one needs whoever this
+            # item connected before (what the scan no longer lists is nowhere else).
+            s.connectivity_before.append(before)
+            # An attachment deleted since was also taken out of its TGW owner's route tables,
+            # with no call in the owner's account: that owner is followed too.
+            s.note_tgw_owners(result.account_id, result.region, before.Attachments)
 
     def _write(self, items: list[dict[str, Any]], account: str | None = None) -> None:
         if self.written is not None:

@@ -81,6 +81,9 @@ class RunSummary:
     # run rewrote it (a narrowed findings recording compares whoever it connected; not in the
     # JSON summary).
     connectivity_before: list[Connectivity] = field(default_factory=list)
+    # The same run: each ok target's VPCs as the table held them before it (a narrowed
+    # recording compares whoever overlapped a block the scan no longer found).
+    vpcs_before: list[Vpc] = field(default_factory=list)
 
     @property
     def targets(self) -> int:
@@ -120,6 +123,7 @@ class RunSummary:
         self.ok_accounts |= other.ok_accounts
         self.reservations_released += other.reservations_released
         self.connectivity_before += other.connectivity_before
+        self.vpcs_before += other.vpcs_before
         if self.written_keys is None or other.written_keys is None:
             self.written_keys = None  # what one of them wrote is not known
         else:

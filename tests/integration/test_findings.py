@@ -408,6 +408,37 @@ def test_expected_reuse_is_not_a_finding_unless_reachable(org: Org, inbox: Any) 
     assert any("100.64.0.0/20" in m["Subject"] and "conflict" in m["Subject"] for m in got)
 
 
+def test_a_block_that_leaves_expected_reuse_resolves_what_it_clashed_with(
+    org: Org, inbox: Any
+) -> None:
+    # A block inside an expected range is no finding of its own (latent), but a block outside
+    # it that overlaps it is: when the first leaves, a rescan of its account alone must
+    # resolve the second, as a full recording would. It was left standing until the next
+    # night (the rescanned account had no known finding naming the block that left).
+    topic, read = inbox
+    cfg = config(org, topic).model_copy(
+        update={
+            "overlaps": Config.model_validate(
+                {"overlaps": {"expected": [{"cidr": "100.80.0.0/20", "reason": "pods"}]}}
+            ).overlaps
+        }
+    )
+    pods = org.create_vpc("sandbox", "us-east-1", "100.80.0.0/24", "pods")
+    org.create_vpc("workload-b", "us-east-1", "100.80.0.0/16", "wide")
+    nightly(org, cfg)
+    read()
+    known = all_known(dynamodb_client(org.session, cfg), LEDGER)
+    (wide,) = [k for k in known.values() if k.cidr == "100.80.0.0/16"]
+    assert (wide.account, wide.state) == (org.accounts["workload-b"], "latent")
+    assert not any(k.cidr == "100.80.0.0/24" for k in known.values())
+    org.ec2("sandbox", "us-east-1").delete_vpc(VpcId=pods)
+    record = rescan(org, cfg, "sandbox")
+    assert record.resolved == 1
+    assert wide.id not in all_known(dynamodb_client(org.session, cfg), LEDGER)
+    (m,) = read()
+    assert m["Subject"] == "VPCTracker: overlap 100.80.0.0/16: 1 resolved (latent)"
+
+
 def test_past_the_message_limit_one_digest(org: Org, inbox: Any) -> None:
     topic, read = inbox
     cfg = config(org, topic, max_messages=2)
