@@ -3,6 +3,7 @@ compares only those must leave the ledger as a full recording would."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -189,6 +190,7 @@ class World:
 
     def __init__(self) -> None:
         self.alive = [True] * len(POOL)
+        self.secondary: dict[int, str] = {}  # VPC n -> its secondary block
         self.peerings: dict[int, str] = {}  # pair index -> status
         self.reached: set[int] = set()  # attachments N's route table reaches
         self.attached: set[int] = set()
@@ -201,7 +203,13 @@ class World:
     def rescan(self, account: str) -> None:
         self.clock += 1
         at = T + timedelta(minutes=self.clock)
-        vpcs = [v for v, a in zip(POOL, self.alive, strict=True) if a and v.OwnerId == account]
+        vpcs = [
+            v.model_copy(update={"CidrBlocks": (v.CidrBlock, self.secondary[n])})
+            if n in self.secondary
+            else v
+            for n, (v, a) in enumerate(zip(POOL, self.alive, strict=True))
+            if a and v.OwnerId == account
+        ]
         peerings = []
         for n, status in sorted(self.peerings.items()):
             a, b = (POOL[i] for i in PAIRS[n])
@@ -244,7 +252,16 @@ event = st.one_of(
     st.tuples(st.just("peering"), st.integers(0, len(PAIRS) - 1), st.booleans()),
     st.tuples(st.just("attach"), st.integers(0, len(POOL) - 1)),
     st.tuples(st.just("route"), st.integers(0, len(POOL) - 1)),
+    st.tuples(st.just("block"), st.integers(0, len(POOL) - 1), st.integers(0, len(POOL) - 1)),
 )
+
+
+def secondary_block(n: int, m: int) -> str | None:
+    """A secondary block for VPC `n` inside VPC `m`'s primary one (its last /25), or None when
+    it would overlap `n`'s own primary block (AWS refuses such a block)."""
+    net = ipaddress.ip_network(POOL[m].CidrBlock)
+    block = list(net.subnets(new_prefix=25))[-1]
+    return None if block.overlaps(ipaddress.ip_network(POOL[n].CidrBlock)) else str(block)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -284,6 +301,14 @@ def replay(events: list[tuple[Any, ...]], pods: str | None = None) -> None:
             world.attached ^= {e[1]}
             world.reached -= world.reached - world.attached
             account = POOL[e[1]].OwnerId
+        elif e[0] == "block":
+            # A secondary block associated with VPC n (inside m's range), or disassociated.
+            n, block = e[1], secondary_block(e[1], e[2])
+            if world.secondary.get(n) is not None or block is None:
+                world.secondary.pop(n, None)
+            else:
+                world.secondary[n] = block
+            account = POOL[n].OwnerId
         else:
             if e[1] in world.attached:
                 world.reached ^= {e[1]}
