@@ -143,7 +143,7 @@ def _record(batch: _Batch, opts: RunOptions) -> None:
     # what the rescan writes is then read back into it by key (see jobs.views). With every
     # subnet only for the page a recording may publish; else as `audit --format json`.
     without = unless_published(config)
-    with ViewAhead(config, opts, without) as ahead:
+    with ViewAhead(config, opts, without, may_narrow=True) as ahead:
         summary, scanned = _rescan(batch, ahead.options)
         if not scanned:
             # Every target was already current: nothing to record, and no table read for it.

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,11 +35,13 @@ from collector.errors import FatalError, MalformedResponse, error_code
 from collector.hub import hub_session
 from collector.jobs.announce import send_outbox
 from collector.jobs.audit import run_audit
+from collector.jobs.blockindex import keep_whole
 from collector.jobs.lean import for_audit
+from collector.jobs.narrow import Narrowed, Rescanned, narrowed_view
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
-from collector.jobs.views import View, read_view
+from collector.jobs.views import CLOCK_SKEW, View, read_view
 from collector.lifecycle import expires_at
 from collector.models import Connectivity, KnownFinding, Vpc, iso
 from collector.notify import Announcement, ReportLink
@@ -146,6 +149,7 @@ def remember_findings(
         return None
     if view is None and summary.inventory is not None and summary.inventory_read is not None:
         view = View(summary.inventory, *summary.inventory_read)
+    rescanned = Rescanned.of(summary) if accounts and not summary.full_org else None
     try:
         record = record_findings(
             config,
@@ -157,6 +161,7 @@ def remember_findings(
             before=summary.connectivity_before,
             vpcs_before=summary.vpcs_before,
             later=later,
+            rescanned=rescanned,
         )
     except (ClientError, BotoCoreError, FatalError, MalformedResponse, TableMissingError) as exc:
         code = error_code(exc)
@@ -179,12 +184,15 @@ def record_findings(
     before: Sequence[Connectivity] = (),
     later: Callable[[], View | None] | None = None,
     vpcs_before: Sequence[Vpc] = (),
+    rescanned: Rescanned | None = None,
 ) -> FindingsRecord:
     """Record the findings of the inventory under the recording lease; see the module.
     `before`, `vpcs_before`: the rescanned accounts' connectivity and VPCs as the table held
     them before the rescan (a narrowed recording also compares whoever they connected, and
     whoever overlapped a block they no longer hold); `later`: the view, awaited beside the
-    recording's first round trips when `view` is None."""
+    recording's first round trips when `view` is None; `rescanned`: the rescan a narrowed
+    recording follows, whose targets alone it may compare, reading only their items, when
+    nothing else can have moved (jobs.narrow) and no view was handed over."""
     opts = options
     t0 = time.monotonic()
     ddb = dynamodb_client(opts.session or hub_session(), config)
@@ -206,9 +214,8 @@ def record_findings(
             "findings; this run's findings are left to the next one"
         )
     try:
-        record = _Recording(config, opts, ddb, accounts, frozen, report, before, vpcs_before).run(
-            view, later
-        )
+        recording = _Recording(config, opts, ddb, accounts, frozen, report, before, vpcs_before)
+        record = recording.run(view, later, rescanned)
         record.duration_s = time.monotonic() - t0
         return record
     finally:
@@ -245,7 +252,12 @@ class _Recording:
         self.expires = expires_at(self.now, config.table.deleted_retention_days)
         self.out = FindingsRecord()
 
-    def run(self, view: View | None, later: Callable[[], View | None] | None) -> FindingsRecord:
+    def run(
+        self,
+        view: View | None,
+        later: Callable[[], View | None] | None,
+        rescanned: Rescanned | None = None,
+    ) -> FindingsRecord:
         retry = self.opts.retry
         # Under the lease no other recording writes these: three round trips side by side,
         # and beside them the end of a view still being read (it is compared once whole).
@@ -262,9 +274,17 @@ class _Recording:
             mine = mine_at.result() if mine_at is not None else {}
             if view_at is not None:
                 view = view_at.result()
+        if view is None and rescanned is not None:
+            # Only the rescanned targets' items, when nothing else can have moved.
+            narrowed = narrowed_view(self.config, self.opts, self.ddb, rescanned, marker)
+            if narrowed is not None:
+                with paused_gc():
+                    done = self._compare_narrowed(narrowed, marker, outbox, mine)
+                if done is not None:
+                    return done
         # The page it may publish shows every subnet and tag: then only a whole read will do.
         # Else it reads as `audit --format json` does.
-        publishes = self.report is not None and self.config.report.bucket is not None
+        publishes = self._publishes()
         if view is None or view.outdated_by(marker) or (publishes and view.items.lean):
             # Another recording compared a newer view than ours (ours could make what it saw
             # look resolved), or ours cannot draw the page. Read again, now that no recording
@@ -303,12 +323,65 @@ class _Recording:
         if full and not marker.baselined and not upgrading:
             entries.append(self._baseline(current))
             self.out.first_baseline = True
-        self._write(cmp, entries, outbox, marker_baselined=marker.baselined or full, view=view)
+        # A full recording's view holds every VPC: what the block index lacks of it is added
+        # (jobs.blockindex), and its marker then says the index is whole. Any other keeps
+        # what the marker said: its own writes went to the index first.
+        indexed = self._keep_index_whole(view) if full else marker.indexed
+        self._write(
+            cmp,
+            entries,
+            outbox,
+            marker_baselined=marker.baselined or full,
+            view=view,
+            indexed=indexed,
+        )
         if upgrading:
             self._upgrade()
             self.out.upgraded = True
         self._count(cmp)
         self._publish_report(audit)
+        self._send()
+        return self.out
+
+    def _compare_narrowed(
+        self,
+        narrowed: Narrowed,
+        marker: Marker,
+        outbox: list[Pending],
+        mine: Mapping[str, KnownFinding],
+    ) -> FindingsRecord | None:
+        """`_compare` for a narrowed view: the findings of its targets alone, against their
+        known ones; None, with nothing written, when a page to publish must show a change (it
+        is drawn from the whole inventory)."""
+        items = narrowed.view.items
+        conns = Connections.of(items.connectivity, items.route_tables)
+        audit, _ = run_audit(self.config, options=self.opts, inventory=items, connections=conns)
+        targets = narrowed.targets
+        expected = self.config.overlaps.expected
+        current = [f for f in iter_findings(audit, expected) if (f.account, f.region) in targets]
+        known = {i: k for i, k in mine.items() if (k.account, k.region) in targets}
+        cmp = compare(current, known, frozen=self._is_frozen)
+        if self._publishes() and (cmp.new or cmp.changed or cmp.resolved):
+            return None
+        entries = self._announcements(cmp) if marker.baselined else []
+        self._write(
+            cmp,
+            entries,
+            outbox,
+            marker_baselined=marker.baselined,
+            view=narrowed.view,
+            indexed=marker.indexed,
+        )
+        self._count(cmp)
+        self._send()
+        return self.out
+
+    def _publishes(self) -> bool:
+        """The recording may publish the report page (a live one: when a finding changed)."""
+        return self.report is not None and self.config.report.bucket is not None
+
+    def _send(self) -> None:
+        """Send what is pending in the outbox (when the config names a topic)."""
         # Else left pending for a run that has a topic. Nothing pending (the outbox read
         # under the lease was empty, and nothing was written to it): nothing to read again.
         if self.config.notify.topic_arn and self.out.pending:
@@ -316,7 +389,18 @@ class _Recording:
             self.out.notified += sent.notified
             self.out.notify_failures += sent.failures
             self.out.pending = sent.pending
-        return self.out
+
+    def _keep_index_whole(self, view: View) -> bool:
+        return keep_whole(
+            self.ddb,
+            self.ledger,
+            view.items,
+            view.started,
+            skew=CLOCK_SKEW,
+            retention=timedelta(days=self.config.table.deleted_retention_days),
+            now=self.now,
+            retry=self.opts.retry,
+        )
 
     def _publish_report(self, audit: Audit) -> None:
         if self.report is None:
@@ -436,6 +520,7 @@ class _Recording:
         *,
         marker_baselined: bool,
         view: View,
+        indexed: bool,
     ) -> None:
         # The newest pending announcement of each finding: one already waiting to be made is
         # not written twice (a recording whose state writes failed is repeated by the next).
@@ -459,7 +544,8 @@ class _Recording:
                 self.ledger,
                 [finding_key(k.account, k.id) for k in cmp.resolved],
             )
-        self._flush([marker_item(marker_baselined, view.ended, self.now, self.expires)], "baseline")
+        marker = marker_item(marker_baselined, view.ended, self.now, self.expires, indexed)
+        self._flush([marker], "baseline")
         self.out.pending = len(fresh) + len(outbox)
 
     def _item(self, f: Finding) -> dict[str, Any]:

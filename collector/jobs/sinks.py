@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,15 +16,24 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from collector.analysis import vpc_blocks
 from collector.config import Config
-from collector.errors import error_code, reading_table
+from collector.errors import FatalError, error_code, reading_table
 from collector.hub import hub_session
 from collector.jobs.departed import sweep
 from collector.jobs.lean import unless_published
 from collector.jobs.options import RunOptions
 from collector.jobs.summary import RunSummary
 from collector.lifecycle import changes, expires_at, plan_target
-from collector.models import Account, Connectivity, TargetResult, UnreadableItem, Vpc, iso
+from collector.models import (
+    Account,
+    Connectivity,
+    TargetResult,
+    TgwRouteTable,
+    UnreadableItem,
+    Vpc,
+    iso,
+)
 from collector.store.attributes import item_key
+from collector.store.blocks import entry_item, indexed_blocks
 from collector.store.changes import change_item
 from collector.store.connectivity import connectivity_items, route_table_items
 from collector.store.leases import release_lease, take_lease
@@ -43,7 +52,7 @@ from collector.store.registry import (
 from collector.store.reservations import delete_reservation
 from collector.store.scanned import derive, scanned_item, scanned_key
 from collector.store.vpcs import shrink, vpc_items
-from collector.store.writer import BatchWriter
+from collector.store.writer import BatchWriter, put_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -98,6 +107,34 @@ def unchanged_connectivity(
     return _fields(new, skip) == _fields(stored, skip)
 
 
+def same_connections(
+    new: Connectivity, stored: Connectivity | None, route_tables: Sequence[TgwRouteTable]
+) -> bool:
+    """Pure: a target's scan found the peerings and TGW attachments its stored item lists, and
+    it owns no TGW route table (then what can reach what is as the table held it: a narrowed
+    recording need not look past the blocks the scan touched; jobs.narrow)."""
+    if route_tables or new.RouteTables or (stored is not None and stored.RouteTables):
+        return False
+    if stored is None:
+        return not (new.Peerings or new.Attachments)
+    return set(new.Peerings) == set(stored.Peerings) and set(new.Attachments) == set(
+        stored.Attachments
+    )
+
+
+def new_entries(
+    seen: Iterable[Vpc], stored: Mapping[str, Vpc], at: datetime
+) -> list[dict[str, Any]]:
+    """Pure: the block index entries a target's write needs first: each block of a VPC it saw
+    that the VPC's stored item did not hold live (store.blocks)."""
+    out = []
+    for v in seen:
+        before = stored.get(v.VpcId)
+        held = set(indexed_blocks(before)) if before is not None else set()
+        out += [entry_item(v, c, at) for c in indexed_blocks(v) if c not in held]
+    return out
+
+
 def _fields(record: Vpc | Connectivity, skip: tuple[str, ...]) -> dict[str, Any]:
     # The record's fields, compared rather than the items they serialize to: the comparison
     # runs in the collecting loop for every target, and encoding both items took 51 µs a VPC
@@ -149,6 +186,8 @@ class TableSink:
         self._scans: dict[str, dict[str, datetime]] = {}  # this run's, by account
         self._scans_failed = 0
         self._scans_written = 0
+        # Targets left unwritten because their block index entries were not (by error code).
+        self._index_failed: dict[str, int] = {}
         self._settled_jobs: list[Future[None]] = []
 
     def existing(self, account: Account) -> Prepared:
@@ -184,6 +223,8 @@ class TableSink:
         now = self.opts.clock()
         expires = expires_at(now, self.retention)
         stored = {v.VpcId: v for v in prepared.existing.get(result.region, [])}
+        if not self._index_first(new_entries(plan.seen, stored, now), result):
+            return  # nothing of the target written: it stands as the table held it
         for v in plan.seen:
             items = vpc_items(v, expires)
             if not self.rewrite and len(items) == 1 and unchanged_vpc(v, stored.get(v.VpcId)):
@@ -204,10 +245,13 @@ class TableSink:
             self.ledger.add(change_item(c, n, expires))
         if result.connectivity is not None:
             self._accept_connectivity(result, result.connectivity, prepared, s, now)
+        else:
+            s.connectivity_changed = True  # not known: a recording reads the inventory whole
         if not s.full_org:
             # What the target held before: a block it no longer holds may have been the only
             # clash of another account's block (jobs.findings compares that account too).
             s.vpcs_before += prepared.existing.get(result.region, [])
+            s.rescanned.add((result.account_id, result.region))
         s.vpcs_seen += len(plan.seen)
         s.marked_deleted += len(plan.marked)
         if self.reservations:
@@ -244,6 +288,8 @@ class TableSink:
             times[result.region] = conn.LastSeen
         for t in result.route_tables:
             self._write(route_table_items(t, expires), result.account_id)
+        if not s.full_org and not same_connections(conn, before, result.route_tables):
+            s.connectivity_changed = True
         if before is not None and not s.full_org:
             # A full run's recording compares every account; a narrowed one needs whoever this
             # item connected before (what the scan no longer lists is nowhere else).
@@ -251,6 +297,27 @@ class TableSink:
             # An attachment deleted since was also taken out of its TGW owner's route tables,
             # with no call in the owner's account: that owner is followed too.
             s.note_tgw_owners(result.account_id, result.region, before.Attachments)
+
+    def _index_first(self, entries: list[dict[str, Any]], result: TargetResult) -> bool:
+        """Write the block index's new `entries` for a target before any item of it, so that no
+        VPC item is in the table without them (store.blocks); False, counted as a write
+        failure, if they could not all be written (then nothing of the target is)."""
+        if not entries:
+            return True
+        try:
+            self.opts.retry.call(put_items, self.ddb, self.config.table.ledger, entries)
+        except (ClientError, BotoCoreError, FatalError) as exc:
+            code = error_code(exc)
+            log.error(
+                "block index not written for %s/%s (%s): its items are left as they were",
+                result.account_id,
+                result.region,
+                code,
+            )
+            with self._held_lock:
+                self._index_failed[code] = self._index_failed.get(code, 0) + 1
+            return False
+        return True
 
     def _write(self, items: list[dict[str, Any]], account: str | None = None) -> None:
         if self.written is not None:
@@ -289,10 +356,13 @@ class TableSink:
         s.vpcs_written = stats.written_vpcs
         s.written_keys = self.written
         s.items_written = stats.written + ledger.written + self._scans_written
-        s.write_failures = stats.failed + ledger.failed + self._scans_failed
+        unindexed = sum(self._index_failed.values())
+        s.write_failures = stats.failed + ledger.failed + self._scans_failed + unindexed
         s.write_errors = dict(stats.errors)
         if self._scans_failed:
             s.write_errors["ScanTimesNotWritten"] = self._scans_failed
+        for code, n in self._index_failed.items():
+            s.write_errors[f"BlockIndexNotWritten:{code}"] = n
         s.incomplete_items = [
             {"VpcId": vpc, "OwnerId": owner, "reason": why} for vpc, owner, why in stats.incomplete
         ]

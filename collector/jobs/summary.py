@@ -84,6 +84,11 @@ class RunSummary:
     # The same run: each ok target's VPCs as the table held them before it (a narrowed
     # recording compares whoever overlapped a block the scan no longer found).
     vpcs_before: list[Vpc] = field(default_factory=list)
+    # The same run: the (account, region) of every target it wrote, and whether any of them
+    # was found connected otherwise than the table held it (peerings, TGW attachments) or owns
+    # a TGW route table: then a recording reads the inventory whole (jobs.narrow).
+    rescanned: set[tuple[str, str]] = field(default_factory=set)
+    connectivity_changed: bool = False
 
     @property
     def targets(self) -> int:
@@ -124,6 +129,8 @@ class RunSummary:
         self.reservations_released += other.reservations_released
         self.connectivity_before += other.connectivity_before
         self.vpcs_before += other.vpcs_before
+        self.rescanned |= other.rescanned
+        self.connectivity_changed = self.connectivity_changed or other.connectivity_changed
         if self.written_keys is None or other.written_keys is None:
             self.written_keys = None  # what one of them wrote is not known
         else:

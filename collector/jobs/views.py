@@ -102,9 +102,21 @@ class ViewAhead:
     """
 
     def __init__(
-        self, config: Config, options: RunOptions, without: WithoutSubnets | None = None
+        self,
+        config: Config,
+        options: RunOptions,
+        without: WithoutSubnets | None = None,
+        *,
+        may_narrow: bool = False,
     ) -> None:
         self._view: View | None = None
+        # `may_narrow`: its recording may read only the rescanned targets' items (jobs.narrow),
+        # which it can when the marker says the block index is whole: then nothing is read
+        # here (the whole read would take the process's CPU from the rescan and the narrowed
+        # read for nothing); a recording that cannot narrow after all reads itself.
+        self._may_narrow = may_narrow
+        self._narrows = threading.Event()
+        self._decided = threading.Event()
         self._config = config
         self._without = without  # as in `read_table`: a report drawn from it needs None
         self.options = replace(options, keep_written=True, will_scan=self.go)
@@ -124,6 +136,11 @@ class ViewAhead:
             # Asked as the rescan starts, not once it has found a target: one round trip less
             # between that and the read's first page (docs/benchmarks.md).
             marker = self._marker(ddb, config, options)
+            if self._may_narrow and marker is not None and marker.indexed:
+                self._narrows.set()
+            self._decided.set()
+            if self._narrows.is_set():
+                return
             self._go.wait()  # the rescan found something to scan (or it is all over)
             if self._stop.is_set():
                 return
@@ -145,6 +162,8 @@ class ViewAhead:
                 self._view = View(items, started, now_utc(), after=marker)
         except Exception as exc:  # noqa: BLE001 - the recording reads again and reports it
             log.warning("inventory read beside the rescan failed: %s", type(exc).__name__)
+        finally:
+            self._decided.set()
 
     def _marker(self, ddb: DynamoDBClient, config: Config, options: RunOptions) -> Marker | None:
         """The findings marker, read before the view's read starts; None when it cannot be
@@ -189,7 +208,11 @@ class ViewAhead:
         ends first, and waiting for the read first cost a round trip after it. More (a
         batch's hundreds of whole items) are read back after the read, as before: decoded
         beside its pages they raised the process's peak by 4-10 MB (docs/benchmarks.md), for
-        one round trip in a batch of seconds."""
+        one round trip in a batch of seconds. None at once when nothing is read here because
+        the recording may narrow (`may_narrow`)."""
+        self._decided.wait()
+        if self._narrows.is_set():
+            return None
         if len(summary.written_keys or ()) > BATCH_GET_SIZE:
             view = self.result()
             fresh = read_back(summary, self._config, self.options, self._ddb)

@@ -254,6 +254,10 @@ class Marker:
     read_end_unknown: bool = False
     # The recorder that wrote it (`recorder_id`), when it says (an older version's does not).
     recorded_by: str | None = None
+    # The block index holds every live VPC block the table holds (`store.blocks`): set by a
+    # full recording that checked it, kept by every later one of this version; an older
+    # version, which writes VPCs without entries, writes the marker without it.
+    indexed: bool = False
 
     def skew(self, clocks_apart: timedelta) -> timedelta:
         """How far this process's clock may be from the one `read_end` was taken on: none when
@@ -295,14 +299,15 @@ def read_marker(client: DynamoDBClient, table: str) -> Marker:
         expires_at=expires_at,
         read_end_unknown=unknown,
         recorded_by=by if isinstance(by, str) else None,
+        indexed=item.get("IndexedBlocks") == {"BOOL": True},
     )
 
 
 def marker_item(
-    baselined: bool, read_end: datetime, at: datetime, expires_at: int
+    baselined: bool, read_end: datetime, at: datetime, expires_at: int, indexed: bool = False
 ) -> dict[str, Any]:
     """The baseline marker as a ledger item, written whole (an older version's write leaves
-    no `RecordedBy`: its times are then taken as another clock's)."""
+    no `RecordedBy`: its times are then taken as another clock's; nor `IndexedBlocks`)."""
     return {
         **BASELINE_KEY,
         "Baselined": {"BOOL": baselined},
@@ -310,6 +315,7 @@ def marker_item(
         "RecordedAt": s(iso(at)),
         "RecordedBy": s(recorder_id()),
         "ExpiresAt": {"N": str(expires_at)},
+        "IndexedBlocks": {"BOOL": indexed},
     }
 
 

@@ -296,11 +296,24 @@ def _vpc_count(requests: Iterable[Mapping[str, Any]]) -> int:
 def delete_items(client: DynamoDBClient, table: str, keys: Iterable[Mapping[str, Any]]) -> None:
     """Delete items by key, 25 a call, calls side by side, retrying what DynamoDB leaves
     unprocessed (deleting is idempotent: a retried whole run deletes nothing twice)."""
-    requests = [{"DeleteRequest": {"Key": dict(k)}} for k in keys]
+    _write_now(client, table, [{"DeleteRequest": {"Key": dict(k)}} for k in keys], "deletes")
+
+
+def put_items(client: DynamoDBClient, table: str, items: Iterable[Mapping[str, Any]]) -> None:
+    """Write items now, 25 a call, calls side by side, retrying what DynamoDB leaves
+    unprocessed; returns once every one is in the table (FatalError, or the call's error, if
+    one is not): for items that must land before others are written (`BatchWriter` writes
+    in the background)."""
+    _write_now(client, table, [{"PutRequest": {"Item": dict(i)}} for i in items], "writes")
+
+
+def _write_now(
+    client: DynamoDBClient, table: str, requests: list[dict[str, Any]], what: str
+) -> None:
     batches = [requests[i : i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
 
     def one(batch: list[dict[str, Any]]) -> None:
-        _delete_batch(client, table, batch)
+        _write_batch(client, table, batch, what)
 
     if len(batches) <= 1:
         for batch in batches:
@@ -311,11 +324,13 @@ def delete_items(client: DynamoDBClient, table: str, keys: Iterable[Mapping[str,
         list(pool.map(one, batches))
 
 
-def _delete_batch(client: DynamoDBClient, table: str, batch: list[dict[str, Any]]) -> None:
+def _write_batch(
+    client: DynamoDBClient, table: str, batch: list[dict[str, Any]], what: str
+) -> None:
     for attempt in range(10):
         resp = client.batch_write_item(RequestItems={table: batch})  # type: ignore[dict-item]
         batch = [dict(r) for r in resp.get("UnprocessedItems", {}).get(table, [])]
         if not batch:
             return
         time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
-    raise FatalError(f"{len(batch)} deletes still unprocessed after 10 attempts")
+    raise FatalError(f"{len(batch)} {what} still unprocessed after 10 attempts")

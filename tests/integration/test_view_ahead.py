@@ -290,14 +290,29 @@ def test_an_event_after_a_damaged_marker_time_reads_again_and_records(
         org.session.events.unregister("before-call.dynamodb.Scan", unique_id="scans")
 
 
+def read_whole(org: Org) -> None:
+    """The marker no longer says the block index is whole (as an older version's, or before
+    the first night of this one): an event's view is read beside its rescan, as these tests
+    look at, not narrowed to its targets (jobs.narrow; tests/integration/test_narrow.py)."""
+    dynamodb_client(org.session, org.config()).update_item(
+        TableName="VPCTracker-ledger",
+        Key={"VpcId": {"S": "baseline"}, "OwnerId": {"S": "findings"}},
+        UpdateExpression="REMOVE IndexedBlocks",
+    )
+
+
 def _damage(ledger: Any, read_end: str) -> None:
     """The marker's `ReadEnd` set to `read_end`; a garbled one comes with a garbled `ExpiresAt`
-    (its number read as 0, not a KeyError)."""
+    (its number read as 0, not a KeyError). Edited by hand, it no longer says the block index
+    is whole either (`IndexedBlocks`), as an older version's marker: an event's view is then read
+    beside its rescan, not narrowed (jobs.narrow)."""
     garbled = not read_end.startswith("2026")
     ledger.update_item(
         TableName="VPCTracker-ledger",
         Key={"VpcId": {"S": "baseline"}, "OwnerId": {"S": "findings"}},
-        UpdateExpression="SET ReadEnd = :t" + (", ExpiresAt = :e" if garbled else ""),
+        UpdateExpression="SET ReadEnd = :t"
+        + (", ExpiresAt = :e" if garbled else "")
+        + " REMOVE IndexedBlocks",
         ExpressionAttributeValues={":t": {"S": read_end}}
         | ({":e": {"S": "never"}} if garbled else {}),
     )
@@ -418,6 +433,7 @@ def test_the_early_read_waits_out_no_skew_past_a_marker_that_names_its_recorder(
     unchanged when the recording compares, the view is newer on any clocks. Past a marker an
     older version wrote (no `RecordedBy`) the wait stays. The view is read once each time."""
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    read_whole(org)
     ledger = dynamodb_client(org.session, org.config())
     key = {"VpcId": {"S": "baseline"}, "OwnerId": {"S": "findings"}}
     marker = ledger.get_item(TableName="VPCTracker-ledger", Key=key)["Item"]
@@ -473,6 +489,7 @@ def test_a_recording_made_during_the_early_read_still_has_the_view_read_again(
     another recorder's recording whose read ended during the rescan makes the event's
     recording read the view again (else it could compare an older read after a newer one)."""
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    read_whole(org)
     ledger = dynamodb_client(org.session, org.config())
     key = {"VpcId": {"S": "baseline"}, "OwnerId": {"S": "findings"}}
     scans: list[str] = []
@@ -525,6 +542,7 @@ def test_an_event_s_inventory_goes_as_the_event_ends(
     the next event's and walked by every full collection meanwhile. It now goes as the event
     ends, by reference counting alone."""
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    read_whole(org)
     views = _watched_views(monkeypatch)
     gc.disable()
     try:
@@ -545,6 +563,7 @@ def test_no_cyclic_collection_walks_an_event_s_inventory(
     every object of them (0.33-0.84 s of an event's 7 s of CPU at 100,000 VPCs, measured). It
     stays off until the event's inventory is gone: no collection runs while a view is held."""
     assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    read_whole(org)
     views = _watched_views(monkeypatch)
     walked: list[int] = []
 
