@@ -1,15 +1,18 @@
-"""Job — findings, the announcing part: the ledger's outbox sent to the SNS topic, each
-announcement deleted only once SNS accepted the message that carries it."""
+"""Job — findings, the announcing part: what a recording's transitions announce, and the
+ledger's outbox sent to the SNS topic, each announcement deleted only once SNS accepted the
+message that carries it."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from collector.analysis.findings import Comparison, Finding, message_groups
 from collector.config import Config
 from collector.errors import RetryPolicy, error_code
 from collector.hub import hub_session
@@ -23,6 +26,54 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
 log = logging.getLogger(__name__)
+
+
+def announcements(
+    cmp: Comparison, bodies: Mapping[str, dict[str, Any]], at: str
+) -> list[Announcement]:
+    """Pure: what a recording at `at` announces of its transitions `cmp`: each new, changed and
+    resolved finding (a resolved one with its last body from `bodies`; one without was resolved
+    meanwhile by another recording, which announced it), the overlap ones under the widest
+    group span they share (one message per group of blocks)."""
+    resolved = cmp.resolved
+    spans = [f.group for f in cmp.new if f.kind == "overlap"]
+    spans += [f.group for f, _ in cmp.changed if f.kind == "overlap"]
+    spans += [k.group for k in resolved if k.kind == "overlap" and k.group]
+    groups = message_groups(spans)
+
+    def entry(f: Finding, transition: str, previous: str = "") -> Announcement:
+        group = groups.get(f.group, f.group)
+        return Announcement(at, f.id, transition, f.kind, f.state, group, f.build(), previous)
+
+    out = [entry(f, "new") for f in cmp.new]
+    out += [entry(f, "changed", previous=k.state) for f, k in cmp.changed]
+    for k in resolved:
+        body = bodies.get(k.id)
+        if body is not None:
+            group = groups.get(k.group, k.group)
+            out.append(Announcement(at, k.id, "resolved", k.kind, k.state, group, body))
+    return out
+
+
+def baseline_announcement(
+    current: Iterable[Finding], at: str, frozen: Callable[[str, str], bool]
+) -> Announcement:
+    """Pure: the one message of a first baseline: how many findings of each kind and state it
+    recorded (those of `frozen` targets left out)."""
+    counts: dict[str, int] = {}
+    for f in current:
+        if not frozen(f.account, f.region):
+            key = f"{f.kind} {f.state}".strip()
+            counts[key] = counts.get(key, 0) + 1
+    return Announcement(
+        at,
+        "baseline",
+        "baseline",
+        "baseline",
+        "",
+        "",
+        {"known": sum(counts.values()), "counts": counts},
+    )
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,12 @@ from collector.analysis.findings import (
     Finding,
     compare,
     iter_findings,
-    message_groups,
 )
 from collector.analysis.scope import affected_accounts
 from collector.config import Config
 from collector.errors import FatalError, MalformedResponse, error_code
 from collector.hub import hub_session
-from collector.jobs.announce import send_outbox
+from collector.jobs.announce import announcements, baseline_announcement, send_outbox
 from collector.jobs.audit import run_audit
 from collector.jobs.blockindex import keep_whole
 from collector.jobs.lean import for_audit
@@ -459,58 +458,10 @@ class _Recording:
             if resolved
             else {}
         )
-        spans = [f.group for f in cmp.new if f.kind == "overlap"]
-        spans += [f.group for f, _ in cmp.changed if f.kind == "overlap"]
-        spans += [k.group for k in resolved if k.kind == "overlap" and k.group]
-        groups = message_groups(spans)
-        out = [self._entry(f, "new", groups) for f in cmp.new]
-        out += [self._entry(f, "changed", groups, previous=k.state) for f, k in cmp.changed]
-        for k in resolved:
-            body = bodies.get(k.id)
-            if body is None:
-                continue  # resolved meanwhile by another recording, which announced it
-            out.append(
-                Announcement(
-                    self.at,
-                    k.id,
-                    "resolved",
-                    k.kind,
-                    k.state,
-                    groups.get(k.group, k.group),
-                    body,
-                )
-            )
-        return out
-
-    def _entry(
-        self, f: Finding, transition: str, groups: Mapping[str, str], previous: str = ""
-    ) -> Announcement:
-        return Announcement(
-            self.at,
-            f.id,
-            transition,
-            f.kind,
-            f.state,
-            groups.get(f.group, f.group),
-            f.build(),
-            previous,
-        )
+        return announcements(cmp, bodies, self.at)
 
     def _baseline(self, current: Sequence[Finding]) -> Announcement:
-        counts: dict[str, int] = {}
-        for f in current:
-            if not self._is_frozen(f.account, f.region):
-                key = f"{f.kind} {f.state}".strip()
-                counts[key] = counts.get(key, 0) + 1
-        return Announcement(
-            self.at,
-            "baseline",
-            "baseline",
-            "baseline",
-            "",
-            "",
-            {"known": sum(counts.values()), "counts": counts},
-        )
+        return baseline_announcement(current, self.at, self._is_frozen)
 
     def _write(
         self,
