@@ -17,7 +17,8 @@ from collector.credentials import AssumedRoles, member_session, partition_of
 from collector.errors import FatalError, RetryPolicy, error_code, error_message
 from collector.hub import hub_session
 from collector.jobs.options import RunOptions, dynamodb_client
-from collector.jobs.sinks import MemorySink, Prepared, TableSink
+from collector.jobs.sinks import MemorySink, TableSink
+from collector.jobs.stored import Prepared
 from collector.jobs.summary import RunSummary
 from collector.models import Account, TargetResult, TargetStatus
 from collector.organization import (

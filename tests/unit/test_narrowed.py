@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector.jobs.collect import SKIP_CURRENT, narrowed
 from collector.jobs.options import RunOptions
-from collector.jobs.sinks import Prepared
+from collector.jobs.stored import Prepared
 from collector.models import Connectivity
 from collector.regions import RegionPlan
 

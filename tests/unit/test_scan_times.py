@@ -9,7 +9,7 @@ import pytest
 
 from collector.jobs.collect import SKIP_CURRENT, narrowed
 from collector.jobs.options import RunOptions
-from collector.jobs.sinks import Prepared, unchanged_connectivity, unchanged_vpc
+from collector.jobs.stored import Prepared, unchanged_connectivity, unchanged_vpc
 from collector.jobs.views import merge
 from collector.models import Connectivity, Peering, PeeringSide, Vpc
 from collector.regions import RegionPlan
