@@ -374,15 +374,15 @@ def test_partial_recordings_before_the_baseline_do_not_flood_the_first_night(
 # Expected reuse, the digest, the upgrade, and what reads what
 
 
+def expecting(cfg: Config, cidr: str) -> Config:
+    """`cfg` with one `overlaps.expected` range (reason "pods")."""
+    expected = {"overlaps": {"expected": [{"cidr": cidr, "reason": "pods"}]}}
+    return cfg.model_copy(update={"overlaps": Config.model_validate(expected).overlaps})
+
+
 def test_expected_reuse_is_not_a_finding_unless_reachable(org: Org, inbox: Any) -> None:
     topic, read = inbox
-    cfg = config(org, topic).model_copy(
-        update={
-            "overlaps": Config.model_validate(
-                {"overlaps": {"expected": [{"cidr": "100.64.0.0/10", "reason": "pods"}]}}
-            ).overlaps
-        }
-    )
+    cfg = expecting(config(org, topic), "100.64.0.0/10")
     pods = org.create_vpc("sandbox", "us-east-1", "100.64.0.0/20", "pods")
     nightly(org, cfg)
     read()
@@ -416,13 +416,7 @@ def test_a_block_that_leaves_expected_reuse_resolves_what_it_clashed_with(
     # resolve the second, as a full recording would. It was left standing until the next
     # night (the rescanned account had no known finding naming the block that left).
     topic, read = inbox
-    cfg = config(org, topic).model_copy(
-        update={
-            "overlaps": Config.model_validate(
-                {"overlaps": {"expected": [{"cidr": "100.80.0.0/20", "reason": "pods"}]}}
-            ).overlaps
-        }
-    )
+    cfg = expecting(config(org, topic), "100.80.0.0/20")
     pods = org.create_vpc("sandbox", "us-east-1", "100.80.0.0/24", "pods")
     org.create_vpc("workload-b", "us-east-1", "100.80.0.0/16", "wide")
     nightly(org, cfg)
