@@ -188,6 +188,37 @@ def test_an_event_reads_its_view_whole_only_for_the_page_it_publishes(
     assert "AddressUse" in read and not read & {"Subnets", "Tags"}
 
 
+def test_an_event_alone_that_changes_a_finding_reads_the_table_for_its_page(
+    org: Org, env: Any
+) -> None:
+    """A recording narrowed to its targets (jobs.narrow) holds too little to draw the page:
+    with `report.bucket` set, one that finds a finding changed reads the inventory as the page
+    reads and publishes it; one that finds nothing changed reads none of it and publishes
+    nothing."""
+    assert handler(load_data("events/scheduled.json"), Context(), session=org.session)["ok"]
+    scans: list[dict[str, Any]] = []
+    uploads: list[str] = []
+    org.session.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(params)
+    )
+    org.session.events.register(
+        "before-parameter-build.s3.PutObject",
+        lambda params, **_: uploads.append(params["Key"]),
+    )
+    # A default VPC made again: a new finding of the sandbox's target alone.
+    made = org.ec2("sandbox", "us-east-1").create_default_vpc()["Vpc"]["VpcId"]
+    assert handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)["ok"]
+    assert scans and all(_page_s_read(s) for s in scans)
+    assert "latest/report.html" in uploads
+    page = org.session.client("s3").get_object(Bucket=BUCKET, Key="latest/report.html")
+    assert made.encode() in gzip.decompress(page["Body"].read())
+    scans.clear()
+    uploads.clear()
+    # The same event again: nothing changed, narrowed, nothing read whole or published.
+    assert handler(event_for(org, "sandbox", "us-east-1"), Context(), session=org.session)["ok"]
+    assert scans == [] and uploads == []
+
+
 def test_a_recording_that_may_publish_never_draws_its_page_from_a_lean_view(
     org: Org, env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
