@@ -14,7 +14,6 @@ from collector.analysis.headroom import Headroom, HeadroomLimits, find_headroom,
 from collector.analysis.overlaps import (
     RESERVED_OWNER,
     Conflict,
-    IPNetwork,
     Member,
     OverlapGroup,
     find_overlap_groups,
@@ -22,6 +21,7 @@ from collector.analysis.overlaps import (
     vpc_blocks,
 )
 from collector.analysis.space import default_vpcs, first_free
+from collector.cidrs import IPNetwork
 
 __all__ = [
     "RESERVED_OWNER",

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collector.analysis.overlaps import IPNetwork, block_span
+from collector.cidrs import IPNetwork, block_span
 from collector.config import ReservedCidr
 from collector.models import Reservation, Subnet, Vpc
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.analysis.lookup import BlockIndex
-from collector.analysis.overlaps import IPNetwork
+from collector.cidrs import IPNetwork
 from collector.models import Reservation, Vpc, iso
 
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from collector.analysis.lookup import BlockIndex, LookupResult, lookup
-from collector.analysis.overlaps import IPNetwork
 from collector.analysis.stale import Scope, partition
+from collector.cidrs import IPNetwork
 from collector.config import Config, ConfigError
 from collector.errors import FatalError, reading_table
 from collector.hub import hub_session

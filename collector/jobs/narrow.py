@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from collector.cidrs import block_span
 from collector.config import Config, ReservedCidr
 from collector.errors import FatalError, MalformedResponse, error_code
 from collector.jobs.options import RunOptions
@@ -38,7 +39,6 @@ from collector.jobs.views import View, merge, now_utc, read_back
 from collector.models import Reservation, Vpc
 from collector.store.blocks import (
     Entry,
-    block_span,
     indexed_blocks,
     is_wide,
     ranges_near,

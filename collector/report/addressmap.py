@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collector.analysis import IPNetwork, Member, OverlapGroup
-from collector.analysis.overlaps import Span
-from collector.cidrs import ipv4_span
+from collector.cidrs import Span, ipv4_span
 from collector.config import ReservedCidr
 from collector.models import Reservation, Vpc, iso
 

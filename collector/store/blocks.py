@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from collector.cidrs import ipv4_span, ipv6_span
+from collector.cidrs import Span, block_span
 from collector.models import Vpc, iso
 from collector.store.attributes import s
 from collector.store.reader import page_items
@@ -40,17 +40,6 @@ WIDEST = {4: 16, 6: 44}
 _WIDTH = {4: 32, 6: 128}
 # Queries of one read, side by side.
 PARALLEL_QUERIES = 8
-
-
-Span = tuple[int, int, int]  # (IP version, first address, last address)
-
-
-def block_span(cidr: str) -> Span:
-    """Pure: a stored block's span (ValueError for what is not a canonical CIDR: the records
-    hold only those)."""
-    if ":" in cidr:
-        return (6, *ipv6_span(cidr))
-    return (4, *ipv4_span(cidr))
 
 
 class Entry(NamedTuple):

@@ -19,7 +19,8 @@ from collector.analysis import (
     first_free,
     overlap_groups,
 )
-from collector.analysis.overlaps import Member, block_span, find_span_groups, span_cidr
+from collector.analysis.overlaps import Member, find_span_groups, span_cidr
+from collector.cidrs import block_span
 from collector.config import ReservedCidr
 from collector.models import Vpc
 from tests.factories import make_vpc

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collector.cidrs import block_span
 from collector.store.blocks import (
     WIDE,
     Range,
-    block_span,
     entry_key,
     indexed_blocks,
     is_wide,
