@@ -8,8 +8,8 @@ from collections.abc import Collection, Iterable, Sequence
 from collector.analysis.audit import Audit
 from collector.analysis.conflicts import Connections, routing_domains
 from collector.analysis.lookup import BlockIndex
-from collector.analysis.overlaps import vpc_blocks
 from collector.models import Connectivity, KnownFinding, Vpc
+from collector.store.blocks import indexed_blocks
 
 
 def affected_accounts(
@@ -41,15 +41,10 @@ def affected_accounts(
     old = {k.cidr for k in known if k.kind == "overlap" and k.cidr}
     # A block they no longer hold clashed with others, whose findings it may have been the
     # only reason for: known or not (a block inside an expected range is no finding of its
-    # own, the one outside it that it overlapped is). Only blocks of live VPCs that overlap
-    # groups take in (a default VPC's do not).
-    held = {
-        c
-        for v in vpcs
-        if v.OwnerId in rescanned and not (v.Deleted or v.IsDefault)
-        for c in vpc_blocks(v)
-    }
-    old |= {c for v in vpcs_before if not (v.Deleted or v.IsDefault) for c in vpc_blocks(v)} - held
+    # own, the one outside it that it overlapped is). Only blocks that can be in an overlap
+    # group count: a live VPC's, not a default VPC's (as the block index holds them).
+    held = {c for v in vpcs if v.OwnerId in rescanned for c in indexed_blocks(v)}
+    old |= {c for v in vpcs_before for c in indexed_blocks(v)} - held
     if old:
         index = BlockIndex(vpcs)
         for cidr in sorted(old):

@@ -59,14 +59,10 @@ def keep_whole(
     if items.unreadable:
         log.warning("block index not checked: %d items could not be read", len(items.unreadable))
         return False
-    live: dict[tuple[str, str, str], tuple[int, str]] = {}
-    held: set[tuple[str, str]] = set()
-    wanted = []
-    for n, v in enumerate(items.vpcs):
-        held.add(v.key)
-        for cidr in indexed_blocks(v):
-            live[(cidr, v.VpcId, v.OwnerId)] = (n, cidr)
-            wanted.append(cidr)
+    # (block, VpcId, OwnerId) of every block the index must hold, with its VPC.
+    live = {(c, v.VpcId, v.OwnerId): v for v in items.vpcs for c in indexed_blocks(v)}
+    held = {v.key for v in items.vpcs}
+    wanted = [cidr for cidr, _, _ in live]
     if any(is_wide(c) for c in wanted):
         log.warning("block index not whole: a VPC block wider than AWS gives one")
         return False
@@ -76,11 +72,7 @@ def keep_whole(
             log.warning("block index not whole: an entry could not be read")
             return False
         have = {(e.cidr, e.vpc_id, e.owner) for e in near.entries}
-        missing = [
-            entry_item(items.vpcs[n], cidr, now)
-            for key, (n, cidr) in live.items()
-            if key not in have
-        ]
+        missing = [entry_item(v, key[0], now) for key, v in live.items() if key not in have]
         fresh, old = iso(started - skew), iso(started - retention)
         stale = [
             entry_key(e.vpc_id, e.owner, e.cidr)

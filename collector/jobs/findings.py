@@ -36,7 +36,7 @@ from collector.jobs.announce import announcements, baseline_announcement, send_o
 from collector.jobs.audit import run_audit
 from collector.jobs.blockindex import keep_whole
 from collector.jobs.lean import for_audit
-from collector.jobs.narrow import Narrowed, Rescanned, narrowed_view
+from collector.jobs.narrow import Narrowed, narrowed_view
 from collector.jobs.options import RunOptions, dynamodb_client
 from collector.jobs.publish import Publisher
 from collector.jobs.summary import RunSummary
@@ -148,7 +148,6 @@ def remember_findings(
         return None
     if view is None and summary.inventory is not None and summary.inventory_read is not None:
         view = View(summary.inventory, *summary.inventory_read)
-    rescanned = Rescanned.of(summary) if accounts and not summary.full_org else None
     try:
         record = record_findings(
             config,
@@ -160,7 +159,7 @@ def remember_findings(
             before=summary.connectivity_before,
             vpcs_before=summary.vpcs_before,
             later=later,
-            rescanned=rescanned,
+            rescan=summary if accounts and not summary.full_org else None,
         )
     except (ClientError, BotoCoreError, FatalError, MalformedResponse, TableMissingError) as exc:
         code = error_code(exc)
@@ -183,13 +182,13 @@ def record_findings(
     before: Sequence[Connectivity] = (),
     later: Callable[[], View | None] | None = None,
     vpcs_before: Sequence[Vpc] = (),
-    rescanned: Rescanned | None = None,
+    rescan: RunSummary | None = None,
 ) -> FindingsRecord:
     """Record the findings of the inventory under the recording lease; see the module.
     `before`, `vpcs_before`: the rescanned accounts' connectivity and VPCs as the table held
     them before the rescan (a narrowed recording also compares whoever they connected, and
     whoever overlapped a block they no longer hold); `later`: the view, awaited beside the
-    recording's first round trips when `view` is None; `rescanned`: the rescan a narrowed
+    recording's first round trips when `view` is None; `rescan`: the narrowed run a
     recording follows, whose targets alone it may compare, reading only their items, when
     nothing else can have moved (jobs.narrow) and no view was handed over."""
     opts = options
@@ -214,7 +213,7 @@ def record_findings(
         )
     try:
         recording = _Recording(config, opts, ddb, accounts, frozen, report, before, vpcs_before)
-        record = recording.run(view, later, rescanned)
+        record = recording.run(view, later, rescan)
         record.duration_s = time.monotonic() - t0
         return record
     finally:
@@ -255,7 +254,7 @@ class _Recording:
         self,
         view: View | None,
         later: Callable[[], View | None] | None,
-        rescanned: Rescanned | None = None,
+        rescan: RunSummary | None = None,
     ) -> FindingsRecord:
         retry = self.opts.retry
         # Under the lease no other recording writes these: three round trips side by side,
@@ -273,9 +272,9 @@ class _Recording:
             mine = mine_at.result() if mine_at is not None else {}
             if view_at is not None:
                 view = view_at.result()
-        if view is None and rescanned is not None:
+        if view is None and rescan is not None:
             # Only the rescanned targets' items, when nothing else can have moved.
-            narrowed = narrowed_view(self.config, self.opts, self.ddb, rescanned, marker)
+            narrowed = narrowed_view(self.config, self.opts, self.ddb, rescan, marker)
             if narrowed is not None:
                 with paused_gc():
                     done = self._compare_narrowed(narrowed, marker, outbox, mine)

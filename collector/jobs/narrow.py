@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -53,28 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Target = tuple[str, str]  # (account, region)
-
-
-@dataclass(frozen=True)
-class Rescanned:
-    """What a narrowed recording knows of the rescan it follows (from its `RunSummary`)."""
-
-    targets: frozenset[Target] = frozenset()
-    vpcs_before: tuple[Vpc, ...] = ()
-    connectivity_changed: bool = True
-    reservations_released: bool = False
-    summary: RunSummary | None = field(default=None, compare=False)
-
-    @classmethod
-    def of(cls, summary: RunSummary) -> Rescanned:
-        """From a narrowed run's summary."""
-        return cls(
-            frozenset(summary.rescanned),
-            tuple(summary.vpcs_before),
-            summary.connectivity_changed,
-            bool(summary.reservations_released),
-            summary,
-        )
 
 
 @dataclass(frozen=True)
@@ -142,30 +120,29 @@ def narrowed_view(
     config: Config,
     opts: RunOptions,
     ddb: DynamoDBClient,
-    rescanned: Rescanned,
+    rescan: RunSummary,
     marker: Marker,
 ) -> Narrowed | None:
-    """The narrowed view after `rescanned`, read after `marker` (under the recording's lease),
-    or None when the recording must read the whole inventory (see the module)."""
-    summary = rescanned.summary
+    """The narrowed view after the narrowed run `rescan` reports on, read after `marker` (under
+    the recording's lease), or None when the recording must read the whole inventory (see the
+    module)."""
     if (
-        summary is None
-        or not marker.indexed
-        or not rescanned.targets
-        or rescanned.connectivity_changed
-        or rescanned.reservations_released
+        not marker.indexed
+        or not rescan.rescanned
+        or rescan.connectivity_changed
+        or rescan.reservations_released
     ):
         return None
     started = now_utc()
     try:
-        fresh = read_back(summary, config, opts, ddb)
+        fresh = read_back(rescan, config, opts, ddb)
         if fresh is None or fresh.unreadable:
             return None
-        targets = rescanned.targets
-        before = [v for v in rescanned.vpcs_before if (v.OwnerId, v.Region) in targets]
+        targets = frozenset(rescan.rescanned)
+        before = [v for v in rescan.vpcs_before if (v.OwnerId, v.Region) in targets]
         reservations = opts.retry.call(list_reservations, ddb, config.table.name).reservations
         base = Items(vpcs=before, reservations=reservations)
-        items = merge(base, fresh, summary.written_keys or set(), ())
+        items = merge(base, fresh, rescan.written_keys or set(), ())
         items.vpcs = [v for v in items.vpcs if (v.OwnerId, v.Region) in targets]
         blocks = alone(before, items.vpcs, targets, _reserved(config.reserved_cidrs, reservations))
         if blocks is None:
